@@ -1,0 +1,110 @@
+"""The validated description of one simulation cell, built once from user input.
+
+``CellSpec`` is what a Hydra job, a ``rsim.simulate`` call and a Parquet file's metadata all
+mean by "a cell": one architecture, one weight law, one (width, depth) and a vector of betas.
+``validate`` rejects bad input with a one-line message naming the key and what is allowed,
+before anything is computed or written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from rsim import engine, models, weights
+
+
+class ConfigError(ValueError):
+    """Bad user input; the message is one line that names the key."""
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    model: str = "res3"
+    init: str = "uniform"
+    activation: str = "relu"
+    negative_slope: float = 0.01
+    gain: float = 1.0
+    width: int = 40
+    n_in: int = 64
+    depth: int = 1000
+    betas: tuple[float, ...] = (0.25, 0.5, 1.0)
+    samples: int = 1000
+    seed: int = 0
+    gradients: str = "jvp"
+    precision: str = "float32"
+    # How samples are grouped for the device; results never depend on it.
+    chunk: int | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "CellSpec":
+        """Build and validate a spec from plain values (unknown keys are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in values.items() if k in names}
+        if "betas" in kwargs:
+            betas = kwargs["betas"]
+            kwargs["betas"] = tuple(betas) if isinstance(betas, (list, tuple)) else (betas,)
+        spec = cls(**kwargs)
+        spec.validate()
+        return spec
+
+    def kernel(self) -> engine.Kernel:
+        return engine.Kernel(
+            model=self.model, activation=self.activation, negative_slope=self.negative_slope,
+            init=self.init, gain=self.gain, width=self.width, n_in=self.n_in, depth=self.depth,
+            gradients=self.gradients, precision=self.precision,
+        )
+
+    def identity(self) -> dict[str, Any]:
+        """The values that determine the results (everything but ``chunk``)."""
+        values = dataclasses.asdict(self)
+        values.pop("chunk")
+        values["betas"] = list(values["betas"])
+        return values
+
+    def digest(self) -> str:
+        """A short stable hash of ``identity()``: the cell's file name."""
+        text = json.dumps(self.identity(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def validate(self) -> None:
+        _choice("model", self.model, models.MODELS)
+        _choice("init", self.init, weights.IID_LAWS)
+        _choice("activation", self.activation, models.ACTIVATIONS)
+        if self.model == "res3" and self.activation != "relu":
+            raise ConfigError(f"activation={self.activation!r}: res3 is defined with relu only")
+        _choice("gradients", self.gradients, engine.GRADIENTS)
+        _choice("precision", self.precision, engine.PRECISIONS)
+        for key in ("width", "n_in", "depth", "samples"):
+            _integer(key, getattr(self, key), minimum=1)
+        _integer("seed", self.seed, minimum=0)
+        if self.chunk is not None:
+            _integer("chunk", self.chunk, minimum=1)
+        _real("gain", self.gain)
+        if self.gain <= 0:
+            raise ConfigError(f"gain={self.gain!r} is not allowed; it must be a finite number > 0")
+        _real("negative_slope", self.negative_slope)
+        if not self.betas:
+            raise ConfigError("betas=[] is not allowed; give at least one finite number")
+        for beta in self.betas:
+            _real("betas", beta)
+
+
+def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not allowed; choose one of {', '.join(allowed)}")
+
+
+def _integer(key: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ConfigError(f"{key}={value!r} is not allowed; it must be an integer >= {minimum}")
+
+
+def _real(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConfigError(f"{key}={value!r} is not allowed; it must be a finite number")

@@ -1,0 +1,107 @@
+"""Parquet results: one file per cell, written atomically, read back into pandas.
+
+A results folder ``<output>/<name>/`` holds ``part-<cell digest>.parquet`` files. Each file's
+schema metadata (JSON under the key ``rsim``) records the cell spec, package versions, the
+PRNG settings, the precision, the device and the git revision. Dot-prefixed names are
+temporary or private and are never read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rsim.config import CellSpec
+
+METADATA_KEY = b"rsim"
+# Plain ratios that ``load`` derives from the stored natural logs.
+RATIOS = ("hidden_ratio", "hidden_diff", "hidden_maxdiff", "jvp_ratio", "jvp_diff",
+          "grad_ratio", "grad_diff")
+
+
+def cell_path(folder: Path, spec: CellSpec) -> Path:
+    return Path(folder) / f"part-{spec.digest()}.parquet"
+
+
+def provenance(spec: CellSpec) -> dict:
+    """What produced a file: spec, versions, PRNG settings, precision, device, git revision."""
+    import jax
+    import jaxlib
+
+    from rsim import engine
+
+    return {
+        "spec": spec.identity(),
+        "versions": {"python": platform.python_version(), "jax": jax.__version__,
+                     "jaxlib": jaxlib.__version__, "numpy": np.__version__,
+                     "pandas": pd.__version__, "pyarrow": pa.__version__},
+        "prng": engine.PRNG_SETTINGS,
+        "x64": spec.precision == "float64",
+        "device": str(jax.devices()[0].device_kind),
+        "git_revision": git_revision(),
+    }
+
+
+def git_revision() -> str:
+    """HEAD of the checkout rsim runs from, with '+dirty' for local changes; 'unknown' if none."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty.strip() else "")
+
+
+def write(frame: pd.DataFrame, path: Path, metadata: dict) -> None:
+    """Write ``frame`` to ``path`` atomically: a dot-prefixed temp file, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    schema_metadata = dict(table.schema.metadata or {})
+    schema_metadata[METADATA_KEY] = json.dumps(metadata).encode()
+    table = table.replace_schema_metadata(schema_metadata)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_metadata(path: Path) -> dict:
+    return json.loads(pq.read_schema(path).metadata[METADATA_KEY])
+
+
+def result_files(path: Path) -> list[Path]:
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.glob("*.parquet") if not p.name.startswith("."))
+
+
+def load(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a results folder (or one file) into a DataFrame and add the plain ratios.
+
+    For every stored ``log_<name>`` column a ``<name>`` column holds ``exp(log_<name>)``
+    (``hidden_ratio`` = ||h_L|| / ||h_0||, ...); ratios past float64 range read as inf.
+    """
+    files = result_files(Path(path))
+    if not files:
+        raise FileNotFoundError(f"no rsim Parquet files in {path}")
+    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    with np.errstate(over="ignore"):
+        for name in RATIOS:
+            if f"log_{name}" in frame:
+                frame[name] = np.exp(frame[f"log_{name}"])
+    return frame
