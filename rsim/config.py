@@ -38,7 +38,7 @@ class CellSpec:
     seed: int = 0
     gradients: str = "jvp"
     precision: str = "float32"
-    # How samples are grouped for the device; results never depend on it.
+    # Samples per device call (rounded up to whole blocks); results never depend on it.
     chunk: int | None = field(default=None, compare=False)
 
     @classmethod
@@ -54,10 +54,12 @@ class CellSpec:
         return spec
 
     def kernel(self) -> engine.Kernel:
+        block = engine.default_block(self.width, models.branch(self.model).n_matrices,
+                                     self.depth, self.gradients, self.precision)
         return engine.Kernel(
             model=self.model, activation=self.activation, negative_slope=self.negative_slope,
             init=self.init, gain=self.gain, width=self.width, n_in=self.n_in, depth=self.depth,
-            gradients=self.gradients, precision=self.precision,
+            gradients=self.gradients, precision=self.precision, block=block,
         )
 
     def identity(self) -> dict[str, Any]:

@@ -64,21 +64,24 @@ def ratio_vs_depth(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
 
 
 def histograms(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
-    """Histograms of ``ratios`` at the largest depth of the table, one colour per beta."""
+    """Histograms of ``ratios`` at the largest depth: one row per beta, one column per ratio.
+    A panel whose values spread over more than three decades is drawn in log10."""
     deepest = frame[frame["depth"] == frame["depth"].max()]
-    fig, axes = plt.subplots(1, len(ratios), figsize=(5 * len(ratios), 3.8), squeeze=False)
-    for ax, ratio in zip(axes[0], ratios):
-        values = deepest[ratio].replace(np.inf, np.nan).dropna()
-        spread = values.max() / max(values.min(), 1e-300)
-        log_axis = spread > 1e3
-        for beta, group in deepest.groupby("beta"):
+    betas = sorted(deepest["beta"].unique())
+    fig, axes = plt.subplots(len(betas), len(ratios), figsize=(5 * len(ratios), 3.2 * len(betas)),
+                             squeeze=False)
+    for row, beta in zip(axes, betas):
+        group = deepest[deepest["beta"] == beta]
+        for ax, ratio in zip(row, ratios):
             x = group[ratio].to_numpy()
-            x = np.log10(x) if log_axis else x
-            ax.hist(x[np.isfinite(x)], bins=60, alpha=0.6, label=rf"$\beta$ = {beta:g}")
-        label = LABELS.get(ratio, ratio)
-        ax.set_xlabel(f"log10 {label}" if log_axis else label)
-        ax.set_ylabel("count")
-        ax.legend()
+            x = x[np.isfinite(x) & (x > 0)]
+            label = LABELS.get(ratio, ratio)
+            if x.size and x.max() / x.min() > 1e3:
+                x, label = np.log10(x), f"log10 {label}"
+            ax.hist(x, bins=60, color="C0", alpha=0.8)
+            ax.set_xlabel(label)
+            ax.set_ylabel("count")
+            ax.set_title(rf"$\beta$ = {beta:g}", fontsize=9)
     fig.suptitle(f"{_title(deepest)}, L = {deepest['depth'].iloc[0]}, "
                  f"{deepest['sample'].nunique()} samples", fontsize=10)
     fig.tight_layout()

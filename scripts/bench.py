@@ -35,9 +35,12 @@ def rng_floor(kernel: engine.Kernel):
 
         return jax.lax.scan(step, jnp.float32(0), jnp.arange(1, kernel.depth + 1))[0]
 
-    def chunk(root, ids):
+    def block(root, ids):
         keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(ids)
         return jax.vmap(sample)(keys)
+
+    def chunk(root, ids):  # the same block structure as the engine
+        return jax.lax.map(lambda b: block(root, b), ids.reshape(-1, kernel.block))
 
     return jax.jit(chunk)
 
@@ -62,10 +65,11 @@ def main() -> None:
 
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}; res3, uniform, "
           f"L={args.depth}, {args.samples} samples, float32, gradients={args.gradients}")
-    print(f"{'d':>5} {'samples/s':>10} {'us/layer-sample':>16} {'floor us':>9} {'ratio':>6}")
+    print(f"{'d':>5} {'block':>6} {'samples/s':>10} {'us/layer-sample':>16} {'floor us':>9} {'ratio':>6}")
     for width in args.widths:
+        block = engine.default_block(width, 2, args.depth, args.gradients, "float32")
         kernel = engine.Kernel(model="res3", init="uniform", width=width, depth=args.depth,
-                               gradients=args.gradients)
+                               gradients=args.gradients, block=min(block, args.samples))
         betas = jnp.asarray([0.5], jnp.float32)
         ids = jnp.arange(args.samples, dtype=jnp.uint32)
         with engine.numerics(kernel.precision):
@@ -76,7 +80,7 @@ def main() -> None:
             t_sim = best_time(lambda: sim(root, ids, betas), args.repeats)
             t_floor = best_time(lambda: floor(root, ids), args.repeats)
         layer_samples = args.samples * args.depth
-        print(f"{width:>5} {args.samples / t_sim:>10.1f} {1e6 * t_sim / layer_samples:>16.2f} "
+        print(f"{width:>5} {kernel.block:>6} {args.samples / t_sim:>10.1f} {1e6 * t_sim / layer_samples:>16.2f} "
               f"{1e6 * t_floor / layer_samples:>9.2f} {t_sim / t_floor:>6.2f}")
 
 
