@@ -13,8 +13,9 @@ import hashlib
 import json
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from rsim import engine, models, weights
 
@@ -42,7 +43,7 @@ class CellSpec:
     chunk: int | None = field(default=None, compare=False)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "CellSpec":
+    def from_mapping(cls, values: Mapping[str, Any]) -> CellSpec:
         """Build and validate a spec from plain values (unknown keys are ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in values.items() if k in names}

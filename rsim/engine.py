@@ -186,7 +186,7 @@ def _sample(kernel: Kernel, key, betas):
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(kernel: Kernel):
     """jit of: sample ids (a multiple of ``kernel.block``) -> metrics, one block at a time."""
 

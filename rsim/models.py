@@ -7,8 +7,8 @@ The weights of one layer arrive as one array ``(n_matrices, d, d)``: ``V`` first
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import jax.numpy as jnp
 

@@ -100,8 +100,13 @@ def load(path: str | os.PathLike) -> pd.DataFrame:
     if not files:
         raise FileNotFoundError(f"no rsim Parquet files in {path}")
     frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return with_ratios(frame)
+
+
+def with_ratios(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``<name> = exp(log_<name>)`` for every stored log metric not yet converted."""
     with np.errstate(over="ignore"):
         for name in RATIOS:
-            if f"log_{name}" in frame:
+            if f"log_{name}" in frame and name not in frame:
                 frame[name] = np.exp(frame[f"log_{name}"])
     return frame

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from rsim import theory
-from rsim.results import RATIOS
+from rsim.results import RATIOS, with_ratios
 from rsim.simulate import CELL_COLUMNS
 
 GROUP = list(CELL_COLUMNS) + ["beta"]
@@ -17,6 +17,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     mean_hidden_diff_sq (mean of r_h^2) with its standard error ``se`` beside ``exact``
     = (1 + c alpha^2)^L - 1 where THEORY.md gives it (NaN elsewhere) and ``z`` = gap / se."""
     rows = []
+    frame = with_ratios(frame.copy())
     for key, group in frame.groupby(GROUP, sort=True):
         row = dict(zip(GROUP, key))
         row["alpha"] = float(group["alpha"].iloc[0])

@@ -45,11 +45,11 @@ def rng_floor(kernel: engine.Kernel):
     return jax.jit(chunk)
 
 
-def best_time(fn, repeats: int) -> float:
+def best_time(repeats: int, fn, *args) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        jax.block_until_ready(fn())
+        jax.block_until_ready(fn(*args))
         times.append(time.perf_counter() - start)
     return min(times)
 
@@ -65,7 +65,8 @@ def main() -> None:
 
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}; res3, uniform, "
           f"L={args.depth}, {args.samples} samples, float32, gradients={args.gradients}")
-    print(f"{'d':>5} {'block':>6} {'samples/s':>10} {'us/layer-sample':>16} {'floor us':>9} {'ratio':>6}")
+    print(f"{'d':>5} {'block':>6} {'samples/s':>10} {'us/layer-sample':>16} {'floor us':>9} "
+          f"{'ratio':>6}")
     for width in args.widths:
         block = engine.default_block(width, 2, args.depth, args.gradients, "float32")
         kernel = engine.Kernel(model="res3", init="uniform", width=width, depth=args.depth,
@@ -77,11 +78,12 @@ def main() -> None:
             sim, floor = engine._compiled(kernel), rng_floor(kernel)
             jax.block_until_ready(sim(root, ids, betas))  # compile
             jax.block_until_ready(floor(root, ids))
-            t_sim = best_time(lambda: sim(root, ids, betas), args.repeats)
-            t_floor = best_time(lambda: floor(root, ids), args.repeats)
-        layer_samples = args.samples * args.depth
-        print(f"{width:>5} {kernel.block:>6} {args.samples / t_sim:>10.1f} {1e6 * t_sim / layer_samples:>16.2f} "
-              f"{1e6 * t_floor / layer_samples:>9.2f} {t_sim / t_floor:>6.2f}")
+            t_sim = best_time(args.repeats, sim, root, ids, betas)
+            t_floor = best_time(args.repeats, floor, root, ids)
+        per_layer_sample = 1e6 / (args.samples * args.depth)
+        print(f"{width:>5} {kernel.block:>6} {args.samples / t_sim:>10.1f} "
+              f"{t_sim * per_layer_sample:>16.2f} {t_floor * per_layer_sample:>9.2f} "
+              f"{t_sim / t_floor:>6.2f}")
 
 
 if __name__ == "__main__":
