@@ -39,6 +39,9 @@ class CellSpec:
     seed: int = 0
     gradients: str = "jvp"
     precision: str = "float32"
+    # Law parameters, None unless the law uses them (init=smooth / init=fbm).
+    lengthscale: float | None = None
+    hurst: float | None = None
     # Samples per device call (rounded up to whole blocks); results never depend on it.
     chunk: int | None = field(default=None, compare=False)
 
@@ -50,17 +53,25 @@ class CellSpec:
         if "betas" in kwargs:
             betas = kwargs["betas"]
             kwargs["betas"] = tuple(betas) if isinstance(betas, (list, tuple)) else (betas,)
+        # A law parameter belongs to its law only: other laws ignore it (and their cells'
+        # identities do not depend on it).
+        if kwargs.get("init") != "smooth":
+            kwargs["lengthscale"] = None
+        if kwargs.get("init") != "fbm":
+            kwargs["hurst"] = None
         spec = cls(**kwargs)
         spec.validate()
         return spec
 
     def kernel(self) -> engine.Kernel:
-        block = engine.default_block(self.width, models.branch(self.model).n_matrices,
-                                     self.depth, self.gradients, self.precision)
+        block = engine.default_block(
+            self.width, models.branch(self.model).n_matrices, self.depth, self.gradients,
+            self.precision, correlated=self.init in weights.CORRELATED_LAWS)
         return engine.Kernel(
             model=self.model, activation=self.activation, negative_slope=self.negative_slope,
             init=self.init, gain=self.gain, width=self.width, n_in=self.n_in, depth=self.depth,
             gradients=self.gradients, precision=self.precision, block=block,
+            lengthscale=self.lengthscale,
         )
 
     def identity(self) -> dict[str, Any]:
@@ -77,7 +88,7 @@ class CellSpec:
 
     def validate(self) -> None:
         _choice("model", self.model, models.MODELS)
-        _choice("init", self.init, weights.IID_LAWS)
+        _choice("init", self.init, weights.LAWS)
         _choice("activation", self.activation, models.ACTIVATIONS)
         if self.model == "res3" and self.activation != "relu":
             raise ConfigError(f"activation={self.activation!r}: res3 is defined with relu only")
@@ -92,6 +103,15 @@ class CellSpec:
         if self.gain <= 0:
             raise ConfigError(f"gain={self.gain!r} is not allowed; it must be a finite number > 0")
         _real("negative_slope", self.negative_slope)
+        if self.init == "smooth":
+            _real("lengthscale", self.lengthscale)
+            if self.lengthscale < 0.01:
+                raise ConfigError(f"lengthscale={self.lengthscale!r} is not allowed; it must be "
+                                  ">= 0.01 (the Fourier series needs about 4 / lengthscale terms)")
+        if self.init == "fbm":
+            _real("hurst", self.hurst)
+            if not 0 < self.hurst < 1:
+                raise ConfigError(f"hurst={self.hurst!r} is not allowed; it must be in (0, 1)")
         if not self.betas:
             raise ConfigError("betas=[] is not allowed; give at least one finite number")
         for beta in self.betas:

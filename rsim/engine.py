@@ -69,6 +69,7 @@ class Kernel:
     gradients: str = "jvp"
     precision: str = "float32"
     block: int = 256  # samples vmapped together; part of what fixes the float bits
+    lengthscale: float | None = None  # smooth law only (it fixes the number of features)
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -101,8 +102,14 @@ def _log_distance(log_scale, x, origin):
     return top + _log_norm(gap)
 
 
-def _sample(kernel: Kernel, key, betas):
-    """All metrics of one sample for every beta: a dict of ``(n_betas,)`` arrays."""
+def _sample(kernel: Kernel, key, betas, law_state):
+    """All metrics of one sample for every beta: a dict of ``(n_betas,)`` arrays.
+
+    i.i.d. laws draw layer k's weights inside the scan step; correlated laws (smooth, fbm)
+    build the sample's whole weight path first, shared by every beta, and scan over it.
+    ``law_state`` is traced: for fbm the circulant scale of H (so a sweep over H compiles
+    once), unused otherwise.
+    """
     dtype = jnp.float64 if kernel.precision == "float64" else jnp.float32
     branch = models.branch(kernel.model, kernel.activation, kernel.negative_slope)
     d, depth = kernel.width, kernel.depth
@@ -117,11 +124,12 @@ def _sample(kernel: Kernel, key, betas):
         norm = jnp.linalg.norm(x, axis=-1)
         return x / norm[:, None], log_scale + jnp.log(norm)
 
-    def layer(k):
-        w = weights.draw(
-            kernel.init, jax.random.fold_in(layer_key, k), (branch.n_matrices, d, d), d,
-            kernel.gain, dtype,
-        )
+    shape = (branch.n_matrices, d, d)
+
+    def layer(k, w):
+        if w is None:
+            w = weights.draw(kernel.init, jax.random.fold_in(layer_key, k), shape, d,
+                             kernel.gain, dtype)
         return lambda h: h + alpha * branch.residual(w, h)
 
     x = jax.random.uniform(jax.random.fold_in(key, _INPUT), (kernel.n_in,), dtype)
@@ -141,10 +149,15 @@ def _sample(kernel: Kernel, key, betas):
     z = jnp.broadcast_to(z / jnp.linalg.norm(z), (n_betas, d))
     layer_key = jax.random.fold_in(key, _LAYERS)
     zeros = jnp.zeros((n_betas,), dtype)
+    layers = jnp.arange(1, depth + 1)
+    path = None
+    if kernel.init in weights.CORRELATED_LAWS:
+        path = weights.path(kernel.init, layer_key, depth, shape, d, kernel.gain, dtype,
+                            fgn_scale=law_state, lengthscale=kernel.lengthscale)
 
-    def forward(carry, k):
+    def forward(carry, xs):
         h, log_h, log_max, q, log_q = carry
-        step = layer(k)
+        step = layer(*xs)
         if tangent:
             h_next, q = jax.jvp(step, (h,), (q,))
             q, log_q = renormalise(q, log_q)
@@ -155,8 +168,7 @@ def _sample(kernel: Kernel, key, betas):
         return (h_next, log_h, log_max, q, log_q), (h if backprop else None)
 
     init = (h, log_h, jnp.full((n_betas,), -jnp.inf, dtype), z, zeros)
-    layers = jnp.arange(1, depth + 1)
-    (h, log_h, log_max, q, log_q), inputs = jax.lax.scan(forward, init, layers)
+    (h, log_h, log_max, q, log_q), inputs = jax.lax.scan(forward, init, (layers, path))
     out = {
         "log_hidden_ratio": log_h + _log_norm(h),
         "log_hidden_diff": _log_distance(log_h, h, origin),
@@ -175,12 +187,13 @@ def _sample(kernel: Kernel, key, betas):
 
         def backward(carry, xs):
             p, log_p = carry
-            k, h_in = xs
-            _, pullback = jax.vjp(layer(k), h_in)
+            k, w, h_in = xs
+            _, pullback = jax.vjp(layer(k, w), h_in)
             (p,) = pullback(p)
             return renormalise(p, log_p), None
 
-        (p, log_p), _ = jax.lax.scan(backward, (b, zeros), (layers, inputs), reverse=True)
+        (p, log_p), _ = jax.lax.scan(backward, (b, zeros), (layers, path, inputs),
+                                     reverse=True)
         out["log_grad_ratio"] = log_p + _log_norm(p)
         out["log_grad_diff"] = _log_distance(log_p, p, b)
     return out
@@ -190,35 +203,38 @@ def _sample(kernel: Kernel, key, betas):
 def _compiled(kernel: Kernel):
     """jit of: sample ids (a multiple of ``kernel.block``) -> metrics, one block at a time."""
 
-    def block(root, sample_ids, betas):
+    def block(root, sample_ids, betas, law_state):
         keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(sample_ids)
-        return jax.vmap(lambda key: _sample(kernel, key, betas))(keys)
+        return jax.vmap(lambda key: _sample(kernel, key, betas, law_state))(keys)
 
-    def chunk(root, sample_ids, betas):
+    def chunk(root, sample_ids, betas, law_state):
         TRACE_COUNT[kernel] += 1
         blocks = sample_ids.reshape(-1, kernel.block)
-        out = jax.lax.map(lambda ids: block(root, ids, betas), blocks)
+        out = jax.lax.map(lambda ids: block(root, ids, betas, law_state), blocks)
         return {name: value.reshape(-1, *value.shape[2:]) for name, value in out.items()}
 
     return jax.jit(chunk)
 
 
 def default_block(width: int, n_matrices: int, depth: int, gradients: str, precision: str,
-                  platform: str | None = None) -> int:
+                  platform: str | None = None, correlated: bool = False) -> int:
     """Samples vmapped together: a power of two giving about 2^20 weight entries per layer step
     on CPU (measured fastest here: 256 at d = 40, 64 at d = 100 for res-3), 2^24 on
-    accelerators, and at most 256 MiB per beta of stored trajectory for exact backprop."""
+    accelerators; at most 256 MiB per beta of stored trajectory for exact backprop, and
+    256 MiB of weight paths (with their FFT workspace, about 4x the path) for correlated laws."""
     platform = platform or jax.default_backend()
     itemsize = 8 if precision == "float64" else 4
     target, most = (2**20, 1024) if platform == "cpu" else (2**24, 2**16)
     fit = target / (n_matrices * width**2)
     if gradients in ("vjp", "both"):
         fit = min(fit, 2**28 / (itemsize * depth * width))
+    if correlated:
+        fit = min(fit, 2**28 / (4 * itemsize * depth * n_matrices * width**2))
     return int(2 ** min(max(round(math.log2(max(fit, 1))), 0), int(math.log2(most))))
 
 
 def run(kernel: Kernel, betas, samples: int, seed: int, chunk: int | None = None,
-        progress: bool = True) -> dict[str, np.ndarray]:
+        progress: bool = True, hurst: float = 0.5) -> dict[str, np.ndarray]:
     """Simulate ``samples`` weight draws for every beta: metric name -> ``(samples, n_betas)``.
 
     Sample ``i`` always uses key ``fold_in(root, i)`` and is computed in a vmap of exactly
@@ -233,6 +249,9 @@ def run(kernel: Kernel, betas, samples: int, seed: int, chunk: int | None = None
     with numerics(kernel.precision):
         dtype = jnp.float64 if kernel.precision == "float64" else jnp.float32
         betas = jnp.asarray(betas, dtype)
+        law_state = jnp.zeros((), dtype)
+        if kernel.init == "fbm":
+            law_state = jnp.asarray(weights.fgn_scale(hurst, kernel.depth), dtype)
         root = jax.random.fold_in(jax.random.PRNGKey(seed), kernel.depth)
         fn = _compiled(kernel)
         parts = collections.defaultdict(list)
@@ -242,7 +261,7 @@ def run(kernel: Kernel, betas, samples: int, seed: int, chunk: int | None = None
                 n = min(chunk, samples - start)
                 ids = jnp.arange(start, start + -(-n // kernel.block) * kernel.block,
                                  dtype=jnp.uint32)
-                out = fn(root, ids, betas)
+                out = fn(root, ids, betas, law_state)
                 for name, value in out.items():
                     parts[name].append(np.asarray(value)[:n])
                 bar.update(n)

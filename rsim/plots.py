@@ -94,7 +94,7 @@ def sweep_figures(frame: pd.DataFrame, folder: Path) -> list[Path]:
     """All figures a results table supports, written into ``folder``; returns their paths."""
     folder = Path(folder)
     written = []
-    series = list(frame.groupby(SERIES, sort=True))
+    series = list(frame.groupby(SERIES, sort=True, dropna=False))
     for i, (_, group) in enumerate(series):
         suffix = f"_{i}" if len(series) > 1 else ""
         if group["depth"].nunique() > 1:

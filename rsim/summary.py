@@ -18,7 +18,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     = (1 + c alpha^2)^L - 1 where THEORY.md gives it (NaN elsewhere) and ``z`` = gap / se."""
     rows = []
     frame = with_ratios(frame.copy())
-    for key, group in frame.groupby(GROUP, sort=True):
+    for key, group in frame.groupby(GROUP, sort=True, dropna=False):
         row = dict(zip(GROUP, key))
         row["alpha"] = float(group["alpha"].iloc[0])
         row["n"] = len(group)

@@ -1,10 +1,23 @@
-"""I.i.d. weight laws with variance gain^2 / fan_in.
+"""Weight laws: i.i.d. draws per layer, and laws correlated along the depth.
 
+Every entry has variance gain^2 / fan_in.
+
+i.i.d. (drawn layer by layer with :func:`draw`):
 * gaussian   N(0, gain^2 / fan_in)
 * uniform    U[-sqrt(3), sqrt(3)] * gain / sqrt(fan_in)   (the official code's default)
 * rademacher +-1 * gain / sqrt(fan_in)
-
 All three are symmetric with unit-variance, sub-Gaussian entries of sqrt(fan_in) W / gain (H1).
+
+Correlated along the layer index (a whole path per entry, with :func:`path`):
+* smooth  every entry is an independent stationary Gaussian process in t = k / L with the
+          RBF kernel exp(-(s - t)^2 / (2 l^2)), written as a random Fourier series with fixed
+          frequencies (:func:`rbf_spectrum`), so one realisation is a function of t in [0, 1]
+          that serves every depth and an ODE solver (:func:`smooth_coefficients`,
+          :func:`smooth_at`).
+* fbm     every entry is unit-variance fractional Gaussian noise in k with Hurst index H,
+          exact covariance by circulant embedding (Davies-Harte, :func:`fgn`), not rescaled
+          by L^-H (as the official code). H = 1/2 is i.i.d. Gaussian.
+The readin A and readout B of these laws are i.i.d. Gaussian (the marginal law of an entry).
 """
 
 from __future__ import annotations
@@ -13,14 +26,20 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 IID_LAWS = ("gaussian", "uniform", "rademacher")
+CORRELATED_LAWS = ("smooth", "fbm")
+LAWS = IID_LAWS + CORRELATED_LAWS
 
 
 def draw(law: str, key: jax.Array, shape: tuple[int, ...], fan_in: int, gain: float, dtype):
-    """Draw an array of i.i.d. entries of ``law`` with variance ``gain**2 / fan_in``."""
+    """Draw an array of i.i.d. entries of ``law`` with variance ``gain**2 / fan_in``.
+
+    Correlated laws draw their (Gaussian) marginal: this is how A and B are drawn for them.
+    """
     scale = gain / math.sqrt(fan_in)
-    if law == "gaussian":
+    if law in ("gaussian",) + CORRELATED_LAWS:
         unit = jax.random.normal(key, shape, dtype)
     elif law == "uniform":
         unit = jax.random.uniform(key, shape, dtype, -math.sqrt(3.0), math.sqrt(3.0))
@@ -29,3 +48,106 @@ def draw(law: str, key: jax.Array, shape: tuple[int, ...], fan_in: int, gain: fl
     else:
         raise ValueError(f"unknown weight law {law!r}")
     return unit * jnp.asarray(scale, dtype)
+
+
+# --- smooth: a Gaussian process with the RBF kernel as a Fourier series -----------------------
+
+def rbf_spectrum(lengthscale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies w_m = m * dw and weights a_m of the trapezoid rule for the RBF kernel:
+
+        k_M(tau) = sum_m a_m cos(w_m tau)  ~  exp(-tau^2 / (2 l^2)) = int S(w) cos(w tau) dw,
+
+    with S the N(0, 1/l^2) density, a_0 = dw S(0), a_m = 2 dw S(w_m). By Poisson summation
+    k_M(tau) = sum_j k(tau + j P) with period P = 2 pi / dw: choosing P = 1 + 9 l puts the
+    first alias at distance 9 l from any |tau| <= 1 (error exp(-40.5)), and stopping at
+    w = 9 / l drops spectral mass below exp(-40.5). The weights are normalised to sum to 1
+    so the process has unit variance exactly. l = 0.1 needs 29 frequencies (57 features).
+    """
+    if not lengthscale > 0:
+        raise ValueError(f"lengthscale must be > 0, got {lengthscale}")
+    dw = 2 * math.pi / (1 + 9 * lengthscale)
+    w = dw * np.arange(math.ceil(9 / lengthscale / dw) + 1)
+    density = lengthscale / math.sqrt(2 * math.pi) * np.exp(-((w * lengthscale) ** 2) / 2)
+    a = dw * density * np.where(w == 0, 1.0, 2.0)
+    return w, a / a.sum()
+
+
+def rbf_kernel_produced(lengthscale: float, tau) -> np.ndarray:
+    """The covariance k_M(tau) that :func:`smooth_at` actually produces."""
+    w, a = rbf_spectrum(lengthscale)
+    return np.cos(np.multiply.outer(np.asarray(tau, float), w)) @ a
+
+
+def smooth_coefficients(key, shape, fan_in: int, gain: float, lengthscale: float, dtype):
+    """One realisation of the smooth law: Gaussian coefficients ``(2, M, *shape)``
+    (cosine and sine parts of each of the M frequencies), scaled to variance gain^2/fan_in."""
+    n_freq = rbf_spectrum(lengthscale)[0].size
+    return draw("gaussian", key, (2, n_freq, *shape), fan_in, gain, dtype)
+
+
+def smooth_at(coefficients, t, lengthscale: float):
+    """Evaluate a smooth realisation at times ``t`` (any shape): ``(*t.shape, *shape)``.
+
+    W(t) = sum_m sqrt(a_m) (xi_m cos(w_m t) + eta_m sin(w_m t)): Gaussian, stationary, with
+    covariance (gain^2/fan_in) k_M(s - t) per entry, entries independent.
+    """
+    w, a = rbf_spectrum(lengthscale)
+    dtype = coefficients.dtype
+    phase = jnp.asarray(t, dtype)[..., None] * jnp.asarray(w, dtype)
+    root_a = jnp.asarray(np.sqrt(a), dtype)
+    features = jnp.concatenate([root_a * jnp.cos(phase), root_a * jnp.sin(phase)], axis=-1)
+    flat = coefficients.reshape(2 * w.size, -1)
+    return (features @ flat).reshape(*jnp.shape(t), *coefficients.shape[2:])
+
+
+# --- fbm: fractional Gaussian noise by circulant embedding ------------------------------------
+
+def fgn_autocovariance(hurst: float, lags) -> np.ndarray:
+    """gamma(k) = (|k-1|^{2H} - 2|k|^{2H} + |k+1|^{2H}) / 2, the covariance of unit fGn.
+
+    Computed in float64 NumPy: in float32 the second difference of k^{2H} loses every digit
+    at k ~ 1000 (H = 0.97 gave circulant eigenvalues of -2)."""
+    k = np.abs(np.asarray(lags, np.float64))
+    two_h = 2 * float(hurst)
+    return 0.5 * (np.abs(k - 1) ** two_h - 2 * k**two_h + (k + 1) ** two_h)
+
+
+def fgn_scale(hurst: float, n: int) -> np.ndarray:
+    """sqrt(lambda / 2n) for the circulant embedding of fGn of length n (Davies-Harte).
+
+    The circulant of size 2n whose first row is gamma(0..n), gamma(n-1..1) has nonnegative
+    eigenvalues lambda for fGn (rounding makes some -1e-13: clipped at 0). This vector is
+    all a kernel needs to know of H, so it is computed here in float64 and passed traced:
+    a sweep over H compiles once.
+    """
+    lags = np.concatenate([np.arange(n + 1), np.arange(n - 1, 0, -1)])
+    eigenvalues = np.fft.fft(fgn_autocovariance(hurst, lags)).real
+    return np.sqrt(np.maximum(eigenvalues, 0) / (2 * n))
+
+
+def fgn(key, n: int, count: int, scale, dtype):
+    """``count`` independent unit-variance fGn paths of length ``n``: ``(n, count)``.
+
+    With complex Gaussian eps, the real and the imaginary parts of FFT(scale * eps)[:n] are
+    two independent exact samples (``scale`` from :func:`fgn_scale`).
+    """
+    pairs = (count + 1) // 2
+    eps = jax.random.normal(key, (2, pairs, 2 * n), dtype)
+    y = jnp.fft.fft(jnp.asarray(scale, dtype) * (eps[0] + 1j * eps[1]), axis=-1)[:, :n]
+    return jnp.concatenate([y.real, y.imag])[:count].T.astype(dtype)
+
+
+def path(law: str, key, depth: int, shape, fan_in: int, gain: float, dtype, *,
+         fgn_scale=None, lengthscale: float = 0.1):
+    """The weights of layers k = 1..L of a correlated law at once: ``(depth, *shape)``.
+
+    smooth: W_k = W(k / L) of one realisation; fbm: fGn in k (``fgn_scale`` of H and L)
+    scaled by gain / sqrt(fan_in).
+    """
+    if law == "smooth":
+        coefficients = smooth_coefficients(key, shape, fan_in, gain, lengthscale, dtype)
+        return smooth_at(coefficients, jnp.arange(1, depth + 1) / depth, lengthscale)
+    if law == "fbm":
+        noise = fgn(key, depth, math.prod(shape), fgn_scale, dtype)
+        return noise.reshape(depth, *shape) * jnp.asarray(gain / math.sqrt(fan_in), dtype)
+    raise ValueError(f"{law!r} is not a correlated law")

@@ -76,9 +76,9 @@ def main() -> None:
         with engine.numerics(kernel.precision):
             root = jax.random.fold_in(jax.random.PRNGKey(0), kernel.depth)
             sim, floor = engine._compiled(kernel), rng_floor(kernel)
-            jax.block_until_ready(sim(root, ids, betas))  # compile
+            jax.block_until_ready(sim(root, ids, betas, 0.0))  # compile
             jax.block_until_ready(floor(root, ids))
-            t_sim = best_time(args.repeats, sim, root, ids, betas)
+            t_sim = best_time(args.repeats, sim, root, ids, betas, 0.0)
             t_floor = best_time(args.repeats, floor, root, ids)
         per_layer_sample = 1e6 / (args.samples * args.depth)
         print(f"{width:>5} {kernel.block:>6} {args.samples / t_sim:>10.1f} "
