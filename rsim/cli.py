@@ -85,14 +85,16 @@ def run_job(cfg: DictConfig) -> Path:
 
 
 def finish(folder: Path, figures: bool) -> None:
-    """Print the summary of a results folder and write its figures."""
-    from rsim import plots, results, summary
+    """Print the summary of a results folder, write its figures and its theory report."""
+    from rsim import plots, report, results, summary
 
     frame = results.load(folder)
     print(summary.format_summary(summary.summarize(frame)))
     if figures:
         for path in plots.sweep_figures(frame, folder):
             print(f"rsim: figure {path}")
+    written = report.write_report(folder, figures=figures)
+    print(f"rsim: report {written.path}: {written.verdict}")
 
 
 class SweepSummary(Callback):

@@ -1,8 +1,80 @@
-"""Exact expectations of THEORY.md section 4, used as oracles by tests and sweep summaries."""
+"""The statements of THEORY.md sections 3-4 as functions: exact moments, bounds, constants.
+
+Every bound takes the network (:class:`Network`), alpha, the depth L and, for
+high-probability statements, delta. It returns a number (or a :class:`Band`) only when every
+condition of the statement holds; otherwise a :class:`NotApplicable` that names the first
+failed condition with its value. Never a number for a statement whose conditions fail.
+
+Notation: r_h^2 = ||h_L - h_0||^2 / ||h_0||^2 and r_p^2 = ||p_0 - p_L||^2 / ||p_L||^2.
+
+Hypotheses (THEORY.md section 2), checked here from the cell's description:
+
+* H1: entries of sqrt(d) V are i.i.d., symmetric, unit variance, s^2-sub-Gaussian. Holds
+  for the laws gaussian, uniform, rademacher with gain = 1 (gain != 1 gives variance gain^2).
+  Laws correlated along the depth (smooth, fbm, ...) are not i.i.d.: H1 fails.
+* H2: ||h||^2/2 <= E||g(h)||^2 <= ||h||^2 and E||g(h)||^8 <= C ||h||^8 for every h.
+* H3: b = p_L/||p_L|| is centred with E[b b^T | h_L] = I/d. rsim's loss ||B h_L - y||^2 with
+  n_out = 1 gives b = +-B^T/||B||, B independent of the network, i.i.d. symmetric entries:
+  it holds for every cell rsim simulates (and the jvp tangent z is uniform on the sphere).
+* H4: ||q||^2/2 <= E(||dg/dh q||^2 | h, q) <= ||q||^2 almost surely.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
+
+# Laws whose entries are i.i.d. across layers and entries (what H1 and section 4 need).
+IID_LAWS = ("gaussian", "uniform", "rademacher")
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    """A statement whose conditions do not hold; ``condition`` names the failed one."""
+
+    condition: str
+
+    def __str__(self) -> str:
+        return f"not applicable: {self.condition}"
+
+
+@dataclass(frozen=True)
+class Band:
+    """lower <= quantity <= upper (a one-sided statement uses -inf or +inf)."""
+
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True)
+class Network:
+    """What the statements need to know about a cell (names as in a results table)."""
+
+    model: str = "res3"
+    activation: str = "relu"
+    negative_slope: float = 0.01
+    init: str = "uniform"
+    gain: float = 1.0
+    width: int = 40
+
+    @classmethod
+    def from_mapping(cls, values) -> Network:
+        """From a results row or dict; other keys (depth, beta, hurst, ...) are ignored."""
+        return cls(model=str(values["model"]), activation=str(values["activation"]),
+                   negative_slope=float(values["negative_slope"]), init=str(values["init"]),
+                   gain=float(values["gain"]), width=int(values["width"]))
+
+    @property
+    def branch_activation(self) -> str:
+        """res-3 is ReLU whatever the activation key says."""
+        return "relu" if self.model == "res3" else self.activation
+
+
+# --------------------------------------------------------------------------------------------
+# Exact second moments (THEORY.md section 4); the two functions below keep their historic
+# signatures because summary.py and plots.py call them.
 
 
 def second_moment_factor(model: str, activation: str, negative_slope: float, gain: float):
@@ -34,3 +106,322 @@ def exact_mean_squared_diff(model, activation, negative_slope, gain, alpha, dept
     if c is None:
         return np.full(np.shape(alpha), np.nan)
     return np.expm1(np.asarray(depth) * np.log1p(c * np.asarray(alpha) ** 2))
+
+
+def _compound(c: float, alpha: float, depth: int) -> float:
+    """(1 + c alpha^2)^L - 1, accurate for tiny alpha (expm1/log1p), inf past float range."""
+    try:
+        return math.expm1(depth * math.log1p(c * alpha**2))
+    except OverflowError:
+        return math.inf
+
+
+def exact_second_moment(net: Network, alpha: float, depth: int) -> float | NotApplicable:
+    """E[r_h^2] = E[r_p^2] = (1 + c alpha^2)^L - 1 exactly (THEORY.md section 4), any gain.
+
+    Conditions: V_k i.i.d. across layers with symmetric entries (law gaussian, uniform or
+    rademacher), and a branch with a closed form: res-3 (c = gain^4/2), res-2 with ReLU,
+    identity or leaky ReLU (c = gain^4 kappa), res-1 with the identity (c = gain^2). The
+    gradient equality uses H3 (b isotropic and independent of the Jacobian), true in rsim.
+    """
+    if net.init not in IID_LAWS:
+        return NotApplicable(f"weights i.i.d. across layers (init={net.init!r} is not)")
+    c = second_moment_factor(net.model, net.activation, net.negative_slope, net.gain)
+    if c is None:
+        return NotApplicable(f"a closed form for {net.model} with {net.branch_activation} "
+                             "(res-1 needs the identity; tanh has none)")
+    return _compound(c, alpha, depth)
+
+
+# --------------------------------------------------------------------------------------------
+# Constants of the hypotheses
+
+
+def subgaussian_parameter(init: str) -> float | NotApplicable:
+    """s in E exp(lambda X) <= exp(lambda^2 s^2 / 2) for an entry X of sqrt(d) V / gain.
+
+    Unit variance forces s >= 1 (compare the lambda^2 terms at lambda -> 0), and s = 1 is
+    attained by all three laws, so s = 1 is the best constant for each:
+    * gaussian: E exp(lambda X) = exp(lambda^2 / 2), equality.
+    * rademacher: cosh(lambda) = sum lambda^(2k)/(2k)! <= sum lambda^(2k)/(2^k k!)
+      = exp(lambda^2 / 2), since (2k)! >= 2^k k!.
+    * uniform on [-sqrt 3, sqrt 3]: sinh(a lambda)/(a lambda) = sum (a lambda)^(2k)/(2k+1)!
+      <= exp(a^2 lambda^2 / 6) since (2k+1)! >= 6^k k!; with a = sqrt(3) this is
+      exp(lambda^2 / 2).
+    Laws correlated along the depth are not i.i.d., so H1 (and s) does not apply to them.
+    """
+    if init in IID_LAWS:
+        return 1.0
+    return NotApplicable(f"H1: init={init!r} is not an i.i.d. law ({', '.join(IID_LAWS)})")
+
+
+def _gaussian_even_moment(k: int) -> float:
+    """E G^(2k) = (2k - 1)!! for G ~ N(0, 1)."""
+    return float(math.prod(range(1, 2 * k, 2)))
+
+
+def _fourth_power_of_mean(moments: list[float], d: int) -> float:
+    """E[((Z_1 + ... + Z_d)/d)^4] for i.i.d. Z >= 0 with E Z^k = moments[k - 1], k = 1..4.
+
+    The multinomial expansion over how the four factors share indices (all equal; 3+1; 2+2;
+    2+1+1; all distinct); every coefficient is non-negative.
+    """
+    m1, m2, m3, m4 = moments
+    total = (d * m4 + 4 * d * (d - 1) * m3 * m1 + 3 * d * (d - 1) * m2**2
+             + 6 * d * (d - 1) * (d - 2) * m2 * m1**2
+             + d * (d - 1) * (d - 2) * (d - 3) * m1**4)
+    return total / d**4
+
+
+def eighth_moment_constant(net: Network) -> float | NotApplicable:
+    """A certified C with E||g(h, theta)||^8 <= C ||h||^8 for every h, at this width d.
+
+    * res-1, g(h) = sigma(h) is deterministic with |sigma(x)| <= b|x|: C = b^8 (b = 1 for the
+      identity and for leaky ReLU with |slope| <= 1), tight at h = (1, 0, ..., 0).
+    * res-2/res-3, g(h) = sigma(W h), rows w_i of sqrt(d) W i.i.d.: ||g||^2/||h||^2 =
+      (1/d) sum_i Z_i with Z_i = sigma(Y_i)^2, Y_i = w_i.h/||h|| symmetric, unit variance.
+      For sigma(x) = x (x > 0), s x (x < 0): E Z^k = E Y^(2k) (1 + s^(2k))/2 (ReLU s = 0,
+      identity s = 1). Each law's even moments are at most Gaussian ones (uniform 3^m/(2m+1),
+      rademacher 1, both <= (2m-1)!!), and E Y^(2k) expands into products of them with
+      non-negative coefficients, so E Y^(2k) <= (2k-1)!!. Plugging into the non-negative
+      expansion of E(mean Z)^4 gives C(d); Gaussian weights attain it for every h, so it
+      is the smallest constant valid for the three laws at width d.
+    C(d) decreases from its d = 1 value (52.5 for res-3) to kappa^4 (1/16 for res-3) as d
+    grows. Proposition 3 uses the eighth-moment bound at the network's own width, so the
+    width-d constant is what the conditions are evaluated with; THEORY.md's "independent of
+    d" holds with C(1) as a uniform constant.
+    Not applicable where H2's eighth-moment part fails (tanh's |tanh x| <= |x| would give a
+    constant, but then H2's lower bound fails, see :func:`h2_failure`).
+    """
+    failed = h2_failure(net)
+    if failed is not None:
+        return failed
+    slope = 1.0 if net.branch_activation == "identity" else (
+        0.0 if net.branch_activation == "relu" else abs(net.negative_slope))
+    if net.model == "res1":
+        return max(1.0, slope) ** 8
+    moments = [_gaussian_even_moment(k) * (1 + slope ** (2 * k)) / 2 for k in range(1, 5)]
+    return _fourth_power_of_mean(moments, net.width)
+
+
+# --------------------------------------------------------------------------------------------
+# Hypotheses
+
+
+def h1_failure(net: Network) -> NotApplicable | None:
+    """None if H1 holds: an i.i.d. symmetric law with unit-variance entries of sqrt(d) V."""
+    s = subgaussian_parameter(net.init)
+    if isinstance(s, NotApplicable):
+        return s
+    if net.gain != 1.0:
+        return NotApplicable(f"H1: unit variance of sqrt(d) V's entries (gain={net.gain:g} "
+                             f"gives variance {net.gain**2:g})")
+    return None
+
+
+def h2_failure(net: Network) -> NotApplicable | None:
+    """None if H2 holds: ||h||^2/2 <= E||g(h)||^2 <= ||h||^2 for all h (the C part follows).
+
+    res-1 (g = sigma(h), deterministic): needs a|x| <= |sigma(x)| <= b|x| with a^2 >= 1/2,
+    b <= 1: the identity, or leaky ReLU with 1/2 <= slope^2 <= 1. ReLU fails (h < 0 gives 0),
+    tanh fails (bounded). res-2/res-3 (g = sigma(W h), W with H1-type entries):
+    E||sigma(W h)||^2 = kappa ||h||^2 with kappa = (1 + slope^2)/2, in [1/2, 1] iff
+    slope^2 <= 1 (ReLU kappa = 1/2, identity 1); needs W of unit variance (gain 1); tanh
+    fails (E||tanh(W h)||^2 <= d while ||h||^2/2 is unbounded).
+    """
+    activation = net.branch_activation
+    if activation == "tanh":
+        return NotApplicable("H2: ||h||^2/2 <= E||g(h)||^2 fails for tanh (g is bounded)")
+    if activation not in ("relu", "identity", "leaky_relu"):
+        return NotApplicable(f"H2: unknown activation {activation!r}")
+    if net.model == "res1":
+        if activation == "relu":
+            return NotApplicable("H2: ||h||^2/2 <= ||ReLU(h)||^2 fails for res-1 (h <= 0)")
+        if activation == "leaky_relu" and not 0.5 <= net.negative_slope**2 <= 1:
+            return NotApplicable(f"H2: 1/2 <= slope^2 <= 1 for res-1 leaky ReLU "
+                                 f"(slope={net.negative_slope:g})")
+        return None
+    if net.model not in ("res2", "res3"):
+        return NotApplicable(f"H2: unknown model {net.model!r}")
+    if net.gain != 1.0:
+        return NotApplicable(f"H2: W of unit variance (gain={net.gain:g})")
+    if net.init not in IID_LAWS:
+        return NotApplicable(f"H2: W with i.i.d. entries (init={net.init!r})")
+    if activation == "leaky_relu" and net.negative_slope**2 > 1:
+        return NotApplicable(f"H2: E||g||^2 <= ||h||^2 needs slope^2 <= 1 "
+                             f"(slope={net.negative_slope:g})")
+    return None
+
+
+def h4_failure(net: Network) -> NotApplicable | None:
+    """None if H4 holds: ||q||^2/2 <= E||dg/dh q||^2 <= ||q||^2 (Proposition 4).
+
+    For the activations here it holds exactly where H2 does: res-1 needs a <= sigma' <= b
+    with a^2 >= 1/2 (identity, leaky ReLU with 1/2 <= slope^2 <= 1); res-2/res-3 give
+    E||sigma'(W h) * W q||^2 = (1 + slope^2)/2 ||q||^2 by the symmetry w -> -w.
+    """
+    failed = h2_failure(net)
+    return None if failed is None else NotApplicable(failed.condition.replace("H2", "H4"))
+
+
+def _hypotheses(net: Network, gradients: bool = False) -> NotApplicable | None:
+    """The first failed hypothesis among H1, H2 (and H3, H4 for gradient statements)."""
+    for check in (h1_failure, h2_failure) + ((h4_failure,) if gradients else ()):
+        failed = check(net)
+        if failed is not None:
+            return failed
+    return None
+
+
+def _delta_failure(delta: float) -> NotApplicable | None:
+    if not 0 < delta < 1:
+        return NotApplicable(f"delta in (0, 1) (delta={delta:g})")
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Hidden states
+
+
+def lemma1_bounds(net: Network, alpha: float, depth: int) -> Band | NotApplicable:
+    """Lemma 1 (H1, H2): (1 + alpha^2/2)^L - 1 <= E[r_h^2] <= (1 + alpha^2)^L - 1."""
+    failed = _hypotheses(net)
+    if failed is not None:
+        return failed
+    return Band(_compound(0.5, alpha, depth), _compound(1.0, alpha, depth))
+
+
+def prop2_upper(net: Network, alpha: float, depth: int, delta: float) -> float | NotApplicable:
+    """Proposition 2 (H1, H2, L alpha^2 <= 1): with probability >= 1 - delta,
+    r_h^2 <= 2 L alpha^2 / delta (Markov's inequality on Lemma 1's upper bound)."""
+    failed = _hypotheses(net) or _delta_failure(delta)
+    if failed is not None:
+        return failed
+    if depth * alpha**2 > 1:
+        return NotApplicable(f"L alpha^2 <= 1 (L alpha^2 = {depth * alpha**2:.4g})")
+    return 2 * depth * alpha**2 / delta
+
+
+def prop3_lower(net: Network, alpha: float, depth: int, delta: float) -> float | NotApplicable:
+    """Proposition 3 (i) (H1, H2): if d >= 64, alpha^2 <= 2 / ((sqrt(C) s^4 + 4 sqrt(C) +
+    16 s^4) d) and 2 L exp(-d / (64 alpha^2 s^2)) <= delta / 11, then with probability
+    >= 1 - delta, r_h^2 > exp(3 L alpha^2 / 8 - sqrt(11 L alpha^2 / (d delta))) - 1."""
+    failed = _hypotheses(net) or _delta_failure(delta)
+    if failed is not None:
+        return failed
+    s, c, d = subgaussian_parameter(net.init), eighth_moment_constant(net), net.width
+    if d < 64:
+        return NotApplicable(f"d >= 64 (d = {d})")
+    limit = 2 / ((math.sqrt(c) * s**4 + 4 * math.sqrt(c) + 16 * s**4) * d)
+    if alpha**2 > limit:
+        return NotApplicable(f"alpha^2 <= 2/((sqrt(C) s^4 + 4 sqrt(C) + 16 s^4) d) = {limit:.4g} "
+                             f"(alpha^2 = {alpha**2:.4g}, C = {c:.4g}, s = {s:g})")
+    # exp(-d / (64 alpha^2 s^2)) underflows to 0 for small alpha, which is the right limit.
+    tail = 2 * depth * math.exp(-d / (64 * alpha**2 * s**2)) if alpha > 0 else 0.0
+    if tail > delta / 11:
+        return NotApplicable(f"2 L exp(-d/(64 alpha^2 s^2)) <= delta/11 (= {tail:.4g})")
+    x = depth * alpha**2
+    return math.exp(3 * x / 8 - math.sqrt(11 * x / (d * delta))) - 1
+
+
+def prop3_upper(net: Network, alpha: float, depth: int, delta: float) -> float | NotApplicable:
+    """Proposition 3 (ii) (H1, H2): if alpha^2 <= 1 / (sqrt(C) (d + 128 s^4)), then with
+    probability >= 1 - delta, r_h^2 < exp(L alpha^2 + sqrt(5 L alpha^2 / (d delta))) + 1."""
+    failed = _hypotheses(net) or _delta_failure(delta)
+    if failed is not None:
+        return failed
+    s, c, d = subgaussian_parameter(net.init), eighth_moment_constant(net), net.width
+    limit = 1 / (math.sqrt(c) * (d + 128 * s**4))
+    if alpha**2 > limit:
+        return NotApplicable(f"alpha^2 <= 1/(sqrt(C) (d + 128 s^4)) = {limit:.4g} "
+                             f"(alpha^2 = {alpha**2:.4g}, C = {c:.4g}, s = {s:g})")
+    x = depth * alpha**2
+    try:
+        return math.exp(x + math.sqrt(5 * x / (d * delta))) + 1
+    except OverflowError:
+        return math.inf
+
+
+def corollary1_band(net: Network, beta: float, depth: int,
+                    delta: float) -> Band | NotApplicable:
+    """Corollary 1 (iii) (H1, H2, alpha = L^-1/2): if beta = 1/2, d >= 64,
+    L >= (sqrt(C) s^4/2 + 2 sqrt(C) + 8 s^4) d + 96 sqrt(C) s^4 and
+    2 L exp(-L d / (64 s^2)) <= delta / 11, then with probability >= 1 - delta,
+    exp(3/8 - sqrt(22/(d delta))) - 1 < r_h^2 < exp(1 + sqrt(10/(d delta))) + 1.
+
+    It is the union of Proposition 3 (i) and (ii) at delta/2 each with alpha^2 = 1/L (the
+    depth condition implies both alpha conditions when d >= 64). The side condition is stated
+    with delta/11 as in the source; Proposition 3 (i) at delta/2 would ask for delta/22,
+    which is immaterial here (the left side is below 1e-100 for d >= 64, L >= 100).
+    """
+    failed = _hypotheses(net) or _delta_failure(delta)
+    if failed is not None:
+        return failed
+    if beta != 0.5:
+        return NotApplicable(f"beta = 1/2 (beta = {beta:g})")
+    s, c, d = subgaussian_parameter(net.init), eighth_moment_constant(net), net.width
+    if d < 64:
+        return NotApplicable(f"d >= 64 (d = {d})")
+    root = math.sqrt(c)
+    least = (root * s**4 / 2 + 2 * root + 8 * s**4) * d + 96 * root * s**4
+    if depth < least:
+        return NotApplicable(f"L >= (sqrt(C) s^4/2 + 2 sqrt(C) + 8 s^4) d + 96 sqrt(C) s^4 "
+                             f"= {least:.1f} (L = {depth}, C = {c:.4g})")
+    tail = 2 * depth * math.exp(-depth * d / (64 * s**2))
+    if tail > delta / 11:
+        return NotApplicable(f"2 L exp(-L d/(64 s^2)) <= delta/11 (= {tail:.4g})")
+    return Band(math.exp(3 / 8 - math.sqrt(22 / (d * delta))) - 1,
+                math.exp(1 + math.sqrt(10 / (d * delta))) + 1)
+
+
+def corollary1_regime(beta: float, width: int) -> str | NotApplicable:
+    """Corollary 1 (i)-(iii) as L -> infinity: 'identity' (beta > 1/2, r_h -> 0 in
+    probability), 'explosion' (beta < 1/2 and d >= 9, r_h -> infinity), 'non-degenerate'
+    (beta = 1/2, r_h^2 stays in the band of (iii)). A limit statement, not a finite-L bound."""
+    if beta > 0.5:
+        return "identity"
+    if beta == 0.5:
+        return "non-degenerate"
+    if width < 9:
+        return NotApplicable(f"d >= 9 for the explosion regime (d = {width})")
+    return "explosion"
+
+
+# --------------------------------------------------------------------------------------------
+# Gradients
+
+
+def prop5_upper(net: Network, alpha: float, depth: int, delta: float) -> float | NotApplicable:
+    """Proposition 5 (H1-H4, L alpha^2 <= 1): with probability >= 1 - delta,
+    r_p^2 <= 2 L alpha^2 / delta (Markov's inequality on Proposition 6's upper bound)."""
+    failed = _hypotheses(net, gradients=True) or _delta_failure(delta)
+    if failed is not None:
+        return failed
+    if depth * alpha**2 > 1:
+        return NotApplicable(f"L alpha^2 <= 1 (L alpha^2 = {depth * alpha**2:.4g})")
+    return 2 * depth * alpha**2 / delta
+
+
+def prop6_bounds(net: Network, alpha: float, depth: int) -> Band | NotApplicable:
+    """Proposition 6 (H1-H4): (1 + alpha^2/2)^L - 1 <= E[r_p^2] <= (1 + alpha^2)^L - 1.
+
+    Also a band for E||q_L - z||^2/||z||^2 (jvp), an unbiased estimator of E[r_p^2] under H3.
+    """
+    failed = _hypotheses(net, gradients=True)
+    if failed is not None:
+        return failed
+    return Band(_compound(0.5, alpha, depth), _compound(1.0, alpha, depth))
+
+
+def corollary2_limit_band(net: Network, beta: float) -> Band | NotApplicable:
+    """Corollary 2 (iii) (H1-H4, beta = 1/2): exp(1/2) - 1 <= E[r_p^2] <= exp(4) - 1, as the
+    source states it. It is a statement about L -> infinity: at finite L, Proposition 6's
+    lower end (1 + 1/(2L))^L - 1 is *below* exp(1/2) - 1 (and res-3 attains it exactly),
+    so the report compares finite-L cells with Proposition 6 and draws this band only.
+    """
+    failed = _hypotheses(net, gradients=True)
+    if failed is not None:
+        return failed
+    if beta != 0.5:
+        return NotApplicable(f"beta = 1/2 (beta = {beta:g})")
+    return Band(math.expm1(0.5), math.expm1(4.0))

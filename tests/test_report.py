@@ -1,0 +1,151 @@
+"""rsim.report: the Monte Carlo error rules, and a planted wrong simulator that must be caught."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import rsim
+from rsim import report, theory
+from rsim.report import AGREES, NOT_APPLICABLE, VIOLATES
+from rsim.theory import Band
+
+DEPTH = 50
+SHIFT = math.log(2) / math.log(DEPTH)  # L^-(beta - SHIFT) = 2 L^-beta
+
+
+def test_binomial_tail_and_quantile_interval_by_hand():
+    assert report.binomial_tail(8, 10, 0.5) == pytest.approx(56 / 1024)
+    assert report.binomial_tail(0, 10, 0.5) == 1.0
+    assert report.binomial_tail(11, 10, 0.5) == 0.0
+    values = np.arange(1.0, 2001.0)
+    estimate, low, high = report.quantile_interval(values, 0.9)
+    assert low < estimate < high
+    # The interval of the 90% quantile of 2000 draws at the 4-sigma level: about +-4 sqrt(180).
+    assert 1800 - 70 < low < 1800 - 40 and 1800 + 40 < high < 1800 + 70
+    # Too few draws for the level: the interval is unbounded on that side.
+    assert report.quantile_interval(np.arange(5.0), 0.9)[2] == math.inf
+
+
+def test_quantile_interval_covers_the_true_quantile():
+    rng = np.random.default_rng(1)
+    misses = 0
+    for _ in range(200):
+        x = rng.exponential(size=300)
+        _, low, high = report.quantile_interval(x, 0.9, level=0.05)
+        misses += not low <= math.log(10) <= high
+    assert misses <= 30  # two-sided 10%: 20 expected
+
+
+def test_mean_check_catches_light_tailed_errors_both_ways():
+    rng = np.random.default_rng(2)
+    log_sq = np.log(rng.exponential(size=2000))  # E = 1, light tail
+    assert report.check_mean(log_sq, 1.0)[0] == AGREES
+    assert report.check_mean(log_sq, 0.85)[0] == VIOLATES  # mean too large
+    assert report.check_mean(log_sq, 1.15)[0] == VIOLATES  # mean too small
+    assert report.check_mean(log_sq, Band(0.9, 1.1))[0] == AGREES
+    assert report.check_mean(log_sq, Band(1.2, 2.0))[0] == VIOLATES
+
+
+def test_mean_check_does_not_cry_wolf_on_a_heavy_tail():
+    """Log-normal with log-variance 6: the plain mean is often far more than 4 SE below the
+    true mean 1; the log-normal cross-check keeps the verdict at 'agrees', with a note."""
+    rng = np.random.default_rng(3)
+    caught_by_note = 0
+    for _ in range(40):
+        log_sq = rng.normal(-3.0, math.sqrt(6.0), 400)
+        verdict, note, est = report.check_mean(log_sq, 1.0)
+        assert verdict == AGREES
+        caught_by_note += "heavy tail" in note
+    assert caught_by_note >= 3  # the plain interval alone would have failed these
+    # A mean truly 10x too small is still caught.
+    assert report.check_mean(rng.normal(-3.0 - math.log(10), math.sqrt(6.0), 2000), 1.0)[0] \
+        == VIOLATES
+
+
+def test_probability_check_counts_against_binomial():
+    values = np.linspace(0.0, 1.0, 1000)
+    log_sq = np.log(values + 1e-9)
+    # P(r^2 <= 0.9) >= 1 - 0.1 holds with 10% outside; 20% outside violates.
+    assert report.check_probability(log_sq, Band(-math.inf, 0.9), 0.1)[0] == AGREES
+    assert report.check_probability(log_sq, Band(-math.inf, 0.8), 0.1)[0] == VIOLATES
+    assert report.check_probability(log_sq, Band(0.2, math.inf), 0.1)[0] == VIOLATES
+    assert report.check_probability(log_sq, Band(-0.5, math.inf), 0.05)[0] == AGREES
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """One simulation, three labels: beta = 1/2 honestly, and two wrong simulators that use
+    alpha doubled or halved while claiming beta = 1/2 (common random numbers)."""
+    frame = rsim.simulate(model="res3", init="uniform", width=16, depth=DEPTH, n_in=8,
+                          betas=[0.5, 0.5 - SHIFT, 0.5 + SHIFT], samples=512, seed=7,
+                          gradients="both")
+    out = {}
+    for name, beta in (("honest", 0.5), ("doubled", 0.5 - SHIFT), ("halved", 0.5 + SHIFT)):
+        part = frame[np.isclose(frame["beta"], beta)].copy()
+        part["beta"], part["alpha"] = 0.5, DEPTH**-0.5  # what the wrong simulator claims
+        out[name] = part
+    return out
+
+
+def test_report_agrees_with_the_honest_simulator(planted):
+    checks = report.check_table(planted["honest"])
+    assert not (checks["verdict"] == VIOLATES).any()
+    assert report.sweep_verdict(checks).startswith("AGREES")
+    judged = checks[checks["verdict"] == AGREES]
+    assert {"exact E[r^2]", "Lemma 1", "Prop 6", "Prop 2", "Prop 5"} <= set(judged["statement"])
+    assert set(judged["quantity"]) == {"hidden", "gradient"}
+    assert (checks[checks["quantity"] == "gradient"]["column"] == "log_grad_diff").all()
+
+
+@pytest.mark.parametrize("bug", ["doubled", "halved"])
+def test_report_catches_a_planted_wrong_alpha(planted, bug):
+    checks = report.check_table(planted[bug])
+    verdict = report.sweep_verdict(checks)
+    assert verdict.startswith("VIOLATES"), verdict
+    bad = checks[checks["verdict"] == VIOLATES]
+    # Both the hidden states and the gradients give the bug away through the exact moment.
+    for quantity in ("hidden", "gradient"):
+        assert "exact E[r^2]" in set(bad[bad["quantity"] == quantity]["statement"])
+    if bug == "doubled":  # (1 + 4 alpha^2 / 2)^L is even outside Lemma 1's upper end
+        assert "Lemma 1" in set(bad["statement"]) and "Prop 6" in set(bad["statement"])
+
+
+def test_report_folder_end_to_end_tolerates_other_laws_and_columns(planted, tmp_path):
+    honest = planted["honest"].assign(hurst=np.nan, lengthscale=np.nan, extra_metric=1.0)
+    fbm = planted["honest"].assign(init="fbm", hurst=0.7, lengthscale=np.nan, extra_metric=1.0)
+    honest.to_parquet(tmp_path / "part-a.parquet")
+    fbm.to_parquet(tmp_path / "part-b.parquet")
+    assert report.main([str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "**Verdict: AGREES" in text and "fbm" in text
+    assert "H1: init='fbm' is not an i.i.d. law" in text
+    for name in ("report.csv", "bounds_histograms_0.png", "bounds_histograms_1.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    checks = pd.read_csv(tmp_path / "report.csv")
+    assert (checks[checks["init"] == "fbm"]["verdict"] == NOT_APPLICABLE).all()
+
+    planted["doubled"].to_parquet(tmp_path / "part-a.parquet")
+    assert report.main([str(tmp_path), "--no-figures"]) == 1
+    assert "## Violations" in (tmp_path / "report.md").read_text()
+
+
+def test_report_without_gradient_columns(planted):
+    hidden_only = planted["honest"].drop(columns=[c for c in planted["honest"]
+                                                  if "grad" in c or "jvp" in c])
+    checks = report.check_table(hidden_only)
+    gradient = checks[checks["quantity"] == "gradient"]
+    assert (gradient["verdict"] == NOT_APPLICABLE).all()
+    assert gradient["note"].str.contains("no gradient column").all()
+    # jvp is used when exact backprop is missing.
+    jvp_only = planted["honest"].drop(columns=["log_grad_diff", "log_grad_ratio"])
+    checks = report.check_table(jvp_only)
+    assert (checks[checks["quantity"] == "gradient"]["column"] == "log_jvp_diff").all()
+    assert report.sweep_verdict(checks).startswith("AGREES")
+
+
+def test_theory_network_reads_a_results_row(planted):
+    row = planted["honest"].iloc[0]
+    net = theory.Network.from_mapping(row)
+    assert (net.model, net.init, net.width, net.gain) == ("res3", "uniform", 16, 1.0)

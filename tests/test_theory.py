@@ -1,0 +1,232 @@
+"""rsim.theory: hand-computed values, conditions that must refuse, and properties (hypothesis)."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rsim import theory
+from rsim.theory import Band, Network, NotApplicable
+
+RES3 = Network(model="res3", init="uniform", width=40)
+WIDE = Network(model="res3", init="gaussian", width=100)
+
+
+def test_lemma1_and_prop6_by_hand():
+    # alpha = 0.1, L = 100: 1.005^100 - 1 and 1.01^100 - 1.
+    band = theory.lemma1_bounds(RES3, 0.1, 100)
+    assert band.lower == pytest.approx(0.646668, rel=1e-5)
+    assert band.upper == pytest.approx(1.704814, rel=1e-5)
+    assert theory.prop6_bounds(RES3, 0.1, 100) == band
+
+
+def test_exact_second_moments_by_hand():
+    # res-3: (1 + alpha^2/2)^L - 1, Lemma 1's lower end; res-1 identity, gain 2: (1 + 4 a^2)^L - 1.
+    assert theory.exact_second_moment(RES3, 0.1, 100) == pytest.approx(0.646668, rel=1e-5)
+    res1 = Network(model="res1", activation="identity", init="gaussian", gain=2.0)
+    assert theory.exact_second_moment(res1, 0.1, 10) == pytest.approx(1.04**10 - 1)
+    assert theory.exact_second_moment(res1, 0.5, 1) == pytest.approx(1.0)
+    # beta = 1/2, L -> infinity: e^(1/2) - 1 and e - 1 (THEORY.md section 4).
+    assert theory.exact_second_moment(RES3, 1e-3, 10**6) == pytest.approx(math.expm1(0.5),
+                                                                          rel=1e-5)
+    identity = Network(model="res1", activation="identity")
+    assert theory.exact_second_moment(identity, 1e-3, 10**6) == pytest.approx(math.e - 1,
+                                                                              rel=1e-5)
+    # The historic functions keep their behaviour.
+    assert theory.exact_mean_squared_diff("res3", "relu", 0, 1.0, 0.1, 100) == pytest.approx(
+        0.646668, rel=1e-5)
+    assert np.isnan(theory.exact_mean_squared_diff("res1", "relu", 0, 1.0, 0.1, 10))
+
+
+def test_prop2_and_prop5_markov_bound():
+    alpha = math.sqrt(0.005)  # L alpha^2 = 0.5
+    assert theory.prop2_upper(RES3, alpha, 100, 0.1) == pytest.approx(10.0)
+    assert theory.prop5_upper(RES3, alpha, 100, 0.05) == pytest.approx(20.0)
+    refused = theory.prop2_upper(RES3, 0.2, 100, 0.1)  # L alpha^2 = 4
+    assert isinstance(refused, NotApplicable) and "L alpha^2 <= 1" in refused.condition
+    assert isinstance(theory.prop2_upper(RES3, alpha, 100, 1.5), NotApplicable)
+
+
+def test_prop3_by_hand():
+    alpha, depth = 1000**-0.5, 1000  # L alpha^2 = 1, d = 100
+    # (i): exp(3/8 - sqrt(11 / (100 * 0.1))) - 1; (ii): exp(1 + sqrt(5 / (100 * 0.1))) + 1.
+    assert theory.prop3_lower(WIDE, alpha, depth, 0.1) == pytest.approx(
+        math.exp(0.375 - math.sqrt(1.1)) - 1)
+    assert theory.prop3_upper(WIDE, alpha, depth, 0.1) == pytest.approx(
+        math.exp(1 + math.sqrt(0.5)) + 1)
+    assert theory.prop3_upper(WIDE, alpha, depth, 0.1) == pytest.approx(6.512988, rel=1e-6)
+
+
+def test_prop3_conditions_are_named():
+    narrow = theory.prop3_lower(RES3, 1000**-0.5, 1000, 0.1)
+    assert isinstance(narrow, NotApplicable) and "d >= 64" in narrow.condition
+    # alpha^2 = 0.01 is above 2 / ((sqrt(C) + 4 sqrt(C) + 16) d) ~ 1.1e-3 at d = 100.
+    big = theory.prop3_lower(WIDE, 0.1, 100, 0.1)
+    assert isinstance(big, NotApplicable) and "alpha^2 <=" in big.condition
+    # (ii) at beta = 1/4: alpha^2 = L^-1/2 = 0.0316 > 1 / (sqrt(C) (d + 128)).
+    upper = theory.prop3_upper(RES3, 1000**-0.25, 1000, 0.1)
+    assert isinstance(upper, NotApplicable) and "d + 128 s^4" in upper.condition
+
+
+def test_corollary1_band_by_hand_and_its_conditions():
+    band = theory.corollary1_band(WIDE, 0.5, 1000, 0.1)
+    assert band.lower == pytest.approx(math.exp(0.375 - math.sqrt(2.2)) - 1)
+    assert band.upper == pytest.approx(math.e**2 + 1)
+    short = theory.corollary1_band(WIDE, 0.5, 100, 0.1)
+    assert isinstance(short, NotApplicable) and "L >= " in short.condition
+    assert "beta = 1/2" in theory.corollary1_band(WIDE, 0.25, 1000, 0.1).condition
+    assert "d >= 64" in theory.corollary1_band(RES3, 0.5, 1000, 0.1).condition
+
+
+def test_corollary_regimes_and_limit_band():
+    assert theory.corollary1_regime(1.0, 40) == "identity"
+    assert theory.corollary1_regime(0.5, 40) == "non-degenerate"
+    assert theory.corollary1_regime(0.25, 40) == "explosion"
+    assert "d >= 9" in theory.corollary1_regime(0.25, 8).condition
+    band = theory.corollary2_limit_band(RES3, 0.5)
+    assert band == Band(math.expm1(0.5), math.expm1(4.0))
+    # The limit band is not a finite-L bound: res-3's exact value sits below it at L = 10.
+    assert theory.exact_second_moment(RES3, 10**-0.5, 10) < band.lower
+
+
+def test_subgaussian_parameter():
+    for law in ("gaussian", "uniform", "rademacher"):
+        assert theory.subgaussian_parameter(law) == 1.0
+    assert "H1" in theory.subgaussian_parameter("fbm").condition
+    # s = 1 really bounds each law's moment generating function.
+    lam = np.linspace(-6, 6, 241)
+    assert np.all(np.cosh(lam) <= np.exp(lam**2 / 2) * (1 + 1e-12))
+    a = math.sqrt(3)
+    uniform_mgf = np.where(lam == 0, 1.0, np.sinh(a * lam) / np.where(lam == 0, 1, a * lam))
+    assert np.all(uniform_mgf <= np.exp(lam**2 / 2) * (1 + 1e-12))
+
+
+def _eighth_moment_of_chi_square(k: np.ndarray) -> np.ndarray:
+    return k * (k + 2) * (k + 4) * (k + 6)
+
+
+@pytest.mark.parametrize("width", [1, 2, 40, 100])
+def test_eighth_moment_constant_by_chi_square(width):
+    """Gaussian W: ||W h||^2 d/||h||^2 ~ chi^2_d and ||ReLU(W h)||^2 d/||h||^2 ~ chi^2_K
+    with K ~ Binomial(d, 1/2); E (chi^2_k)^4 = k (k + 2) (k + 4) (k + 6)."""
+    identity = theory.eighth_moment_constant(Network(model="res2", activation="identity",
+                                                     init="gaussian", width=width))
+    assert identity == pytest.approx(_eighth_moment_of_chi_square(width) / width**4)
+    k = np.arange(width + 1)
+    weights = np.array([math.comb(width, int(j)) for j in k]) / 2.0**width
+    relu = theory.eighth_moment_constant(Network(model="res3", width=width))
+    assert relu == pytest.approx(float(weights @ _eighth_moment_of_chi_square(k)) / width**4)
+    assert theory.eighth_moment_constant(Network(width=1)) == 52.5
+    res1 = Network(model="res1", activation="leaky_relu", negative_slope=0.8)
+    assert theory.eighth_moment_constant(res1) == 1.0
+
+
+def test_eighth_moment_constant_bounds_the_three_laws():
+    """Monte Carlo at d = 4, along a coordinate and along the diagonal: every law's
+    E ||ReLU(W h)||^8 / ||h||^8 and leaky ReLU's stay below the certified C (Gaussian equal)."""
+    rng = np.random.default_rng(0)
+    d, n = 4, 200_000
+    draws = {"gaussian": lambda s: rng.standard_normal(s),
+             "uniform": lambda s: rng.uniform(-math.sqrt(3), math.sqrt(3), s),
+             "rademacher": lambda s: rng.choice([-1.0, 1.0], s)}
+    for slope, activation in ((0.0, "relu"), (0.3, "leaky_relu")):
+        c = theory.eighth_moment_constant(Network(model="res2", activation=activation,
+                                                  negative_slope=slope, width=d))
+        for law, draw in draws.items():
+            for h in (np.eye(d)[0], np.full(d, 0.5)):
+                y = draw((n, d, d)) @ h  # rows of sqrt(d) W times the unit vector h
+                z = np.where(y > 0, y, slope * y) ** 2
+                moment = float(np.mean(z.mean(axis=1) ** 4))
+                assert moment <= c * 1.03, (law, activation, h, moment, c)
+                if law == "gaussian":
+                    assert moment == pytest.approx(c, rel=0.05)
+
+
+@pytest.mark.parametrize("net, word", [
+    (Network(model="res1", activation="relu"), "H2"),
+    (Network(model="res2", activation="tanh"), "H2"),
+    (Network(model="res1", activation="leaky_relu", negative_slope=0.5), "H2"),
+    (Network(gain=2.0), "H1"),
+    (Network(init="smooth"), "H1"),
+    (Network(init="fbm"), "H1"),
+])
+def test_every_bound_refuses_when_a_hypothesis_fails(net, word):
+    bounds = [theory.lemma1_bounds(net, 0.03, 1000), theory.prop2_upper(net, 0.03, 1000, 0.1),
+              theory.prop3_lower(net, 0.03, 1000, 0.1), theory.prop3_upper(net, 0.03, 1000, 0.1),
+              theory.corollary1_band(net, 0.5, 1000, 0.1), theory.prop5_upper(net, 0.03, 1000, 0.1),
+              theory.prop6_bounds(net, 0.03, 1000), theory.corollary2_limit_band(net, 0.5)]
+    for bound in bounds:
+        assert isinstance(bound, NotApplicable) and word in bound.condition, bound
+        assert str(bound).startswith("not applicable: ")
+
+
+def test_exact_moment_refuses_correlated_laws_and_tanh():
+    assert "i.i.d." in theory.exact_second_moment(Network(init="fbm"), 0.1, 10).condition
+    tanh = Network(model="res2", activation="tanh")
+    assert isinstance(theory.exact_second_moment(tanh, 0.1, 10), NotApplicable)
+    # A gain other than 1 breaks H1 but not the exact identity.
+    assert theory.exact_second_moment(Network(gain=2.0), 0.1, 10) == pytest.approx(1.08**10 - 1)
+
+
+networks = st.builds(
+    Network,
+    model=st.sampled_from(["res1", "res2", "res3"]),
+    activation=st.sampled_from(["relu", "identity", "leaky_relu", "tanh"]),
+    negative_slope=st.floats(-1.5, 1.5),
+    init=st.sampled_from(["gaussian", "uniform", "rademacher", "fbm"]),
+    gain=st.sampled_from([1.0, 1.0, 1.0, 0.5, 2.0]),
+    width=st.integers(1, 2000),
+)
+alphas = st.floats(1e-4, 2.0)
+depths = st.integers(1, 3000)
+deltas = st.floats(1e-3, 0.999)
+
+
+def _value(bound):
+    return None if isinstance(bound, NotApplicable) else bound
+
+
+@settings(max_examples=300, deadline=None)
+@given(networks, alphas, depths, deltas, st.sampled_from([0.25, 0.5, 1.0]))
+def test_lower_bounds_never_exceed_upper_bounds(net, alpha, depth, delta, beta):
+    lows, highs = [], []
+    for band in (theory.lemma1_bounds(net, alpha, depth), theory.prop6_bounds(net, alpha, depth),
+                 theory.corollary1_band(net, beta, depth, delta)):
+        if isinstance(band, Band):
+            assert band.lower <= band.upper
+    # High-probability statements at the same delta: any lower end below any upper end.
+    cor = _value(theory.corollary1_band(net, beta, depth, delta))
+    lows += [_value(theory.prop3_lower(net, alpha, depth, delta))]
+    highs += [_value(theory.prop2_upper(net, alpha, depth, delta)),
+              _value(theory.prop3_upper(net, alpha, depth, delta))]
+    if cor is not None:
+        lows.append(cor.lower)
+        highs.append(cor.upper)
+    for low in (x for x in lows if x is not None):
+        for high in (x for x in highs if x is not None):
+            assert low <= high, (low, high)
+
+
+@settings(max_examples=300, deadline=None)
+@given(networks, alphas, depths)
+def test_exact_moments_sit_inside_lemma1_and_prop6(net, alpha, depth):
+    exact = _value(theory.exact_second_moment(net, alpha, depth))
+    for band in (theory.lemma1_bounds(net, alpha, depth), theory.prop6_bounds(net, alpha, depth)):
+        if exact is not None and isinstance(band, Band):
+            assert band.lower <= exact <= band.upper
+
+
+@settings(max_examples=200, deadline=None)
+@given(networks, alphas, depths, deltas)
+def test_statements_return_a_number_or_a_named_condition(net, alpha, depth, delta):
+    for bound in (theory.prop2_upper(net, alpha, depth, delta),
+                  theory.prop3_lower(net, alpha, depth, delta),
+                  theory.prop3_upper(net, alpha, depth, delta),
+                  theory.prop5_upper(net, alpha, depth, delta)):
+        assert isinstance(bound, NotApplicable | float), bound
+        if isinstance(bound, NotApplicable):
+            assert bound.condition
+        else:
+            assert not math.isnan(bound)
