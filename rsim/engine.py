@@ -3,10 +3,11 @@
 One sample is one draw of all weights and one input. For every beta of a vector the same
 weights are used (common random numbers), so each hidden state is a ``(n_betas, d)`` array.
 
-Keys. ``root = fold_in(PRNGKey(seed), depth)``; sample ``i`` uses ``fold_in(root, i)``; inside a
-sample, fixed tags give the input, readout, tangent and layer keys, and layer ``k`` draws its
-weights from ``fold_in(layer_key, k)`` inside the scan step. Nothing of size L x d x d exists,
-and a sample's numbers do not depend on the chunk it was computed in.
+Keys. ``root = fold_in(PRNGKey(seed), depth)`` (:func:`root_key`; the smooth law shares one
+realisation across depths); sample ``i`` uses ``fold_in(root, i)``; inside a sample, fixed
+tags give the input, readout, tangent and layer keys, and layer ``k`` of an i.i.d. law draws
+its weights from ``fold_in(layer_key, k)`` inside the scan step: nothing of size L x d x d
+exists. A sample's numbers do not depend on the chunk it was computed in.
 
 Log domain. For positively homogeneous branches (ReLU, leaky ReLU, identity) the map
 ``h -> h + alpha V g(h)`` commutes with positive scaling, so the engine carries a unit vector
@@ -224,13 +225,22 @@ def default_block(width: int, n_matrices: int, depth: int, gradients: str, preci
     256 MiB of weight paths (with their FFT workspace, about 4x the path) for correlated laws."""
     platform = platform or jax.default_backend()
     itemsize = 8 if precision == "float64" else 4
-    target, most = (2**20, 1024) if platform == "cpu" else (2**24, 2**16)
+    # 256 caps the padding of small runs (a 50-sample cell pays for 256 at most).
+    target, most = (2**20, 256) if platform == "cpu" else (2**24, 2**16)
     fit = target / (n_matrices * width**2)
     if gradients in ("vjp", "both"):
         fit = min(fit, 2**28 / (itemsize * depth * width))
     if correlated:
         fit = min(fit, 2**28 / (4 * itemsize * depth * n_matrices * width**2))
     return int(2 ** min(max(round(math.log2(max(fit, 1))), 0), int(math.log2(most))))
+
+
+def root_key(kernel: Kernel, seed: int):
+    """``fold_in(PRNGKey(seed), depth)``: depths are independent, except for the smooth law,
+    whose realisation is a function of t shared by every depth (sample i at depth 10 and at
+    depth 1000 discretise the same V(t), from the same h_0)."""
+    key = jax.random.PRNGKey(seed)
+    return key if kernel.init == "smooth" else jax.random.fold_in(key, kernel.depth)
 
 
 def run(kernel: Kernel, betas, samples: int, seed: int, chunk: int | None = None,
@@ -252,7 +262,7 @@ def run(kernel: Kernel, betas, samples: int, seed: int, chunk: int | None = None
         law_state = jnp.zeros((), dtype)
         if kernel.init == "fbm":
             law_state = jnp.asarray(weights.fgn_scale(hurst, kernel.depth), dtype)
-        root = jax.random.fold_in(jax.random.PRNGKey(seed), kernel.depth)
+        root = root_key(kernel, seed)
         fn = _compiled(kernel)
         parts = collections.defaultdict(list)
         with tqdm(total=samples, unit="sample", disable=not progress, leave=False,

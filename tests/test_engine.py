@@ -145,7 +145,7 @@ def test_samples_are_a_prefix_of_a_larger_run():
 def test_default_block_follows_the_measured_rule():
     assert engine.default_block(40, 2, 1000, "jvp", "float32", "cpu") == 256
     assert engine.default_block(100, 2, 1000, "jvp", "float32", "cpu") == 64
-    assert engine.default_block(4, 1, 10, "jvp", "float32", "cpu") == 1024
+    assert engine.default_block(4, 1, 10, "jvp", "float32", "cpu") == 256
     assert engine.default_block(40, 2, 100_000, "both", "float32", "cpu") == 16
 
 

@@ -1,0 +1,46 @@
+"""The critical beta recovered from small depth sweeps of each weight law (fixed seeds)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import rsim
+from rsim.critical import critical_beta, critical_betas
+
+BETAS = np.round(np.arange(0.3, 1.61, 0.1), 2).tolist()
+DEPTHS = (100, 300, 1000, 3000)
+
+
+def depth_sweep(**law):
+    return pd.concat([
+        rsim.simulate(model="res3", width=10, depth=depth, betas=BETAS, samples=128,
+                      gradients="none", seed=1, **law)
+        for depth in DEPTHS
+    ])
+
+
+@pytest.mark.parametrize("law,expected", [
+    (dict(init="gaussian"), 0.5),
+    (dict(init="uniform"), 0.5),
+    (dict(init="smooth", lengthscale=0.1), 1.0),
+    (dict(init="fbm", hurst=0.3), 0.5),
+    (dict(init="fbm", hurst=0.7), 0.7),
+    (dict(init="fbm", hurst=0.9), 0.9),
+])
+def test_critical_beta_is_max_of_hurst_and_one_half(law, expected):
+    result = critical_beta(depth_sweep(**law), n_boot=100)
+    assert abs(result.estimate - expected) < 0.05, result
+    assert result.low <= result.estimate <= result.high
+    assert result.high - result.low < 0.15, result  # the interval is informative
+
+
+def test_critical_betas_splits_series_and_refuses_mixtures():
+    a = depth_sweep(init="fbm", hurst=0.3)
+    b = depth_sweep(init="fbm", hurst=0.9)
+    both = pd.concat([a, b])
+    table = critical_betas(both, n_boot=20)
+    assert list(table["hurst"]) == [0.3, 0.9]
+    with pytest.raises(ValueError, match="hurst vary"):
+        critical_beta(both)
+    with pytest.raises(ValueError, match="at least 2 depths"):
+        critical_beta(a[a["depth"] == 100])
