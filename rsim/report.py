@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -498,13 +499,22 @@ def _constants_table(checks: pd.DataFrame) -> str:
                             "H1-H4 hold", "c in (1 + c α²)^L − 1"], rows)
 
 
+def _condition_without_values(note: str) -> str:
+    """'L alpha^2 <= 1 (L alpha^2 = 3.2)' -> 'L alpha^2 <= 1'; 'x <= f(C) = 0.01 (C = 2)' ->
+    'x <= f(C)': the same condition at different cells groups together."""
+    note = re.sub(r" \([^()]*\)$", "", note)
+    return re.sub(r" = [-+0-9.e]+$", "", note)
+
+
 def _not_applicable_summary(checks: pd.DataFrame) -> str:
     na = checks[(checks["verdict"] == NOT_APPLICABLE) & (checks["kind"] != "limit")]
     if not len(na):
         return "Every check applied.\n"
-    counts = na.groupby(["statement", "note"]).size().reset_index(name="checks")
-    rows = [[r["statement"], r["note"], str(r["checks"])] for _, r in counts.iterrows()]
-    return _markdown_table(["statement", "failed condition (first cell's values)", "checks"],
+    na = na.assign(condition=na["note"].map(_condition_without_values))
+    rows = [[statement, condition, group["note"].iloc[0], str(len(group))]
+            for (statement, condition), group in na.groupby(["statement", "condition"],
+                                                            sort=False)]
+    return _markdown_table(["statement", "failed condition", "first case", "checks"],
                            rows) + "\n"
 
 
