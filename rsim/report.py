@@ -381,7 +381,8 @@ def sweep_verdict(checks: pd.DataFrame) -> str:
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    # A '|' inside a cell (norms: ||h||) would split it: escape it.
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     return "\n".join(lines)
 
 
