@@ -71,6 +71,7 @@ LEFT_SKEWED = -0.5
 CELL_KEYS = ("model", "init", "activation", "negative_slope", "lengthscale", "hurst", "width",
              "n_in", "depth", "gain", "seed")
 HIDDEN = "log_hidden_diff"
+MAX_HISTOGRAM_ROWS = 6
 STATEMENT_COLORS = {"Prop 2": "k", "Prop 3 (i)": "C4", "Prop 3 (ii)": "C3", "Cor 1 (iii)": "C5",
                     "Prop 5": "k"}
 GRADIENTS = ("log_grad_diff", "log_jvp_diff")
@@ -637,6 +638,9 @@ def _draw_histograms(group: pd.DataFrame, checks: pd.DataFrame, columns: list[tu
     depth = group["depth"].max()
     deepest = group[group["depth"] == depth]
     betas = sorted(deepest["beta"].unique())
+    if len(betas) > MAX_HISTOGRAM_ROWS:  # a fine beta grid: an even selection of rows
+        betas = [betas[i] for i in np.linspace(0, len(betas) - 1, MAX_HISTOGRAM_ROWS).round()
+                 .astype(int)]
     fig, axes = plt.subplots(len(betas), len(columns), figsize=(6 * len(columns),
                                                                3.3 * len(betas)), squeeze=False)
     for row, beta in zip(axes, betas):
@@ -696,6 +700,8 @@ def report_figures(frame: pd.DataFrame, checks: pd.DataFrame, folder: Path) -> l
         for k, v in zip(keys, values):
             mask &= (checks[k] == v).to_numpy() | (pd.isna(v) & checks[k].isna()).to_numpy()
         mine = checks[mask]
+        if not (mine["verdict"] != NOT_APPLICABLE).any():
+            continue  # nothing to draw a bound for (e.g. laws correlated along the depth)
         if group["depth"].nunique() > 1:
             for quantity, column in columns:
                 written.append(_draw_vs_depth(group, mine, quantity, column,
