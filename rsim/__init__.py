@@ -7,9 +7,10 @@
 """
 
 from rsim.config import CellSpec, ConfigError
+from rsim.critical import critical_beta
 from rsim.results import load
 from rsim.simulate import simulate
 from rsim.summary import summarize
 
-__all__ = ["CellSpec", "ConfigError", "load", "simulate", "summarize"]
+__all__ = ["CellSpec", "ConfigError", "critical_beta", "load", "simulate", "summarize"]
 __version__ = "0.1.0"

@@ -89,7 +89,15 @@ def finish(folder: Path, figures: bool) -> None:
     from rsim import plots, report, results, summary
 
     frame = results.load(folder)
-    print(summary.format_summary(summary.summarize(frame)))
+    table = summary.summarize(frame)
+    table.to_csv(Path(folder) / "summary.csv", index=False)
+    if len(table) <= 60:
+        print(summary.format_summary(table))
+    else:
+        print(f"rsim: {len(table)} (cell, beta) rows summarised in {Path(folder) / 'summary.csv'}")
+    critical = summary.critical_text(frame)
+    if critical:
+        print(critical)
     if figures:
         for path in plots.sweep_figures(frame, folder):
             print(f"rsim: figure {path}")

@@ -100,3 +100,23 @@ def critical_betas(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -
         rows.append({**dict(zip(SERIES, key)), "metric": metric, "beta_star": result.estimate,
                      "low": result.low, "high": result.high})
     return pd.DataFrame(rows)
+
+
+def zero_crossings(frame: pd.DataFrame, metric: str = "hidden_diff") -> pd.DataFrame:
+    """At a single depth: for every series (e.g. every H of the heatmap), the beta at which
+    the mean log10 ratio crosses 0, by linear interpolation on the beta grid (the fixed-depth
+    reading of the official Figure 7); NaN where it does not cross."""
+    column = f"log_{metric}"
+    rows = []
+    for key, group in frame.groupby(SERIES + ["depth"], dropna=False, sort=True):
+        curve = (group.groupby("beta")[column].mean() / np.log(10)).sort_index()
+        betas, values = curve.index.to_numpy(), curve.to_numpy()
+        below = np.flatnonzero((values[:-1] > 0) & (values[1:] <= 0))
+        crossing = np.nan
+        if below.size:
+            i = below[0]
+            step = betas[i + 1] - betas[i]
+            crossing = betas[i] + step * values[i] / (values[i] - values[i + 1])
+        rows.append({**dict(zip(SERIES + ["depth"], key)), "metric": metric,
+                     "beta_zero": crossing})
+    return pd.DataFrame(rows)

@@ -3,7 +3,9 @@
 * ``<ratio>_vs_depth.png`` (Figures 1 and 3): median of a ratio against L per beta, with the
   10%-90% quantile band, log scale, and sqrt of the exact E[r^2] where THEORY.md gives it.
 * ``histograms.png`` (Figure 2): histograms of ||h_L||/||h_0|| and of the gradient ratio at the
-  largest depth, one colour per beta.
+  largest depth, one panel per beta.
+* ``fbm_paths.png`` (Figure 6): fbm weight paths for each H of the table.
+* ``heatmap.png`` (Figure 7): mean log10 ratio over (H, beta) with the critical curve.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd  # noqa: E402
 
 from rsim import theory  # noqa: E402
 from rsim.simulate import CELL_COLUMNS  # noqa: E402
+from rsim.weights import IID_LAWS  # noqa: E402
 
 SERIES = [c for c in CELL_COLUMNS if c != "depth"]
 LABELS = {
@@ -46,7 +49,7 @@ def ratio_vs_depth(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
         if ratio in ("hidden_diff", "jvp_diff", "grad_diff"):
             first = group.iloc[0]
             depths = stats.index.to_numpy()
-            exact = theory.exact_mean_squared_diff(
+            exact = np.nan if first["init"] not in IID_LAWS else theory.exact_mean_squared_diff(
                 first["model"], first["activation"], first["negative_slope"], first["gain"],
                 depths.astype(float) ** -beta, depths)
             if np.isfinite(exact).all():
@@ -90,10 +93,76 @@ def histograms(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
     return path
 
 
+def heatmap(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
+    """Figure 7: mean log10 ratio over (H, beta) at one depth, with the estimated critical
+    curve (where it crosses 0) and the heuristic max(H, 1/2)."""
+    from rsim.critical import zero_crossings
+
+    fig, axes = plt.subplots(1, len(ratios), figsize=(6 * len(ratios), 4.8), squeeze=False)
+    for ax, ratio in zip(axes[0], ratios):
+        grid = (frame.groupby(["hurst", "beta"])[f"log_{ratio}"].mean() / np.log(10)).unstack()
+        hursts, betas = grid.index.to_numpy(), grid.columns.to_numpy()
+        image = ax.pcolormesh(betas, hursts, grid.to_numpy(), cmap="RdBu_r", vmin=-3, vmax=3,
+                              shading="nearest")
+        fig.colorbar(image, ax=ax, extend="both", label=f"mean log10 {LABELS.get(ratio, ratio)}")
+        crossings = zero_crossings(frame, ratio)
+        ax.plot(crossings["beta_zero"], crossings["hurst"], "k-", lw=2, label="estimated critical")
+        ax.plot(np.maximum(hursts, 0.5), hursts, "k--", lw=1, label=r"max(H, 1/2)")
+        ax.set_xlabel(r"$\beta$")
+        ax.set_ylabel("Hurst index H")
+        ax.legend(loc="lower right", fontsize=8)
+    first = frame.iloc[0]
+    fig.suptitle(f"{first['model']}, fbm weights, d = {first['width']}, L = {first['depth']}, "
+                 f"{frame['sample'].nunique()} samples per cell", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def fbm_paths(hursts, path: Path, length: int = 1000, seed: int = 0) -> Path:
+    """Figure 6: one weight entry under the fbm law (fGn in the layer index) and its
+    cumulative sum (an fBm path), for each H; drawn with rsim.weights, key ``seed``."""
+    import jax
+
+    from rsim import weights
+
+    hursts = sorted(hursts)
+    fig, axes = plt.subplots(len(hursts), 2, figsize=(10, 2.2 * len(hursts)), sharex=True,
+                             squeeze=False)
+    k = np.arange(1, length + 1)
+    for row, hurst in zip(axes, hursts):
+        noise = np.asarray(weights.fgn(jax.random.PRNGKey(seed), length, 1,
+                                       weights.fgn_scale(hurst, length), np.float32))[:, 0]
+        row[0].plot(k, noise, lw=0.5, color="C0")
+        row[0].set_ylabel(f"H = {hurst:g}")
+        row[1].plot(k, np.cumsum(noise) / length**hurst, lw=1, color="C1")
+    axes[0, 0].set_title("fGn: one weight entry $V_k$ against the layer k", fontsize=9)
+    axes[0, 1].set_title(r"fBm: $\sum_{j \leq k} V_j \,/\, L^H$", fontsize=9)
+    axes[-1, 0].set_xlabel("layer k")
+    axes[-1, 1].set_xlabel("layer k")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def sweep_figures(frame: pd.DataFrame, folder: Path) -> list[Path]:
-    """All figures a results table supports, written into ``folder``; returns their paths."""
+    """All figures a results table supports, written into ``folder``; returns their paths.
+
+    Ratios against depth for every series swept over depths; a heatmap when H is swept at
+    one depth; fbm paths for a few values of H; histograms for the deepest cells otherwise.
+    """
     folder = Path(folder)
     written = []
+    gradient_diff = next((r for r in ("grad_diff", "jvp_diff") if r in frame), None)
+    gradient_ratio = next((r for r in ("grad_ratio", "jvp_ratio") if r in frame), None)
+    hursts = frame["hurst"].dropna().unique()
+    if len(hursts) > 5 and frame["depth"].nunique() == 1:
+        ratios = ["hidden_diff"] + ([gradient_diff] if gradient_diff else [])
+        return [heatmap(frame, ratios, folder / "heatmap.png")]
+    if 0 < len(hursts) <= 5:
+        written.append(fbm_paths(hursts, folder / "fbm_paths.png"))
     series = list(frame.groupby(SERIES, sort=True, dropna=False))
     for i, (_, group) in enumerate(series):
         suffix = f"_{i}" if len(series) > 1 else ""
@@ -102,7 +171,7 @@ def sweep_figures(frame: pd.DataFrame, folder: Path) -> list[Path]:
                 if ratio in group:
                     written.append(ratio_vs_depth(
                         group, ratio, folder / f"{ratio}_vs_depth{suffix}.png"))
-        gradient = "grad_ratio" if "grad_ratio" in group else "jvp_ratio"
-        ratios = ["hidden_ratio"] + ([gradient] if gradient in group else [])
-        written.append(histograms(group, ratios, folder / f"histograms{suffix}.png"))
+        if len(series) <= 5:
+            ratios = ["hidden_ratio"] + ([gradient_ratio] if gradient_ratio else [])
+            written.append(histograms(group, ratios, folder / f"histograms{suffix}.png"))
     return written

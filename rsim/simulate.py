@@ -27,7 +27,8 @@ def simulate(model: str = "res3", init: str = "uniform", activation: str = "relu
     (sample, beta) with the cell's parameters, ``beta``, ``alpha``, ``sample`` and the natural
     log metrics of :mod:`rsim.engine` (``log_jvp_*`` with gradients jvp/both, ``log_grad_*``
     with vjp/both). ``lengthscale`` is used by ``init="smooth"`` and ``hurst`` by
-    ``init="fbm"``; their columns are NaN for other laws. Raises :class:`rsim.ConfigError` on bad input before any computation.
+    ``init="fbm"``; their columns are NaN for other laws. Raises :class:`rsim.ConfigError` on
+    bad input before any computation.
     """
     spec = CellSpec.from_mapping(dict(
         model=model, init=init, activation=activation, width=width, depth=depth, betas=betas,

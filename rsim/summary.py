@@ -8,6 +8,7 @@ import pandas as pd
 from rsim import theory
 from rsim.results import RATIOS, with_ratios
 from rsim.simulate import CELL_COLUMNS
+from rsim.weights import IID_LAWS
 
 GROUP = list(CELL_COLUMNS) + ["beta"]
 
@@ -30,9 +31,10 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
             squares = np.exp(2 * group["log_hidden_diff"].to_numpy())
             row["mean_hidden_diff_sq"] = squares.mean()
             row["se"] = squares.std(ddof=1) / np.sqrt(len(squares)) if len(squares) > 1 else np.nan
+            # The identity needs V_k independent of the past: i.i.d. laws only.
             row["exact"] = float(theory.exact_mean_squared_diff(
                 row["model"], row["activation"], row["negative_slope"], row["gain"],
-                row["alpha"], row["depth"]))
+                row["alpha"], row["depth"])) if row["init"] in IID_LAWS else np.nan
             row["z"] = (row["mean_hidden_diff_sq"] - row["exact"]) / row["se"]
         rows.append(row)
     return pd.DataFrame(rows)
@@ -40,7 +42,8 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
 
 def format_summary(table: pd.DataFrame) -> str:
     """A terminal table: 'median [q10, q90]' per ratio, then E[r_h^2] +- se vs exact."""
-    shown = pd.DataFrame({c: table[c] for c in ("model", "init", "width", "depth", "beta", "n")})
+    columns = ["model", "init"] + [c for c in ("lengthscale", "hurst") if table[c].notna().any()]
+    shown = pd.DataFrame({c: table[c] for c in columns + ["width", "depth", "beta", "n"]})
     for name in RATIOS:
         if f"{name}_median" in table:
             shown[name] = [f"{m:.3g} [{lo:.3g}, {hi:.3g}]" for m, lo, hi in zip(
@@ -50,3 +53,28 @@ def format_summary(table: pd.DataFrame) -> str:
     shown["exact"] = [f"{e:.4g}" for e in table["exact"]]
     shown["z"] = [f"{z:+.2f}" for z in table["z"]]
     return shown.to_string(index=False)
+
+
+def critical_text(frame: pd.DataFrame) -> str | None:
+    """The critical beta of every series swept over depths and betas, or, for an H sweep at
+    one depth, the beta where the mean log10 ratio crosses 0; None when neither applies."""
+    from rsim.critical import critical_betas, zero_crossings
+
+    if frame["beta"].nunique() < 2:
+        return None
+    lines = []
+    if frame["depth"].nunique() >= 2:
+        for metric in ("hidden_diff", "grad_diff", "jvp_diff"):
+            if f"log_{metric}" not in frame:
+                continue
+            for _, row in critical_betas(frame, metric).iterrows():
+                law = row["init"] + (f" H={row['hurst']:g}" if pd.notna(row["hurst"]) else "")
+                lines.append(f"critical beta ({metric}, {row['model']}, {law}): "
+                             f"{row['beta_star']:.3f} [{row['low']:.3f}, {row['high']:.3f}] (90%)")
+    elif frame["hurst"].nunique() > 1 and frame["beta"].nunique() >= 5:
+        crossings = zero_crossings(frame, "hidden_diff")
+        pairs = ", ".join(f"H={h:.3g}: {b:.3f}" for h, b in
+                          zip(crossings["hurst"], crossings["beta_zero"]))
+        lines.append(f"beta where mean log10 hidden_diff crosses 0 at L={frame['depth'].iloc[0]}:"
+                     f" {pairs}")
+    return "\n".join(lines) or None

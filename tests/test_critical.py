@@ -44,3 +44,21 @@ def test_critical_betas_splits_series_and_refuses_mixtures():
         critical_beta(both)
     with pytest.raises(ValueError, match="at least 2 depths"):
         critical_beta(a[a["depth"] == 100])
+
+
+def test_heatmap_critical_curve_and_figure(tmp_path):
+    """An H sweep at one depth: the crossing of mean log10 r_h through 0 rises with H above
+    1/2, and the sweep figure is the heatmap."""
+    from rsim import plots
+    from rsim.critical import zero_crossings
+
+    hursts = [0.2, 0.4, 0.5, 0.6, 0.8, 0.95]
+    betas = np.linspace(0, 1.3, 27).tolist()
+    frame = pd.concat([rsim.simulate(init="fbm", hurst=h, width=10, depth=1000, betas=betas,
+                                     samples=32, seed=3) for h in hursts])
+    crossings = zero_crossings(frame).set_index("hurst")["beta_zero"]
+    assert crossings.notna().all()
+    assert abs(crossings[0.5] - 0.5) < 0.1
+    assert crossings[0.95] > crossings[0.8] > crossings[0.6] > crossings[0.4] - 0.05
+    written = plots.sweep_figures(frame, tmp_path)
+    assert [p.name for p in written] == ["heatmap.png"] and written[0].stat().st_size > 0
