@@ -1,6 +1,7 @@
 """The Hydra application behind ``python -m rsim``: the only module that imports Hydra.
 
-A Hydra job is one cell. ``SweepSummary`` validates the whole run before any job starts
+A Hydra job is one job of an experiment (:mod:`rsim.experiments`; by default one simulation
+cell). ``SweepSummary`` validates the whole run before any job starts
 (bad input: one line on stderr, exit code 2, nothing written) and, once the run or sweep
 has finished, prints the per-cell summary and writes the figures next to the data.
 """
@@ -16,7 +17,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from rsim.config import CellSpec, ConfigError
+from rsim import experiments
+from rsim.config import ConfigError
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
@@ -37,10 +39,6 @@ def _user_values(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
 
 
-def cell_spec(cfg: DictConfig) -> CellSpec:
-    return CellSpec.from_mapping(_user_values(cfg))
-
-
 def _sweep_values(cfg: DictConfig) -> dict[str, list[Any]]:
     """The values each swept key takes, from the sweeper's params and the command line."""
     params = dict(OmegaConf.select(cfg, "hydra.sweeper.params", default={}) or {})
@@ -57,10 +55,11 @@ def validate(cfg: DictConfig) -> None:
     """Check the base config and every value of every swept key."""
     results_folder(cfg)
     base = _user_values(cfg)
-    CellSpec.from_mapping(base)
+    experiment = experiments.get(str(base.get("experiment", "cells")))
+    experiment.validate(base)
     for key, values in _sweep_values(cfg).items():
         for value in values:
-            CellSpec.from_mapping({**base, key: value})
+            experiment.validate({**base, key: value})
 
 
 def _fail(error: ConfigError) -> None:
@@ -69,40 +68,13 @@ def _fail(error: ConfigError) -> None:
 
 
 def run_job(cfg: DictConfig) -> Path:
-    """Simulate one cell and write it, unless its file already exists."""
-    from rsim import results
-    from rsim.simulate import run_cell
-
-    spec = cell_spec(cfg)
-    path = results.cell_path(results_folder(cfg), spec)
-    if path.exists():
-        print(f"rsim: skip depth={spec.depth} width={spec.width}: {path} exists")
-        return path
-    frame = run_cell(spec, progress=bool(cfg.progress))
-    results.write(frame, path, results.provenance(spec))
-    print(f"rsim: wrote {len(frame)} rows to {path}")
-    return path
+    values = _user_values(cfg)
+    experiment = experiments.get(str(values.get("experiment", "cells")))
+    return experiment.run_job(values, results_folder(cfg), bool(cfg.progress))
 
 
-def finish(folder: Path, figures: bool) -> None:
-    """Print the summary of a results folder, write its figures and its theory report."""
-    from rsim import plots, report, results, summary
-
-    frame = results.load(folder)
-    table = summary.summarize(frame)
-    table.to_csv(Path(folder) / "summary.csv", index=False)
-    if len(table) <= 60:
-        print(summary.format_summary(table))
-    else:
-        print(f"rsim: {len(table)} (cell, beta) rows summarised in {Path(folder) / 'summary.csv'}")
-    critical = summary.critical_text(frame)
-    if critical:
-        print(critical)
-    if figures:
-        for path in plots.sweep_figures(frame, folder):
-            print(f"rsim: figure {path}")
-    written = report.write_report(folder, figures=figures)
-    print(f"rsim: report {written.path}: {written.verdict}")
+def finish(cfg: DictConfig) -> None:
+    experiments.get(str(cfg.experiment)).finish(results_folder(cfg), bool(cfg.figures))
 
 
 class SweepSummary(Callback):
@@ -115,10 +87,10 @@ class SweepSummary(Callback):
         self._validate(config)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        finish(results_folder(config), bool(config.figures))
+        finish(config)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        finish(results_folder(config), bool(config.figures))
+        finish(config)
 
     @staticmethod
     def _validate(config: DictConfig) -> None:
