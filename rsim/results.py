@@ -44,6 +44,7 @@ def provenance(spec: CellSpec) -> dict:
                      "jaxlib": jaxlib.__version__, "numpy": np.__version__,
                      "pandas": pd.__version__, "pyarrow": pa.__version__},
         "prng": engine.PRNG_SETTINGS,
+        "block": spec.kernel().block,  # samples vmapped together: fixes the float rounding
         "x64": spec.precision == "float64",
         "device": str(jax.devices()[0].device_kind),
         "git_revision": git_revision(),
