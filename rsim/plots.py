@@ -42,6 +42,7 @@ def _title(frame: pd.DataFrame) -> str:
 def ratio_vs_depth(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
     """Median ``ratio`` against depth per beta with a 10-90% band (one cell series)."""
     fig, ax = plt.subplots(figsize=(6, 4))
+    caption = "median, 10-90% band"
     for beta, group in frame.groupby("beta"):
         stats = group.groupby("depth")[ratio].quantile([0.1, 0.5, 0.9]).unstack()
         line, = ax.plot(stats.index, stats[0.5], marker="o", ms=3, label=rf"$\beta$ = {beta:g}")
@@ -54,11 +55,11 @@ def ratio_vs_depth(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
                 depths.astype(float) ** -beta, depths)
             if np.isfinite(exact).all():
                 ax.plot(depths, np.sqrt(exact), ls="--", color=line.get_color(), lw=1)
+                caption = "median, 10-90% band; dashed: sqrt of exact E[r²]"
     ax.set_yscale("log")
     ax.set_xlabel("depth L")
     ax.set_ylabel(LABELS.get(ratio, ratio))
-    ax.set_title(_title(frame) + "\nmedian, 10-90% band; dashed: sqrt of exact E[r²]",
-                 fontsize=9)
+    ax.set_title(f"{_title(frame)}\n{caption}", fontsize=9)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
