@@ -27,6 +27,7 @@ from rsim.config import CellSpec, ConfigError
 # name -> module defining EXPERIMENT
 REGISTRY = {
     "cells": "rsim.experiments",
+    "training": "rsim.train",
 }
 
 
