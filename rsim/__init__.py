@@ -8,9 +8,11 @@
 
 from rsim.config import CellSpec, ConfigError
 from rsim.critical import critical_beta
+from rsim.limits import convergence_order
 from rsim.results import load
 from rsim.simulate import simulate
 from rsim.summary import summarize
 
-__all__ = ["CellSpec", "ConfigError", "critical_beta", "load", "simulate", "summarize"]
+__all__ = ["CellSpec", "ConfigError", "convergence_order", "critical_beta", "load", "simulate",
+           "summarize"]
 __version__ = "0.1.0"

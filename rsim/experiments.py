@@ -28,6 +28,8 @@ from rsim.config import CellSpec, ConfigError
 REGISTRY = {
     "cells": "rsim.experiments",
     "training": "rsim.train",
+    "ode": "rsim.limits_experiment",
+    "sde": "rsim.limits_experiment",
 }
 
 

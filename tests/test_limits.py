@@ -1,0 +1,268 @@
+"""Continuous-time limits: the coupling, the reference solver, the fitted orders, the weak
+check, and the ode / sde experiments (THEORY.md section 5)."""
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.linalg
+
+import rsim
+from rsim import engine, limits, models, results, weights
+from rsim import limits_experiment as lx
+
+F64 = jnp.float64
+
+
+def _keys(seed, samples):
+    return jax.vmap(lambda s: limits.sample_key(seed, s))(jnp.arange(samples))
+
+
+def _frame(errors: np.ndarray, depths) -> pd.DataFrame:
+    """A results-like table from ``errors`` (samples, depths)."""
+    samples = np.arange(errors.shape[0])
+    return pd.DataFrame({"sample": np.repeat(samples, len(depths)),
+                         "depth": np.tile(depths, len(samples)), "error": errors.reshape(-1)})
+
+
+# --- the fit ------------------------------------------------------------------------------------
+
+def test_convergence_order_recovers_a_planted_order_and_its_interval_covers_it():
+    rng = np.random.default_rng(0)
+    depths = 2 ** np.arange(3, 10)
+    for order in (0.5, 1.0, 2.0):
+        scale = rng.lognormal(0, 0.5, (200, 1))  # each realisation its own constant
+        errors = scale * depths**-order * rng.lognormal(0, 0.1, (200, len(depths)))
+        fit = rsim.convergence_order(_frame(errors, depths))
+        assert fit.low <= order <= fit.high, fit
+        assert fit.high - fit.low < 0.05 and fit.slope == -fit.order
+    # A mean error that does not decay has order 0, far outside a band around 1.
+    flat = rsim.convergence_order(_frame(rng.lognormal(0, 0.3, (50, len(depths))), depths))
+    assert abs(flat.order) < 0.1
+
+
+def test_convergence_order_refuses_mixed_series():
+    frame = _frame(np.ones((4, 2)), [2, 4])
+    frame = pd.concat([frame.assign(model="res1"), frame.assign(model="res3")])
+    with pytest.raises(ValueError, match="several series"):
+        rsim.convergence_order(frame)
+    assert len(limits.convergence_orders(frame)) == 2
+
+
+# --- SDE: coupling, order, weak check -----------------------------------------------------------
+
+def test_coarse_increments_are_sums_of_the_fine_ones():
+    with engine.numerics("float64"):
+        fine = limits.brownian_increments(limits.sample_key(0, 3), 64, 3, F64)
+        coarse = limits.coarsen(fine, 16)
+    fine, coarse = np.asarray(fine), np.asarray(coarse)
+    assert coarse.shape == (4, 3, 3)
+    np.testing.assert_allclose(coarse[1], fine[16:32].sum(axis=0), rtol=1e-12)
+    # The same path B_t at the coarse times, and nested: coarsening twice = coarsening once.
+    np.testing.assert_allclose(np.cumsum(coarse, 0), np.cumsum(fine, 0)[15::16], atol=1e-12)
+    np.testing.assert_allclose(np.asarray(limits.coarsen(limits.coarsen(fine, 4), 4)), coarse,
+                               atol=1e-12)
+    assert abs(fine.var() * 64 - 1) < 0.2  # increments N(0, 1/n)
+
+
+def test_euler_maruyama_is_the_resnet_with_gaussian_weights_of_variance_gain2_over_d():
+    """One step by hand: h_1 = h_0 + L^-1/2 V sigma(h_0) with V = gain sqrt(L/d) dB."""
+    with engine.numerics("float64"):
+        inc = limits.brownian_increments(limits.sample_key(1, 0), 4, 5, F64)
+        h0 = jnp.arange(1.0, 6.0, dtype=F64) - 3
+        trajectory = limits.euler_maruyama("relu", 0.01, 1.5, h0, inc)
+    v = 1.5 * math.sqrt(4 / 5) * np.asarray(inc[0])
+    expected = np.asarray(h0) + 0.5 * v @ np.maximum(np.asarray(h0), 0)
+    np.testing.assert_allclose(np.asarray(trajectory[1]), expected, rtol=1e-12)
+
+
+@functools.cache
+def _sde_errors(activation: str, samples: int = 64):
+    sample = functools.partial(limits.sde_sample, activation=activation, negative_slope=0.01,
+                               width=4, n_in=8, gain=math.sqrt(2), depths=(16, 32, 64, 128, 256),
+                               reference_depth=4096)
+    with engine.numerics("float64"):
+        out = jax.jit(jax.vmap(sample))(_keys(11, samples))
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("activation", ["relu", "identity"])
+def test_sde_strong_order_is_one_half(activation):
+    out = _sde_errors(activation)
+    fit = rsim.convergence_order(_frame(out["error"], [16, 32, 64, 128, 256]))
+    assert abs(fit.order - 0.5) < 0.1, fit
+    assert fit.low > 0.35 and fit.high < 0.65, fit
+
+
+def test_sde_without_the_coupling_does_not_converge():
+    """An independent Brownian path for the ResNet (no coupling) gives order about 0."""
+    depths = (4, 16, 64)
+
+    def errors(key):
+        h0 = limits.initial_state(key, 4, 8, F64)
+        limit = limits.euler_maruyama("identity", 0.0, math.sqrt(2), h0,
+                                      limits.brownian_increments(key, 256, 4, F64))
+        found = []
+        for depth in depths:
+            other = limits.brownian_increments(jax.random.fold_in(key, depth), depth, 4, F64)
+            resnet = limits.euler_maruyama("identity", 0.0, math.sqrt(2), h0, other)
+            found.append(jnp.linalg.norm(resnet - limit[:: 256 // depth], axis=-1).max())
+        return jnp.stack(found)
+
+    with engine.numerics("float64"):
+        table = np.asarray(jax.jit(jax.vmap(errors))(_keys(5, 32)))
+    assert abs(rsim.convergence_order(_frame(table, depths)).order) < 0.15
+
+
+def test_weak_check_matches_the_linear_sde_closed_form():
+    """Identity: E||h_L||^2/||h_0||^2 = (1 + g^2/L)^L exactly, and log(||H_1||^2/||H_0||^2)
+    is N(g^2 (1 - 2/d), 4 g^2/d) for the limit (4096 steps here)."""
+    out = _sde_errors("identity")
+    table = lx.weak_check(pd.DataFrame({
+        "activation": "identity", "gain": math.sqrt(2), "width": 4, "reference_depth": 4096,
+        "sample": np.repeat(np.arange(64), 5), "depth": np.tile([16, 32, 64, 128, 256], 64),
+        "sq_ratio": out["sq_ratio"].reshape(-1),
+        "limit_sq_ratio": np.repeat(out["limit_sq_ratio"], 5)}))
+    assert len(table) == 5 + 2 and (table["z"].abs() < 3.5).all(), table
+    mean, variance = limits.linear_sde_log_moments(math.sqrt(2), 4)
+    assert (mean, variance) == pytest.approx((1.0, 2.0))
+    assert limits.linear_sde_second_moment(math.sqrt(2)) == pytest.approx(math.e**2)
+    # The log-normal law: its second moment exp(mean + variance/2) is exp(g^2).
+    assert math.exp(mean + variance / 2) == pytest.approx(math.e**2)
+
+
+# --- ODE: reference solver and order ------------------------------------------------------------
+
+def test_reference_solver_matches_the_matrix_exponential_for_constant_weights():
+    """res-1 identity with V(t) = V constant (only the zero frequency): H_1 = expm(V) H_0."""
+    d, lengthscale = 5, 0.1
+    with engine.numerics("float64"):
+        coefficients = weights.smooth_coefficients(limits.sample_key(0, 0), (1, d, d), d, 1.0,
+                                                   lengthscale, F64)
+        coefficients = coefficients.at[:, 1:].set(0).at[1].set(0)  # keep xi_0 only
+        v = np.asarray(weights.smooth_at(coefficients, 0.3, lengthscale))[0]
+        h0 = jnp.linspace(-1, 1, d, dtype=F64)
+        residual = models.branch("res1", "identity").residual
+        ys = limits.reference_ode(residual, coefficients, lengthscale, h0,
+                                  jnp.linspace(0, 1, 3, dtype=F64), 1e-10)
+    np.testing.assert_allclose(np.asarray(ys[-1]), scipy.linalg.expm(v) @ np.asarray(h0),
+                               rtol=1e-8, atol=1e-9)
+
+
+def test_reference_solver_error_is_negligible_against_the_euler_errors():
+    """At the sweep's size (res-3, d = 16, L up to 4096) the reference at tolerance 1e-10 moves
+    by < 1e-3 of the smallest Euler error when the tolerance goes to 1e-13 (res-3 has ReLU
+    kinks in t, where an adaptive solver must cut its steps)."""
+    d, lengthscale = 16, 0.1
+    branch = models.branch("res3")
+    with engine.numerics("float64"):
+        ts = jnp.arange(257, dtype=F64) / 256
+        key = limits.sample_key(0, 0)
+        h0 = limits.initial_state(key, d, 64, F64)
+        coefficients = limits.smooth_weights(key, 2, d, 1.0, lengthscale, F64)
+        solve = jax.jit(lambda tol: limits.reference_ode(branch.residual, coefficients,
+                                                         lengthscale, h0, ts, tol))
+        tight = solve(1e-13)
+        gap = float(jnp.linalg.norm(solve(1e-10) - tight, axis=-1).max())
+        path = limits.weight_path(coefficients, 4096, lengthscale)
+        euler = limits.euler(branch.residual, path, h0, [1 / 4096])[::16, 0]
+        euler_error = float(jnp.linalg.norm(euler - tight, axis=-1).max())
+    assert euler_error > 1e-5
+    assert gap < 1e-3 * euler_error, (gap, euler_error)
+
+
+@pytest.mark.parametrize("model,activation", [
+    pytest.param("res1", "identity", marks=pytest.mark.slow), ("res3", "relu")])
+def test_ode_order_is_one(model, activation):
+    depths = (16, 32, 64, 128, 256)
+    sample = functools.partial(limits.ode_sample, model=model, activation=activation,
+                               negative_slope=0.01, width=6, n_in=8, gain=1.0, lengthscale=0.1,
+                               depths=depths, betas=(0.5, 1.0, 1.5), tolerance=1e-10)
+    with engine.numerics("float64"):
+        out = {k: np.asarray(v) for k, v in jax.jit(jax.vmap(sample))(_keys(2, 8)).items()}
+    fit = rsim.convergence_order(_frame(out["error"], depths))
+    assert abs(fit.order - 1) < 0.1 and fit.low > 0.9 and fit.high < 1.1, fit
+    # The beta = 1 row is the alpha = 1/L scheme: r_h converges; beta = 1.5 goes to 0 like
+    # L^-1/2; beta = 0.5 grows (Propositions 8 and 9).
+    median_diff = np.exp(np.median(out["log_hidden_diff"], axis=0))  # (depths, betas)
+    assert 0.8 < median_diff[-1, 1] / median_diff[-2, 1] < 1.2
+    assert median_diff[-1, 2] / median_diff[0, 2] == pytest.approx(16**-0.5, rel=0.2)
+    assert median_diff[-1, 0] > 10 * median_diff[0, 0]
+    assert (out["reference_gap"] < 1e-3 * out["error"].min()).all()
+
+
+# --- the experiments --------------------------------------------------------------------------
+
+SDE_SMALL = dict(experiment="sde", model="res1", activation="identity", negative_slope=0.01,
+                 init="gaussian", gain=math.sqrt(2), lengthscale=0.1, width=3, n_in=4,
+                 depths=[4, 8, 16], betas=[0.5], samples=6, seed=0, tolerance=1e-10,
+                 reference_depth=64, precision="float64")
+
+
+def test_sde_experiment_writes_parquet_prints_orders_and_skips_on_rerun(tmp_path, capsys):
+    folder = tmp_path / "sde"
+    path = lx.run_job(SDE_SMALL, folder, False)
+    frame = rsim.load(folder)
+    assert len(frame) == 6 * 3
+    for column in ("depth", "sample", "error", "error_final", "alpha", "sq_ratio",
+                   "limit_sq_ratio", "model", "activation", "seed"):
+        assert column in frame, column
+    np.testing.assert_allclose(frame["alpha"], frame["depth"] ** -0.5)
+    meta = results.read_metadata(path)
+    assert meta["spec"]["reference_depth"] == 64 and meta["x64"] and meta["git_revision"]
+    mtime = path.stat().st_mtime_ns
+    assert lx.run_job(SDE_SMALL, folder, False) == path and path.stat().st_mtime_ns == mtime
+    # The same sample gives the same numbers in a run of another size (fixed blocks, keys).
+    more = lx.frames(lx.LimitSpec.from_mapping({**SDE_SMALL, "samples": 13}),
+                     lx.compute(lx.LimitSpec.from_mapping({**SDE_SMALL, "samples": 13})))[0]
+    np.testing.assert_array_equal(more["error"].to_numpy()[:18], frame["error"].to_numpy())
+    lx.finish(folder, figures=True)
+    out = capsys.readouterr().out
+    assert "strong order" in out and "weak check (limit log" in out
+    for figure in ("error_vs_depth.png", "weak_check.png"):
+        assert (folder / figure).stat().st_size > 0
+
+
+@pytest.mark.parametrize("override,key", [
+    ({"experiment": "sde", "model": "res3"}, "model"),
+    ({"init": "uniform"}, "init"),
+    ({"precision": "float32"}, "precision"),
+    ({"depths": [4]}, "depths"),
+    ({"depths": [4, 0]}, "depths"),
+    ({"reference_depth": 16}, "reference_depth"),
+    ({"reference_depth": 72}, "reference_depth"),
+    ({"samples": 1}, "samples"),
+    ({"gain": 0.0}, "gain"),
+    ({"experiment": "ode", "init": "smooth", "depths": [16, 24]}, "depths"),
+    ({"experiment": "ode", "init": "smooth", "tolerance": 1e-3}, "tolerance"),
+    ({"experiment": "ode", "init": "smooth", "lengthscale": 0.001}, "lengthscale"),
+    ({"experiment": "ode", "init": "smooth", "betas": [float("nan")]}, "betas"),
+    ({"reference_depth": 2**22, "width": 10}, "reference_depth"),
+])
+def test_bad_input_is_refused_with_one_line_naming_the_key(override, key):
+    with pytest.raises(rsim.ConfigError) as error:
+        lx.validate({**SDE_SMALL, **override})
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(key), message
+
+
+def test_res3_ignores_activation_so_its_identity_job_is_the_relu_job():
+    ode = {**SDE_SMALL, "experiment": "ode", "init": "smooth", "model": "res3"}
+    relu = lx.LimitSpec.from_mapping({**ode, "activation": "relu"})
+    assert lx.LimitSpec.from_mapping({**ode, "activation": "identity"}).digest() == relu.digest()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sweep", ["ode", "sde"])
+def test_sweep_runs_end_to_end_from_the_command_line(run_cli, tmp_path, sweep):
+    small = ["samples=4", "width=3", "n_in=4"]
+    small += (["depths=[16,32,64]"] if sweep == "ode" else
+              ["depths=[4,8,16]", "reference_depth=64"])
+    proc = run_cli(f"+sweep={sweep}", *small, f"output={tmp_path}")
+    assert "strong order" in proc.stdout
+    assert (tmp_path / sweep / "error_vs_depth.png").stat().st_size > 0
+    assert rsim.load(tmp_path / sweep)["depth"].nunique() == 3
