@@ -74,7 +74,7 @@ class TrainSpec:
     model: str = "res1"
     activation: str = "relu"
     negative_slope: float = 0.01
-    init: str = "fbm"
+    init: str = "gaussian"
     gain: float = 1.0
     lengthscale: float | None = None
     hurst: float | None = None
@@ -98,10 +98,10 @@ class TrainSpec:
             if key in kwargs:
                 value = kwargs[key]
                 kwargs[key] = tuple(value) if isinstance(value, (list, tuple)) else (value,)
-        if kwargs.get("init", cls.init) != "smooth":
-            kwargs["lengthscale"] = None
-        if kwargs.get("init", cls.init) != "fbm":
-            kwargs["hurst"] = None
+        # A law parameter belongs to its law only (other laws' jobs do not depend on it).
+        law = kwargs.get("init", cls.init)
+        kwargs["lengthscale"] = kwargs.get("lengthscale", 0.1) if law == "smooth" else None
+        kwargs["hurst"] = kwargs.get("hurst", 0.5) if law == "fbm" else None
         if kwargs.get("dataset", cls.dataset) == "digits":
             kwargs["data_dir"] = None
         if kwargs.get("data_dir") is not None:

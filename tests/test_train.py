@@ -1,0 +1,184 @@
+"""Training with optax: the loss goes down, digits are learnt, a learning-rate grid compiles
+once, diverged runs are flagged and kept, results round-trip through Parquet, the variogram
+Hurst estimator recovers H of fbm paths, and bad input is refused naming the key."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import rsim
+from rsim import data, results, train, train_report, weights
+from rsim.config import ConfigError
+
+# Every training test but the CLI one uses this architecture, the whole digits set and 4 runs
+# side by side, so that one compilation serves them all (compiling dominates their time).
+SMALL = dict(model="res1", init="fbm", hurst=0.5, width=12, depth=6, betas=[0.5, 1.0],
+             lrs=[0.003, 0.03], epochs=4)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits")
+
+
+def spec(**values):
+    return train.TrainSpec.from_mapping({**SMALL, **values})
+
+
+@pytest.fixture(scope="module")
+def grid(digits):
+    return train.train_grid(spec(), digits)
+
+
+# --- the Hurst estimator ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("hurst", [0.2, 0.5, 0.8])
+def test_variogram_recovers_the_hurst_index_of_fbm_paths(hurst):
+    depth = 256
+    noise = weights.fgn(jax.random.PRNGKey(7), depth, 16, weights.fgn_scale(hurst, depth),
+                        jnp.float32)  # 16 fGn paths; their partial sums are fbm
+    assert abs(train.hurst_exponent(np.asarray(noise)) - hurst) < 0.05
+
+
+def test_hurst_of_iid_and_smooth_weights():
+    key = jax.random.PRNGKey(3)
+    iid = weights.draw("gaussian", key, (256, 4, 4), 4, 1.0, jnp.float32)
+    smooth = weights.path("smooth", key, 256, (4, 4), 4, 1.0, jnp.float32)
+    assert abs(train.hurst_exponent(np.asarray(iid)) - 0.5) < 0.05
+    assert train.hurst_exponent(np.asarray(smooth)) > 0.95
+    assert np.isnan(train.hurst_exponent(np.full((64, 2), np.nan)))
+
+
+# --- training ---------------------------------------------------------------------------------
+
+def test_loss_decreases_on_a_small_problem(grid):
+    for loss in grid.loc[grid["lr"] == 0.03, "train_loss"]:
+        loss = np.asarray(loss)
+        assert len(loss) == 4 and np.all(np.diff(loss) < 0), loss
+        assert loss[-1] < 0.5 * loss[0], loss
+
+
+def test_accuracy_well_above_chance_on_digits(grid):
+    assert len(grid) == 4 and not grid["diverged"].any()
+    assert grid["test_accuracy"].max() > 0.8, grid[["beta", "lr", "test_accuracy"]]  # chance 0.1
+
+
+def test_runs_side_by_side_do_not_mix(grid, digits):
+    """The same runs in another order give the same numbers, run by run."""
+    swapped = train.train_grid(spec(lrs=[0.03, 0.003], betas=[1.0, 0.5]), digits)
+    merged = grid.merge(swapped, on=["beta", "lr", "seed"], suffixes=("", "_swapped"))
+    assert len(merged) == 4
+    for a, b in zip(merged["train_loss"], merged["train_loss_swapped"]):
+        np.testing.assert_allclose(a, b, rtol=1e-4)
+
+
+def test_learning_rate_grid_beta_and_hurst_share_one_compilation(grid, digits):
+    before = train.TRACES["epoch"]
+    first = train.train_grid(spec(hurst=0.3, betas=[0.25, 0.75], lrs=[1e-3, 1e-2], epochs=1),
+                             digits)
+    second = train.train_grid(spec(hurst=0.8, betas=[1.5, 2.0], lrs=[0.1, 1.0], epochs=1),
+                              digits)
+    assert train.TRACES["epoch"] == before  # the fixture's grid compiled it; nothing retraced
+    assert before >= 1
+    assert not np.allclose(first["final_train_loss"], second["final_train_loss"])
+
+
+def test_diverging_runs_are_flagged_and_kept(digits):
+    frame = train.train_grid(spec(lrs=[1e-3, 1e4], betas=[0.0, 0.5], epochs=1), digits)
+    assert frame["lr"].tolist() == [1e-3, 1e4, 1e-3, 1e4]
+    assert frame["diverged"].tolist() == [False, True, False, True]
+    assert np.isfinite(frame["train_loss"].iat[0]).all()
+
+
+def test_learning_rate_is_divided_by_ten_halfway():
+    assert [train.learning_rate_factor(e, 10) for e in range(10)] == [1.0] * 5 + [0.1] * 5
+    assert [train.learning_rate_factor(e, 3) for e in range(3)] == [1.0, 1.0, 0.1]
+
+
+def test_runs_per_call_splits_evenly_within_the_memory_budget():
+    arch = train.Architecture("res1", "relu", 0.01, "fbm", 1.0, None, 30, 1000, 64, 10)
+    chunk = train.runs_per_call(arch, 128, 50)
+    assert 1 <= chunk <= 50 and 50 % chunk <= chunk
+    assert train.runs_per_call(arch, 128, 1) == 1
+
+
+# --- results, reports, configuration ----------------------------------------------------------
+
+def fake_runs(study="lr_alpha"):
+    """A results table of the shape train_grid writes, with a known best lr per cell."""
+    rows = []
+    for optimizer in ("adam", "sgd"):
+        for depth in (10, 100):
+            for beta in (0.5, 1.0):
+                alpha = depth ** -beta
+                best = 0.01 * alpha ** -1.0  # lr* = 0.01 / alpha
+                for lr in 10.0 ** np.arange(-4, 3.01, 0.5):
+                    loss = 0.5 + (np.log10(lr) - np.log10(best)) ** 2
+                    rows.append(dict(study=study, dataset="digits", model="res1",
+                                     init="gaussian", lengthscale=np.nan, hurst=np.nan,
+                                     width=8, depth=depth, optimizer=optimizer, epochs=2,
+                                     beta=beta, lr=lr, seed=0, n_classes=10,
+                                     test_accuracy=1 / (1 + loss), final_train_loss=loss,
+                                     train_loss=[2.0, loss], diverged=bool(lr > 300)))
+    return pd.DataFrame(rows)
+
+
+def test_lr_alpha_fit_recovers_a_known_power_law(tmp_path):
+    best = train_report.best_learning_rates(fake_runs())
+    np.testing.assert_allclose(best["best_lr"], 0.01 * (best["depth"] ** best["beta"]),
+                               rtol=0.05)
+    fit = train_report.fit_lr_alpha(best).set_index("optimizer")
+    np.testing.assert_allclose(fit["p"], -1.0, atol=0.02)
+    text = train_report.summary_text("lr_alpha", fake_runs())
+    assert "lr* ~ alpha_L^-1.00" in text
+    assert train_report.figures("lr_alpha", fake_runs(), tmp_path)[0].stat().st_size > 0
+
+
+def test_results_round_trip_through_parquet(tmp_path, digits):
+    frame = train.train_grid(spec(study="weights", epochs=1), digits)
+    results.write(frame, tmp_path / "part-x.parquet", {"spec": {}})
+    back = rsim.load(tmp_path)
+    for column in ("beta", "hurst", "lr", "seed", "test_accuracy", "train_loss", "diverged",
+                   "hurst_init", "hurst_trained", "weight_path"):
+        assert column in back, column
+    assert list(back["train_loss"].iat[0]) == pytest.approx(frame["train_loss"].iat[0])
+    assert len(back["weight_path"].iat[0]) == SMALL["depth"]
+    assert back["diverged"].dtype == bool
+    assert train_report.figures("weights", back, tmp_path)[0].stat().st_size > 0
+
+
+@pytest.mark.parametrize("values,key", [
+    ({"optimizer": "rmsprop"}, "optimizer"),
+    ({"lrs": [0.1, 0.0]}, "lrs"),
+    ({"lrs": [-1e-3]}, "lrs"),
+    ({"lrs": []}, "lrs"),
+    ({"epochs": 0}, "epochs"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"study": "figure10"}, "study"),
+    ({"dataset": "imagenet"}, "dataset"),
+    ({"dataset": "mnist", "data_dir": "/nonexistent/rsim"}, "data_dir"),
+    ({"init": "fbm", "hurst": 1.0}, "hurst"),
+    ({"replicates": 0}, "replicates"),
+    ({"precision": "float64"}, "precision"),
+])
+def test_bad_training_input_is_refused_naming_the_key(values, key):
+    with pytest.raises(ConfigError, match=f"^{key}"):
+        train.TrainSpec.from_mapping({**SMALL, **values})
+
+
+def test_cli_training_sweep_end_to_end(run_cli, tmp_path):
+    small = ("+sweep=training", "depth=3", "width=4", "epochs=1", "hurst=0.3,0.7",
+             "betas=[0.5,1.0]", "lrs=[0.1]", "train_limit=128", f"output={tmp_path}")
+    proc = run_cli(*small)
+    folder = tmp_path / "training"
+    frame = rsim.load(folder)
+    assert len(frame) == 2 * 2 and sorted(frame["hurst"].unique()) == [0.3, 0.7]
+    assert "best test accuracy over lr" in proc.stdout
+    assert (folder / "training_accuracy.png").stat().st_size > 0
+    rerun = run_cli(*small)
+    assert rerun.stdout.count("skip") == 2
+    bad = run_cli("experiment=training", "optimizer=rmsprop", f"output={tmp_path}", check=False)
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode == 2 and len(lines) == 1 and "optimizer" in lines[0]
