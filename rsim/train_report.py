@@ -172,6 +172,10 @@ def _accuracy_figure(frame: pd.DataFrame, folder: Path) -> Path:
         mesh = ax.pcolormesh(_edges(table.columns.to_numpy()), _edges(table.index.to_numpy()),
                              table.to_numpy(), cmap="viridis", vmin=0, vmax=1)
         fig.colorbar(mesh, ax=ax, label="best test accuracy over the learning rates")
+        hurst = np.linspace(table.index.min(), table.index.max(), 100)
+        ax.plot(np.maximum(hurst, 0.5), hurst, "w--", lw=1.2,
+                label=r"$\beta^* = \max(H, 1/2)$ at initialisation")
+        ax.legend(loc="upper right", fontsize=8)
         ax.set_xlabel(r"$\beta$  ($\alpha_L = L^{-\beta}$)")
         ax.set_ylabel("Hurst index H of the initial weights")
     else:

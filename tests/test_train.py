@@ -47,6 +47,8 @@ def test_hurst_of_iid_and_smooth_weights():
     iid = weights.draw("gaussian", key, (256, 4, 4), 4, 1.0, jnp.float32)
     smooth = weights.path("smooth", key, 256, (4, 4), 4, 1.0, jnp.float32)
     assert abs(train.hurst_exponent(np.asarray(iid)) - 0.5) < 0.05
+    # Training shifts whole paths: a constant offset of V_k is not smoothness.
+    assert abs(train.hurst_exponent(np.asarray(iid) + 0.3) - 0.5) < 0.05
     assert train.hurst_exponent(np.asarray(smooth)) > 0.95
     assert np.isnan(train.hurst_exponent(np.full((64, 2), np.nan)))
 
