@@ -103,7 +103,9 @@ def fit_lr_alpha(best: pd.DataFrame) -> pd.DataFrame:
             design = np.column_stack([np.ones_like(y), log_alpha, log_depth])
             coefficients = np.linalg.lstsq(design, y, rcond=None)[0]
             if np.linalg.matrix_rank(design) == 3:
-                row.update(c2=coefficients[0], p2=coefficients[1], q2=coefficients[2])
+                residual = y - design @ coefficients
+                row.update(c2=coefficients[0], p2=coefficients[1], q2=coefficients[2],
+                           r2_2=1 - residual.var() / y.var() if y.var() > 0 else np.nan)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -136,7 +138,8 @@ def summary_text(study: str, frame: pd.DataFrame) -> str:
                         f"(log10 lr* = {fit['c']:.2f} + {fit['p']:.2f} log10 alpha, "
                         f"R^2 = {fit['r2']:.2f}, {fit['cells']} cells)")
                 if np.isfinite(fit.get("q2", np.nan)):
-                    text += (f"; with depth: lr* ~ alpha^{fit['p2']:.2f} L^{fit['q2']:.2f}")
+                    text += (f"; with depth: lr* ~ alpha^{fit['p2']:.2f} L^{fit['q2']:.2f} "
+                             f"(R^2 = {fit['r2_2']:.2f})")
                 lines.append(text)
         return "\n".join(lines)
     best = best_accuracy(frame)
