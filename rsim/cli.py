@@ -8,6 +8,8 @@ has finished, prints the per-cell summary and writes the figures next to the dat
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,15 +53,19 @@ def _sweep_values(cfg: DictConfig) -> dict[str, list[Any]]:
     return swept
 
 
-def validate(cfg: DictConfig) -> None:
-    """Check the base config and every value of every swept key."""
+def validate(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Check the base config and every value of every swept key; return the jobs' values."""
+    from rsim.status import job_values
+
     results_folder(cfg)
     base = _user_values(cfg)
     experiment = experiments.get(str(base.get("experiment", "cells")))
     experiment.validate(base)
-    for key, values in _sweep_values(cfg).items():
+    swept = _sweep_values(cfg)
+    for key, values in swept.items():
         for value in values:
             experiment.validate({**base, key: value})
+    return job_values(base, swept)
 
 
 def _fail(error: ConfigError) -> None:
@@ -68,9 +74,27 @@ def _fail(error: ConfigError) -> None:
 
 
 def run_job(cfg: DictConfig) -> Path:
+    """Run one job; an exception other than bad input is recorded as failed-<digest>.json
+    (for ``python -m rsim.status``) before it propagates."""
+    from rsim.status import failure_path, job_digest
+
     values = _user_values(cfg)
-    experiment = experiments.get(str(values.get("experiment", "cells")))
-    return experiment.run_job(values, results_folder(cfg), bool(cfg.progress))
+    name = str(values.get("experiment", "cells"))
+    folder = results_folder(cfg)
+    digest = job_digest(values) if name == "cells" else None
+    try:
+        path = experiments.get(name).run_job(values, folder, bool(cfg.progress))
+    except ConfigError:
+        raise
+    except Exception as error:
+        if digest:
+            folder.mkdir(parents=True, exist_ok=True)
+            failure_path(folder, digest).write_text(json.dumps(
+                {"error": f"{type(error).__name__}: {error}", "job": values}, default=str))
+        raise
+    if digest:
+        failure_path(folder, digest).unlink(missing_ok=True)
+    return path
 
 
 def finish(cfg: DictConfig) -> None:
@@ -94,14 +118,30 @@ class SweepSummary(Callback):
 
     @staticmethod
     def _validate(config: DictConfig) -> None:
+        from rsim.status import write_manifest
+
         try:
-            validate(config)
+            jobs = validate(config)
         except ConfigError as error:
             _fail(error)
+        write_manifest(results_folder(config), str(config.experiment), jobs)
+
+
+def configure_jax(cfg: DictConfig) -> None:
+    """Per-job JAX settings, before any backend starts: GPU memory preallocation (off by
+    default, so jobs can share a GPU) and the persistent compilation cache (on by default in
+    a per-user folder, so array tasks and reruns of a sweep skip compilation)."""
+    import jax
+
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", str(cfg.xla_preallocate).lower())
+    if cfg.compilation_cache:
+        jax.config.update("jax_compilation_cache_dir", str(cfg.compilation_cache))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
+    configure_jax(cfg)
     try:
         run_job(cfg)
     except ConfigError as error:

@@ -58,11 +58,15 @@ def _run_cell_job(values: dict[str, Any], folder: Path, progress: bool) -> Path:
 
     spec = CellSpec.from_mapping(values)
     path = results.cell_path(folder, spec)
+    provenance = results.provenance(spec)
     if path.exists():
+        conflict = results.resume_conflict(path, provenance)
+        if conflict:
+            raise ConfigError(f"cannot resume: {conflict}")
         print(f"rsim: skip depth={spec.depth} width={spec.width}: {path} exists")
         return path
     frame = run_cell(spec, progress=progress)
-    results.write(frame, path, results.provenance(spec))
+    results.write(frame, path, provenance)
     print(f"rsim: wrote {len(frame)} rows to {path}")
     return path
 

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,48 @@ def read_metadata(path: Path) -> dict:
     return json.loads(pq.read_schema(path).metadata[METADATA_KEY])
 
 
+class ResultsError(RuntimeError):
+    """A results file that cannot be used; the message names it."""
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """One rsim result file, or :class:`ResultsError` naming the file and what is wrong
+    (unreadable Parquet, or a Parquet file without rsim metadata: a foreign file)."""
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+        if METADATA_KEY not in metadata:
+            raise ResultsError(f"{path}: not an rsim result (no 'rsim' schema metadata)")
+        return pd.read_parquet(path)
+    except ResultsError:
+        raise
+    except Exception as error:  # pyarrow raises several types for damaged files
+        raise ResultsError(f"{path}: unreadable Parquet file ({type(error).__name__}: "
+                           f"{error})") from error
+
+
+# What must match for a rerun to add to an existing cell instead of mixing two codes.
+RESUME_KEYS = ("versions", "prng", "x64", "block", "git_revision")
+
+
+def resume_conflict(path: Path, current: dict) -> str | None:
+    """Why the existing file at ``path`` must not be taken as this run's result, or None.
+
+    The cell digest already fixes the spec (precision included); this compares what the
+    digest does not: package versions, PRNG settings, the sample block and the git
+    revision. A different code version could change the numbers, so it is refused rather
+    than mixed silently."""
+    try:
+        existing = read_metadata(path)
+    except Exception as error:
+        return f"{path} is unreadable ({type(error).__name__}); delete it to recompute"
+    for key in RESUME_KEYS:
+        if existing.get(key) != current.get(key):
+            return (f"{path} was written with {key}={existing.get(key)!r}, this run has "
+                    f"{key}={current.get(key)!r}; use another output folder, or delete the "
+                    f"file to recompute it")
+    return None
+
+
 def result_files(path: Path) -> list[Path]:
     path = Path(path)
     if path.is_file():
@@ -91,17 +134,25 @@ def result_files(path: Path) -> list[Path]:
     return sorted(p for p in path.glob("*.parquet") if not p.name.startswith("."))
 
 
-def load(path: str | os.PathLike) -> pd.DataFrame:
+def load(path: str | os.PathLike, strict: bool = False) -> pd.DataFrame:
     """Read a results folder (or one file) into a DataFrame and add the plain ratios.
 
     For every stored ``log_<name>`` column a ``<name>`` column holds ``exp(log_<name>)``
     (``hidden_ratio`` = ||h_L|| / ||h_0||, ...); ratios past float64 range read as inf.
+    A damaged or foreign ``.parquet`` file is skipped with a warning naming it (``strict``:
+    raise :class:`ResultsError` instead); dot-prefixed temporary files are never read.
     """
-    files = result_files(Path(path))
-    if not files:
+    tables = []
+    for file in result_files(Path(path)):
+        try:
+            tables.append(read_table(file))
+        except ResultsError as error:
+            if strict:
+                raise
+            warnings.warn(f"rsim.load: skipping {error}", stacklevel=2)
+    if not tables:
         raise FileNotFoundError(f"no rsim Parquet files in {path}")
-    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    return with_ratios(frame)
+    return with_ratios(pd.concat(tables, ignore_index=True))
 
 
 def with_ratios(frame: pd.DataFrame) -> pd.DataFrame:
