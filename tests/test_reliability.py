@@ -10,12 +10,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import ROOT
 
 import rsim
 from rsim import experiments, results, status
 from rsim.config import CellSpec, ConfigError
-
-from conftest import ROOT
 
 SWEEP = ("+sweep=corollary1", "samples=64", "width=8", "n_in=4", "progress=false")
 DEPTHS = (5, 10, 20, 40, 80, 160)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import rsim
-from rsim import report, theory
+from rsim import report, results, theory
 from rsim.report import AGREES, NOT_APPLICABLE, VIOLATES
 from rsim.theory import Band
 
@@ -115,8 +115,8 @@ def test_report_catches_a_planted_wrong_alpha(planted, bug):
 def test_report_folder_end_to_end_tolerates_other_laws_and_columns(planted, tmp_path):
     honest = planted["honest"].assign(hurst=np.nan, lengthscale=np.nan, extra_metric=1.0)
     fbm = planted["honest"].assign(init="fbm", hurst=0.7, lengthscale=np.nan, extra_metric=1.0)
-    honest.to_parquet(tmp_path / "part-a.parquet")
-    fbm.to_parquet(tmp_path / "part-b.parquet")
+    results.write(honest, tmp_path / "part-a.parquet", {})  # rsim files: load skips others
+    results.write(fbm, tmp_path / "part-b.parquet", {})
     assert report.main([str(tmp_path)]) == 0
     text = (tmp_path / "report.md").read_text()
     assert "**Verdict: AGREES" in text and "fbm" in text
@@ -128,7 +128,7 @@ def test_report_folder_end_to_end_tolerates_other_laws_and_columns(planted, tmp_
     checks = pd.read_csv(tmp_path / "report.csv")
     assert (checks[checks["init"] == "fbm"]["verdict"] == NOT_APPLICABLE).all()
 
-    planted["doubled"].to_parquet(tmp_path / "part-a.parquet")
+    results.write(planted["doubled"], tmp_path / "part-a.parquet", {})
     assert report.main([str(tmp_path), "--no-figures"]) == 1
     assert "## Violations" in (tmp_path / "report.md").read_text()
 
