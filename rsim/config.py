@@ -11,17 +11,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rsim import engine, models, weights
-
-
-class ConfigError(ValueError):
-    """Bad user input; the message is one line that names the key."""
+from rsim import checks, engine, models, weights
+from rsim.checks import ConfigError
 
 
 @dataclass(frozen=True)
@@ -87,47 +82,24 @@ class CellSpec:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def validate(self) -> None:
-        _choice("model", self.model, models.MODELS)
-        _choice("init", self.init, weights.LAWS)
-        _choice("activation", self.activation, models.ACTIVATIONS)
+        checks.choice("model", self.model, models.MODELS)
+        checks.choice("init", self.init, weights.LAWS)
+        checks.choice("activation", self.activation, models.ACTIVATIONS)
         if self.model == "res3" and self.activation != "relu":
             raise ConfigError(f"activation={self.activation!r}: res3 is defined with relu only")
-        _choice("gradients", self.gradients, engine.GRADIENTS)
-        _choice("precision", self.precision, engine.PRECISIONS)
+        checks.choice("gradients", self.gradients, engine.GRADIENTS)
+        checks.choice("precision", self.precision, engine.PRECISIONS)
         for key in ("width", "n_in", "depth", "samples"):
-            _integer(key, getattr(self, key), minimum=1)
-        _integer("seed", self.seed, minimum=0)
+            checks.integer(key, getattr(self, key), minimum=1)
+        checks.integer("seed", self.seed, minimum=0)
         if self.chunk is not None:
-            _integer("chunk", self.chunk, minimum=1)
-        _real("gain", self.gain)
+            checks.integer("chunk", self.chunk, minimum=1)
+        checks.real("gain", self.gain)
         if self.gain <= 0:
             raise ConfigError(f"gain={self.gain!r} is not allowed; it must be a finite number > 0")
-        _real("negative_slope", self.negative_slope)
-        if self.init == "smooth":
-            _real("lengthscale", self.lengthscale)
-            if self.lengthscale < 0.01:
-                raise ConfigError(f"lengthscale={self.lengthscale!r} is not allowed; it must be "
-                                  ">= 0.01 (the Fourier series needs about 4 / lengthscale terms)")
-        if self.init == "fbm":
-            _real("hurst", self.hurst)
-            if not 0 < self.hurst < 1:
-                raise ConfigError(f"hurst={self.hurst!r} is not allowed; it must be in (0, 1)")
+        checks.real("negative_slope", self.negative_slope)
+        checks.law_parameters(self.init, self.lengthscale, self.hurst)
         if not self.betas:
             raise ConfigError("betas=[] is not allowed; give at least one finite number")
         for beta in self.betas:
-            _real("betas", beta)
-
-
-def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key}={value!r} is not allowed; choose one of {', '.join(allowed)}")
-
-
-def _integer(key: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{key}={value!r} is not allowed; it must be an integer >= {minimum}")
-
-
-def _real(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(f"{key}={value!r} is not allowed; it must be a finite number")
+            checks.real("betas", beta)

@@ -25,15 +25,14 @@ import functools
 import hashlib
 import json
 import math
-import numbers
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from rsim import experiments, limits, models
-from rsim.config import ConfigError
+from rsim import checks, experiments, limits, models
+from rsim.checks import ConfigError
 
 KINDS = ("ode", "sde")
 # Theoretical strong orders: Euler on a Lipschitz ODE, Euler-Maruyama on an SDE.
@@ -70,14 +69,14 @@ class LimitSpec:
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> LimitSpec:
         kind = values.get("experiment")
-        _choice("experiment", kind, KINDS)
+        checks.choice("experiment", kind, KINDS)
         model = values.get("model")
         if kind == "sde" and model != "res1":
             raise ConfigError(f"model={model!r} is not allowed for experiment=sde; it is res1 "
                               "(the SDE limit is for V sigma(h))")
-        _choice("model", model, models.MODELS)
+        checks.choice("model", model, models.MODELS)
         activation = values.get("activation")
-        _choice("activation", activation, models.ACTIVATIONS)
+        checks.choice("activation", activation, models.ACTIVATIONS)
         if model == "res3":  # res-3's branch is ReLU(W h) whatever activation says
             activation = "relu"
         law = "smooth" if kind == "ode" else "gaussian"
@@ -85,11 +84,11 @@ class LimitSpec:
             raise ConfigError(f"init={values.get('init')!r} is not allowed for "
                               f"experiment={kind}; it needs init={law}")
         for key in ("width", "n_in"):
-            _integer(key, values.get(key), 1)
-        _integer("samples", values.get("samples"), 2)
-        _integer("seed", values.get("seed"), 0)
+            checks.integer(key, values.get(key), 1)
+        checks.integer("samples", values.get("samples"), 2)
+        checks.integer("seed", values.get("seed"), 0)
         for key in ("gain", "negative_slope"):
-            _real(key, values.get(key))
+            checks.real(key, values.get(key))
         if values["gain"] <= 0:
             raise ConfigError(f"gain={values['gain']!r} is not allowed; it must be > 0")
         if values.get("precision") != "float64":
@@ -100,16 +99,12 @@ class LimitSpec:
         lengthscale = tolerance = reference_depth = None
         betas: tuple[float, ...] = ()
         if kind == "ode":
-            lengthscale = values.get("lengthscale")
-            _real("lengthscale", lengthscale)
-            if lengthscale < 0.01:
-                raise ConfigError(f"lengthscale={lengthscale!r} is not allowed; it must be "
-                                  ">= 0.01")
+            checks.law_parameters("smooth", values.get("lengthscale"), None)
             if any(max(depths) % d for d in depths):
                 raise ConfigError(f"depths={list(depths)} is not allowed; every depth must "
                                   "divide the largest (nested grids)")
             tolerance = values.get("tolerance")
-            _real("tolerance", tolerance)
+            checks.real("tolerance", tolerance)
             if not 1e-14 <= tolerance <= 1e-6:
                 raise ConfigError(f"tolerance={tolerance!r} is not allowed; it must be in "
                                   "[1e-14, 1e-6]")
@@ -118,11 +113,11 @@ class LimitSpec:
             if not betas:
                 raise ConfigError("betas=[] is not allowed; give at least one finite number")
             for beta in betas:
-                _real("betas", beta)
+                checks.real("betas", beta)
             finest = max(depths)
         else:
             reference_depth = values.get("reference_depth")
-            _integer("reference_depth", reference_depth, 2)
+            checks.integer("reference_depth", reference_depth, 2)
             if reference_depth <= max(depths) or any(reference_depth % d for d in depths):
                 raise ConfigError(f"reference_depth={reference_depth!r} is not allowed; it "
                                   "must be a multiple of every depth and larger than them all")
@@ -161,25 +156,16 @@ class LimitSpec:
         return int(max(1, min(16, BLOCK_BUDGET // per_sample)))
 
 
-def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key}={value!r} is not allowed; choose one of {', '.join(allowed)}")
 
 
-def _integer(key: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{key}={value!r} is not allowed; it must be an integer >= {minimum}")
 
 
-def _real(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(f"{key}={value!r} is not allowed; it must be a finite number")
 
 
 def _depths(raw: Any) -> tuple[int, ...]:
     depths = tuple(raw) if isinstance(raw, (list, tuple)) else (raw,)
     for depth in depths:
-        _integer("depths", depth, 1)
+        checks.integer("depths", depth, 1)
     if len(set(depths)) < 2:
         raise ConfigError(f"depths={list(depths)!r} is not allowed; give >= 2 distinct depths")
     return tuple(sorted(set(depths)))

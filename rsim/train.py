@@ -34,10 +34,9 @@ import functools
 import hashlib
 import json
 import math
-import numbers
 import platform
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,9 +47,9 @@ import numpy as np
 import optax
 import pandas as pd
 
+from rsim import checks, experiments, models, weights
 from rsim import data as datasets
-from rsim import experiments, models, weights
-from rsim.config import ConfigError
+from rsim.checks import ConfigError
 
 STUDIES = ("accuracy", "weights", "lr_alpha")
 OPTIMIZERS = ("adam", "sgd")
@@ -111,39 +110,31 @@ class TrainSpec:
         return spec
 
     def validate(self) -> None:
-        _choice("study", self.study, STUDIES)
-        _choice("dataset", self.dataset, datasets.DATASETS)
-        _choice("model", self.model, models.MODELS)
-        _choice("activation", self.activation, models.ACTIVATIONS)
+        checks.choice("study", self.study, STUDIES)
+        checks.choice("dataset", self.dataset, datasets.DATASETS)
+        checks.choice("model", self.model, models.MODELS)
+        checks.choice("activation", self.activation, models.ACTIVATIONS)
         if self.model == "res3" and self.activation != "relu":
             raise ConfigError(f"activation={self.activation!r}: res3 is defined with relu only")
-        _choice("init", self.init, weights.LAWS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("precision", self.precision, ("float32",))
+        checks.choice("init", self.init, weights.LAWS)
+        checks.choice("optimizer", self.optimizer, OPTIMIZERS)
+        checks.choice("precision", self.precision, ("float32",))
         for key in ("width", "depth", "replicates", "epochs", "batch_size"):
-            _integer(key, getattr(self, key), 1)
-        _integer("seed", self.seed, 0)
-        _positive("gain", self.gain)
-        _real("negative_slope", self.negative_slope)
-        if self.init == "smooth":
-            _positive("lengthscale", self.lengthscale)
-            if self.lengthscale < 0.01:
-                raise ConfigError(f"lengthscale={self.lengthscale!r} is not allowed; it must be "
-                                  ">= 0.01")
-        if self.init == "fbm":
-            _real("hurst", self.hurst)
-            if not 0 < self.hurst < 1:
-                raise ConfigError(f"hurst={self.hurst!r} is not allowed; it must be in (0, 1)")
+            checks.integer(key, getattr(self, key), 1)
+        checks.integer("seed", self.seed, 0)
+        checks.positive("gain", self.gain)
+        checks.real("negative_slope", self.negative_slope)
+        checks.law_parameters(self.init, self.lengthscale, self.hurst)
         if not self.betas:
             raise ConfigError("betas=[] is not allowed; give at least one finite number")
         for beta in self.betas:
-            _real("betas", beta)
+            checks.real("betas", beta)
         if not self.lrs:
             raise ConfigError("lrs=[] is not allowed; give at least one learning rate > 0")
         for lr in self.lrs:
-            _positive("lrs", lr)
+            checks.positive("lrs", lr)
         if self.train_limit is not None:
-            _integer("train_limit", self.train_limit, self.batch_size)
+            checks.integer("train_limit", self.train_limit, self.batch_size)
         if self.dataset != "digits":
             for path in datasets.required_files(self.dataset, self.data_dir):
                 if not path.is_file():
@@ -168,25 +159,12 @@ class TrainSpec:
         return frame
 
 
-def _choice(key: str, value: Any, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key}={value!r} is not allowed; choose one of {', '.join(allowed)}")
 
 
-def _integer(key: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{key}={value!r} is not allowed; it must be an integer >= {minimum}")
 
 
-def _real(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(f"{key}={value!r} is not allowed; it must be a finite number")
 
 
-def _positive(key: str, value: Any) -> None:
-    _real(key, value)
-    if value <= 0:
-        raise ConfigError(f"{key}={value!r} is not allowed; it must be a finite number > 0")
 
 
 # --- the model --------------------------------------------------------------------------------

@@ -1,0 +1,51 @@
+"""One-line checks of user input, shared by every experiment's spec.
+
+Each raises :class:`rsim.ConfigError` with a message naming the key, the value and what is
+allowed, so that bad input stops a run before anything is computed or written.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """Bad user input; the message is one line that names the key."""
+
+
+def choice(key: str, value: Any, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not allowed; choose one of {', '.join(allowed)}")
+
+
+def integer(key: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ConfigError(f"{key}={value!r} is not allowed; it must be an integer >= {minimum}")
+
+
+def real(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConfigError(f"{key}={value!r} is not allowed; it must be a finite number")
+
+
+def positive(key: str, value: Any) -> None:
+    real(key, value)
+    if value <= 0:
+        raise ConfigError(f"{key}={value!r} is not allowed; it must be a finite number > 0")
+
+
+def law_parameters(init: str, lengthscale: Any, hurst: Any) -> None:
+    """The smooth law's lengthscale (>= 0.01: the Fourier series needs about 4 / l terms) and
+    the fbm law's Hurst index (in (0, 1)); other laws ignore both."""
+    if init == "smooth":
+        real("lengthscale", lengthscale)
+        if lengthscale < 0.01:
+            raise ConfigError(f"lengthscale={lengthscale!r} is not allowed; it must be >= 0.01 "
+                              "(the Fourier series needs about 4 / lengthscale terms)")
+    if init == "fbm":
+        real("hurst", hurst)
+        if not 0 < hurst < 1:
+            raise ConfigError(f"hurst={hurst!r} is not allowed; it must be in (0, 1)")
