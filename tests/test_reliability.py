@@ -1,5 +1,6 @@
 """Sweeps survive faults: kill and resume, concurrent runs, damaged files, code changes."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -94,3 +95,37 @@ def test_resuming_with_another_code_version_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="cannot resume: .* git_revision='0123abcd'"):
         experiments.EXPERIMENT.run_job(spec.identity(), tmp_path, False)
     assert isinstance(pd.read_parquet(path), pd.DataFrame)  # left as it was
+
+
+def test_a_failing_job_is_recorded_and_the_others_kept(tmp_path, monkeypatch):
+    from hydra import compose, initialize_config_dir
+
+    from rsim import cli
+
+    def compose_job(depth):
+        with initialize_config_dir(config_dir=cli.CONF_DIR, version_base="1.3"):
+            return compose("config", overrides=[
+                "width=4", "n_in=3", "samples=4", f"depth={depth}", f"output={tmp_path}",
+                "progress=false"])
+
+    good, bad = compose_job(5), compose_job(6)
+    status.write_manifest(tmp_path / "single", "cells",
+                          [cli._user_values(good), cli._user_values(bad)])
+    cli.run_job(good)
+    real_run = experiments.EXPERIMENT.run_job
+
+    def flaky(values, folder, progress):
+        if values["depth"] == 6:
+            raise RuntimeError("device lost")
+        return real_run(values, folder, progress)
+
+    flaky_cells = dataclasses.replace(experiments.EXPERIMENT, run_job=flaky)
+    monkeypatch.setattr(experiments, "get", lambda name: flaky_cells)
+    with pytest.raises(RuntimeError, match="device lost"):
+        cli.run_job(bad)
+    report = status.status(tmp_path / "single")
+    assert (len(report.done), len(report.failed), len(report.missing)) == (1, 1, 0)
+    monkeypatch.undo()
+    cli.run_job(bad)  # the retry succeeds and clears the failure record
+    assert len(status.status(tmp_path / "single").done) == 2
+    assert not list((tmp_path / "single").glob("failed-*.json"))
