@@ -37,6 +37,9 @@ class CellSpec:
     # Law parameters, None unless the law uses them (init=smooth / init=fbm).
     lengthscale: float | None = None
     hurst: float | None = None
+    # How a layer's Gaussian weights are sampled (engine.SAMPLERS): every entry, or their
+    # action on the vectors they meet (exact in law for init=gaussian only).
+    sampler: str = "explicit"
     # Samples per device call (rounded up to whole blocks); results never depend on it.
     chunk: int | None = field(default=None, compare=False)
 
@@ -61,18 +64,21 @@ class CellSpec:
     def kernel(self) -> engine.Kernel:
         block = engine.default_block(
             self.width, models.branch(self.model).n_matrices, self.depth, self.gradients,
-            self.precision, correlated=self.init in weights.CORRELATED_LAWS)
+            self.precision, correlated=self.init in weights.CORRELATED_LAWS,
+            sampler=self.sampler)
         return engine.Kernel(
             model=self.model, activation=self.activation, negative_slope=self.negative_slope,
             init=self.init, gain=self.gain, width=self.width, n_in=self.n_in, depth=self.depth,
             gradients=self.gradients, precision=self.precision, block=block,
-            lengthscale=self.lengthscale,
+            lengthscale=self.lengthscale, sampler=self.sampler,
         )
 
     def identity(self) -> dict[str, Any]:
         """The values that determine the results (everything but ``chunk``)."""
         values = dataclasses.asdict(self)
         values.pop("chunk")
+        if values["sampler"] == "explicit":  # cells from before the key existed keep their digest
+            values.pop("sampler")
         values["betas"] = list(values["betas"])
         return values
 
@@ -89,6 +95,10 @@ class CellSpec:
             raise ConfigError(f"activation={self.activation!r}: res3 is defined with relu only")
         checks.choice("gradients", self.gradients, engine.GRADIENTS)
         checks.choice("precision", self.precision, engine.PRECISIONS)
+        checks.choice("sampler", self.sampler, engine.SAMPLERS)
+        if self.sampler == "projection" and self.init not in engine.PROJECTION_LAWS:
+            raise ConfigError(f"sampler='projection' is not allowed with init={self.init!r}; "
+                              "it is exact in law for init=gaussian only (use sampler=explicit)")
         for key in ("width", "n_in", "depth", "samples"):
             checks.integer(key, getattr(self, key), minimum=1)
         checks.integer("seed", self.seed, minimum=0)

@@ -16,6 +16,13 @@ and the log of the scale: ``h_k / ||h_0|| = exp(log_scale) * unit``. Ratios like
 overflow to inf honestly. Tangents and cotangents are linear, so they are renormalised too
 (the Jacobian of a positively homogeneous map is invariant to the same scaling).
 
+Samplers. ``explicit`` draws every entry of every weight matrix (any law). ``projection``
+(i.i.d. Gaussian weights only) never forms a matrix: each layer samples the action of V and W
+on the vectors they meet (the hidden states and tangents of every beta) from its exact joint
+law, with O(d n_betas) random numbers (:mod:`rsim.projection`, THEORY.md section 4). Exact
+backprop replays the layer from the same key and draws V^T p, W^T y from their law given the
+forward's view. Same law as explicit Gaussian weights, different stream.
+
 Returned metrics are natural logs, one value per (sample, beta):
   log_hidden_ratio   log ||h_L|| / ||h_0||
   log_hidden_diff    log ||h_L - h_0|| / ||h_0||
@@ -38,10 +45,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rsim import models, weights
+from rsim import models, projection, weights
 
 GRADIENTS = ("none", "jvp", "vjp", "both")
 PRECISIONS = ("float32", "float64")
+# explicit: draw every weight entry; projection: sample each Gaussian matrix's action on the
+# vectors it meets, exact in law for i.i.d. Gaussian weights only (rsim/projection.py).
+SAMPLERS = ("explicit", "projection")
+PROJECTION_LAWS = ("gaussian",)
 HIDDEN_METRICS = ("log_hidden_ratio", "log_hidden_diff", "log_hidden_maxdiff")
 JVP_METRICS = ("log_jvp_ratio", "log_jvp_diff")
 VJP_METRICS = ("log_grad_ratio", "log_grad_diff")
@@ -71,6 +82,7 @@ class Kernel:
     precision: str = "float32"
     block: int = 256  # samples vmapped together; part of what fixes the float bits
     lengthscale: float | None = None  # smooth law only (it fixes the number of features)
+    sampler: str = "explicit"
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -103,11 +115,71 @@ def _log_distance(log_scale, x, origin):
     return top + _log_norm(gap)
 
 
+def _sigma(kernel: Kernel):
+    """The pointwise nonlinearity of the branch (res-3: ReLU)."""
+    name = "relu" if kernel.model == "res3" else kernel.activation
+    return models.activation(name, kernel.negative_slope)
+
+
+def _projected_layer(kernel: Kernel, key, h, q):
+    """One layer's branch increments by Gaussian projection, and what the layer's matrices saw.
+
+    res-1: (V sigma(h), V (sigma'(h) q)); res-2/3: (V sigma(W h), V (sigma'(W h) W q)), with
+    every product M x sampled jointly from its exact law given the vectors x (rows of
+    ``(n_betas, d)`` arrays; ``q`` is None without a tangent). W first sees [h; q], then V,
+    independent of W, sees [sigma(W h); sigma'(W h) W q]: per layer 2 n_betas d (without a
+    tangent n_betas d) random numbers per matrix, drawn from ``key`` in one call.
+    Returns ``(dh, dq, seen)``, seen = per matrix (V first) the basis and noise of
+    :func:`projection.action`, plus the pre-activation ``a`` (W h for res-2/3, h for res-1).
+    """
+    n = h.shape[0]
+    inputs = h if q is None else jnp.concatenate([h, q])
+    scale = jnp.asarray(kernel.gain / math.sqrt(kernel.width), h.dtype)
+    n_matrices = 2 if kernel.model in ("res2", "res3") else 1
+    noise = jax.random.normal(key, (n_matrices, *inputs.shape), h.dtype) * scale
+    seen_w = None
+    if n_matrices == 2:
+        pre, basis_w = projection.action(noise[1], inputs)
+        seen_w = (basis_w, noise[1])
+    else:
+        pre = inputs
+    a, da = pre[:n], (None if q is None else pre[n:])
+    sigma = _sigma(kernel)
+    if q is None:
+        out, basis_v = projection.action(noise[0], sigma(a))
+        return out, None, ((basis_v, noise[0]), seen_w, a)
+    u, du = jax.jvp(sigma, (a,), (da,))
+    out, basis_v = projection.action(noise[0], jnp.concatenate([u, du]))
+    return out[:n], out[n:], ((basis_v, noise[0]), seen_w, a)
+
+
+def _projected_pullback(kernel: Kernel, key, h, q, p):
+    """(dg/dh)^T V^T p for the rows p of ``(n_betas, d)``, in law given the forward pass.
+
+    The layer is replayed from the same key (the same noise, so the same view of V and W);
+    V^T p and W^T y are drawn from their conditional law given that view
+    (:func:`projection.transpose_action`), with fresh noise from ``fold_in(key, 1)``.
+    res-1: sigma'(h) V^T p; res-2/3: W^T (sigma'(W h) V^T p).
+    """
+    _, _, (seen_v, seen_w, a) = _projected_layer(kernel, key, h, q)
+    scale = jnp.asarray(kernel.gain / math.sqrt(kernel.width), p.dtype)
+    n_matrices = 1 if seen_w is None else 2
+    fresh = jax.random.normal(jax.random.fold_in(key, 1), (n_matrices, *p.shape),
+                              p.dtype) * scale
+    t = projection.transpose_action(*seen_v, p, fresh[0])
+    _, sigma_pullback = jax.vjp(_sigma(kernel), a)
+    (y,) = sigma_pullback(t)
+    if seen_w is None:
+        return y
+    return projection.transpose_action(*seen_w, y, fresh[1])
+
+
 def _sample(kernel: Kernel, key, betas, law_state):
     """All metrics of one sample for every beta: a dict of ``(n_betas,)`` arrays.
 
-    i.i.d. laws draw layer k's weights inside the scan step; correlated laws (smooth, fbm)
-    build the sample's whole weight path first, shared by every beta, and scan over it.
+    i.i.d. laws draw layer k's weights inside the scan step (or, with the projection
+    sampler, their action on the layer's vectors); correlated laws (smooth, fbm) build the
+    sample's whole weight path first, shared by every beta, and scan over it.
     ``law_state`` is traced: for fbm the circulant scale of H (so a sweep over H compiles
     once), unused otherwise.
     """
@@ -118,6 +190,7 @@ def _sample(kernel: Kernel, key, betas, law_state):
     alpha = (jnp.asarray(depth, dtype) ** -betas)[:, None]
     tangent = kernel.gradients in ("jvp", "both")
     backprop = kernel.gradients in ("vjp", "both")
+    projected = kernel.sampler == "projection"
 
     def renormalise(x, log_scale):
         if not branch.positively_homogeneous:
@@ -158,15 +231,28 @@ def _sample(kernel: Kernel, key, betas, law_state):
 
     def forward(carry, xs):
         h, log_h, log_max, q, log_q = carry
-        step = layer(*xs)
-        if tangent:
-            h_next, q = jax.jvp(step, (h,), (q,))
-            q, log_q = renormalise(q, log_q)
+        h_in, q_in = h, q
+        if projected:
+            dh, dq, _ = _projected_layer(kernel, jax.random.fold_in(layer_key, xs[0]), h,
+                                         q if tangent else None)
+            h_next = h + alpha * dh
+            if tangent:
+                q, log_q = renormalise(q + alpha * dq, log_q)
         else:
-            h_next = step(h)
+            step = layer(*xs)
+            if tangent:
+                h_next, q = jax.jvp(step, (h,), (q,))
+                q, log_q = renormalise(q, log_q)
+            else:
+                h_next = step(h)
         h_next, log_h = renormalise(h_next, log_h)
         log_max = jnp.maximum(log_max, _log_distance(log_h, h_next, origin))
-        return (h_next, log_h, log_max, q, log_q), (h if backprop else None)
+        # Exact backprop replays each layer: explicit weights need its input h, the projection
+        # also the tangent that its matrices saw.
+        stored = None
+        if backprop:
+            stored = (h_in, q_in) if projected and tangent else (h_in, None)
+        return (h_next, log_h, log_max, q, log_q), stored
 
     init = (h, log_h, jnp.full((n_betas,), -jnp.inf, dtype), z, zeros)
     (h, log_h, log_max, q, log_q), inputs = jax.lax.scan(forward, init, (layers, path))
@@ -188,9 +274,13 @@ def _sample(kernel: Kernel, key, betas, law_state):
 
         def backward(carry, xs):
             p, log_p = carry
-            k, w, h_in = xs
-            _, pullback = jax.vjp(layer(k, w), h_in)
-            (p,) = pullback(p)
+            k, w, (h_in, q_in) = xs
+            if projected:
+                p = p + alpha * _projected_pullback(kernel, jax.random.fold_in(layer_key, k),
+                                                    h_in, q_in, p)
+            else:
+                _, pullback = jax.vjp(layer(k, w), h_in)
+                (p,) = pullback(p)
             return renormalise(p, log_p), None
 
         (p, log_p), _ = jax.lax.scan(backward, (b, zeros), (layers, path, inputs),
@@ -201,35 +291,64 @@ def _sample(kernel: Kernel, key, betas, law_state):
 
 
 @functools.cache
-def _compiled(kernel: Kernel):
-    """jit of: sample ids (a multiple of ``kernel.block``) -> metrics, one block at a time."""
+def _compiled(kernel: Kernel, n_devices: int = 1):
+    """jit of: sample ids (a multiple of ``kernel.block * n_devices``) -> metrics, one block
+    at a time.
+
+    With several devices the blocks are dealt out in order (``shard_map`` over the block
+    axis, device i gets the i-th contiguous run of blocks) and every device runs the same
+    per-block program as a single device would: a sample's bits do not depend on the number
+    of devices.
+    """
 
     def block(root, sample_ids, betas, law_state):
         keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(sample_ids)
         return jax.vmap(lambda key: _sample(kernel, key, betas, law_state))(keys)
 
+    def blocks_in_turn(root, blocks, betas, law_state):
+        return jax.lax.map(lambda ids: block(root, ids, betas, law_state), blocks)
+
+    if n_devices > 1:
+        from jax.sharding import Mesh, PartitionSpec
+
+        mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("samples",))
+        blocks_in_turn = jax.shard_map(
+            blocks_in_turn, mesh=mesh, out_specs=PartitionSpec("samples"),
+            in_specs=(PartitionSpec(), PartitionSpec("samples"), PartitionSpec(),
+                      PartitionSpec()),
+            # Devices never communicate; the scan carries start replicated (zeros) and
+            # become per-device, which the varying-axis type check would reject.
+            check_vma=False)
+
     def chunk(root, sample_ids, betas, law_state):
         TRACE_COUNT[kernel] += 1
-        blocks = sample_ids.reshape(-1, kernel.block)
-        out = jax.lax.map(lambda ids: block(root, ids, betas, law_state), blocks)
+        out = blocks_in_turn(root, sample_ids.reshape(-1, kernel.block), betas, law_state)
         return {name: value.reshape(-1, *value.shape[2:]) for name, value in out.items()}
 
     return jax.jit(chunk)
 
 
 def default_block(width: int, n_matrices: int, depth: int, gradients: str, precision: str,
-                  platform: str | None = None, correlated: bool = False) -> int:
+                  platform: str | None = None, correlated: bool = False,
+                  sampler: str = "explicit") -> int:
     """Samples vmapped together: a power of two giving about 2^20 weight entries per layer step
     on CPU (measured fastest here: 256 at d = 40, 64 at d = 100 for res-3), 2^24 on
     accelerators; at most 256 MiB per beta of stored trajectory for exact backprop, and
-    256 MiB of weight paths (with their FFT workspace, about 4x the path) for correlated laws."""
+    256 MiB of weight paths (with their FFT workspace, about 4x the path) for correlated laws.
+    The projection sampler draws about 2 d numbers per matrix and layer: 2^16 / (n_matrices d)
+    samples on CPU (measured: 1024 at d = 40, 64 at d = 512, res-3), at most 1024."""
     platform = platform or jax.default_backend()
     itemsize = 8 if precision == "float64" else 4
     # 256 caps the padding of small runs (a 50-sample cell pays for 256 at most).
     target, most = (2**20, 256) if platform == "cpu" else (2**24, 2**16)
     fit = target / (n_matrices * width**2)
+    stored = width  # per beta and layer, for exact backprop
+    if sampler == "projection":
+        target, most = (2**16, 1024) if platform == "cpu" else (2**22, 2**16)
+        fit = target / (n_matrices * width)
+        stored = 2 * width if gradients == "both" else width  # h and the tangent
     if gradients in ("vjp", "both"):
-        fit = min(fit, 2**28 / (itemsize * depth * width))
+        fit = min(fit, 2**28 / (itemsize * depth * stored))
     if correlated:
         fit = min(fit, 2**28 / (4 * itemsize * depth * n_matrices * width**2))
     return int(2 ** min(max(round(math.log2(max(fit, 1))), 0), int(math.log2(most))))
@@ -250,12 +369,16 @@ def run(kernel: Kernel, betas, samples: int, seed: int, chunk: int | None = None
     Sample ``i`` always uses key ``fold_in(root, i)`` and is computed in a vmap of exactly
     ``kernel.block`` samples (XLA's CPU kernels round differently for different batch sizes,
     but not for different positions in a batch), so the result depends only on (kernel,
-    betas, seed, i): not on ``chunk`` (samples per device call, rounded up to whole blocks),
-    not on ``samples``, not on how a run is split. A short last chunk is padded and trimmed.
+    betas, seed, i): not on ``chunk`` (samples per call, rounded up to whole blocks on every
+    local device), not on ``samples``, not on how a run is split, not on the number of
+    devices the blocks are sharded over. A short last chunk is padded and trimmed.
     """
     from tqdm.auto import tqdm
 
-    chunk = kernel.block * max(1, -(-(chunk or kernel.block) // kernel.block))
+    # Every local device gets whole blocks: a call covers a multiple of block * devices.
+    n_devices = jax.local_device_count()
+    per_call = kernel.block * n_devices
+    chunk = per_call * max(1, -(-(chunk or per_call) // per_call))
     with numerics(kernel.precision):
         dtype = jnp.float64 if kernel.precision == "float64" else jnp.float32
         betas = jnp.asarray(betas, dtype)
@@ -263,14 +386,13 @@ def run(kernel: Kernel, betas, samples: int, seed: int, chunk: int | None = None
         if kernel.init == "fbm":
             law_state = jnp.asarray(weights.fgn_scale(hurst, kernel.depth), dtype)
         root = root_key(kernel, seed)
-        fn = _compiled(kernel)
+        fn = _compiled(kernel, n_devices)
         parts = collections.defaultdict(list)
         with tqdm(total=samples, unit="sample", disable=not progress, leave=False,
                   desc=f"{kernel.model} d={kernel.width} L={kernel.depth}") as bar:
             for start in range(0, samples, chunk):
                 n = min(chunk, samples - start)
-                ids = jnp.arange(start, start + -(-n // kernel.block) * kernel.block,
-                                 dtype=jnp.uint32)
+                ids = jnp.arange(start, start + -(-n // per_call) * per_call, dtype=jnp.uint32)
                 out = fn(root, ids, betas, law_state)
                 for name, value in out.items():
                     parts[name].append(np.asarray(value)[:n])
