@@ -1,37 +1,64 @@
-"""Throughput of the Monte Carlo kernel against its random-number floor, measured in one run.
+"""Throughput of both samplers against their own random-number floors, measured in one run.
 
-For res-3, uniform weights, L = 1000, float32, one beta and forward-mode gradients, prints
-samples per second, microseconds per layer-sample, and the ratio of the simulation's time to
-the time of drawing the same random numbers alone (same keys, same scan, nothing else).
-Timings are interleaved and the best of ``--repeats`` is kept: only ratios from one run are
-comparable on a noisy machine.
+For each model (res-1, res-3) and width d, with Gaussian weights, L = 1000, float32, one beta
+and forward-mode gradients, times four jitted functions with the engine's block structure:
 
-    python scripts/bench.py [--widths 40 100] [--depth 1000] [--samples 256] [--repeats 3]
+* explicit    the simulator drawing every weight entry (2 d^2 normals per res-3 layer);
+* its floor   the same keys and scan drawing the same weights and nothing else;
+* projection  the simulator sampling each matrix's action on the layer's vectors;
+* its floor   the same keys and scan drawing the projection's noise (2 n_betas d normals
+              per matrix and layer with a tangent) and nothing else.
+
+Prints samples per second, microseconds per layer-sample, the ratio of each sampler to its
+floor, and the projection's speed-up over explicit weights; writes the table to
+``<output>/bench.csv`` and ``<output>/bench.md``. Timings are interleaved (one call of each
+function per round) and the best of ``--repeats`` rounds is kept: on a shared machine only
+ratios measured within one run are meaningful.
+
+    python scripts/bench.py [--models res1 res3] [--widths 40 100 512] [--depth 1000]
+                            [--repeats 3] [--output results/bench]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import math
+import os
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import pandas as pd
 
-from rsim import engine, weights
+from rsim import engine, models
+
+# Random numbers per timed call (about a second at the ~5-10 ns per normal measured here).
+NUMBERS_PER_CALL = 2e8
 
 
-def rng_floor(kernel: engine.Kernel):
-    """A jitted chunk function that only draws each layer's weights and sums them."""
-    n_matrices = 2 if kernel.model in ("res2", "res3") else 1
+def noise_shape(kernel: engine.Kernel, n_betas: int) -> tuple[int, ...]:
+    """The normals one layer of one sample draws: the weights, or the projection's noise."""
+    n_matrices = models.branch(kernel.model).n_matrices
     d = kernel.width
+    if kernel.sampler == "explicit":
+        return (n_matrices, d, d)
+    rows = n_betas * (2 if kernel.gradients in ("jvp", "both") else 1)
+    return (n_matrices, rows, d)
+
+
+def rng_floor(kernel: engine.Kernel, n_betas: int):
+    """A jitted chunk function that only draws each layer's normals (same keys, same scan,
+    same blocks as the engine) and sums them, so nothing is optimised away."""
+    shape = noise_shape(kernel, n_betas)
 
     def sample(key):
-        layer_key = jax.random.fold_in(key, 4)
+        layer_key = jax.random.fold_in(key, 4)  # the engine's layer tag
 
         def step(acc, k):
-            w = weights.draw(kernel.init, jax.random.fold_in(layer_key, k),
-                             (n_matrices, d, d), d, kernel.gain, jnp.float32)
-            return acc + w.sum(), None
+            noise = jax.random.normal(jax.random.fold_in(layer_key, k), shape, jnp.float32)
+            return acc + noise.sum(), None
 
         return jax.lax.scan(step, jnp.float32(0), jnp.arange(1, kernel.depth + 1))[0]
 
@@ -39,51 +66,104 @@ def rng_floor(kernel: engine.Kernel):
         keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(ids)
         return jax.vmap(sample)(keys)
 
-    def chunk(root, ids):  # the same block structure as the engine
+    def chunk(root, ids):
         return jax.lax.map(lambda b: block(root, b), ids.reshape(-1, kernel.block))
 
     return jax.jit(chunk)
 
 
-def best_time(repeats: int, fn, *args) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - start)
-    return min(times)
+def kernel_for(model: str, width: int, depth: int, sampler: str, gradients: str):
+    n_matrices = models.branch(model).n_matrices
+    block = engine.default_block(width, n_matrices, depth, gradients, "float32",
+                                 sampler=sampler)
+    return engine.Kernel(model=model, init="gaussian", width=width, depth=depth,
+                         gradients=gradients, block=block, sampler=sampler)
+
+
+def samples_for(kernel: engine.Kernel, n_betas: int) -> int:
+    """Whole blocks totalling about NUMBERS_PER_CALL random numbers."""
+    per_sample = kernel.depth * math.prod(noise_shape(kernel, n_betas))
+    return kernel.block * max(1, round(NUMBERS_PER_CALL / per_sample / kernel.block))
+
+
+def measure(model: str, width: int, depth: int, gradients: str, repeats: int) -> list[dict]:
+    """Best-of-``repeats`` times of both samplers and their floors, interleaved."""
+    betas = jnp.asarray([0.5], jnp.float32)
+    root = jax.random.fold_in(jax.random.PRNGKey(0), depth)
+    cases = []
+    with engine.numerics("float32"):
+        for sampler in engine.SAMPLERS:
+            kernel = kernel_for(model, width, depth, sampler, gradients)
+            n = samples_for(kernel, len(betas))
+            ids = jnp.arange(n, dtype=jnp.uint32)
+            sim, floor = engine._compiled(kernel), rng_floor(kernel, len(betas))
+            calls = {"sim": lambda sim=sim, ids=ids: sim(root, ids, betas, 0.0),
+                     "floor": lambda floor=floor, ids=ids: floor(root, ids)}
+            for call in calls.values():
+                jax.block_until_ready(call())  # compile
+            cases.append((sampler, kernel, n, calls))
+        best = {(sampler, name): math.inf for sampler, *_ in cases for name in ("sim", "floor")}
+        for _ in range(repeats):
+            for sampler, _, _, calls in cases:
+                for name, call in calls.items():
+                    start = time.perf_counter()
+                    jax.block_until_ready(call())
+                    best[sampler, name] = min(best[sampler, name], time.perf_counter() - start)
+    rows = []
+    for sampler, kernel, n, _ in cases:
+        us = 1e6 / (n * depth)
+        rows.append({"model": model, "d": width, "sampler": sampler, "block": kernel.block,
+                     "samples": n, "samples_per_s": n / best[sampler, "sim"],
+                     "us_per_layer_sample": best[sampler, "sim"] * us,
+                     "floor_us": best[sampler, "floor"] * us,
+                     "ratio_to_floor": best[sampler, "sim"] / best[sampler, "floor"]})
+    explicit = rows[0]["us_per_layer_sample"]
+    for row in rows:
+        row["speedup_vs_explicit"] = explicit / row["us_per_layer_sample"]
+    return rows
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A Markdown table with 3 significant digits (no tabulate dependency)."""
+    def cell(value):
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(False)]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--widths", type=int, nargs="+", default=[40, 100])
+    parser.add_argument("--models", nargs="+", default=["res1", "res3"])
+    parser.add_argument("--widths", type=int, nargs="+", default=[40, 100, 512])
     parser.add_argument("--depth", type=int, default=1000)
-    parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gradients", default="jvp", choices=engine.GRADIENTS)
+    parser.add_argument("--output", type=Path, default=Path("results/bench"))
     args = parser.parse_args()
 
-    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}; res3, uniform, "
-          f"L={args.depth}, {args.samples} samples, float32, gradients={args.gradients}")
-    print(f"{'d':>5} {'block':>6} {'samples/s':>10} {'us/layer-sample':>16} {'floor us':>9} "
-          f"{'ratio':>6}")
-    for width in args.widths:
-        block = engine.default_block(width, 2, args.depth, args.gradients, "float32")
-        kernel = engine.Kernel(model="res3", init="uniform", width=width, depth=args.depth,
-                               gradients=args.gradients, block=min(block, args.samples))
-        betas = jnp.asarray([0.5], jnp.float32)
-        ids = jnp.arange(args.samples, dtype=jnp.uint32)
-        with engine.numerics(kernel.precision):
-            root = jax.random.fold_in(jax.random.PRNGKey(0), kernel.depth)
-            sim, floor = engine._compiled(kernel), rng_floor(kernel)
-            jax.block_until_ready(sim(root, ids, betas, 0.0))  # compile
-            jax.block_until_ready(floor(root, ids))
-            t_sim = best_time(args.repeats, sim, root, ids, betas, 0.0)
-            t_floor = best_time(args.repeats, floor, root, ids)
-        per_layer_sample = 1e6 / (args.samples * args.depth)
-        print(f"{width:>5} {kernel.block:>6} {args.samples / t_sim:>10.1f} "
-              f"{t_sim * per_layer_sample:>16.2f} {t_floor * per_layer_sample:>9.2f} "
-              f"{t_sim / t_floor:>6.2f}")
+    device = jax.devices()[0]
+    header = (f"jax {jax.__version__}, {jax.device_count()} x {device.device_kind} "
+              f"({device.platform}, {os.cpu_count()} CPU cores), gaussian weights, "
+              f"L={args.depth}, one beta, float32, gradients={args.gradients}, "
+              f"best of {args.repeats}, {datetime.datetime.now():%Y-%m-%d %H:%M}")
+    print(header, flush=True)
+    rows = []
+    for model in args.models:
+        for width in args.widths:
+            rows += measure(model, width, args.depth, args.gradients, args.repeats)
+            for row in rows[-2:]:
+                print(" ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in row.items()), flush=True)
+    table = pd.DataFrame(rows)
+    args.output.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.output / "bench.csv", index=False)
+    markdown = markdown_table(table)
+    (args.output / "bench.md").write_text(f"{header}\n\n{markdown}\n")
+    print()
+    print(markdown)
+    print(f"\nwritten to {args.output / 'bench.csv'} and {args.output / 'bench.md'}")
 
 
 if __name__ == "__main__":
