@@ -49,3 +49,13 @@ def law_parameters(init: str, lengthscale: Any, hurst: Any) -> None:
         real("hurst", hurst)
         if not 0 < hurst < 1:
             raise ConfigError(f"hurst={hurst!r} is not allowed; it must be in (0, 1)")
+
+
+def architecture(model: str, activation: str) -> None:
+    """A known residual branch and activation; res-3 is defined with ReLU only."""
+    from rsim import models
+
+    choice("model", model, models.MODELS)
+    choice("activation", activation, models.ACTIVATIONS)
+    if model == "res3" and activation != "relu":
+        raise ConfigError(f"activation={activation!r}: res3 is defined with relu only")

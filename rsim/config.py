@@ -88,11 +88,8 @@ class CellSpec:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def validate(self) -> None:
-        checks.choice("model", self.model, models.MODELS)
+        checks.architecture(self.model, self.activation)
         checks.choice("init", self.init, weights.LAWS)
-        checks.choice("activation", self.activation, models.ACTIVATIONS)
-        if self.model == "res3" and self.activation != "relu":
-            raise ConfigError(f"activation={self.activation!r}: res3 is defined with relu only")
         checks.choice("gradients", self.gradients, engine.GRADIENTS)
         checks.choice("precision", self.precision, engine.PRECISIONS)
         checks.choice("sampler", self.sampler, engine.SAMPLERS)

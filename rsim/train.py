@@ -112,10 +112,7 @@ class TrainSpec:
     def validate(self) -> None:
         checks.choice("study", self.study, STUDIES)
         checks.choice("dataset", self.dataset, datasets.DATASETS)
-        checks.choice("model", self.model, models.MODELS)
-        checks.choice("activation", self.activation, models.ACTIVATIONS)
-        if self.model == "res3" and self.activation != "relu":
-            raise ConfigError(f"activation={self.activation!r}: res3 is defined with relu only")
+        checks.architecture(self.model, self.activation)
         checks.choice("init", self.init, weights.LAWS)
         checks.choice("optimizer", self.optimizer, OPTIMIZERS)
         checks.choice("precision", self.precision, ("float32",))
