@@ -21,7 +21,6 @@ import pandas as pd  # noqa: E402
 
 from rsim import theory  # noqa: E402
 from rsim.simulate import CELL_COLUMNS  # noqa: E402
-from rsim.weights import IID_LAWS  # noqa: E402
 
 SERIES = [c for c in CELL_COLUMNS if c != "depth"]
 LABELS = {
@@ -50,9 +49,9 @@ def ratio_vs_depth(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
         if ratio in ("hidden_diff", "jvp_diff", "grad_diff"):
             first = group.iloc[0]
             depths = stats.index.to_numpy()
-            exact = np.nan if first["init"] not in IID_LAWS else theory.exact_mean_squared_diff(
+            exact = theory.exact_mean_squared_diff(
                 first["model"], first["activation"], first["negative_slope"], first["gain"],
-                depths.astype(float) ** -beta, depths)
+                depths.astype(float) ** -beta, depths, init=first["init"])
             if np.isfinite(exact).all():
                 ax.plot(depths, np.sqrt(exact), ls="--", color=line.get_color(), lw=1)
                 caption = "median, 10-90% band; dashed: sqrt of exact E[r²]"

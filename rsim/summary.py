@@ -8,7 +8,6 @@ import pandas as pd
 from rsim import theory
 from rsim.results import RATIOS, with_ratios
 from rsim.simulate import CELL_COLUMNS
-from rsim.weights import IID_LAWS
 
 GROUP = list(CELL_COLUMNS) + ["beta"]
 
@@ -31,10 +30,9 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
             squares = np.exp(2 * group["log_hidden_diff"].to_numpy())
             row["mean_hidden_diff_sq"] = squares.mean()
             row["se"] = squares.std(ddof=1) / np.sqrt(len(squares)) if len(squares) > 1 else np.nan
-            # The identity needs V_k independent of the past: i.i.d. laws only.
             row["exact"] = float(theory.exact_mean_squared_diff(
                 row["model"], row["activation"], row["negative_slope"], row["gain"],
-                row["alpha"], row["depth"])) if row["init"] in IID_LAWS else np.nan
+                row["alpha"], row["depth"], init=row["init"]))
             row["z"] = (row["mean_hidden_diff_sq"] - row["exact"]) / row["se"]
         rows.append(row)
     return pd.DataFrame(rows)

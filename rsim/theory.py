@@ -96,14 +96,18 @@ def second_moment_factor(model: str, activation: str, negative_slope: float, gai
     return gain**4 * kappa[activation]
 
 
-def exact_mean_squared_diff(model, activation, negative_slope, gain, alpha, depth):
+def exact_mean_squared_diff(model, activation, negative_slope, gain, alpha, depth,
+                            init: str = "gaussian"):
     """E[r^2] with r = ||h_L - h_0|| / ||h_0|| (also ||q_L - z|| / ||z||): (1 + c alpha^2)^L - 1.
 
-    Cross terms vanish because each V_k is independent of the past with mean zero; returns
-    NaN where no closed form exists (tanh, res-1 with ReLU).
+    Cross terms vanish because each V_k is independent of the past with mean zero, which
+    needs i.i.d. weights; returns NaN where no closed form exists (weights correlated along
+    the depth, tanh, res-1 with ReLU).
     """
+    from rsim.weights import IID_LAWS
+
     c = second_moment_factor(model, activation, negative_slope, gain)
-    if c is None:
+    if c is None or init not in IID_LAWS:
         return np.full(np.shape(alpha), np.nan)
     return np.expm1(np.asarray(depth) * np.log1p(c * np.asarray(alpha) ** 2))
 
