@@ -11,6 +11,8 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
+from rsim import schema
+
 
 class ConfigError(ValueError):
     """Bad user input; the message is one line that names the key."""
@@ -53,9 +55,16 @@ def law_parameters(init: str, lengthscale: Any, hurst: Any) -> None:
 
 def architecture(model: str, activation: str) -> None:
     """A known residual branch and activation; res-3 is defined with ReLU only."""
-    from rsim import models
+    choice("model", model, schema.MODELS)
+    choice("activation", activation, schema.ACTIVATIONS)
+    if schema.branch_activation(model, activation) != activation:
+        raise ConfigError(f"activation={activation!r}: {model} is defined with "
+                          f"{schema.branch_activation(model, activation)} only")
 
-    choice("model", model, models.MODELS)
-    choice("activation", activation, models.ACTIVATIONS)
-    if model == "res3" and activation != "relu":
-        raise ConfigError(f"activation={activation!r}: res3 is defined with relu only")
+
+def betas(values: Sequence[Any]) -> None:
+    """A non-empty list of finite betas (alpha = L^-beta)."""
+    if not values:
+        raise ConfigError("betas=[] is not allowed; give at least one finite number")
+    for beta in values:
+        real("betas", beta)

@@ -1,9 +1,11 @@
-"""Parquet results: one file per cell, written atomically, read back into pandas.
+"""Results folders: Parquet tables written atomically, the sweep manifest, failure records.
 
-A results folder ``<output>/<name>/`` holds ``part-<cell digest>.parquet`` files. Each file's
-schema metadata (JSON under the key ``rsim``) records the cell spec, package versions, the
-PRNG settings, the precision, the device and the git revision. Dot-prefixed names are
-temporary or private and are never read.
+A results folder ``<output>/<name>/`` holds, for every job of any experiment,
+``part-<digest>.parquet`` (and ``<table>/part-<digest>.parquet`` for its sub-tables). Each
+file's schema metadata (JSON under the key ``rsim``) records its provenance
+(:func:`rsim.experiments.base.provenance`). ``sweep.json`` lists the jobs a run or sweep
+expects; ``failed-<digest>.json`` records a job that raised. Dot-prefixed names are temporary
+or private and are never read.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import platform
 import subprocess
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,36 +23,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rsim.config import CellSpec
+from rsim.schema import RATIOS
 
 METADATA_KEY = b"rsim"
-# Plain ratios that ``load`` derives from the stored natural logs.
-RATIOS = ("hidden_ratio", "hidden_diff", "hidden_maxdiff", "jvp_ratio", "jvp_diff",
-          "grad_ratio", "grad_diff")
-
-
-def cell_path(folder: Path, spec: CellSpec) -> Path:
-    return Path(folder) / f"part-{spec.digest()}.parquet"
-
-
-def provenance(spec: CellSpec) -> dict:
-    """What produced a file: spec, versions, PRNG settings, precision, device, git revision."""
-    import jax
-    import jaxlib
-
-    from rsim import engine
-
-    return {
-        "spec": spec.identity(),
-        "versions": {"python": platform.python_version(), "jax": jax.__version__,
-                     "jaxlib": jaxlib.__version__, "numpy": np.__version__,
-                     "pandas": pd.__version__, "pyarrow": pa.__version__},
-        "prng": engine.PRNG_SETTINGS,
-        "block": spec.kernel().block,  # samples vmapped together: fixes the float rounding
-        "x64": spec.precision == "float64",
-        "device": str(jax.devices()[0].device_kind),
-        "git_revision": git_revision(),
-    }
+MANIFEST = "sweep.json"
 
 
 def git_revision() -> str:
@@ -104,14 +81,14 @@ def read_table(path: Path) -> pd.DataFrame:
                            f"{error})") from error
 
 
-# What must match for a rerun to add to an existing cell instead of mixing two codes.
+# What must match for a rerun to add to an existing job instead of mixing two codes.
 RESUME_KEYS = ("versions", "prng", "x64", "block", "git_revision")
 
 
 def resume_conflict(path: Path, current: dict) -> str | None:
     """Why the existing file at ``path`` must not be taken as this run's result, or None.
 
-    The cell digest already fixes the spec (precision included); this compares what the
+    The job digest already fixes the spec (precision included); this compares what the
     digest does not: package versions, PRNG settings, the sample block and the git
     revision. A different code version could change the numbers, so it is refused rather
     than mixed silently."""
@@ -162,3 +139,72 @@ def with_ratios(frame: pd.DataFrame) -> pd.DataFrame:
             if f"log_{name}" in frame and name not in frame:
                 frame[name] = np.exp(frame[f"log_{name}"])
     return frame
+
+
+# --- the manifest of a sweep, failure records, status -------------------------------------------
+
+
+def write_manifest(folder: Path, experiment: str, jobs: list[dict]) -> Path:
+    """``sweep.json``: the experiment and its expected jobs (``digest``, ``label``, ``values``)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / MANIFEST
+    path.write_text(json.dumps({"experiment": experiment, "jobs": jobs}, indent=1, default=str))
+    return path
+
+
+def read_manifest(folder: Path) -> dict:
+    return json.loads((Path(folder) / MANIFEST).read_text())
+
+
+def failure_path(folder: Path, digest: str) -> Path:
+    return Path(folder) / f"failed-{digest}.json"
+
+
+@dataclass
+class Status:
+    """The jobs of a manifest sorted by state; ``unreadable`` lists damaged or foreign files."""
+
+    experiment: str
+    expected: list[dict]
+    done: list[dict] = field(default_factory=list)
+    missing: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.expected) and len(self.done) == len(self.expected) \
+            and not self.unreadable
+
+    def line(self, folder: Path) -> str:
+        return (f"{folder}: {self.experiment}: {len(self.expected)} jobs expected, "
+                f"{len(self.done)} done, {len(self.missing)} missing, {len(self.failed)} failed, "
+                f"{len(self.unreadable)} unreadable files")
+
+
+def status(folder: Path) -> Status:
+    """Each expected job is done (its main table is a readable rsim file), failed (a failure
+    record and no result) or missing."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    report = Status(manifest["experiment"], manifest["jobs"])
+    files = [f for sub in [folder, *sorted(p for p in folder.iterdir() if p.is_dir()
+                                           and not p.name.startswith("."))]
+             for f in result_files(sub)]
+    bad = set()
+    for file in files:
+        try:
+            read_table(file)
+        except ResultsError as error:
+            report.unreadable.append(str(error))
+            bad.add(file)
+    for job in report.expected:
+        part = folder / f"part-{job['digest']}.parquet"
+        if part.exists() and part not in bad:
+            report.done.append(job)
+        elif failure_path(folder, job["digest"]).exists():
+            report.failed.append(job)
+        else:
+            report.missing.append(job)
+    return report

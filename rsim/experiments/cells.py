@@ -1,0 +1,203 @@
+"""``experiment=cells``: the Monte Carlo simulator of ResNets at initialisation.
+
+A cell is one architecture, one weight law, one (width, depth) and a vector of betas, all
+betas sharing each sample's weights. :class:`CellSpec` is what a Hydra job, a
+:func:`simulate` call and a Parquet file's metadata all mean by a cell; :func:`compute` runs
+it with :mod:`rsim.core.engine` and lays the metrics out one row per (sample, beta).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rsim import checks, schema
+from rsim.checks import ConfigError
+from rsim.experiments.base import LATER_OPTION, Experiment, Progress, Spec
+
+
+@dataclass(frozen=True)
+class CellSpec(Spec):
+    """One simulation cell; every field is an option of ``experiment=cells``."""
+
+    experiment = "cells"
+
+    model: str = "res3"  # res1 | res2 | res3
+    init: str = "uniform"  # gaussian | uniform | rademacher | smooth | fbm
+    activation: str = "relu"  # relu | identity | tanh | leaky_relu (res3 is relu)
+    negative_slope: float = 0.01  # leaky_relu only
+    gain: float = 1.0  # weights have variance gain^2 / fan_in
+    width: int = 40  # d
+    n_in: int = 64  # input dimension: x ~ U[0, 1]^n_in, h_0 = A x
+    depth: int = 1000  # L
+    betas: tuple[float, ...] = (0.25, 0.5, 1.0)  # alpha = L^-beta, all on the same weights
+    samples: int = 1000
+    seed: int = 0
+    gradients: str = "jvp"  # none | jvp | vjp | both
+    precision: str = "float32"  # float32 | float64
+    # Law parameters, kept only for the law that uses them (other cells' identities do not
+    # depend on them): the smooth law's RBF lengthscale in t = k / L, the fbm Hurst index.
+    lengthscale: float | None = 0.1
+    hurst: float | None = 0.5
+    # How Gaussian weights are sampled: every entry, or their action on the vectors they meet
+    # (exact in law, O(d) per layer; init=gaussian only).
+    sampler: str = field(default="explicit", metadata=LATER_OPTION)
+    # Samples whose path of the weight entry V_k[0, 0], k = 1..L, is stored in the table
+    # ``paths/`` (correlated laws only; Figure 6 draws it).
+    weight_paths: int = field(default=0, metadata=LATER_OPTION)
+    # Samples per device call (rounded up to whole blocks); results never depend on it.
+    chunk: int | None = field(default=None, compare=False)
+
+    def normalise(self) -> None:
+        if not isinstance(self.betas, tuple):
+            self._set("betas", (self.betas,))
+        if self.init != "smooth":
+            self._set("lengthscale", None)
+        if self.init != "fbm":
+            self._set("hurst", None)
+
+    def validate(self) -> None:
+        checks.architecture(self.model, self.activation)
+        checks.choice("init", self.init, schema.LAWS)
+        checks.choice("gradients", self.gradients, schema.GRADIENTS)
+        checks.choice("precision", self.precision, schema.PRECISIONS)
+        checks.choice("sampler", self.sampler, schema.SAMPLERS)
+        if self.sampler == "projection" and self.init not in schema.PROJECTION_LAWS:
+            raise ConfigError(f"sampler='projection' is not allowed with init={self.init!r}; "
+                              "it is exact in law for init=gaussian only (use sampler=explicit)")
+        for key in ("width", "n_in", "depth", "samples"):
+            checks.integer(key, getattr(self, key), minimum=1)
+        checks.integer("seed", self.seed, minimum=0)
+        checks.integer("weight_paths", self.weight_paths, minimum=0)
+        if self.weight_paths and self.init not in schema.CORRELATED_LAWS:
+            raise ConfigError(f"weight_paths={self.weight_paths} is not allowed with "
+                              f"init={self.init!r}; only laws correlated along the depth "
+                              f"({', '.join(schema.CORRELATED_LAWS)}) build a weight path")
+        if self.chunk is not None:
+            checks.integer("chunk", self.chunk, minimum=1)
+        checks.positive("gain", self.gain)
+        checks.real("negative_slope", self.negative_slope)
+        checks.law_parameters(self.init, self.lengthscale, self.hurst)
+        checks.betas(self.betas)
+
+    def label(self) -> str:
+        law = self.init + (f" H={self.hurst:g}" if self.hurst is not None else "")
+        return f"{self.model} {law} d={self.width} L={self.depth}"
+
+    def kernel(self):
+        """The engine's static description of this cell (one compilation per kernel)."""
+        from rsim.core import branches, engine
+
+        block = engine.default_block(
+            self.width, branches.n_matrices(self.model), self.depth, self.gradients,
+            self.precision, correlated=self.init in schema.CORRELATED_LAWS,
+            sampler=self.sampler)
+        return engine.Kernel(
+            model=self.model, activation=self.activation, negative_slope=self.negative_slope,
+            init=self.init, gain=self.gain, width=self.width, n_in=self.n_in, depth=self.depth,
+            gradients=self.gradients, precision=self.precision, block=block,
+            lengthscale=self.lengthscale, sampler=self.sampler,
+            weight_paths=self.weight_paths > 0)
+
+    def block(self) -> int:
+        return self.kernel().block
+
+    def tables(self) -> tuple[str, ...]:
+        return ("paths",) if self.weight_paths else ()
+
+
+def compute(spec: CellSpec, progress: Progress | None = None) -> dict[str, pd.DataFrame]:
+    """The cell's metrics, one row per (sample, beta); with ``weight_paths`` the table
+    ``paths`` of V_k[0, 0] against k for the first samples."""
+    from rsim.core import engine
+
+    out = engine.run(spec.kernel(), spec.betas, spec.samples, spec.seed, spec.chunk,
+                     progress=progress, hurst=0.5 if spec.hurst is None else spec.hurst)
+    tables = {"": cell_frame(spec, {k: v for k, v in out.items() if k.startswith("log_")})}
+    if spec.weight_paths:
+        tables["paths"] = path_frame(spec, out["weight_path"][: spec.weight_paths])
+    return tables
+
+
+def _cell_columns(spec: CellSpec, rows: int) -> dict[str, np.ndarray]:
+    return {name: np.repeat(np.nan if getattr(spec, name) is None else getattr(spec, name), rows)
+            for name in schema.CELL_COLUMNS}
+
+
+def cell_frame(spec: CellSpec, metrics: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Cell columns, ``beta``, ``alpha``, ``sample``, ``sampler`` and one column per metric."""
+    n_betas = len(spec.betas)
+    betas = np.asarray(spec.betas, dtype=np.float64)
+    frame = _cell_columns(spec, spec.samples * n_betas)
+    frame["beta"] = np.tile(betas, spec.samples)
+    frame["alpha"] = np.tile(float(spec.depth) ** -betas, spec.samples)
+    frame["sample"] = np.repeat(np.arange(spec.samples, dtype=np.int64), n_betas)
+    # Not a cell column: both samplers draw the same law, so summaries pool them.
+    frame["sampler"] = np.repeat(spec.sampler, spec.samples * n_betas)
+    for name, values in metrics.items():
+        frame[name] = values.astype(np.float64).reshape(-1)
+    return pd.DataFrame(frame)
+
+
+def path_frame(spec: CellSpec, paths: np.ndarray) -> pd.DataFrame:
+    """One row per (sample, layer k): the weight entry ``weight`` = V_k[0, 0] that sample
+    was simulated with."""
+    n, depth = paths.shape
+    frame = _cell_columns(spec, n * depth)
+    frame["sample"] = np.repeat(np.arange(n, dtype=np.int64), depth)
+    frame["layer"] = np.tile(np.arange(1, depth + 1, dtype=np.int64), n)
+    frame["weight"] = paths.astype(np.float64).reshape(-1)
+    return pd.DataFrame(frame)
+
+
+def simulate(progress: bool = False, **options: Any) -> pd.DataFrame:
+    """Simulate one cell from Python: one row per (sample, beta), as a DataFrame.
+
+    ``options`` are the fields of :class:`CellSpec` (the options of ``python -m rsim``, with
+    the same defaults); a key that is not one, or a bad value, raises
+    :class:`rsim.ConfigError` before any computation. alpha = depth ** -beta and every beta
+    of a sample shares its weights. The metric columns are natural logs
+    (``log_hidden_diff`` = log ||h_L - h_0|| / ||h_0||, ...; see :mod:`rsim.core.engine`).
+
+    >>> import rsim
+    >>> df = rsim.simulate(width=8, depth=20, betas=[0.5], samples=4)
+    >>> len(df), bool((df["log_hidden_ratio"] > -10).all())
+    (4, True)
+    """
+    from rsim.experiments.base import _progress_bar
+
+    spec = CellSpec.from_config(options)
+    return compute(spec, _progress_bar(spec, progress))[""]
+
+
+def finish(folder: Path, figures: bool) -> None:
+    """Print the summary of a results folder, write its figures and its theory report."""
+    from rsim import report, results
+    from rsim.analysis import summary
+
+    folder = Path(folder)
+    frame = results.load(folder)
+    table = summary.summarize(frame)
+    table.to_csv(folder / "summary.csv", index=False)
+    if len(table) <= 60:
+        print(summary.format_summary(table))
+    else:
+        print(f"rsim: {len(table)} (cell, beta) rows summarised in {folder / 'summary.csv'}")
+    critical = summary.critical_text(frame)
+    if critical:
+        print(critical)
+    if figures:
+        from rsim.views import cells as views
+
+        paths = results.load(folder / "paths") if (folder / "paths").is_dir() else None
+        for path in views.sweep_figures(frame, folder, paths):
+            print(f"rsim: figure {path}")
+    written = report.write_report(folder, figures=figures)
+    print(f"rsim: report {written.path}: {written.verdict}")
+
+
+EXPERIMENT = Experiment(spec=CellSpec, compute=compute, finish=finish)

@@ -1,0 +1,77 @@
+"""The vocabulary every layer shares: choices of options, metric names and table columns.
+
+Plain Python, no jax, pandas or Hydra: specs, the runner, analysis and views all import
+their names from here, so a name is written once. Option *defaults* live on the experiment
+specs (:mod:`rsim.experiments`), each in one place.
+"""
+
+from __future__ import annotations
+
+# --- experiments and the runner -----------------------------------------------------------------
+
+EXPERIMENTS = ("cells", "ode", "sde", "training")
+# Keys of the Hydra config that steer the runner, not an experiment (never part of a spec).
+RUN_OPTIONS = ("experiment", "name", "output", "progress", "figures", "compilation_cache",
+               "xla_preallocate")
+
+# --- architectures ------------------------------------------------------------------------------
+
+MODELS = ("res1", "res2", "res3")
+ACTIVATIONS = ("relu", "identity", "tanh", "leaky_relu")
+# sigma(c x) = c sigma(x) for c > 0: the whole residual map is then positively homogeneous,
+# which lets the engine renormalise h every layer and keep its scale as a log.
+POSITIVELY_HOMOGENEOUS = ("relu", "identity", "leaky_relu")
+
+
+def branch_activation(model: str, activation: str) -> str:
+    """The nonlinearity a branch really applies: res-3 is V ReLU(W h) whatever ``activation``
+    says; res-1 and res-2 use ``activation``."""
+    return "relu" if model == "res3" else activation
+
+
+# --- weight laws and samplers -------------------------------------------------------------------
+
+IID_LAWS = ("gaussian", "uniform", "rademacher")
+CORRELATED_LAWS = ("smooth", "fbm")
+LAWS = IID_LAWS + CORRELATED_LAWS
+GRADIENTS = ("none", "jvp", "vjp", "both")
+PRECISIONS = ("float32", "float64")
+# explicit: draw every weight entry; projection: sample each Gaussian matrix's action on the
+# vectors it meets, exact in law for i.i.d. Gaussian weights only (rsim/core/projection.py).
+SAMPLERS = ("explicit", "projection")
+PROJECTION_LAWS = ("gaussian",)
+# Threefry with partitionable=False is 1.3-2.8x faster on CPU here; it defines the random
+# stream, so it is fixed here and recorded in every result file.
+PRNG_SETTINGS = {"impl": "threefry2x32", "threefry_partitionable": False}
+
+# --- metrics (natural logs, one value per sample and beta) --------------------------------------
+
+HIDDEN_METRICS = ("log_hidden_ratio", "log_hidden_diff", "log_hidden_maxdiff")
+JVP_METRICS = ("log_jvp_ratio", "log_jvp_diff")
+VJP_METRICS = ("log_grad_ratio", "log_grad_diff")
+# Plain ratios that ``rsim.load`` derives from the stored logs: ``name = exp(log_name)``.
+RATIOS = ("hidden_ratio", "hidden_diff", "hidden_maxdiff", "jvp_ratio", "jvp_diff",
+          "grad_ratio", "grad_diff")
+# Gradient ratios in order of preference: exact backprop, then forward mode.
+GRADIENT_DIFFS = ("grad_diff", "jvp_diff")
+GRADIENT_RATIOS = ("grad_ratio", "jvp_ratio")
+
+# --- columns that identify rows -----------------------------------------------------------------
+
+# A simulation cell, in table order; ``beta`` and ``sample`` come next.
+CELL_COLUMNS = ("model", "init", "activation", "negative_slope", "lengthscale", "hurst", "width",
+                "n_in", "depth", "gain", "seed")
+# A series of cells: everything but the depth (one curve against L).
+CELL_SERIES = tuple(c for c in CELL_COLUMNS if c != "depth")
+# One convergence order of the ode / sde experiments.
+LIMIT_SERIES = ("experiment", "model", "activation", "negative_slope", "init", "gain",
+                "lengthscale", "width", "n_in", "seed", "tolerance", "reference_depth")
+# A training cell (a run is a cell plus lr and seed).
+TRAINING_CELL = ("dataset", "model", "init", "lengthscale", "hurst", "width", "depth",
+                 "optimizer", "epochs", "beta")
+
+# --- training -----------------------------------------------------------------------------------
+
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+STUDIES = ("accuracy", "weights", "lr_alpha")
+OPTIMIZERS = ("adam", "sgd")
