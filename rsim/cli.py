@@ -1,28 +1,45 @@
 """The Hydra application behind ``python -m rsim``: the only module that imports Hydra.
 
-A Hydra job is one job of an experiment (:mod:`rsim.experiments`; by default one simulation
-cell). ``SweepSummary`` validates the whole run before any job starts
-(bad input: one line on stderr, exit code 2, nothing written) and, once the run or sweep
-has finished, prints the per-cell summary and writes the figures next to the data.
+config -> experiment spec -> the shared runner (:mod:`rsim.experiments.base`). A Hydra job is
+one job of an experiment (by default one simulation cell). The config group ``experiment``
+(cells, ode, sde, training) is generated from the experiments' spec dataclasses, so each
+option's default is written once, on its spec. ``SweepSummary`` validates the whole run
+before any job starts (bad input, including a key the experiment does not use: one line on
+stderr, exit code 2, nothing written), writes the manifest of expected jobs and, once the run
+or sweep has finished, calls the experiment's finish (summary, figures, report).
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from rsim import experiments
-from rsim.config import ConfigError
+from rsim import results, schema
+from rsim.checks import ConfigError
+from rsim.experiments import base
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def register_experiments() -> None:
+    """One option of the config group ``experiment`` per experiment: its spec's options at
+    their defaults, in the global package (``depth=100``, not ``experiment.depth=100``)."""
+    store = ConfigStore.instance()
+    for name in schema.EXPERIMENTS:
+        node = {"experiment": name, **base.get(name).spec.options()}
+        store.store(group="experiment", name=name, node=node, package="_global_")
+
+
+register_experiments()
 
 
 def results_folder(cfg: DictConfig) -> Path:
@@ -53,19 +70,19 @@ def _sweep_values(cfg: DictConfig) -> dict[str, list[Any]]:
     return swept
 
 
-def validate(cfg: DictConfig) -> list[dict[str, Any]]:
-    """Check the base config and every value of every swept key; return the jobs' values."""
-    from rsim.status import job_values
+def job_values(base_values: dict[str, Any], swept: dict[str, list[Any]]) -> list[dict]:
+    """The values of every job: ``base_values`` with each combination of swept values."""
+    keys = list(swept)
+    return [{**base_values, **dict(zip(keys, combo))}
+            for combo in itertools.product(*(swept[k] for k in keys))]
 
+
+def validate(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Check the base config and every job of the sweep; return the manifest's jobs."""
     results_folder(cfg)
-    base = _user_values(cfg)
-    experiment = experiments.get(str(base.get("experiment", "cells")))
-    experiment.validate(base)
-    swept = _sweep_values(cfg)
-    for key, values in swept.items():
-        for value in values:
-            experiment.validate({**base, key: value})
-    return job_values(base, swept)
+    values = _user_values(cfg)
+    base.spec_from_config(values)  # the base config alone names a bad key first
+    return base.job_manifest(job_values(values, _sweep_values(cfg)))
 
 
 def _fail(error: ConfigError) -> None:
@@ -74,31 +91,13 @@ def _fail(error: ConfigError) -> None:
 
 
 def run_job(cfg: DictConfig) -> Path:
-    """Run one job; an exception other than bad input is recorded as failed-<digest>.json
-    (for ``python -m rsim.status``) before it propagates."""
-    from rsim.status import failure_path, job_digest
-
-    values = _user_values(cfg)
-    name = str(values.get("experiment", "cells"))
-    folder = results_folder(cfg)
-    digest = job_digest(values) if name == "cells" else None
-    try:
-        path = experiments.get(name).run_job(values, folder, bool(cfg.progress))
-    except ConfigError:
-        raise
-    except Exception as error:
-        if digest:
-            folder.mkdir(parents=True, exist_ok=True)
-            failure_path(folder, digest).write_text(json.dumps(
-                {"error": f"{type(error).__name__}: {error}", "job": values}, default=str))
-        raise
-    if digest:
-        failure_path(folder, digest).unlink(missing_ok=True)
-    return path
+    """Run one job through the shared runner."""
+    spec = base.spec_from_config(_user_values(cfg))
+    return base.run_job(spec, results_folder(cfg), bool(cfg.progress))
 
 
 def finish(cfg: DictConfig) -> None:
-    experiments.get(str(cfg.experiment)).finish(results_folder(cfg), bool(cfg.figures))
+    base.get(str(cfg.experiment)).finish(results_folder(cfg), bool(cfg.figures))
 
 
 class SweepSummary(Callback):
@@ -118,13 +117,11 @@ class SweepSummary(Callback):
 
     @staticmethod
     def _validate(config: DictConfig) -> None:
-        from rsim.status import write_manifest
-
         try:
             jobs = validate(config)
         except ConfigError as error:
             _fail(error)
-        write_manifest(results_folder(config), str(config.experiment), jobs)
+        results.write_manifest(results_folder(config), str(config.experiment), jobs)
 
 
 def configure_jax(cfg: DictConfig) -> None:

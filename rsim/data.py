@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rsim.config import ConfigError
+from rsim.checks import ConfigError
+from rsim.schema import DATASETS
 
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -21,3 +22,12 @@ def run_cli(tmp_path):
         return proc
 
     return run
+
+
+def make_kernel(block: int | None = None, **options):
+    """The engine kernel of the cell with these options (defaults: the cell's), with its
+    block of samples overridden when given."""
+    from rsim.experiments.cells import CellSpec
+
+    kernel = CellSpec(**options).kernel()
+    return kernel if block is None else dataclasses.replace(kernel, block=block)

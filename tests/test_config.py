@@ -1,8 +1,9 @@
 import pytest
 
 import rsim
-from rsim import engine
-from rsim.config import CellSpec, ConfigError
+from rsim.core import engine
+from rsim.checks import ConfigError
+from rsim.experiments.cells import CellSpec
 
 
 @pytest.mark.parametrize("values,message", [
@@ -25,7 +26,14 @@ from rsim.config import CellSpec, ConfigError
 ])
 def test_bad_values_name_the_key(values, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        CellSpec.from_mapping(values)
+        CellSpec.from_config(values)
+
+
+def test_a_key_the_experiment_does_not_use_is_refused_naming_it():
+    with pytest.raises(ConfigError, match="lrs is not an option of experiment=cells"):
+        CellSpec.from_config({"lrs": [1.0]})
+    with pytest.raises(ConfigError, match="depths is not an option of experiment=cells"):
+        rsim.simulate(depths=[10, 20])
 
 
 def test_simulate_validates_before_computing():

@@ -5,28 +5,41 @@ import pandas as pd
 import pytest
 
 import rsim
-from rsim.critical import critical_beta, critical_betas
+from rsim.analysis.critical import critical_beta, critical_betas
 
 BETAS = np.round(np.arange(0.3, 1.61, 0.1), 2).tolist()
 DEPTHS = (100, 300, 1000, 3000)
 
 
 def depth_sweep(**law):
-    return pd.concat([
-        rsim.simulate(model="res3", width=10, depth=depth, betas=BETAS, samples=128,
-                      gradients="none", seed=1, **law)
-        for depth in DEPTHS
-    ])
+    return pd.concat(
+        [
+            rsim.simulate(
+                model="res3",
+                width=10,
+                depth=depth,
+                betas=BETAS,
+                samples=128,
+                gradients="none",
+                seed=1,
+                **law,
+            )
+            for depth in DEPTHS
+        ]
+    )
 
 
-@pytest.mark.parametrize("law,expected", [
-    (dict(init="gaussian"), 0.5),
-    (dict(init="uniform"), 0.5),
-    (dict(init="smooth", lengthscale=0.1), 1.0),
-    (dict(init="fbm", hurst=0.3), 0.5),
-    (dict(init="fbm", hurst=0.7), 0.7),
-    (dict(init="fbm", hurst=0.9), 0.9),
-])
+@pytest.mark.parametrize(
+    "law,expected",
+    [
+        (dict(init="gaussian"), 0.5),
+        (dict(init="uniform"), 0.5),
+        (dict(init="smooth", lengthscale=0.1), 1.0),
+        (dict(init="fbm", hurst=0.3), 0.5),
+        (dict(init="fbm", hurst=0.7), 0.7),
+        (dict(init="fbm", hurst=0.9), 0.9),
+    ],
+)
 def test_critical_beta_is_max_of_hurst_and_one_half(law, expected):
     result = critical_beta(depth_sweep(**law), n_boot=100)
     assert abs(result.estimate - expected) < 0.05, result
@@ -49,16 +62,22 @@ def test_critical_betas_splits_series_and_refuses_mixtures():
 def test_heatmap_critical_curve_and_figure(tmp_path):
     """An H sweep at one depth: the crossing of mean log10 r_h through 0 rises with H above
     1/2, and the sweep figure is the heatmap."""
-    from rsim import plots
-    from rsim.critical import zero_crossings
+    from rsim.analysis.critical import zero_crossings
+    from rsim.views import cells as views
 
     hursts = [0.2, 0.4, 0.5, 0.6, 0.8, 0.95]
     betas = np.linspace(0, 1.3, 27).tolist()
-    frame = pd.concat([rsim.simulate(init="fbm", hurst=h, width=10, depth=1000, betas=betas,
-                                     samples=32, seed=3) for h in hursts])
+    frame = pd.concat(
+        [
+            rsim.simulate(
+                init="fbm", hurst=h, width=10, depth=1000, betas=betas, samples=32, seed=3
+            )
+            for h in hursts
+        ]
+    )
     crossings = zero_crossings(frame).set_index("hurst")["beta_zero"]
     assert crossings.notna().all()
     assert abs(crossings[0.5] - 0.5) < 0.1
     assert crossings[0.95] > crossings[0.8] > crossings[0.6] > crossings[0.4] - 0.05
-    written = plots.sweep_figures(frame, tmp_path)
+    written = views.sweep_figures(frame, tmp_path)
     assert [p.name for p in written] == ["heatmap.png"] and written[0].stat().st_size > 0

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from rsim import data
-from rsim.config import ConfigError
-from rsim.train import TrainSpec
+from rsim.checks import ConfigError
+from rsim.experiments.training import TrainSpec
 
 
 def write_idx(path, array: np.ndarray, type_byte: int = 0x08) -> None:
@@ -22,10 +22,12 @@ def write_idx(path, array: np.ndarray, type_byte: int = 0x08) -> None:
 
 def write_mnist(folder, n_train=6, n_test=4, gz_labels=True):
     rng = np.random.default_rng(0)
-    arrays = {"train_images": rng.integers(0, 256, (n_train, 5, 3)),
-              "train_labels": rng.integers(0, 10, n_train),
-              "test_images": rng.integers(0, 256, (n_test, 5, 3)),
-              "test_labels": rng.integers(0, 10, n_test)}
+    arrays = {
+        "train_images": rng.integers(0, 256, (n_train, 5, 3)),
+        "train_labels": rng.integers(0, 10, n_train),
+        "test_images": rng.integers(0, 256, (n_test, 5, 3)),
+        "test_labels": rng.integers(0, 10, n_test),
+    }
     for key, stem in data.IDX_FILES.items():
         name = stem + (".gz" if gz_labels and "labels" in key else "")
         write_idx(folder / name, arrays[key])
@@ -36,8 +38,11 @@ def write_cifar(folder, n=3):
     rng = np.random.default_rng(1)
     batches = {}
     for name in (*data.CIFAR_TRAIN, data.CIFAR_TEST):
-        batch = {b"batch_label": name.encode(), b"labels": rng.integers(0, 10, n).tolist(),
-                 b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8)}
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": rng.integers(0, 10, n).tolist(),
+            b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8),
+        }
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
         batches[name] = batch
     return batches
@@ -59,8 +64,9 @@ def test_idx_loader_reads_plain_and_gzipped_files(tmp_path, name):
     arrays = write_mnist(tmp_path)
     loaded = data.load(name, tmp_path)
     assert loaded.name == name and loaded.n_in == 15
-    np.testing.assert_allclose(loaded.x_train, arrays["train_images"].reshape(6, 15) / 255.0,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.x_train, arrays["train_images"].reshape(6, 15) / 255.0, rtol=1e-6
+    )
     np.testing.assert_array_equal(loaded.y_test, arrays["test_labels"])
     assert loaded.x_test.shape == (4, 15)
 
@@ -131,10 +137,10 @@ def test_malformed_cifar_batches_are_named_and_code_is_never_run(tmp_path, capsy
 
 def test_a_missing_folder_or_file_is_refused_by_validation(tmp_path):
     with pytest.raises(ConfigError, match="data_dir is not set"):
-        TrainSpec.from_mapping({"dataset": "mnist"})
+        TrainSpec.from_config({"dataset": "mnist"})
     with pytest.raises(ConfigError, match="data_dir='.*nowhere' is not a folder"):
-        TrainSpec.from_mapping({"dataset": "cifar10", "data_dir": str(tmp_path / "nowhere")})
+        TrainSpec.from_config({"dataset": "cifar10", "data_dir": str(tmp_path / "nowhere")})
     write_cifar(tmp_path)
     (tmp_path / "test_batch").unlink()
     with pytest.raises(ConfigError, match="data_dir=.*missing data file .*test_batch"):
-        TrainSpec.from_mapping({"dataset": "cifar10", "data_dir": str(tmp_path)})
+        TrainSpec.from_config({"dataset": "cifar10", "data_dir": str(tmp_path)})

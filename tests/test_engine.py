@@ -7,28 +7,31 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from conftest import make_kernel
+
 import rsim
-from rsim import engine, models, theory, weights
+from rsim.analysis import theory
+from rsim.core import branches, engine, laws
 
 
 def reference(kernel: engine.Kernel, seed: int, sample: int, betas) -> dict[str, np.ndarray]:
     """Unrolled, unnormalised float64 ResNet with explicit Jacobians, same keys as the engine."""
-    branch = models.branch(kernel.model, kernel.activation, kernel.negative_slope)
+    branch = branches.branch(kernel.model, kernel.activation, kernel.negative_slope)
     d = kernel.width
     with engine.numerics("float64"):
         key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), kernel.depth),
                                  sample)
         x = jax.random.uniform(jax.random.fold_in(key, 0), (kernel.n_in,), jnp.float64)
-        a = weights.draw(kernel.init, jax.random.fold_in(key, 1), (d, kernel.n_in),
+        a = laws.draw(kernel.init, jax.random.fold_in(key, 1), (d, kernel.n_in),
                          kernel.n_in, kernel.gain, jnp.float64)
         z = jax.random.normal(jax.random.fold_in(key, 2), (d,), jnp.float64)
-        b = weights.draw(kernel.init, jax.random.fold_in(key, 3), (d,), d, kernel.gain,
+        b = laws.draw(kernel.init, jax.random.fold_in(key, 3), (d,), d, kernel.gain,
                          jnp.float64)
         layer_key = jax.random.fold_in(key, 4)
-        ws = [weights.draw(kernel.init, jax.random.fold_in(layer_key, k),
+        ws = [laws.draw(kernel.init, jax.random.fold_in(layer_key, k),
                            (branch.n_matrices, d, d), d, kernel.gain, jnp.float64)
               for k in range(1, kernel.depth + 1)]
-        out = {name: [] for name in kernel.metrics}
+        out = {name: [] for name in kernel.outputs}
         for beta in betas:
             alpha = kernel.depth ** -beta
 
@@ -52,7 +55,7 @@ def reference(kernel: engine.Kernel, seed: int, sample: int, betas) -> dict[str,
                 "log_grad_ratio": np.linalg.norm(jac.T @ b) / np.linalg.norm(b),
                 "log_grad_diff": np.linalg.norm(jac.T @ b - b) / np.linalg.norm(b),
             }
-            for name in kernel.metrics:
+            for name in kernel.outputs:
                 out[name].append(np.log(values[name]))
     return {name: np.array(v) for name, v in out.items()}
 
@@ -64,14 +67,14 @@ def reference(kernel: engine.Kernel, seed: int, sample: int, betas) -> dict[str,
     ("res2", "leaky_relu", "gaussian"),
 ])
 def test_engine_matches_unrolled_reference(model, activation, init):
-    kernel = engine.Kernel(model=model, activation=activation, negative_slope=0.3, init=init,
+    kernel = make_kernel(model=model, activation=activation, negative_slope=0.3, init=init,
                            gain=1.3, width=6, n_in=5, depth=12, gradients="both",
                            precision="float64")
     betas = [0.0, 0.5, 1.0]
     got = engine.run(kernel, betas, samples=3, seed=11, progress=False)
     for sample in range(3):
         want = reference(kernel, 11, sample, betas)
-        for name in kernel.metrics:
+        for name in kernel.outputs:
             np.testing.assert_allclose(got[name][sample], want[name], rtol=1e-10, atol=1e-12,
                                        err_msg=f"{name} sample {sample}")
 
@@ -126,17 +129,17 @@ def test_ks_detects_a_wrong_law():
 
 
 def test_results_do_not_depend_on_chunk_size():
-    kernel = engine.Kernel(width=8, depth=30, gradients="both", block=4)
+    kernel = make_kernel(width=8, depth=30, gradients="both", block=4)
     runs = [engine.run(kernel, [0.3, 0.7], samples=21, seed=5, chunk=c, progress=False)
             for c in (1, 7, 64)]
-    for name in kernel.metrics:
+    for name in kernel.outputs:
         for other in runs[1:]:
             assert np.array_equal(runs[0][name], other[name]), name
 
 
 def test_samples_are_a_prefix_of_a_larger_run():
     """Sample i is the same whether 10 or 40 samples are drawn: runs can be split."""
-    kernel = engine.Kernel(width=40, depth=20, block=16)
+    kernel = make_kernel(width=40, depth=20, block=16)
     small = engine.run(kernel, [0.5], samples=10, seed=2, progress=False)
     large = engine.run(kernel, [0.5], samples=40, seed=2, chunk=32, progress=False)
     assert np.array_equal(small["log_jvp_diff"], large["log_jvp_diff"][:10])
@@ -150,7 +153,7 @@ def test_default_block_follows_the_measured_rule():
 
 
 def test_sweeping_beta_never_retraces():
-    kernel = engine.Kernel(width=8, depth=25)
+    kernel = make_kernel(width=8, depth=25)
     engine.run(kernel, [0.1, 0.2], samples=8, seed=0, chunk=8, progress=False)
     traces = engine.TRACE_COUNT[kernel]
     for betas in ([0.3, 0.4], [0.0, 1.7], [0.5, 0.5]):
@@ -160,7 +163,7 @@ def test_sweeping_beta_never_retraces():
 
 def test_common_random_numbers_across_betas():
     """A sample's result for one beta is the same alone or beside other betas."""
-    kernel = engine.Kernel(width=8, depth=20, precision="float64")
+    kernel = make_kernel(width=8, depth=20, precision="float64")
     alone = engine.run(kernel, [0.5], samples=5, seed=4, progress=False)
     beside = engine.run(kernel, [0.25, 0.5, 1.0], samples=5, seed=4, progress=False)
     np.testing.assert_allclose(alone["log_hidden_diff"][:, 0], beside["log_hidden_diff"][:, 1],

@@ -1,8 +1,10 @@
 """Continuous-time limits: the coupling, the reference solver, the fitted orders, the weak
-check, and the ode / sde experiments (THEORY.md section 5)."""
+check, and the ode / sde experiments (rsim/THEORY.md section 5)."""
 
 import functools
+import json
 import math
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -12,8 +14,11 @@ import pytest
 import scipy.linalg
 
 import rsim
-from rsim import engine, limits, models, results, weights
-from rsim import limits_experiment as lx
+from rsim import results, schema
+from rsim.analysis import convergence
+from rsim.core import branches, engine, laws, limits
+from rsim.experiments import base
+from rsim.experiments import limits as lx
 
 F64 = jnp.float64
 
@@ -25,11 +30,17 @@ def _keys(seed, samples):
 def _frame(errors: np.ndarray, depths) -> pd.DataFrame:
     """A results-like table from ``errors`` (samples, depths)."""
     samples = np.arange(errors.shape[0])
-    return pd.DataFrame({"sample": np.repeat(samples, len(depths)),
-                         "depth": np.tile(depths, len(samples)), "error": errors.reshape(-1)})
+    return pd.DataFrame(
+        {
+            "sample": np.repeat(samples, len(depths)),
+            "depth": np.tile(depths, len(samples)),
+            "error": errors.reshape(-1),
+        }
+    )
 
 
 # --- the fit ------------------------------------------------------------------------------------
+
 
 def test_convergence_order_recovers_a_planted_order_and_its_interval_covers_it():
     rng = np.random.default_rng(0)
@@ -50,10 +61,11 @@ def test_convergence_order_refuses_mixed_series():
     frame = pd.concat([frame.assign(model="res1"), frame.assign(model="res3")])
     with pytest.raises(ValueError, match="several series"):
         rsim.convergence_order(frame)
-    assert len(limits.convergence_orders(frame)) == 2
+    assert len(convergence.convergence_orders(frame)) == 2
 
 
 # --- SDE: coupling, order, weak check -----------------------------------------------------------
+
 
 def test_coarse_increments_are_sums_of_the_fine_ones():
     with engine.numerics("float64"):
@@ -64,8 +76,9 @@ def test_coarse_increments_are_sums_of_the_fine_ones():
     np.testing.assert_allclose(coarse[1], fine[16:32].sum(axis=0), rtol=1e-12)
     # The same path B_t at the coarse times, and nested: coarsening twice = coarsening once.
     np.testing.assert_allclose(np.cumsum(coarse, 0), np.cumsum(fine, 0)[15::16], atol=1e-12)
-    np.testing.assert_allclose(np.asarray(limits.coarsen(limits.coarsen(fine, 4), 4)), coarse,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(limits.coarsen(limits.coarsen(fine, 4), 4)), coarse, atol=1e-12
+    )
     assert abs(fine.var() * 64 - 1) < 0.2  # increments N(0, 1/n)
 
 
@@ -82,9 +95,16 @@ def test_euler_maruyama_is_the_resnet_with_gaussian_weights_of_variance_gain2_ov
 
 @functools.cache
 def _sde_errors(activation: str, samples: int = 64):
-    sample = functools.partial(limits.sde_sample, activation=activation, negative_slope=0.01,
-                               width=4, n_in=8, gain=math.sqrt(2), depths=(16, 32, 64, 128, 256),
-                               reference_depth=4096)
+    sample = functools.partial(
+        limits.sde_sample,
+        activation=activation,
+        negative_slope=0.01,
+        width=4,
+        n_in=8,
+        gain=math.sqrt(2),
+        depths=(16, 32, 64, 128, 256),
+        reference_depth=4096,
+    )
     with engine.numerics("float64"):
         out = jax.jit(jax.vmap(sample))(_keys(11, samples))
     return {k: np.asarray(v) for k, v in out.items()}
@@ -104,8 +124,9 @@ def test_sde_without_the_coupling_does_not_converge():
 
     def errors(key):
         h0 = limits.initial_state(key, 4, 8, F64)
-        limit = limits.euler_maruyama("identity", 0.0, math.sqrt(2), h0,
-                                      limits.brownian_increments(key, 256, 4, F64))
+        limit = limits.euler_maruyama(
+            "identity", 0.0, math.sqrt(2), h0, limits.brownian_increments(key, 256, 4, F64)
+        )
         found = []
         for depth in depths:
             other = limits.brownian_increments(jax.random.fold_in(key, depth), depth, 4, F64)
@@ -122,35 +143,48 @@ def test_weak_check_matches_the_linear_sde_closed_form():
     """Identity: E||h_L||^2/||h_0||^2 = (1 + g^2/L)^L exactly, and log(||H_1||^2/||H_0||^2)
     is N(g^2 (1 - 2/d), 4 g^2/d) for the limit (4096 steps here)."""
     out = _sde_errors("identity")
-    table = lx.weak_check(pd.DataFrame({
-        "activation": "identity", "gain": math.sqrt(2), "width": 4, "reference_depth": 4096,
-        "sample": np.repeat(np.arange(64), 5), "depth": np.tile([16, 32, 64, 128, 256], 64),
-        "sq_ratio": out["sq_ratio"].reshape(-1),
-        "limit_sq_ratio": np.repeat(out["limit_sq_ratio"], 5)}))
+    table = convergence.weak_check(
+        pd.DataFrame(
+            {
+                "activation": "identity",
+                "gain": math.sqrt(2),
+                "width": 4,
+                "reference_depth": 4096,
+                "sample": np.repeat(np.arange(64), 5),
+                "depth": np.tile([16, 32, 64, 128, 256], 64),
+                "sq_ratio": out["sq_ratio"].reshape(-1),
+                "limit_sq_ratio": np.repeat(out["limit_sq_ratio"], 5),
+            }
+        )
+    )
     assert len(table) == 5 + 2 and (table["z"].abs() < 3.5).all(), table
-    mean, variance = limits.linear_sde_log_moments(math.sqrt(2), 4)
+    mean, variance = convergence.linear_sde_log_moments(math.sqrt(2), 4)
     assert (mean, variance) == pytest.approx((1.0, 2.0))
-    assert limits.linear_sde_second_moment(math.sqrt(2)) == pytest.approx(math.e**2)
+    assert convergence.linear_sde_second_moment(math.sqrt(2)) == pytest.approx(math.e**2)
     # The log-normal law: its second moment exp(mean + variance/2) is exp(g^2).
     assert math.exp(mean + variance / 2) == pytest.approx(math.e**2)
 
 
 # --- ODE: reference solver and order ------------------------------------------------------------
 
+
 def test_reference_solver_matches_the_matrix_exponential_for_constant_weights():
     """res-1 identity with V(t) = V constant (only the zero frequency): H_1 = expm(V) H_0."""
     d, lengthscale = 5, 0.1
     with engine.numerics("float64"):
-        coefficients = weights.smooth_coefficients(limits.sample_key(0, 0), (1, d, d), d, 1.0,
-                                                   lengthscale, F64)
+        coefficients = laws.smooth_coefficients(
+            limits.sample_key(0, 0), (1, d, d), d, 1.0, lengthscale, F64
+        )
         coefficients = coefficients.at[:, 1:].set(0).at[1].set(0)  # keep xi_0 only
-        v = np.asarray(weights.smooth_at(coefficients, 0.3, lengthscale))[0]
+        v = np.asarray(laws.smooth_at(coefficients, 0.3, lengthscale))[0]
         h0 = jnp.linspace(-1, 1, d, dtype=F64)
-        residual = models.branch("res1", "identity").residual
-        ys = limits.reference_ode(residual, coefficients, lengthscale, h0,
-                                  jnp.linspace(0, 1, 3, dtype=F64), 1e-10)
-    np.testing.assert_allclose(np.asarray(ys[-1]), scipy.linalg.expm(v) @ np.asarray(h0),
-                               rtol=1e-8, atol=1e-9)
+        residual = branches.branch("res1", "identity").residual
+        ys = limits.reference_ode(
+            residual, coefficients, lengthscale, h0, jnp.linspace(0, 1, 3, dtype=F64), 1e-10
+        )
+    np.testing.assert_allclose(
+        np.asarray(ys[-1]), scipy.linalg.expm(v) @ np.asarray(h0), rtol=1e-8, atol=1e-9
+    )
 
 
 def test_reference_solver_error_is_negligible_against_the_euler_errors():
@@ -158,14 +192,17 @@ def test_reference_solver_error_is_negligible_against_the_euler_errors():
     by < 1e-3 of the smallest Euler error when the tolerance goes to 1e-13 (res-3 has ReLU
     kinks in t, where an adaptive solver must cut its steps)."""
     d, lengthscale = 16, 0.1
-    branch = models.branch("res3")
+    branch = branches.branch("res3")
     with engine.numerics("float64"):
         ts = jnp.arange(257, dtype=F64) / 256
         key = limits.sample_key(0, 0)
         h0 = limits.initial_state(key, d, 64, F64)
         coefficients = limits.smooth_weights(key, 2, d, 1.0, lengthscale, F64)
-        solve = jax.jit(lambda tol: limits.reference_ode(branch.residual, coefficients,
-                                                         lengthscale, h0, ts, tol))
+        solve = jax.jit(
+            lambda tol: limits.reference_ode(
+                branch.residual, coefficients, lengthscale, h0, ts, tol
+            )
+        )
         tight = solve(1e-13)
         gap = float(jnp.linalg.norm(solve(1e-10) - tight, axis=-1).max())
         path = limits.weight_path(coefficients, 4096, lengthscale)
@@ -175,13 +212,24 @@ def test_reference_solver_error_is_negligible_against_the_euler_errors():
     assert gap < 1e-3 * euler_error, (gap, euler_error)
 
 
-@pytest.mark.parametrize("model,activation", [
-    pytest.param("res1", "identity", marks=pytest.mark.slow), ("res3", "relu")])
+@pytest.mark.parametrize(
+    "model,activation", [pytest.param("res1", "identity", marks=pytest.mark.slow), ("res3", "relu")]
+)
 def test_ode_order_is_one(model, activation):
     depths = (16, 32, 64, 128, 256)
-    sample = functools.partial(limits.ode_sample, model=model, activation=activation,
-                               negative_slope=0.01, width=6, n_in=8, gain=1.0, lengthscale=0.1,
-                               depths=depths, betas=(0.5, 1.0, 1.5), tolerance=1e-10)
+    sample = functools.partial(
+        limits.ode_sample,
+        model=model,
+        activation=activation,
+        negative_slope=0.01,
+        width=6,
+        n_in=8,
+        gain=1.0,
+        lengthscale=0.1,
+        depths=depths,
+        betas=(0.5, 1.0, 1.5),
+        tolerance=1e-10,
+    )
     with engine.numerics("float64"):
         out = {k: np.asarray(v) for k, v in jax.jit(jax.vmap(sample))(_keys(2, 8)).items()}
     fit = rsim.convergence_order(_frame(out["error"], depths))
@@ -197,71 +245,218 @@ def test_ode_order_is_one(model, activation):
 
 # --- the experiments --------------------------------------------------------------------------
 
-SDE_SMALL = dict(experiment="sde", model="res1", activation="identity", negative_slope=0.01,
-                 init="gaussian", gain=math.sqrt(2), lengthscale=0.1, width=3, n_in=4,
-                 depths=[4, 8, 16], betas=[0.5], samples=6, seed=0, tolerance=1e-10,
-                 reference_depth=64, precision="float64")
+SDE_SMALL = dict(
+    experiment="sde",
+    activation="identity",
+    negative_slope=0.01,
+    gain=math.sqrt(2),
+    width=3,
+    n_in=4,
+    depths=[4, 8, 16],
+    samples=6,
+    seed=0,
+    reference_depth=64,
+)
+ODE_SMALL = dict(
+    experiment="ode",
+    model="res1",
+    activation="identity",
+    negative_slope=0.01,
+    gain=1.0,
+    lengthscale=0.1,
+    width=3,
+    n_in=4,
+    depths=[4, 8, 16],
+    betas=[0.5, 1.0],
+    samples=3,
+    seed=0,
+    tolerance=1e-10,
+)
 
 
 def test_sde_experiment_writes_parquet_prints_orders_and_skips_on_rerun(tmp_path, capsys):
     folder = tmp_path / "sde"
-    path = lx.run_job(SDE_SMALL, folder, False)
+    spec = base.spec_from_config(SDE_SMALL)
+    path = base.run_job(spec, folder)
     frame = rsim.load(folder)
     assert len(frame) == 6 * 3
-    for column in ("depth", "sample", "error", "error_final", "alpha", "sq_ratio",
-                   "limit_sq_ratio", "model", "activation", "seed"):
+    for column in (
+        "depth",
+        "sample",
+        "error",
+        "error_final",
+        "alpha",
+        "sq_ratio",
+        "limit_sq_ratio",
+        "model",
+        "activation",
+        "seed",
+    ):
         assert column in frame, column
+    # The constants of the experiment are columns, not options: analysis groups by them.
+    assert (frame["model"] == "res1").all() and (frame["init"] == "gaussian").all()
+    assert list(frame.columns[: len(schema.LIMIT_SERIES)]) == list(schema.LIMIT_SERIES)
     np.testing.assert_allclose(frame["alpha"], frame["depth"] ** -0.5)
     meta = results.read_metadata(path)
     assert meta["spec"]["reference_depth"] == 64 and meta["x64"] and meta["git_revision"]
     mtime = path.stat().st_mtime_ns
-    assert lx.run_job(SDE_SMALL, folder, False) == path and path.stat().st_mtime_ns == mtime
+    assert base.run_job(spec, folder) == path and path.stat().st_mtime_ns == mtime
     # The same sample gives the same numbers in a run of another size (fixed blocks, keys).
-    more = lx.frames(lx.LimitSpec.from_mapping({**SDE_SMALL, "samples": 13}),
-                     lx.compute(lx.LimitSpec.from_mapping({**SDE_SMALL, "samples": 13})))[0]
+    more = lx.compute(lx.SdeSpec.from_config({**SDE_SMALL, "samples": 13}))[""]
     np.testing.assert_array_equal(more["error"].to_numpy()[:18], frame["error"].to_numpy())
-    lx.finish(folder, figures=True)
+    lx.EXPERIMENTS["sde"].finish(folder, figures=True)
     out = capsys.readouterr().out
     assert "strong order" in out and "weak check (limit log" in out
+    assert "rsim: sde res1 identity d=3: strong order" in out
+    assert (folder / "orders.csv").stat().st_size > 0
+    assert (folder / "weak_check.csv").stat().st_size > 0
     for figure in ("error_vs_depth.png", "weak_check.png"):
         assert (folder / figure).stat().st_size > 0
 
 
-@pytest.mark.parametrize("override,key", [
-    ({"experiment": "sde", "model": "res3"}, "model"),
-    ({"init": "uniform"}, "init"),
-    ({"precision": "float32"}, "precision"),
-    ({"depths": [4]}, "depths"),
-    ({"depths": [4, 0]}, "depths"),
-    ({"reference_depth": 16}, "reference_depth"),
-    ({"reference_depth": 72}, "reference_depth"),
-    ({"samples": 1}, "samples"),
-    ({"gain": 0.0}, "gain"),
-    ({"experiment": "ode", "init": "smooth", "depths": [16, 24]}, "depths"),
-    ({"experiment": "ode", "init": "smooth", "tolerance": 1e-3}, "tolerance"),
-    ({"experiment": "ode", "init": "smooth", "lengthscale": 0.001}, "lengthscale"),
-    ({"experiment": "ode", "init": "smooth", "betas": [float("nan")]}, "betas"),
-    ({"reference_depth": 2**22, "width": 10}, "reference_depth"),
-])
-def test_bad_input_is_refused_with_one_line_naming_the_key(override, key):
+def test_ode_experiment_writes_errors_and_regimes_and_reports_progress(tmp_path, capsys):
+    spec = base.spec_from_config(ODE_SMALL)
+    assert spec.tables() == ("regimes",) and spec.label() == "ode res1 identity d=3"
+    done = []
+    tables = lx.compute(spec, done.append)
+    assert sum(done) == spec.samples == spec.progress_total()
+    assert set(tables) == {"", "regimes"}
+    assert len(tables[""]) == 3 * 3 and len(tables["regimes"]) == 3 * 3 * 2
+    np.testing.assert_allclose(tables[""]["alpha"], tables[""]["depth"] ** -1.0)
+    folder = tmp_path / "ode"
+    base.run_job(spec, folder)
+    regimes = rsim.load(folder / "regimes")
+    assert (regimes["lengthscale"] == 0.1).all() and (regimes["init"] == "smooth").all()
+    np.testing.assert_allclose(regimes["alpha"], regimes["depth"] ** -regimes["beta"])
+    lx.EXPERIMENTS["ode"].finish(folder, figures=True)
+    out = capsys.readouterr().out
+    assert "rsim: ode res1 identity d=3: strong order" in out and "(theory 1)" in out
+    assert "reference solver" in out and "beta=0.5: r_h" in out
+    for figure in ("error_vs_depth.png", "regimes.png"):
+        assert (folder / figure).stat().st_size > 0
+    assert not (folder / "weak_check.csv").exists()
+
+
+def test_defaults_are_the_sweeps_values_and_lengthscale_is_never_none():
+    """`python -m rsim +sweep=ode` crashed when lengthscale ended up None: the defaults of the
+    specs are the sweeps' values, so a sweep sets only its name and its swept keys."""
+    ode, sde = lx.OdeSpec(), lx.SdeSpec()
+    assert ode.lengthscale == 0.1 and lx.OdeSpec.options()["lengthscale"] == 0.1
+    assert base.spec_from_config({"experiment": "ode", "model": "res1"}).lengthscale == 0.1
+    assert (ode.width, ode.samples, ode.tolerance, ode.betas) == (
+        16,
+        128,
+        1e-10,
+        (0.5, 0.75, 1.0, 1.5),
+    )
+    assert ode.depths == tuple(2**k for k in range(4, 13))
+    assert (sde.gain, sde.width, sde.samples, sde.reference_depth) == (math.sqrt(2), 10, 512, 16384)
+    assert sde.depths == tuple(2**k for k in range(2, 11))
+    # One legal value is not an option: kept as constants (and table columns) instead.
+    for name in ("init", "precision"):
+        assert name not in lx.OdeSpec.options() and name not in lx.SdeSpec.options()
+    assert "model" not in lx.SdeSpec.options() and lx.SdeSpec.model == "res1"
+    assert {"lengthscale", "tolerance", "betas"}.isdisjoint(lx.SdeSpec.options())
+    assert "reference_depth" not in lx.OdeSpec.options()
+    assert ode.precision == sde.precision == "float64"
+    assert lx.OdeSpec(gain=1).digest() == ode.digest()  # gain=1 and gain=1.0: one job
+    root = Path(__file__).resolve().parent.parent / "conf" / "sweep"
+    for name, spec in (("ode", lx.OdeSpec), ("sde", lx.SdeSpec)):
+        text = (root / f"{name}.yaml").read_text()
+        swept = [
+            line.split(":")[0].strip()
+            for line in text.split("params:")[1].splitlines()
+            if line.strip()
+        ]
+        assert swept and set(swept) <= set(spec.options()), swept
+        assert f"override /experiment: {name}" in text
+
+
+@pytest.mark.parametrize(
+    "values,override,key",
+    [
+        (SDE_SMALL, {"experiment": "sde", "model": "res3"}, "model"),
+        (SDE_SMALL, {"init": "uniform"}, "init"),
+        (SDE_SMALL, {"precision": "float32"}, "precision"),
+        (SDE_SMALL, {"depths": [4]}, "depths"),
+        (SDE_SMALL, {"depths": [4, 0]}, "depths"),
+        (SDE_SMALL, {"reference_depth": 16}, "reference_depth"),
+        (SDE_SMALL, {"reference_depth": 72}, "reference_depth"),
+        (SDE_SMALL, {"samples": 1}, "samples"),
+        (SDE_SMALL, {"gain": 0.0}, "gain"),
+        (SDE_SMALL, {"activation": "softplus"}, "activation"),
+        (SDE_SMALL, {"tolerance": 1e-10}, "tolerance"),
+        (SDE_SMALL, {"lengthscale": 0.1}, "lengthscale"),
+        (ODE_SMALL, {"depths": [16, 24]}, "depths"),
+        (ODE_SMALL, {"tolerance": 1e-3}, "tolerance"),
+        (ODE_SMALL, {"lengthscale": 0.001}, "lengthscale"),
+        (ODE_SMALL, {"lengthscale": None}, "lengthscale"),
+        (ODE_SMALL, {"betas": [float("nan")]}, "betas"),
+        (ODE_SMALL, {"betas": []}, "betas"),
+        (ODE_SMALL, {"model": "res4"}, "model"),
+        (ODE_SMALL, {"init": "smooth"}, "init"),
+        (ODE_SMALL, {"precision": "float64"}, "precision"),
+        (ODE_SMALL, {"reference_depth": 64}, "reference_depth"),
+        (ODE_SMALL, {"depths": [2**21, 2**22]}, "depths"),
+        (SDE_SMALL, {"reference_depth": 2**22, "width": 10}, "reference_depth"),
+    ],
+)
+def test_bad_input_is_refused_with_one_line_naming_the_key(values, override, key):
     with pytest.raises(rsim.ConfigError) as error:
-        lx.validate({**SDE_SMALL, **override})
+        base.spec_from_config({**values, **override})
     message = str(error.value)
     assert "\n" not in message and message.startswith(key), message
 
 
 def test_res3_ignores_activation_so_its_identity_job_is_the_relu_job():
-    ode = {**SDE_SMALL, "experiment": "ode", "init": "smooth", "model": "res3"}
-    relu = lx.LimitSpec.from_mapping({**ode, "activation": "relu"})
-    assert lx.LimitSpec.from_mapping({**ode, "activation": "identity"}).digest() == relu.digest()
+    ode = {**ODE_SMALL, "model": "res3"}
+    relu = lx.OdeSpec.from_config({**ode, "activation": "relu"})
+    identity = lx.OdeSpec.from_config({**ode, "activation": "identity"})
+    assert identity.digest() == relu.digest() and identity.activation == "relu"
+
+
+REGRESSION = Path(__file__).resolve().parent / "data" / "regression.json"
+# Arrays of one value per sample (the others are per depth, or per depth and beta).
+PER_SAMPLE = ("h0_norm", "reference_gap", "limit_sq_ratio", "positive_eigenvalue")
+
+
+@pytest.mark.parametrize("experiment", ["ode", "sde"])
+def test_regression_ode_sde_values_are_bit_identical(experiment):
+    """The values of compute's tables are, bit for bit, those recorded from the code before
+    the pipeline refactor (tests/data/regression.json: the old spec, float.hex of every
+    per-sample array flattened)."""
+    recorded = json.loads(REGRESSION.read_text())[experiment]
+    old = dict(recorded["options"])
+    spec_type = base.get(experiment).spec
+    # The old spec's keys that are no longer options hold the experiment's constants.
+    constants = {k: old.pop(k) for k in list(old) if k not in spec_type.options()}
+    assert constants.pop("experiment") == experiment
+    assert constants.pop("init") == spec_type.init
+    assert constants.pop("precision") == spec_type.precision
+    if experiment == "sde":
+        assert constants.pop("model") == spec_type.model
+        assert constants == {"lengthscale": None, "tolerance": None, "betas": []}
+    else:
+        assert constants == {"reference_depth": None}
+    spec = spec_type.from_config(old)
+    tables = lx.compute(spec)
+    assert set(recorded["values"]) <= set(tables[""]) | set(tables.get("regimes", ()))
+    for name, hexes in recorded["values"].items():
+        table = tables[""] if name in tables[""] else tables["regimes"]
+        found = table.groupby("sample")[name].first() if name in PER_SAMPLE else table[name]
+        assert found.to_numpy().tolist() == [float.fromhex(h) for h in hexes], name
+    # The raw arrays too (before any table layout).
+    arrays = lx.sample_arrays(spec)
+    assert set(arrays) == set(recorded["values"])
+    for name, hexes in recorded["values"].items():
+        assert arrays[name].reshape(-1).tolist() == [float.fromhex(h) for h in hexes], name
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sweep", ["ode", "sde"])
 def test_sweep_runs_end_to_end_from_the_command_line(run_cli, tmp_path, sweep):
     small = ["samples=4", "width=3", "n_in=4"]
-    small += (["depths=[16,32,64]"] if sweep == "ode" else
-              ["depths=[4,8,16]", "reference_depth=64"])
+    small += ["depths=[16,32,64]"] if sweep == "ode" else ["depths=[4,8,16]", "reference_depth=64"]
     proc = run_cli(f"+sweep={sweep}", *small, f"output={tmp_path}")
     assert "strong order" in proc.stdout
     assert (tmp_path / sweep / "error_vs_depth.png").stat().st_size > 0

@@ -14,8 +14,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from conftest import make_kernel
+
 import rsim
-from rsim import engine, projection, theory
+from rsim.analysis import theory
+from rsim.core import engine, projection
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,14 +89,14 @@ def test_projection_is_refused_where_it_is_not_exact(init):
 def test_unknown_sampler_is_refused():
     with pytest.raises(rsim.ConfigError, match=r"^sampler='exact' is not allowed; choose one of "
                                                 "explicit, projection$"):
-        rsim.CellSpec.from_mapping({"sampler": "exact"})
+        rsim.CellSpec.from_config({"sampler": "exact"})
 
 
 def test_explicit_cells_keep_their_digest():
     """Adding the key must not rename the files of existing (explicit) results."""
-    spec = rsim.CellSpec.from_mapping({"init": "gaussian"})
+    spec = rsim.CellSpec.from_config({"init": "gaussian"})
     assert "sampler" not in spec.identity()
-    projected = rsim.CellSpec.from_mapping({"init": "gaussian", "sampler": "projection"})
+    projected = rsim.CellSpec.from_config({"init": "gaussian", "sampler": "projection"})
     assert projected.identity()["sampler"] == "projection"
     assert projected.digest() != spec.digest()
 
@@ -169,23 +172,23 @@ def test_projection_second_moments_are_exact(model, activation):
 def test_duplicate_betas_give_identical_columns():
     """All betas start from the same h_0 and z, so the first layers' rows are exactly
     dependent; a sloppy orthonormalisation made equal betas diverge (measured: 2.4 in log)."""
-    kernel = engine.Kernel(init="gaussian", width=12, depth=50, gradients="both", block=8,
+    kernel = make_kernel(init="gaussian", width=12, depth=50, gradients="both", block=8,
                            sampler="projection")
     out = engine.run(kernel, [1.0, 0.3, 1.0], samples=8, seed=0, progress=False)
-    for name in kernel.metrics:
+    for name in kernel.outputs:
         np.testing.assert_allclose(out[name][:, 2], out[name][:, 0], atol=1e-4, err_msg=name)
 
 
 def test_projection_results_do_not_depend_on_chunk_size():
-    kernel = engine.Kernel(init="gaussian", width=8, depth=30, block=4, sampler="projection")
+    kernel = make_kernel(init="gaussian", width=8, depth=30, block=4, sampler="projection")
     runs = [engine.run(kernel, [0.3, 0.7], samples=10, seed=5, chunk=c, progress=False)
             for c in (1, 12)]
-    for name in kernel.metrics:
+    for name in kernel.outputs:
         assert np.array_equal(runs[0][name], runs[1][name]), name
 
 
 def test_projection_sweeping_beta_never_retraces():
-    kernel = engine.Kernel(init="gaussian", width=8, depth=25, sampler="projection", block=8)
+    kernel = make_kernel(init="gaussian", width=8, depth=25, sampler="projection", block=8)
     engine.run(kernel, [0.1, 0.2], samples=8, seed=0, progress=False)
     for betas in ([0.3, 0.4], [0.0, 1.7]):
         engine.run(kernel, betas, samples=8, seed=0, progress=False)
@@ -193,7 +196,7 @@ def test_projection_sweeping_beta_never_retraces():
 
 
 def test_projection_log_domain_keeps_beta_zero_finite():
-    kernel = engine.Kernel(init="gaussian", depth=1000, gradients="both", block=8,
+    kernel = make_kernel(init="gaussian", depth=1000, gradients="both", block=8,
                            sampler="projection")
     out = engine.run(kernel, [0.0], samples=8, seed=0, progress=False)
     assert all(np.isfinite(value).all() for value in out.values())
@@ -201,11 +204,14 @@ def test_projection_log_domain_keeps_beta_zero_finite():
 
 
 _DEVICE_SCRIPT = """
-import json, jax
-from rsim import engine
+import dataclasses, json, jax
+from rsim.core import engine
+from rsim.experiments.cells import CellSpec
+def make_kernel(block, **options):
+    return dataclasses.replace(CellSpec(**options).kernel(), block=block)
 out = {}
 for sampler, init in [("explicit", "uniform"), ("projection", "gaussian")]:
-    kernel = engine.Kernel(init=init, width=8, depth=30, gradients="both", block=4,
+    kernel = make_kernel(init=init, width=8, depth=30, gradients="both", block=4,
                            sampler=sampler)
     run = engine.run(kernel, [0.3, 0.7], samples=21, seed=5, chunk=8, progress=False)
     out[sampler] = {name: value.tobytes().hex() for name, value in run.items()}

@@ -15,7 +15,8 @@ from conftest import ROOT
 
 import rsim
 from rsim import experiments, results, status
-from rsim.config import CellSpec, ConfigError
+from rsim.checks import ConfigError
+from rsim.experiments.cells import CellSpec
 
 SWEEP = ("+sweep=corollary1", "samples=64", "width=8", "n_in=4", "progress=false")
 DEPTHS = (5, 10, 20, 40, 80, 160)

@@ -1,31 +1,39 @@
-"""rsim.report: the Monte Carlo error rules, and a planted wrong simulator that must be caught."""
+"""The theory report: the Monte Carlo error rules (rsim.analysis.stats, rsim.analysis.report),
+a planted wrong simulator that must be caught, and the folder entry point rsim.report."""
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import rsim
-from rsim import report, results, theory
-from rsim.report import AGREES, NOT_APPLICABLE, VIOLATES
-from rsim.theory import Band
+import rsim.report
+from rsim import results
+from rsim.analysis import report, stats, theory
+from rsim.analysis.report import AGREES, NOT_APPLICABLE, VIOLATES
+from rsim.analysis.theory import Band
+
+ROOT = Path(__file__).resolve().parent.parent
 
 DEPTH = 50
 SHIFT = math.log(2) / math.log(DEPTH)  # L^-(beta - SHIFT) = 2 L^-beta
 
 
 def test_binomial_tail_and_quantile_interval_by_hand():
-    assert report.binomial_tail(8, 10, 0.5) == pytest.approx(56 / 1024)
-    assert report.binomial_tail(0, 10, 0.5) == 1.0
-    assert report.binomial_tail(11, 10, 0.5) == 0.0
+    assert stats.binomial_tail(8, 10, 0.5) == pytest.approx(56 / 1024)
+    assert stats.binomial_tail(0, 10, 0.5) == 1.0
+    assert stats.binomial_tail(11, 10, 0.5) == 0.0
     values = np.arange(1.0, 2001.0)
-    estimate, low, high = report.quantile_interval(values, 0.9)
+    estimate, low, high = stats.quantile_interval(values, 0.9)
     assert low < estimate < high
     # The interval of the 90% quantile of 2000 draws at the 4-sigma level: about +-4 sqrt(180).
     assert 1800 - 70 < low < 1800 - 40 and 1800 + 40 < high < 1800 + 70
     # Too few draws for the level: the interval is unbounded on that side.
-    assert report.quantile_interval(np.arange(5.0), 0.9)[2] == math.inf
+    assert stats.quantile_interval(np.arange(5.0), 0.9)[2] == math.inf
 
 
 def test_quantile_interval_covers_the_true_quantile():
@@ -33,7 +41,7 @@ def test_quantile_interval_covers_the_true_quantile():
     misses = 0
     for _ in range(200):
         x = rng.exponential(size=300)
-        _, low, high = report.quantile_interval(x, 0.9, level=0.05)
+        _, low, high = stats.quantile_interval(x, 0.9, level=0.05)
         misses += not low <= math.log(10) <= high
     assert misses <= 30  # two-sided 10%: 20 expected
 
@@ -60,8 +68,9 @@ def test_mean_check_does_not_cry_wolf_on_a_heavy_tail():
         caught_by_note += "heavy tail" in note
     assert caught_by_note >= 3  # the plain interval alone would have failed these
     # A mean truly 10x too small is still caught.
-    assert report.check_mean(rng.normal(-3.0 - math.log(10), math.sqrt(6.0), 2000), 1.0)[0] \
-        == VIOLATES
+    assert (
+        report.check_mean(rng.normal(-3.0 - math.log(10), math.sqrt(6.0), 2000), 1.0)[0] == VIOLATES
+    )
 
 
 def test_probability_check_counts_against_binomial():
@@ -78,9 +87,17 @@ def test_probability_check_counts_against_binomial():
 def planted():
     """One simulation, three labels: beta = 1/2 honestly, and two wrong simulators that use
     alpha doubled or halved while claiming beta = 1/2 (common random numbers)."""
-    frame = rsim.simulate(model="res3", init="uniform", width=16, depth=DEPTH, n_in=8,
-                          betas=[0.5, 0.5 - SHIFT, 0.5 + SHIFT], samples=512, seed=7,
-                          gradients="both")
+    frame = rsim.simulate(
+        model="res3",
+        init="uniform",
+        width=16,
+        depth=DEPTH,
+        n_in=8,
+        betas=[0.5, 0.5 - SHIFT, 0.5 + SHIFT],
+        samples=512,
+        seed=7,
+        gradients="both",
+    )
     out = {}
     for name, beta in (("honest", 0.5), ("doubled", 0.5 - SHIFT), ("halved", 0.5 + SHIFT)):
         part = frame[np.isclose(frame["beta"], beta)].copy()
@@ -117,7 +134,7 @@ def test_report_folder_end_to_end_tolerates_other_laws_and_columns(planted, tmp_
     fbm = planted["honest"].assign(init="fbm", hurst=0.7, lengthscale=np.nan, extra_metric=1.0)
     results.write(honest, tmp_path / "part-a.parquet", {})  # rsim files: load skips others
     results.write(fbm, tmp_path / "part-b.parquet", {})
-    assert report.main([str(tmp_path)]) == 0
+    assert rsim.report.main([str(tmp_path)]) == 0
     text = (tmp_path / "report.md").read_text()
     assert "**Verdict: AGREES" in text and "fbm" in text
     assert "H1: init='fbm' is not an i.i.d. law" in text
@@ -129,13 +146,14 @@ def test_report_folder_end_to_end_tolerates_other_laws_and_columns(planted, tmp_
     assert (checks[checks["init"] == "fbm"]["verdict"] == NOT_APPLICABLE).all()
 
     results.write(planted["doubled"], tmp_path / "part-a.parquet", {})
-    assert report.main([str(tmp_path), "--no-figures"]) == 1
+    assert rsim.report.main([str(tmp_path), "--no-figures"]) == 1
     assert "## Violations" in (tmp_path / "report.md").read_text()
 
 
 def test_report_without_gradient_columns(planted):
-    hidden_only = planted["honest"].drop(columns=[c for c in planted["honest"]
-                                                  if "grad" in c or "jvp" in c])
+    hidden_only = planted["honest"].drop(
+        columns=[c for c in planted["honest"] if "grad" in c or "jvp" in c]
+    )
     checks = report.check_table(hidden_only)
     gradient = checks[checks["quantity"] == "gradient"]
     assert (gradient["verdict"] == NOT_APPLICABLE).all()
@@ -151,3 +169,60 @@ def test_theory_network_reads_a_results_row(planted):
     row = planted["honest"].iloc[0]
     net = theory.Network.from_mapping(row)
     assert (net.model, net.init, net.width, net.gain) == ("res3", "uniform", 16, 1.0)
+
+
+def test_mean_and_se_by_hand():
+    mean, se = stats.mean_and_se([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5 and se == pytest.approx(math.sqrt(5 / 3) / 2)
+    mean, se = stats.mean_and_se(np.array([5.0]))
+    assert mean == 5.0 and math.isnan(se)
+    # The report's mean of r^2 is the same estimate, on the scale exp(shift).
+    log_sq = np.log(np.array([0.5, 1.0, 2.0, 4.0]))
+    est = stats.mean_estimate(log_sq)
+    assert est.value == pytest.approx(1.875)
+    assert est.se * math.exp(est.shift) == pytest.approx(stats.mean_and_se(np.exp(log_sq))[1])
+
+
+def test_fbm_paths_figure_reads_the_stored_paths(tmp_path):
+    """Figure 6 draws the weights the simulator stored (table ``paths/``), one row per H."""
+    from rsim import schema
+    from rsim.views import cells as views
+
+    rows = []
+    for hurst, depth in ((0.3, 50), (0.8, 80)):
+        for sample in range(2):
+            cell = {c: np.nan for c in schema.CELL_COLUMNS}
+            cell.update(
+                model="res3",
+                init="fbm",
+                activation="relu",
+                hurst=hurst,
+                width=4,
+                depth=depth,
+                seed=0,
+            )
+            rows += [
+                {**cell, "sample": sample, "layer": k, "weight": math.sin(k * hurst)}
+                for k in range(1, depth + 1)
+            ]
+    paths = pd.DataFrame(rows)
+    written = views.fbm_paths(paths, tmp_path / "fbm_paths.png")
+    assert written.stat().st_size > 0
+    smooth = paths.assign(init="smooth", hurst=np.nan, lengthscale=0.1)
+    with pytest.raises(ValueError, match="fbm"):
+        views.fbm_paths(smooth, tmp_path / "none.png")
+
+
+def test_drawing_and_analysis_modules_never_import_jax():
+    """Analysis (numpy/pandas) and views (tables in, PNG out) run without the engine."""
+    code = (
+        "import rsim.views.cells, rsim.views.report, rsim.views.limits, rsim.views.training, "
+        "rsim.analysis.summary, rsim.analysis.critical, rsim.analysis.report, "
+        "rsim.analysis.theory, rsim.analysis.stats, rsim.report, rsim.schema, rsim.results; "
+        "import sys; print('jax' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False", proc.stdout

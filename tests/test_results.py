@@ -3,15 +3,17 @@ import pandas as pd
 import pytest
 
 import rsim
-from rsim import results, summary, theory
-from rsim.config import CellSpec
+from rsim import results
+from rsim.analysis import summary, theory
+from rsim.experiments import base
+from rsim.experiments.cells import CellSpec
 
 
 def test_write_is_atomic_and_load_derives_ratios(tmp_path):
     spec = CellSpec(width=6, depth=8, samples=5, gradients="both")
     frame = rsim.simulate(width=6, depth=8, samples=5, gradients="both")
-    path = results.cell_path(tmp_path, spec)
-    results.write(frame, path, results.provenance(spec))
+    path = base.table_path(tmp_path, spec)
+    results.write(frame, path, base.provenance(spec))
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
     (tmp_path / ".part-stale.parquet.123.tmp").write_bytes(b"half a file")
     loaded = rsim.load(tmp_path)

@@ -1,4 +1,5 @@
-"""rsim.theory: hand-computed values, conditions that must refuse, and properties (hypothesis)."""
+"""rsim.analysis.theory: hand-computed values, conditions that must refuse, and properties
+(hypothesis)."""
 
 import math
 
@@ -7,11 +8,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rsim import theory
-from rsim.theory import Band, Network, NotApplicable
+from rsim.analysis import theory
+from rsim.analysis.theory import Band, Network, NotApplicable
 
-RES3 = Network(model="res3", init="uniform", width=40)
-WIDE = Network(model="res3", init="gaussian", width=100)
+
+def network(**fields) -> Network:
+    """A Network with the old default cell (res-3, uniform, d = 40, gain 1) where not given."""
+    defaults = dict(
+        model="res3", activation="relu", negative_slope=0.01, init="uniform", gain=1.0, width=40
+    )
+    return Network(**{**defaults, **fields})
+
+
+RES3 = network(model="res3", init="uniform", width=40)
+WIDE = network(model="res3", init="gaussian", width=100)
 
 
 def test_lemma1_and_prop6_by_hand():
@@ -25,18 +35,17 @@ def test_lemma1_and_prop6_by_hand():
 def test_exact_second_moments_by_hand():
     # res-3: (1 + alpha^2/2)^L - 1, Lemma 1's lower end; res-1 identity, gain 2: (1 + 4 a^2)^L - 1.
     assert theory.exact_second_moment(RES3, 0.1, 100) == pytest.approx(0.646668, rel=1e-5)
-    res1 = Network(model="res1", activation="identity", init="gaussian", gain=2.0)
+    res1 = network(model="res1", activation="identity", init="gaussian", gain=2.0)
     assert theory.exact_second_moment(res1, 0.1, 10) == pytest.approx(1.04**10 - 1)
     assert theory.exact_second_moment(res1, 0.5, 1) == pytest.approx(1.0)
-    # beta = 1/2, L -> infinity: e^(1/2) - 1 and e - 1 (THEORY.md section 4).
-    assert theory.exact_second_moment(RES3, 1e-3, 10**6) == pytest.approx(math.expm1(0.5),
-                                                                          rel=1e-5)
-    identity = Network(model="res1", activation="identity")
-    assert theory.exact_second_moment(identity, 1e-3, 10**6) == pytest.approx(math.e - 1,
-                                                                              rel=1e-5)
+    # beta = 1/2, L -> infinity: e^(1/2) - 1 and e - 1 (rsim/THEORY.md section 4).
+    assert theory.exact_second_moment(RES3, 1e-3, 10**6) == pytest.approx(math.expm1(0.5), rel=1e-5)
+    identity = network(model="res1", activation="identity")
+    assert theory.exact_second_moment(identity, 1e-3, 10**6) == pytest.approx(math.e - 1, rel=1e-5)
     # The historic functions keep their behaviour.
     assert theory.exact_mean_squared_diff("res3", "relu", 0, 1.0, 0.1, 100) == pytest.approx(
-        0.646668, rel=1e-5)
+        0.646668, rel=1e-5
+    )
     assert np.isnan(theory.exact_mean_squared_diff("res1", "relu", 0, 1.0, 0.1, 10))
 
 
@@ -53,9 +62,11 @@ def test_prop3_by_hand():
     alpha, depth = 1000**-0.5, 1000  # L alpha^2 = 1, d = 100
     # (i): exp(3/8 - sqrt(11 / (100 * 0.1))) - 1; (ii): exp(1 + sqrt(5 / (100 * 0.1))) + 1.
     assert theory.prop3_lower(WIDE, alpha, depth, 0.1) == pytest.approx(
-        math.exp(0.375 - math.sqrt(1.1)) - 1)
+        math.exp(0.375 - math.sqrt(1.1)) - 1
+    )
     assert theory.prop3_upper(WIDE, alpha, depth, 0.1) == pytest.approx(
-        math.exp(1 + math.sqrt(0.5)) + 1)
+        math.exp(1 + math.sqrt(0.5)) + 1
+    )
     assert theory.prop3_upper(WIDE, alpha, depth, 0.1) == pytest.approx(6.512988, rel=1e-6)
 
 
@@ -111,15 +122,16 @@ def _eighth_moment_of_chi_square(k: np.ndarray) -> np.ndarray:
 def test_eighth_moment_constant_by_chi_square(width):
     """Gaussian W: ||W h||^2 d/||h||^2 ~ chi^2_d and ||ReLU(W h)||^2 d/||h||^2 ~ chi^2_K
     with K ~ Binomial(d, 1/2); E (chi^2_k)^4 = k (k + 2) (k + 4) (k + 6)."""
-    identity = theory.eighth_moment_constant(Network(model="res2", activation="identity",
-                                                     init="gaussian", width=width))
+    identity = theory.eighth_moment_constant(
+        network(model="res2", activation="identity", init="gaussian", width=width)
+    )
     assert identity == pytest.approx(_eighth_moment_of_chi_square(width) / width**4)
     k = np.arange(width + 1)
     weights = np.array([math.comb(width, int(j)) for j in k]) / 2.0**width
-    relu = theory.eighth_moment_constant(Network(model="res3", width=width))
+    relu = theory.eighth_moment_constant(network(model="res3", width=width))
     assert relu == pytest.approx(float(weights @ _eighth_moment_of_chi_square(k)) / width**4)
-    assert theory.eighth_moment_constant(Network(width=1)) == 52.5
-    res1 = Network(model="res1", activation="leaky_relu", negative_slope=0.8)
+    assert theory.eighth_moment_constant(network(width=1)) == 52.5
+    res1 = network(model="res1", activation="leaky_relu", negative_slope=0.8)
     assert theory.eighth_moment_constant(res1) == 1.0
 
 
@@ -128,12 +140,15 @@ def test_eighth_moment_constant_bounds_the_three_laws():
     E ||ReLU(W h)||^8 / ||h||^8 and leaky ReLU's stay below the certified C (Gaussian equal)."""
     rng = np.random.default_rng(0)
     d, n = 4, 200_000
-    draws = {"gaussian": lambda s: rng.standard_normal(s),
-             "uniform": lambda s: rng.uniform(-math.sqrt(3), math.sqrt(3), s),
-             "rademacher": lambda s: rng.choice([-1.0, 1.0], s)}
+    draws = {
+        "gaussian": lambda s: rng.standard_normal(s),
+        "uniform": lambda s: rng.uniform(-math.sqrt(3), math.sqrt(3), s),
+        "rademacher": lambda s: rng.choice([-1.0, 1.0], s),
+    }
     for slope, activation in ((0.0, "relu"), (0.3, "leaky_relu")):
-        c = theory.eighth_moment_constant(Network(model="res2", activation=activation,
-                                                  negative_slope=slope, width=d))
+        c = theory.eighth_moment_constant(
+            network(model="res2", activation=activation, negative_slope=slope, width=d)
+        )
         for law, draw in draws.items():
             for h in (np.eye(d)[0], np.full(d, 0.5)):
                 y = draw((n, d, d)) @ h  # rows of sqrt(d) W times the unit vector h
@@ -144,30 +159,39 @@ def test_eighth_moment_constant_bounds_the_three_laws():
                     assert moment == pytest.approx(c, rel=0.05)
 
 
-@pytest.mark.parametrize("net, word", [
-    (Network(model="res1", activation="relu"), "H2"),
-    (Network(model="res2", activation="tanh"), "H2"),
-    (Network(model="res1", activation="leaky_relu", negative_slope=0.5), "H2"),
-    (Network(gain=2.0), "H1"),
-    (Network(init="smooth"), "H1"),
-    (Network(init="fbm"), "H1"),
-])
+@pytest.mark.parametrize(
+    "net, word",
+    [
+        (network(model="res1", activation="relu"), "H2"),
+        (network(model="res2", activation="tanh"), "H2"),
+        (network(model="res1", activation="leaky_relu", negative_slope=0.5), "H2"),
+        (network(gain=2.0), "H1"),
+        (network(init="smooth"), "H1"),
+        (network(init="fbm"), "H1"),
+    ],
+)
 def test_every_bound_refuses_when_a_hypothesis_fails(net, word):
-    bounds = [theory.lemma1_bounds(net, 0.03, 1000), theory.prop2_upper(net, 0.03, 1000, 0.1),
-              theory.prop3_lower(net, 0.03, 1000, 0.1), theory.prop3_upper(net, 0.03, 1000, 0.1),
-              theory.corollary1_band(net, 0.5, 1000, 0.1), theory.prop5_upper(net, 0.03, 1000, 0.1),
-              theory.prop6_bounds(net, 0.03, 1000), theory.corollary2_limit_band(net, 0.5)]
+    bounds = [
+        theory.lemma1_bounds(net, 0.03, 1000),
+        theory.prop2_upper(net, 0.03, 1000, 0.1),
+        theory.prop3_lower(net, 0.03, 1000, 0.1),
+        theory.prop3_upper(net, 0.03, 1000, 0.1),
+        theory.corollary1_band(net, 0.5, 1000, 0.1),
+        theory.prop5_upper(net, 0.03, 1000, 0.1),
+        theory.prop6_bounds(net, 0.03, 1000),
+        theory.corollary2_limit_band(net, 0.5),
+    ]
     for bound in bounds:
         assert isinstance(bound, NotApplicable) and word in bound.condition, bound
         assert str(bound).startswith("not applicable: ")
 
 
 def test_exact_moment_refuses_correlated_laws_and_tanh():
-    assert "i.i.d." in theory.exact_second_moment(Network(init="fbm"), 0.1, 10).condition
-    tanh = Network(model="res2", activation="tanh")
+    assert "i.i.d." in theory.exact_second_moment(network(init="fbm"), 0.1, 10).condition
+    tanh = network(model="res2", activation="tanh")
     assert isinstance(theory.exact_second_moment(tanh, 0.1, 10), NotApplicable)
     # A gain other than 1 breaks H1 but not the exact identity.
-    assert theory.exact_second_moment(Network(gain=2.0), 0.1, 10) == pytest.approx(1.08**10 - 1)
+    assert theory.exact_second_moment(network(gain=2.0), 0.1, 10) == pytest.approx(1.08**10 - 1)
 
 
 networks = st.builds(
@@ -191,8 +215,10 @@ def _value(bound):
 def _high_probability_ends(net, alpha, depth, delta):
     """Lower and upper ends of Propositions 2 and 3 at the same delta (applicable ones)."""
     lows = [_value(theory.prop3_lower(net, alpha, depth, delta))]
-    highs = [_value(theory.prop2_upper(net, alpha, depth, delta)),
-             _value(theory.prop3_upper(net, alpha, depth, delta))]
+    highs = [
+        _value(theory.prop2_upper(net, alpha, depth, delta)),
+        _value(theory.prop3_upper(net, alpha, depth, delta)),
+    ]
     return [x for x in lows if x is not None], [x for x in highs if x is not None]
 
 
@@ -200,8 +226,11 @@ def _high_probability_ends(net, alpha, depth, delta):
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(networks, alphas, depths, deltas, st.sampled_from([0.25, 0.5, 1.0]))
 def test_lower_bounds_never_exceed_upper_bounds(net, alpha, depth, delta, beta):
-    for band in (theory.lemma1_bounds(net, alpha, depth), theory.prop6_bounds(net, alpha, depth),
-                 theory.corollary1_band(net, beta, depth, delta)):
+    for band in (
+        theory.lemma1_bounds(net, alpha, depth),
+        theory.prop6_bounds(net, alpha, depth),
+        theory.corollary1_band(net, beta, depth, delta),
+    ):
         if isinstance(band, Band):
             assert band.lower <= band.upper
     # Any applicable lower end below any applicable upper end, at the same alpha and delta;
@@ -230,10 +259,12 @@ def test_exact_moments_sit_inside_lemma1_and_prop6(net, alpha, depth):
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(networks, alphas, depths, deltas)
 def test_statements_return_a_number_or_a_named_condition(net, alpha, depth, delta):
-    for bound in (theory.prop2_upper(net, alpha, depth, delta),
-                  theory.prop3_lower(net, alpha, depth, delta),
-                  theory.prop3_upper(net, alpha, depth, delta),
-                  theory.prop5_upper(net, alpha, depth, delta)):
+    for bound in (
+        theory.prop2_upper(net, alpha, depth, delta),
+        theory.prop3_lower(net, alpha, depth, delta),
+        theory.prop3_upper(net, alpha, depth, delta),
+        theory.prop5_upper(net, alpha, depth, delta),
+    ):
         assert isinstance(bound, NotApplicable | float), bound
         if isinstance(bound, NotApplicable):
             assert bound.condition

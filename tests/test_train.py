@@ -2,6 +2,11 @@
 once, diverged runs are flagged and kept, results round-trip through Parquet, the variogram
 Hurst estimator recovers H of fbm paths, and bad input is refused naming the key."""
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,13 +14,29 @@ import pandas as pd
 import pytest
 
 import rsim
-from rsim import data, results, train, train_report, weights
-from rsim.config import ConfigError
+from rsim import data, results
+from rsim.analysis import training as analysis
+from rsim.analysis.hurst import hurst_exponent
+from rsim.checks import ConfigError
+from rsim.core import laws
+from rsim.core import training as core
+from rsim.experiments import base
+from rsim.experiments.training import TrainSpec, compute, train_grid
+from rsim.views import training as views
 
+REGRESSION = Path(__file__).parent / "data" / "regression.json"
 # Every training test but the CLI one uses this architecture, the whole digits set and 4 runs
 # side by side, so that one compilation serves them all (compiling dominates their time).
-SMALL = dict(model="res1", init="fbm", hurst=0.5, width=12, depth=6, betas=[0.5, 1.0],
-             lrs=[0.003, 0.03], epochs=4)
+SMALL = dict(
+    model="res1",
+    init="fbm",
+    hurst=0.5,
+    width=12,
+    depth=6,
+    betas=[0.5, 1.0],
+    lrs=[0.003, 0.03],
+    epochs=4,
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,36 +45,39 @@ def digits():
 
 
 def spec(**values):
-    return train.TrainSpec.from_mapping({**SMALL, **values})
+    return TrainSpec.from_config({**SMALL, **values})
 
 
 @pytest.fixture(scope="module")
 def grid(digits):
-    return train.train_grid(spec(), digits)
+    return train_grid(spec(), digits)
 
 
 # --- the Hurst estimator ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("hurst", [0.2, 0.5, 0.8])
 def test_variogram_recovers_the_hurst_index_of_fbm_paths(hurst):
     depth = 256
-    noise = weights.fgn(jax.random.PRNGKey(7), depth, 16, weights.fgn_scale(hurst, depth),
-                        jnp.float32)  # 16 fGn paths; their partial sums are fbm
-    assert abs(train.hurst_exponent(np.asarray(noise)) - hurst) < 0.05
+    noise = laws.fgn(
+        jax.random.PRNGKey(7), depth, 16, laws.fgn_scale(hurst, depth), jnp.float32
+    )  # 16 fGn paths; their partial sums are fbm
+    assert abs(hurst_exponent(np.asarray(noise)) - hurst) < 0.05
 
 
 def test_hurst_of_iid_and_smooth_weights():
     key = jax.random.PRNGKey(3)
-    iid = weights.draw("gaussian", key, (256, 4, 4), 4, 1.0, jnp.float32)
-    smooth = weights.path("smooth", key, 256, (4, 4), 4, 1.0, jnp.float32)
-    assert abs(train.hurst_exponent(np.asarray(iid)) - 0.5) < 0.05
+    iid = laws.draw("gaussian", key, (256, 4, 4), 4, 1.0, jnp.float32)
+    smooth = laws.path("smooth", key, 256, (4, 4), 4, 1.0, jnp.float32, lengthscale=0.1)
+    assert abs(hurst_exponent(np.asarray(iid)) - 0.5) < 0.05
     # Training shifts whole paths: a constant offset of V_k is not smoothness.
-    assert abs(train.hurst_exponent(np.asarray(iid) + 0.3) - 0.5) < 0.05
-    assert train.hurst_exponent(np.asarray(smooth)) > 0.95
-    assert np.isnan(train.hurst_exponent(np.full((64, 2), np.nan)))
+    assert abs(hurst_exponent(np.asarray(iid) + 0.3) - 0.5) < 0.05
+    assert hurst_exponent(np.asarray(smooth)) > 0.95
+    assert np.isnan(hurst_exponent(np.full((64, 2), np.nan)))
 
 
 # --- training ---------------------------------------------------------------------------------
+
 
 def test_loss_decreases_on_a_small_problem(grid):
     for loss in grid.loc[grid["lr"] == 0.03, "train_loss"]:
@@ -69,7 +93,7 @@ def test_accuracy_well_above_chance_on_digits(grid):
 
 def test_runs_side_by_side_do_not_mix(grid, digits):
     """The same runs in another order give the same numbers, run by run."""
-    swapped = train.train_grid(spec(lrs=[0.03, 0.003], betas=[1.0, 0.5]), digits)
+    swapped = train_grid(spec(lrs=[0.03, 0.003], betas=[1.0, 0.5]), digits)
     merged = grid.merge(swapped, on=["beta", "lr", "seed"], suffixes=("", "_swapped"))
     assert len(merged) == 4
     for a, b in zip(merged["train_loss"], merged["train_loss_swapped"]):
@@ -77,36 +101,35 @@ def test_runs_side_by_side_do_not_mix(grid, digits):
 
 
 def test_learning_rate_grid_beta_and_hurst_share_one_compilation(grid, digits):
-    before = train.TRACES["epoch"]
-    first = train.train_grid(spec(hurst=0.3, betas=[0.25, 0.75], lrs=[1e-3, 1e-2], epochs=1),
-                             digits)
-    second = train.train_grid(spec(hurst=0.8, betas=[1.5, 2.0], lrs=[0.1, 1.0], epochs=1),
-                              digits)
-    assert train.TRACES["epoch"] == before  # the fixture's grid compiled it; nothing retraced
+    before = core.TRACES["epoch"]
+    first = train_grid(spec(hurst=0.3, betas=[0.25, 0.75], lrs=[1e-3, 1e-2], epochs=1), digits)
+    second = train_grid(spec(hurst=0.8, betas=[1.5, 2.0], lrs=[0.1, 1.0], epochs=1), digits)
+    assert core.TRACES["epoch"] == before  # the fixture's grid compiled it; nothing retraced
     assert before >= 1
     assert not np.allclose(first["final_train_loss"], second["final_train_loss"])
 
 
 def test_diverging_runs_are_flagged_and_kept(digits):
-    frame = train.train_grid(spec(lrs=[1e-3, 1e4], betas=[0.0, 0.5], epochs=1), digits)
+    frame = train_grid(spec(lrs=[1e-3, 1e4], betas=[0.0, 0.5], epochs=1), digits)
     assert frame["lr"].tolist() == [1e-3, 1e4, 1e-3, 1e4]
     assert frame["diverged"].tolist() == [False, True, False, True]
     assert np.isfinite(frame["train_loss"].iat[0]).all()
 
 
 def test_learning_rate_is_divided_by_ten_halfway():
-    assert [train.learning_rate_factor(e, 10) for e in range(10)] == [1.0] * 5 + [0.1] * 5
-    assert [train.learning_rate_factor(e, 3) for e in range(3)] == [1.0, 1.0, 0.1]
+    assert [core.learning_rate_factor(e, 10) for e in range(10)] == [1.0] * 5 + [0.1] * 5
+    assert [core.learning_rate_factor(e, 3) for e in range(3)] == [1.0, 1.0, 0.1]
 
 
 def test_runs_per_call_splits_evenly_within_the_memory_budget():
-    arch = train.Architecture("res1", "relu", 0.01, "fbm", 1.0, None, 30, 1000, 64, 10)
-    chunk = train.runs_per_call(arch, 128, 50)
+    arch = core.Architecture("res1", "relu", 0.01, "fbm", 1.0, None, 30, 1000, 64, 10)
+    chunk = core.runs_per_call(arch, 128, 50)
     assert 1 <= chunk <= 50 and 50 % chunk <= chunk
-    assert train.runs_per_call(arch, 128, 1) == 1
+    assert core.runs_per_call(arch, 128, 1) == 1
 
 
 # --- results, reports, configuration ----------------------------------------------------------
+
 
 def fake_runs(study="lr_alpha"):
     """A results table of the shape train_grid writes, with a known best lr per cell."""
@@ -114,65 +137,149 @@ def fake_runs(study="lr_alpha"):
     for optimizer in ("adam", "sgd"):
         for depth in (10, 100):
             for beta in (0.5, 1.0):
-                alpha = depth ** -beta
-                best = 0.01 * alpha ** -1.0  # lr* = 0.01 / alpha
+                alpha = depth**-beta
+                best = 0.01 * alpha**-1.0  # lr* = 0.01 / alpha
                 for lr in 10.0 ** np.arange(-4, 3.01, 0.5):
                     loss = 0.5 + (np.log10(lr) - np.log10(best)) ** 2
-                    rows.append(dict(study=study, dataset="digits", model="res1",
-                                     init="gaussian", lengthscale=np.nan, hurst=np.nan,
-                                     width=8, depth=depth, optimizer=optimizer, epochs=2,
-                                     beta=beta, lr=lr, seed=0, n_classes=10,
-                                     test_accuracy=1 / (1 + loss), final_train_loss=loss,
-                                     train_loss=[2.0, loss], diverged=bool(lr > 300)))
+                    rows.append(
+                        dict(
+                            study=study,
+                            dataset="digits",
+                            model="res1",
+                            init="gaussian",
+                            lengthscale=np.nan,
+                            hurst=np.nan,
+                            width=8,
+                            depth=depth,
+                            optimizer=optimizer,
+                            epochs=2,
+                            beta=beta,
+                            lr=lr,
+                            seed=0,
+                            n_classes=10,
+                            test_accuracy=1 / (1 + loss),
+                            final_train_loss=loss,
+                            train_loss=[2.0, loss],
+                            diverged=bool(lr > 300),
+                        )
+                    )
     return pd.DataFrame(rows)
 
 
 def test_lr_alpha_fit_recovers_a_known_power_law(tmp_path):
-    best = train_report.best_learning_rates(fake_runs())
-    np.testing.assert_allclose(best["best_lr"], 0.01 * (best["depth"] ** best["beta"]),
-                               rtol=0.05)
-    fit = train_report.fit_lr_alpha(best).set_index("optimizer")
+    best = analysis.best_learning_rates(fake_runs())
+    np.testing.assert_allclose(best["best_lr"], 0.01 * (best["depth"] ** best["beta"]), rtol=0.05)
+    fit = analysis.fit_lr_alpha(best).set_index("optimizer")
     np.testing.assert_allclose(fit["p"], -1.0, atol=0.02)
-    text = train_report.summary_text("lr_alpha", fake_runs())
+    text = analysis.summary_text("lr_alpha", fake_runs())
     assert "lr* ~ alpha_L^-1.00" in text
-    assert train_report.figures("lr_alpha", fake_runs(), tmp_path)[0].stat().st_size > 0
+    assert views.figures("lr_alpha", fake_runs(), tmp_path)[0].stat().st_size > 0
 
 
 def test_results_round_trip_through_parquet(tmp_path, digits):
-    frame = train.train_grid(spec(study="weights", epochs=1), digits)
+    frame = train_grid(spec(study="weights", epochs=1), digits)
     results.write(frame, tmp_path / "part-x.parquet", {"spec": {}})
     back = rsim.load(tmp_path)
-    for column in ("beta", "hurst", "lr", "seed", "test_accuracy", "train_loss", "diverged",
-                   "hurst_init", "hurst_trained", "weight_path"):
+    for column in (
+        "beta",
+        "hurst",
+        "lr",
+        "seed",
+        "test_accuracy",
+        "train_loss",
+        "diverged",
+        "hurst_init",
+        "hurst_trained",
+        "weight_path",
+    ):
         assert column in back, column
     assert list(back["train_loss"].iat[0]) == pytest.approx(frame["train_loss"].iat[0])
     assert len(back["weight_path"].iat[0]) == SMALL["depth"]
     assert back["diverged"].dtype == bool
-    assert train_report.figures("weights", back, tmp_path)[0].stat().st_size > 0
+    assert views.figures("weights", back, tmp_path)[0].stat().st_size > 0
 
 
-@pytest.mark.parametrize("values,key", [
-    ({"optimizer": "rmsprop"}, "optimizer"),
-    ({"lrs": [0.1, 0.0]}, "lrs"),
-    ({"lrs": [-1e-3]}, "lrs"),
-    ({"lrs": []}, "lrs"),
-    ({"epochs": 0}, "epochs"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"study": "figure10"}, "study"),
-    ({"dataset": "imagenet"}, "dataset"),
-    ({"dataset": "mnist", "data_dir": "/nonexistent/rsim"}, "data_dir"),
-    ({"init": "fbm", "hurst": 1.0}, "hurst"),
-    ({"replicates": 0}, "replicates"),
-    ({"precision": "float64"}, "precision"),
-])
+def test_regression_training_values_are_bit_identical(tmp_path):
+    """The grid recorded from the code before the pipeline refactor (its ``options`` are that
+    code's spec; ``precision`` was always float32): the same floats, bit for bit, through the
+    shared runner and Parquet."""
+    recorded = json.loads(REGRESSION.read_text())["training"]
+    options = dict(recorded["options"])
+    assert options.pop("precision") == "float32"
+    job = TrainSpec.from_config(options)
+    units = []
+    frame = compute(job, units.append)[""]
+    assert sum(units) == job.progress_total() == 2 * 2
+    assert [float(v).hex() for v in frame["test_accuracy"]] == recorded["test_accuracy"]
+    assert [float(v).hex() for v in frame["final_train_loss"]] == recorded["final_train_loss"]
+    back = results.load(base.run_job(job, tmp_path))
+    assert [float(v).hex() for v in back["test_accuracy"]] == recorded["test_accuracy"]
+    assert [float(v).hex() for v in back["final_train_loss"]] == recorded["final_train_loss"]
+
+
+@pytest.mark.parametrize(
+    "values,key",
+    [
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"lrs": [0.1, 0.0]}, "lrs"),
+        ({"lrs": [-1e-3]}, "lrs"),
+        ({"lrs": []}, "lrs"),
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"study": "figure10"}, "study"),
+        ({"dataset": "imagenet"}, "dataset"),
+        ({"dataset": "mnist", "data_dir": "/nonexistent/rsim"}, "data_dir"),
+        ({"init": "fbm", "hurst": 1.0}, "hurst"),
+        ({"replicates": 0}, "replicates"),
+        ({"precision": "float64"}, "precision"),
+    ],
+)
 def test_bad_training_input_is_refused_naming_the_key(values, key):
     with pytest.raises(ConfigError, match=f"^{key}"):
-        train.TrainSpec.from_mapping({**SMALL, **values})
+        TrainSpec.from_config({**SMALL, **values})
+
+
+def test_specs_summaries_and_figures_never_import_jax():
+    """A training spec is built, validated and named, and its tables summarised and drawn,
+    without starting jax (the engine is imported by compute and block only)."""
+    code = (
+        "import sys; from rsim.experiments.training import TrainSpec; "
+        "import rsim.analysis.training, rsim.analysis.hurst, rsim.views.training; "
+        "spec = TrainSpec(init='fbm', hurst=0.3); spec.digest(); "
+        "print(spec.label(), spec.progress_total(), 'jax' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [
+        "training",
+        "accuracy",
+        "res3",
+        "fbm",
+        "H=0.3",
+        "L=1000",
+        "150",
+        "False",
+    ]
 
 
 def test_cli_training_sweep_end_to_end(run_cli, tmp_path):
-    small = ("+sweep=training", "depth=3", "width=4", "epochs=1", "hurst=0.3,0.7",
-             "betas=[0.5,1.0]", "lrs=[0.1]", "train_limit=128", f"output={tmp_path}")
+    small = (
+        "+sweep=training",
+        "depth=3",
+        "width=4",
+        "epochs=1",
+        "hurst=0.3,0.7",
+        "betas=[0.5,1.0]",
+        "lrs=[0.1]",
+        "train_limit=128",
+        f"output={tmp_path}",
+    )
     proc = run_cli(*small)
     folder = tmp_path / "training"
     frame = rsim.load(folder)

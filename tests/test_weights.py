@@ -10,14 +10,14 @@ import pytest
 from scipy import stats
 
 import rsim
-from rsim import engine, weights
-from rsim.config import CellSpec
+from rsim.core import engine, laws
+from rsim.experiments.cells import CellSpec
 
 
 @pytest.mark.parametrize("lengthscale", [0.02, 0.1, 0.5, 2.0])
 def test_fourier_series_produces_the_rbf_kernel(lengthscale):
     tau = np.linspace(-1, 1, 4001)
-    produced = weights.rbf_kernel_produced(lengthscale, tau)
+    produced = laws.rbf_kernel_produced(lengthscale, tau)
     np.testing.assert_allclose(produced, np.exp(-(tau**2) / (2 * lengthscale**2)), atol=1e-12)
 
 
@@ -29,7 +29,7 @@ def _autocovariance(paths, lags):
 def test_smooth_paths_have_the_kernel_and_variance():
     depth, lengthscale, gain, fan_in = 50, 0.1, 1.5, 9
     with engine.numerics("float64"):
-        w = weights.path("smooth", jax.random.PRNGKey(0), depth, (4000,), fan_in, gain,
+        w = laws.path("smooth", jax.random.PRNGKey(0), depth, (4000,), fan_in, gain,
                          jnp.float64, lengthscale=lengthscale)
     w = np.asarray(w) * np.sqrt(fan_in) / gain
     lags = np.arange(0, 15)
@@ -42,8 +42,8 @@ def test_smooth_realisation_is_a_function_of_t():
     """The depth-L path is the realisation sampled at k/L: depths 10 and 20 agree at k/10."""
     with engine.numerics("float64"):
         key = jax.random.PRNGKey(3)
-        coarse = weights.path("smooth", key, 10, (3, 3), 3, 1.0, jnp.float64)
-        fine = weights.path("smooth", key, 20, (3, 3), 3, 1.0, jnp.float64)
+        coarse = laws.path("smooth", key, 10, (3, 3), 3, 1.0, jnp.float64, lengthscale=0.1)
+        fine = laws.path("smooth", key, 20, (3, 3), 3, 1.0, jnp.float64, lengthscale=0.1)
     np.testing.assert_allclose(coarse, fine[1::2], atol=1e-12)
 
 
@@ -51,10 +51,10 @@ def test_smooth_realisation_is_a_function_of_t():
 def test_fgn_has_the_exact_autocovariance(hurst):
     n, count = 64, 6000
     with engine.numerics("float64"):
-        paths = np.asarray(weights.fgn(jax.random.PRNGKey(1), n, count,
-                                       weights.fgn_scale(hurst, n), jnp.float64))
+        paths = np.asarray(laws.fgn(jax.random.PRNGKey(1), n, count,
+                                       laws.fgn_scale(hurst, n), jnp.float64))
     lags = np.arange(8)
-    want = np.asarray(weights.fgn_autocovariance(hurst, lags))
+    want = np.asarray(laws.fgn_autocovariance(hurst, lags))
     # pooled estimate over count * (n - k) correlated products: 0.02 is ~5 standard errors
     np.testing.assert_allclose(_autocovariance(paths, lags), want, atol=0.02)
     # partial sums are fBm: Var(sum of n steps) = n^{2H}
@@ -66,9 +66,9 @@ def test_fgn_has_the_exact_autocovariance(hurst):
 def test_circulant_embedding_is_nonnegative(hurst):
     n = 1000
     lags = np.concatenate([np.arange(n + 1), np.arange(n - 1, 0, -1)])
-    eigenvalues = np.fft.fft(weights.fgn_autocovariance(hurst, lags)).real
+    eigenvalues = np.fft.fft(laws.fgn_autocovariance(hurst, lags)).real
     assert eigenvalues.min() > -1e-10
-    np.testing.assert_allclose(weights.fgn_scale(hurst, n) ** 2 * 2 * n,
+    np.testing.assert_allclose(laws.fgn_scale(hurst, n) ** 2 * 2 * n,
                                np.maximum(eigenvalues, 0))
 
 

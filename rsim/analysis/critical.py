@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rsim.simulate import CELL_COLUMNS
+from rsim.schema import CELL_SERIES
 
-SERIES = [c for c in CELL_COLUMNS if c != "depth"]
+SERIES = list(CELL_SERIES)
 
 
 @dataclass(frozen=True)
@@ -41,16 +41,17 @@ def _cube(frame: pd.DataFrame, metric: str):
         raise ValueError(f"metric={metric!r}: the table has no column {column!r}")
     varying = [c for c in SERIES if frame[c].nunique(dropna=False) > 1]
     if varying:
-        raise ValueError(f"critical_beta needs one weight law and architecture; "
-                         f"{', '.join(varying)} vary: select one series first")
+        raise ValueError(
+            f"critical_beta needs one weight law and architecture; "
+            f"{', '.join(varying)} vary: select one series first"
+        )
     depths = np.sort(frame["depth"].unique())
     betas = np.sort(frame["beta"].unique())
     if len(depths) < 2 or len(betas) < 2:
         raise ValueError("critical_beta needs a sweep over at least 2 depths and 2 betas")
     cubes = []
     for depth in depths:
-        table = frame[frame["depth"] == depth].pivot(index="sample", columns="beta",
-                                                     values=column)
+        table = frame[frame["depth"] == depth].pivot(index="sample", columns="beta", values=column)
         cubes.append(table[betas].to_numpy())
     return depths, betas, cubes
 
@@ -66,8 +67,13 @@ def _estimate(betas, slopes) -> float:
     return float(np.median(betas[identity] + slopes[identity])) if identity.any() else np.nan
 
 
-def critical_beta(frame: pd.DataFrame, metric: str = "hidden_diff", n_boot: int = 200,
-                  level: float = 0.9, seed: int = 0) -> CriticalBeta:
+def critical_beta(
+    frame: pd.DataFrame,
+    metric: str = "hidden_diff",
+    n_boot: int = 200,
+    level: float = 0.9,
+    seed: int = 0,
+) -> CriticalBeta:
     """Estimate beta* from a sweep over depths and betas of one weight law (see module doc).
 
     ``metric`` names a ratio (``hidden_diff``, ``jvp_diff``, ``grad_diff``...); the interval
@@ -80,12 +86,17 @@ def critical_beta(frame: pd.DataFrame, metric: str = "hidden_diff", n_boot: int 
     rng = np.random.default_rng(seed)
     boots = []
     for _ in range(n_boot):
-        resampled = np.stack([np.median(c[rng.integers(0, len(c), len(c))], axis=0)
-                              for c in cubes])
+        resampled = np.stack([np.median(c[rng.integers(0, len(c), len(c))], axis=0) for c in cubes])
         boots.append(_estimate(betas, _slopes(log_depths, betas, resampled)))
     low, high = np.nanquantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    table = pd.DataFrame({"beta": betas, "slope": slopes, "beta_plus_slope": betas + slopes,
-                          "identity_side": slopes < 0})
+    table = pd.DataFrame(
+        {
+            "beta": betas,
+            "slope": slopes,
+            "beta_plus_slope": betas + slopes,
+            "identity_side": slopes < 0,
+        }
+    )
     return CriticalBeta(_estimate(betas, slopes), float(low), float(high), table)
 
 
@@ -97,8 +108,15 @@ def critical_betas(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -
         if group["depth"].nunique() < 2 or group["beta"].nunique() < 2:
             continue
         result = critical_beta(group, metric, **kwargs)
-        rows.append({**dict(zip(SERIES, key)), "metric": metric, "beta_star": result.estimate,
-                     "low": result.low, "high": result.high})
+        rows.append(
+            {
+                **dict(zip(SERIES, key)),
+                "metric": metric,
+                "beta_star": result.estimate,
+                "low": result.low,
+                "high": result.high,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -117,6 +135,5 @@ def zero_crossings(frame: pd.DataFrame, metric: str = "hidden_diff") -> pd.DataF
             i = below[0]
             step = betas[i + 1] - betas[i]
             crossing = betas[i] + step * values[i] / (values[i] - values[i + 1])
-        rows.append({**dict(zip(SERIES + ["depth"], key)), "metric": metric,
-                     "beta_zero": crossing})
+        rows.append({**dict(zip(SERIES + ["depth"], key)), "metric": metric, "beta_zero": crossing})
     return pd.DataFrame(rows)

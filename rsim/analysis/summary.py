@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rsim import theory
-from rsim.results import RATIOS, with_ratios
-from rsim.simulate import CELL_COLUMNS
+from rsim.analysis import theory
+from rsim.analysis.stats import mean_and_se
+from rsim.results import with_ratios
+from rsim.schema import CELL_COLUMNS, RATIOS
 
 GROUP = list(CELL_COLUMNS) + ["beta"]
 
@@ -15,7 +16,8 @@ GROUP = list(CELL_COLUMNS) + ["beta"]
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (cell, beta): n; median, q10, q90 of each plain ratio present; and
     mean_hidden_diff_sq (mean of r_h^2) with its standard error ``se`` beside ``exact``
-    = (1 + c alpha^2)^L - 1 where THEORY.md gives it (NaN elsewhere) and ``z`` = gap / se."""
+    = (1 + c alpha^2)^L - 1 where rsim/THEORY.md gives it (NaN elsewhere) and ``z`` = gap / se
+    (:func:`rsim.analysis.stats.mean_and_se`: NaN se for a single sample)."""
     rows = []
     frame = with_ratios(frame.copy())
     for key, group in frame.groupby(GROUP, sort=True, dropna=False):
@@ -26,14 +28,21 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
             if name in group:
                 q10, median, q90 = np.quantile(group[name], [0.1, 0.5, 0.9])
                 row.update({f"{name}_median": median, f"{name}_q10": q10, f"{name}_q90": q90})
-        with np.errstate(over="ignore", invalid="ignore"):
-            squares = np.exp(2 * group["log_hidden_diff"].to_numpy())
-            row["mean_hidden_diff_sq"] = squares.mean()
-            row["se"] = squares.std(ddof=1) / np.sqrt(len(squares)) if len(squares) > 1 else np.nan
-            row["exact"] = float(theory.exact_mean_squared_diff(
-                row["model"], row["activation"], row["negative_slope"], row["gain"],
-                row["alpha"], row["depth"], init=row["init"]))
-            row["z"] = (row["mean_hidden_diff_sq"] - row["exact"]) / row["se"]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            squares = np.exp(2 * group["log_hidden_diff"].to_numpy(dtype=np.float64))
+            row["mean_hidden_diff_sq"], row["se"] = mean_and_se(squares)
+            row["exact"] = float(
+                theory.exact_mean_squared_diff(
+                    row["model"],
+                    row["activation"],
+                    row["negative_slope"],
+                    row["gain"],
+                    row["alpha"],
+                    row["depth"],
+                    init=row["init"],
+                )
+            )
+            row["z"] = float(np.divide(row["mean_hidden_diff_sq"] - row["exact"], row["se"]))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -44,10 +53,15 @@ def format_summary(table: pd.DataFrame) -> str:
     shown = pd.DataFrame({c: table[c] for c in columns + ["width", "depth", "beta", "n"]})
     for name in RATIOS:
         if f"{name}_median" in table:
-            shown[name] = [f"{m:.3g} [{lo:.3g}, {hi:.3g}]" for m, lo, hi in zip(
-                table[f"{name}_median"], table[f"{name}_q10"], table[f"{name}_q90"])]
-    shown["E[hidden_diff^2]"] = [f"{m:.4g} ± {s:.2g}" for m, s in
-                                 zip(table["mean_hidden_diff_sq"], table["se"])]
+            shown[name] = [
+                f"{m:.3g} [{lo:.3g}, {hi:.3g}]"
+                for m, lo, hi in zip(
+                    table[f"{name}_median"], table[f"{name}_q10"], table[f"{name}_q90"]
+                )
+            ]
+    shown["E[hidden_diff^2]"] = [
+        f"{m:.4g} ± {s:.2g}" for m, s in zip(table["mean_hidden_diff_sq"], table["se"])
+    ]
     shown["exact"] = [f"{e:.4g}" for e in table["exact"]]
     shown["z"] = [f"{z:+.2f}" for z in table["z"]]
     return shown.to_string(index=False)
@@ -56,7 +70,7 @@ def format_summary(table: pd.DataFrame) -> str:
 def critical_text(frame: pd.DataFrame) -> str | None:
     """The critical beta of every series swept over depths and betas, or, for an H sweep at
     one depth, the beta where the mean log10 ratio crosses 0; None when neither applies."""
-    from rsim.critical import critical_betas, zero_crossings
+    from rsim.analysis.critical import critical_betas, zero_crossings
 
     if frame["beta"].nunique() < 2:
         return None
@@ -67,12 +81,16 @@ def critical_text(frame: pd.DataFrame) -> str | None:
                 continue
             for _, row in critical_betas(frame, metric).iterrows():
                 law = row["init"] + (f" H={row['hurst']:g}" if pd.notna(row["hurst"]) else "")
-                lines.append(f"critical beta ({metric}, {row['model']}, {law}): "
-                             f"{row['beta_star']:.3f} [{row['low']:.3f}, {row['high']:.3f}] (90%)")
+                lines.append(
+                    f"critical beta ({metric}, {row['model']}, {law}): "
+                    f"{row['beta_star']:.3f} [{row['low']:.3f}, {row['high']:.3f}] (90%)"
+                )
     elif frame["hurst"].nunique() > 1 and frame["beta"].nunique() >= 5:
         crossings = zero_crossings(frame, "hidden_diff")
-        pairs = ", ".join(f"H={h:.3g}: {b:.3f}" for h, b in
-                          zip(crossings["hurst"], crossings["beta_zero"]))
-        lines.append(f"beta where mean log10 hidden_diff crosses 0 at L={frame['depth'].iloc[0]}:"
-                     f" {pairs}")
+        pairs = ", ".join(
+            f"H={h:.3g}: {b:.3f}" for h, b in zip(crossings["hurst"], crossings["beta_zero"])
+        )
+        lines.append(
+            f"beta where mean log10 hidden_diff crosses 0 at L={frame['depth'].iloc[0]}: {pairs}"
+        )
     return "\n".join(lines) or None

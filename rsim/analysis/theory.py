@@ -1,4 +1,5 @@
-"""The statements of THEORY.md sections 3-4 as functions: exact moments, bounds, constants.
+"""The statements of rsim/THEORY.md sections 3-4 as functions: exact moments, bounds,
+constants.
 
 Every bound takes the network (:class:`Network`), alpha, the depth L and, for
 high-probability statements, delta. It returns a number (or a :class:`Band`) only when every
@@ -7,7 +8,7 @@ failed condition with its value. Never a number for a statement whose conditions
 
 Notation: r_h^2 = ||h_L - h_0||^2 / ||h_0||^2 and r_p^2 = ||p_0 - p_L||^2 / ||p_L||^2.
 
-Hypotheses (THEORY.md section 2), checked here from the cell's description:
+Hypotheses (rsim/THEORY.md section 2), checked here from the cell's description:
 
 * H1: entries of sqrt(d) V are i.i.d., symmetric, unit variance, s^2-sub-Gaussian. Holds
   for the laws gaussian, uniform, rademacher with gain = 1 (gain != 1 gives variance gain^2).
@@ -26,8 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Laws whose entries are i.i.d. across layers and entries (what H1 and section 4 need).
-IID_LAWS = ("gaussian", "uniform", "rademacher")
+from rsim import schema
 
 
 @dataclass(frozen=True)
@@ -50,31 +50,40 @@ class Band:
 
 @dataclass(frozen=True)
 class Network:
-    """What the statements need to know about a cell (names as in a results table)."""
+    """What the statements need to know about a cell (names as in a results table).
 
-    model: str = "res3"
-    activation: str = "relu"
-    negative_slope: float = 0.01
-    init: str = "uniform"
-    gain: float = 1.0
-    width: int = 40
+    Every field is required: the defaults of a cell live on its spec
+    (:class:`rsim.experiments.cells.CellSpec`), never here.
+    """
+
+    model: str
+    activation: str
+    negative_slope: float
+    init: str
+    gain: float
+    width: int
 
     @classmethod
     def from_mapping(cls, values) -> Network:
         """From a results row or dict; other keys (depth, beta, hurst, ...) are ignored."""
-        return cls(model=str(values["model"]), activation=str(values["activation"]),
-                   negative_slope=float(values["negative_slope"]), init=str(values["init"]),
-                   gain=float(values["gain"]), width=int(values["width"]))
+        return cls(
+            model=str(values["model"]),
+            activation=str(values["activation"]),
+            negative_slope=float(values["negative_slope"]),
+            init=str(values["init"]),
+            gain=float(values["gain"]),
+            width=int(values["width"]),
+        )
 
     @property
     def branch_activation(self) -> str:
-        """res-3 is ReLU whatever the activation key says."""
-        return "relu" if self.model == "res3" else self.activation
+        """The nonlinearity the branch applies (:func:`rsim.schema.branch_activation`)."""
+        return schema.branch_activation(self.model, self.activation)
 
 
 # --------------------------------------------------------------------------------------------
-# Exact second moments (THEORY.md section 4); the two functions below keep their historic
-# signatures because summary.py and plots.py call them.
+# Exact second moments (rsim/THEORY.md section 4); the two functions below keep their historic
+# signatures because rsim.analysis.summary and rsim.views.cells call them.
 
 
 def second_moment_factor(model: str, activation: str, negative_slope: float, gain: float):
@@ -89,25 +98,23 @@ def second_moment_factor(model: str, activation: str, negative_slope: float, gai
     kappa = {"relu": 0.5, "identity": 1.0, "leaky_relu": (1 + negative_slope**2) / 2}
     if model == "res1":
         return gain**2 if activation == "identity" else None
-    if model == "res3":
-        activation = "relu"
+    activation = schema.branch_activation(model, activation)
     if activation not in kappa:
         return None
     return gain**4 * kappa[activation]
 
 
-def exact_mean_squared_diff(model, activation, negative_slope, gain, alpha, depth,
-                            init: str = "gaussian"):
+def exact_mean_squared_diff(
+    model, activation, negative_slope, gain, alpha, depth, init: str = "gaussian"
+):
     """E[r^2] with r = ||h_L - h_0|| / ||h_0|| (also ||q_L - z|| / ||z||): (1 + c alpha^2)^L - 1.
 
     Cross terms vanish because each V_k is independent of the past with mean zero, which
     needs i.i.d. weights; returns NaN where no closed form exists (weights correlated along
     the depth, tanh, res-1 with ReLU).
     """
-    from rsim.weights import IID_LAWS
-
     c = second_moment_factor(model, activation, negative_slope, gain)
-    if c is None or init not in IID_LAWS:
+    if c is None or init not in schema.IID_LAWS:
         return np.full(np.shape(alpha), np.nan)
     return np.expm1(np.asarray(depth) * np.log1p(c * np.asarray(alpha) ** 2))
 
@@ -121,19 +128,21 @@ def _compound(c: float, alpha: float, depth: int) -> float:
 
 
 def exact_second_moment(net: Network, alpha: float, depth: int) -> float | NotApplicable:
-    """E[r_h^2] = E[r_p^2] = (1 + c alpha^2)^L - 1 exactly (THEORY.md section 4), any gain.
+    """E[r_h^2] = E[r_p^2] = (1 + c alpha^2)^L - 1 exactly (rsim/THEORY.md section 4), any gain.
 
     Conditions: V_k i.i.d. across layers with symmetric entries (law gaussian, uniform or
     rademacher), and a branch with a closed form: res-3 (c = gain^4/2), res-2 with ReLU,
     identity or leaky ReLU (c = gain^4 kappa), res-1 with the identity (c = gain^2). The
     gradient equality uses H3 (b isotropic and independent of the Jacobian), true in rsim.
     """
-    if net.init not in IID_LAWS:
+    if net.init not in schema.IID_LAWS:
         return NotApplicable(f"weights i.i.d. across layers (init={net.init!r} is not)")
     c = second_moment_factor(net.model, net.activation, net.negative_slope, net.gain)
     if c is None:
-        return NotApplicable(f"a closed form for {net.model} with {net.branch_activation} "
-                             "(res-1 needs the identity; tanh has none)")
+        return NotApplicable(
+            f"a closed form for {net.model} with {net.branch_activation} "
+            "(res-1 needs the identity; tanh has none)"
+        )
     return _compound(c, alpha, depth)
 
 
@@ -154,9 +163,9 @@ def subgaussian_parameter(init: str) -> float | NotApplicable:
       exp(lambda^2 / 2).
     Laws correlated along the depth are not i.i.d., so H1 (and s) does not apply to them.
     """
-    if init in IID_LAWS:
+    if init in schema.IID_LAWS:
         return 1.0
-    return NotApplicable(f"H1: init={init!r} is not an i.i.d. law ({', '.join(IID_LAWS)})")
+    return NotApplicable(f"H1: init={init!r} is not an i.i.d. law ({', '.join(schema.IID_LAWS)})")
 
 
 def _gaussian_even_moment(k: int) -> float:
@@ -171,9 +180,13 @@ def _fourth_power_of_mean(moments: list[float], d: int) -> float:
     2+1+1; all distinct); every coefficient is non-negative.
     """
     m1, m2, m3, m4 = moments
-    total = (d * m4 + 4 * d * (d - 1) * m3 * m1 + 3 * d * (d - 1) * m2**2
-             + 6 * d * (d - 1) * (d - 2) * m2 * m1**2
-             + d * (d - 1) * (d - 2) * (d - 3) * m1**4)
+    total = (
+        d * m4
+        + 4 * d * (d - 1) * m3 * m1
+        + 3 * d * (d - 1) * m2**2
+        + 6 * d * (d - 1) * (d - 2) * m2 * m1**2
+        + d * (d - 1) * (d - 2) * (d - 3) * m1**4
+    )
     return total / d**4
 
 
@@ -192,7 +205,7 @@ def eighth_moment_constant(net: Network) -> float | NotApplicable:
       is the smallest constant valid for the three laws at width d.
     C(d) decreases from its d = 1 value (52.5 for res-3) to kappa^4 (1/16 for res-3) as d
     grows. Proposition 3 uses the eighth-moment bound at the network's own width, so the
-    width-d constant is what the conditions are evaluated with; THEORY.md's "independent of
+    width-d constant is what the conditions are evaluated with; rsim/THEORY.md's "independent of
     d" holds with C(1) as a uniform constant.
     Not applicable where H2's eighth-moment part fails (tanh's |tanh x| <= |x| would give a
     constant, but then H2's lower bound fails, see :func:`h2_failure`).
@@ -200,8 +213,11 @@ def eighth_moment_constant(net: Network) -> float | NotApplicable:
     failed = h2_failure(net)
     if failed is not None:
         return failed
-    slope = 1.0 if net.branch_activation == "identity" else (
-        0.0 if net.branch_activation == "relu" else abs(net.negative_slope))
+    slope = (
+        1.0
+        if net.branch_activation == "identity"
+        else (0.0 if net.branch_activation == "relu" else abs(net.negative_slope))
+    )
     if net.model == "res1":
         return max(1.0, slope) ** 8
     moments = [_gaussian_even_moment(k) * (1 + slope ** (2 * k)) / 2 for k in range(1, 5)]
@@ -218,8 +234,10 @@ def h1_failure(net: Network) -> NotApplicable | None:
     if isinstance(s, NotApplicable):
         return s
     if net.gain != 1.0:
-        return NotApplicable(f"H1: unit variance of sqrt(d) V's entries (gain={net.gain:g} "
-                             f"gives variance {net.gain**2:g})")
+        return NotApplicable(
+            f"H1: unit variance of sqrt(d) V's entries (gain={net.gain:g} "
+            f"gives variance {net.gain**2:g})"
+        )
     return None
 
 
@@ -242,18 +260,20 @@ def h2_failure(net: Network) -> NotApplicable | None:
         if activation == "relu":
             return NotApplicable("H2: ||h||^2/2 <= ||ReLU(h)||^2 fails for res-1 (h <= 0)")
         if activation == "leaky_relu" and not 0.5 <= net.negative_slope**2 <= 1:
-            return NotApplicable(f"H2: 1/2 <= slope^2 <= 1 for res-1 leaky ReLU "
-                                 f"(slope={net.negative_slope:g})")
+            return NotApplicable(
+                f"H2: 1/2 <= slope^2 <= 1 for res-1 leaky ReLU (slope={net.negative_slope:g})"
+            )
         return None
     if net.model not in ("res2", "res3"):
         return NotApplicable(f"H2: unknown model {net.model!r}")
     if net.gain != 1.0:
         return NotApplicable(f"H2: W of unit variance (gain={net.gain:g})")
-    if net.init not in IID_LAWS:
+    if net.init not in schema.IID_LAWS:
         return NotApplicable(f"H2: W with i.i.d. entries (init={net.init!r})")
     if activation == "leaky_relu" and net.negative_slope**2 > 1:
-        return NotApplicable(f"H2: E||g||^2 <= ||h||^2 needs slope^2 <= 1 "
-                             f"(slope={net.negative_slope:g})")
+        return NotApplicable(
+            f"H2: E||g||^2 <= ||h||^2 needs slope^2 <= 1 (slope={net.negative_slope:g})"
+        )
     return None
 
 
@@ -318,8 +338,10 @@ def prop3_lower(net: Network, alpha: float, depth: int, delta: float) -> float |
         return NotApplicable(f"d >= 64 (d = {d})")
     limit = 2 / ((math.sqrt(c) * s**4 + 4 * math.sqrt(c) + 16 * s**4) * d)
     if alpha**2 > limit:
-        return NotApplicable(f"alpha^2 <= 2/((sqrt(C) s^4 + 4 sqrt(C) + 16 s^4) d) = {limit:.4g} "
-                             f"(alpha^2 = {alpha**2:.4g}, C = {c:.4g}, s = {s:g})")
+        return NotApplicable(
+            f"alpha^2 <= 2/((sqrt(C) s^4 + 4 sqrt(C) + 16 s^4) d) = {limit:.4g} "
+            f"(alpha^2 = {alpha**2:.4g}, C = {c:.4g}, s = {s:g})"
+        )
     # exp(-d / (64 alpha^2 s^2)) underflows to 0 for small alpha, which is the right limit.
     tail = 2 * depth * math.exp(-d / (64 * alpha**2 * s**2)) if alpha > 0 else 0.0
     if tail > delta / 11:
@@ -337,8 +359,10 @@ def prop3_upper(net: Network, alpha: float, depth: int, delta: float) -> float |
     s, c, d = subgaussian_parameter(net.init), eighth_moment_constant(net), net.width
     limit = 1 / (math.sqrt(c) * (d + 128 * s**4))
     if alpha**2 > limit:
-        return NotApplicable(f"alpha^2 <= 1/(sqrt(C) (d + 128 s^4)) = {limit:.4g} "
-                             f"(alpha^2 = {alpha**2:.4g}, C = {c:.4g}, s = {s:g})")
+        return NotApplicable(
+            f"alpha^2 <= 1/(sqrt(C) (d + 128 s^4)) = {limit:.4g} "
+            f"(alpha^2 = {alpha**2:.4g}, C = {c:.4g}, s = {s:g})"
+        )
     x = depth * alpha**2
     try:
         return math.exp(x + math.sqrt(5 * x / (d * delta))) + 1
@@ -346,8 +370,7 @@ def prop3_upper(net: Network, alpha: float, depth: int, delta: float) -> float |
         return math.inf
 
 
-def corollary1_band(net: Network, beta: float, depth: int,
-                    delta: float) -> Band | NotApplicable:
+def corollary1_band(net: Network, beta: float, depth: int, delta: float) -> Band | NotApplicable:
     """Corollary 1 (iii) (H1, H2, alpha = L^-1/2): if beta = 1/2, d >= 64,
     L >= (sqrt(C) s^4/2 + 2 sqrt(C) + 8 s^4) d + 96 sqrt(C) s^4 and
     2 L exp(-L d / (64 s^2)) <= delta / 11, then with probability >= 1 - delta,
@@ -369,13 +392,17 @@ def corollary1_band(net: Network, beta: float, depth: int,
     root = math.sqrt(c)
     least = (root * s**4 / 2 + 2 * root + 8 * s**4) * d + 96 * root * s**4
     if depth < least:
-        return NotApplicable(f"L >= (sqrt(C) s^4/2 + 2 sqrt(C) + 8 s^4) d + 96 sqrt(C) s^4 "
-                             f"= {least:.1f} (L = {depth}, C = {c:.4g})")
+        return NotApplicable(
+            f"L >= (sqrt(C) s^4/2 + 2 sqrt(C) + 8 s^4) d + 96 sqrt(C) s^4 "
+            f"= {least:.1f} (L = {depth}, C = {c:.4g})"
+        )
     tail = 2 * depth * math.exp(-depth * d / (64 * s**2))
     if tail > delta / 11:
         return NotApplicable(f"2 L exp(-L d/(64 s^2)) <= delta/11 (= {tail:.4g})")
-    return Band(math.exp(3 / 8 - math.sqrt(22 / (d * delta))) - 1,
-                math.exp(1 + math.sqrt(10 / (d * delta))) + 1)
+    return Band(
+        math.exp(3 / 8 - math.sqrt(22 / (d * delta))) - 1,
+        math.exp(1 + math.sqrt(10 / (d * delta))) + 1,
+    )
 
 
 def corollary1_regime(beta: float, width: int) -> str | NotApplicable:

@@ -1,50 +1,49 @@
-"""Summaries and figures of the training studies, from results tables only.
+"""Summaries of the training studies, from results tables only (numpy and pandas; the figures
+are :mod:`rsim.views.training`).
 
 * ``accuracy``: the best test accuracy over the learning rates per cell (mean over seeds at
-  each lr, then the max over lrs); ``training_accuracy.png`` (Figure 9): a heatmap over
-  (beta, H), or curves against beta when a sweep has a single weight law parameter.
-* ``weights``: ``weights_after_training.png`` (Figure 8): V_k[0, 0] against k before and after
-  training for the most accurate run of each (init, beta), with the Hurst estimates.
+  each lr, then the max over lrs).
+* ``weights``: the best run per (init, beta) with the Hurst estimates of V before and after
+  training (:mod:`rsim.analysis.hurst`).
 * ``lr_alpha``: the best learning rate per (optimizer, depth, beta): the minimiser of the mean
   final training loss over seeds (diverged runs count as +inf), refined by the vertex of the
   parabola through log-loss at the three neighbouring log-lrs; the least-squares fit
-  log10 lr* = c + p log10 alpha_L per optimizer (and c + p log10 alpha + q log10 L);
-  ``lr_alpha.png``.
+  log10 lr* = c + p log10 alpha_L per optimizer (and c + p log10 alpha + q log10 L).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import numpy as np
+import pandas as pd
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-# The columns that name a cell (a run is a cell plus lr and seed).
-CELL = ["dataset", "model", "init", "lengthscale", "hurst", "width", "depth", "optimizer",
-        "epochs", "beta"]
+from rsim import schema
 
 
 def _cells(frame: pd.DataFrame) -> list[str]:
-    return [c for c in CELL if c in frame]
+    """The columns of ``frame`` that name a cell (a run is a cell plus lr and seed)."""
+    return [c for c in schema.TRAINING_CELL if c in frame]
 
 
 def best_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
     """Per cell: the lr whose mean test accuracy over seeds is highest, that accuracy, and the
     number of diverged runs of the cell."""
     cells = _cells(frame)
-    by_lr = (frame.groupby(cells + ["lr"], dropna=False)
-             .agg(test_accuracy=("test_accuracy", "mean"), diverged=("diverged", "sum"))
-             .reset_index())
+    by_lr = (
+        frame.groupby(cells + ["lr"], dropna=False)
+        .agg(test_accuracy=("test_accuracy", "mean"), diverged=("diverged", "sum"))
+        .reset_index()
+    )
     rows = []
     for key, part in by_lr.groupby(cells, dropna=False):
         best = part.loc[part["test_accuracy"].idxmax()]
-        rows.append({**dict(zip(cells, key)), "best_lr": best["lr"],
-                     "best_test_accuracy": best["test_accuracy"],
-                     "diverged_runs": int(part["diverged"].sum())})
+        rows.append(
+            {
+                **dict(zip(cells, key)),
+                "best_lr": best["lr"],
+                "best_test_accuracy": best["test_accuracy"],
+                "diverged_runs": int(part["diverged"].sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -54,9 +53,12 @@ def best_learning_rates(frame: pd.DataFrame) -> pd.DataFrame:
     cells = _cells(frame)
     loss = np.where(frame["diverged"], np.inf, frame["final_train_loss"])
     work = frame.assign(loss=loss)
-    by_lr = (work.groupby(cells + ["lr"], dropna=False)
-             .agg(loss=("loss", "mean"), test_accuracy=("test_accuracy", "mean"))
-             .reset_index().sort_values("lr"))
+    by_lr = (
+        work.groupby(cells + ["lr"], dropna=False)
+        .agg(loss=("loss", "mean"), test_accuracy=("test_accuracy", "mean"))
+        .reset_index()
+        .sort_values("lr")
+    )
     rows = []
     for key, part in by_lr.groupby(cells, dropna=False):
         log_lr = np.log10(part["lr"].to_numpy())
@@ -67,10 +69,17 @@ def best_learning_rates(frame: pd.DataFrame) -> pd.DataFrame:
             i = int(np.argmin(losses))
             grid_best = 10 ** log_lr[i]
             best = 10 ** _parabola_vertex(log_lr, np.log(losses), i)
-        rows.append({**dict(zip(cells, key)), "best_lr": best, "grid_best_lr": grid_best,
-                     "accuracy_best_lr": part["lr"].iat[int(np.argmax(part["test_accuracy"]))],
-                     "best_loss": np.nanmin(np.where(np.isfinite(losses), losses, np.nan))
-                     if np.isfinite(losses).any() else np.nan})
+        rows.append(
+            {
+                **dict(zip(cells, key)),
+                "best_lr": best,
+                "grid_best_lr": grid_best,
+                "accuracy_best_lr": part["lr"].iat[int(np.argmax(part["test_accuracy"]))],
+                "best_loss": np.nanmin(np.where(np.isfinite(losses), losses, np.nan))
+                if np.isfinite(losses).any()
+                else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -78,9 +87,9 @@ def _parabola_vertex(x: np.ndarray, y: np.ndarray, i: int) -> float:
     """The minimiser of the parabola through (x, y) at i - 1, i, i + 1; x[i] at an edge of the
     grid, next to a non-finite value, or if the parabola is not convex; kept within one grid
     step of x[i]."""
-    if i == 0 or i == len(x) - 1 or not np.all(np.isfinite(y[i - 1:i + 2])):
+    if i == 0 or i == len(x) - 1 or not np.all(np.isfinite(y[i - 1 : i + 2])):
         return float(x[i])
-    a, b, _ = np.polyfit(x[i - 1:i + 2], y[i - 1:i + 2], 2)
+    a, b, _ = np.polyfit(x[i - 1 : i + 2], y[i - 1 : i + 2], 2)
     if a <= 0:
         return float(x[i])
     return float(np.clip(-b / (2 * a), x[i - 1], x[i + 1]))
@@ -104,13 +113,18 @@ def fit_lr_alpha(best: pd.DataFrame) -> pd.DataFrame:
             coefficients = np.linalg.lstsq(design, y, rcond=None)[0]
             if np.linalg.matrix_rank(design) == 3:
                 residual = y - design @ coefficients
-                row.update(c2=coefficients[0], p2=coefficients[1], q2=coefficients[2],
-                           r2_2=1 - residual.var() / y.var() if y.var() > 0 else np.nan)
+                row.update(
+                    c2=coefficients[0],
+                    p2=coefficients[1],
+                    q2=coefficients[2],
+                    r2_2=1 - residual.var() / y.var() if y.var() > 0 else np.nan,
+                )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _law(row) -> str:
+def law_label(row) -> str:
+    """The weight law of a row in a few characters (legends and summary rows)."""
     if row["init"] == "fbm":
         return f"fbm H={row['hurst']:.3g}"
     if row["init"] == "smooth":
@@ -121,137 +135,48 @@ def _law(row) -> str:
 def summary_text(study: str, frame: pd.DataFrame) -> str:
     """The lines printed at the end of a training sweep."""
     chance = 1 / frame["n_classes"].iat[0]
-    head = (f"rsim: {study}: {len(frame)} runs, {int(frame['diverged'].sum())} diverged; "
-            f"{frame['dataset'].iat[0]}, {frame['model'].iat[0]}, d = {frame['width'].iat[0]}, "
-            f"{frame['optimizer'].iat[0]}, {frame['epochs'].iat[0]} epochs; chance = {chance:.3f}")
+    head = (
+        f"rsim: {study}: {len(frame)} runs, {int(frame['diverged'].sum())} diverged; "
+        f"{frame['dataset'].iat[0]}, {frame['model'].iat[0]}, d = {frame['width'].iat[0]}, "
+        f"{frame['optimizer'].iat[0]}, {frame['epochs'].iat[0]} epochs; chance = {chance:.3f}"
+    )
     lines = [head]
     if study == "lr_alpha":
         best = best_learning_rates(frame)
         for _, row in best.iterrows():
-            lines.append(f"  {row['optimizer']} L={row['depth']} beta={row['beta']:.3g} "
-                         f"alpha={row['depth'] ** -row['beta']:.3g}: best lr {row['best_lr']:.3g}"
-                         f" (grid {row['grid_best_lr']:.3g}, most accurate "
-                         f"{row['accuracy_best_lr']:.3g}, loss {row['best_loss']:.3g})")
+            lines.append(
+                f"  {row['optimizer']} L={row['depth']} beta={row['beta']:.3g} "
+                f"alpha={row['depth'] ** -row['beta']:.3g}: best lr {row['best_lr']:.3g}"
+                f" (grid {row['grid_best_lr']:.3g}, most accurate "
+                f"{row['accuracy_best_lr']:.3g}, loss {row['best_loss']:.3g})"
+            )
         for _, fit in fit_lr_alpha(best).iterrows():
             if "p" in fit and np.isfinite(fit.get("p", np.nan)):
-                text = (f"  fit {fit['optimizer']}: lr* ~ alpha_L^{fit['p']:.2f} "
-                        f"(log10 lr* = {fit['c']:.2f} + {fit['p']:.2f} log10 alpha, "
-                        f"R^2 = {fit['r2']:.2f}, {fit['cells']} cells)")
+                text = (
+                    f"  fit {fit['optimizer']}: lr* ~ alpha_L^{fit['p']:.2f} "
+                    f"(log10 lr* = {fit['c']:.2f} + {fit['p']:.2f} log10 alpha, "
+                    f"R^2 = {fit['r2']:.2f}, {fit['cells']} cells)"
+                )
                 if np.isfinite(fit.get("q2", np.nan)):
-                    text += (f"; with depth: lr* ~ alpha^{fit['p2']:.2f} L^{fit['q2']:.2f} "
-                             f"(R^2 = {fit['r2_2']:.2f})")
+                    text += (
+                        f"; with depth: lr* ~ alpha^{fit['p2']:.2f} L^{fit['q2']:.2f} "
+                        f"(R^2 = {fit['r2_2']:.2f})"
+                    )
                 lines.append(text)
         return "\n".join(lines)
     best = best_accuracy(frame)
     if study == "weights":
         for _, row in best.iterrows():
             cell = frame[(frame["init"] == row["init"]) & (frame["beta"] == row["beta"])]
-            lines.append(f"  {_law(row)} beta={row['beta']:.3g}: best test accuracy "
-                         f"{row['best_test_accuracy']:.3f} (lr {row['best_lr']:.3g}); Hurst of V "
-                         f"before {cell['hurst_init'].mean():.3f}, after "
-                         f"{cell['hurst_trained'].median():.3f} (median over runs)")
+            lines.append(
+                f"  {law_label(row)} beta={row['beta']:.3g}: best test accuracy "
+                f"{row['best_test_accuracy']:.3f} (lr {row['best_lr']:.3g}); Hurst of V "
+                f"before {cell['hurst_init'].mean():.3f}, after "
+                f"{cell['hurst_trained'].median():.3f} (median over runs)"
+            )
         return "\n".join(lines)
-    best["law"] = best.apply(_law, axis=1)
-    table = best.pivot_table(index="law", columns="beta", values="best_test_accuracy",
-                             sort=False)
+    best["law"] = best.apply(law_label, axis=1)
+    table = best.pivot_table(index="law", columns="beta", values="best_test_accuracy", sort=False)
     lines.append("  best test accuracy over lr (rows: weight law, columns: beta)")
     lines.append(table.to_string(float_format=lambda v: f"{v:.3f}"))
     return "\n".join(lines)
-
-
-def figures(study: str, frame: pd.DataFrame, folder: Path) -> list[Path]:
-    draw = {"accuracy": _accuracy_figure, "weights": _weights_figure,
-            "lr_alpha": _lr_alpha_figure}[study]
-    path = draw(frame, Path(folder))
-    return [path] if path is not None else []
-
-
-def _accuracy_figure(frame: pd.DataFrame, folder: Path) -> Path:
-    best = best_accuracy(frame)
-    best["law"] = best.apply(_law, axis=1)
-    fig, ax = plt.subplots(figsize=(6.5, 5))
-    if best["init"].eq("fbm").all() and best["hurst"].nunique() > 1 and best["beta"].nunique() > 1:
-        table = best.pivot_table(index="hurst", columns="beta", values="best_test_accuracy")
-        mesh = ax.pcolormesh(_edges(table.columns.to_numpy()), _edges(table.index.to_numpy()),
-                             table.to_numpy(), cmap="viridis", vmin=0, vmax=1)
-        fig.colorbar(mesh, ax=ax, label="best test accuracy over the learning rates")
-        hurst = np.linspace(table.index.min(), table.index.max(), 100)
-        ax.plot(np.maximum(hurst, 0.5), hurst, "w--", lw=1.2,
-                label=r"$\beta^* = \max(H, 1/2)$ at initialisation")
-        ax.legend(loc="upper right", fontsize=8)
-        ax.set_xlabel(r"$\beta$  ($\alpha_L = L^{-\beta}$)")
-        ax.set_ylabel("Hurst index H of the initial weights")
-    else:
-        for law, part in best.groupby("law", sort=False):
-            part = part.sort_values("beta")
-            ax.plot(part["beta"], part["best_test_accuracy"], "o-", label=law)
-        ax.set_xlabel(r"$\beta$")
-        ax.set_ylabel("best test accuracy over the learning rates")
-        ax.legend()
-    first = frame.iloc[0]
-    ax.set_title(f"{first['model']}, d = {first['width']}, L = {first['depth']}, "
-                 f"{first['dataset']}, {first['optimizer']}, {first['epochs']} epochs")
-    path = folder / "training_accuracy.png"
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
-def _edges(centres: np.ndarray) -> np.ndarray:
-    """Cell edges around sorted centres (midpoints, half a step beyond each end)."""
-    centres = np.asarray(centres, float)
-    if len(centres) == 1:
-        return np.array([centres[0] - 0.5, centres[0] + 0.5])
-    middle = (centres[1:] + centres[:-1]) / 2
-    return np.concatenate([[2 * centres[0] - middle[0]], middle, [2 * centres[-1] - middle[-1]]])
-
-
-def _weights_figure(frame: pd.DataFrame, folder: Path) -> Path | None:
-    if "weight_path" not in frame:
-        return None
-    cells = frame.groupby(["init", "lengthscale", "hurst", "beta"], dropna=False, sort=True)
-    n = cells.ngroups
-    fig, axes = plt.subplots(n, 1, figsize=(8, 2.4 * n), squeeze=False)
-    for ax, (_, part) in zip(axes[:, 0], cells):
-        run = part.loc[part["test_accuracy"].idxmax()]
-        k = np.arange(1, len(run["weight_path"]) + 1)
-        ax.plot(k, run["weight_path_init"], color="0.7", lw=0.8, label="at initialisation")
-        ax.plot(k, run["weight_path"], color="C0", lw=0.9, label="after training")
-        ax.set_title(f"{_law(run)}, beta = {run['beta']:.3g} (lr {run['lr']:.3g}, test accuracy "
-                     f"{run['test_accuracy']:.3f}): Hurst of V {run['hurst_init']:.2f} -> "
-                     f"{run['hurst_trained']:.2f}", fontsize=9)
-        ax.set_ylabel(r"$V_k[0, 0]$")
-    axes[0, 0].legend(fontsize=8)
-    axes[-1, 0].set_xlabel("layer k")
-    fig.tight_layout()
-    path = folder / "weights_after_training.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def _lr_alpha_figure(frame: pd.DataFrame, folder: Path) -> Path:
-    best = best_learning_rates(frame)
-    fits = fit_lr_alpha(best).set_index("optimizer") if len(best) else pd.DataFrame()
-    optimizers = sorted(best["optimizer"].unique())
-    fig, axes = plt.subplots(1, len(optimizers), figsize=(5.5 * len(optimizers), 4.5),
-                             squeeze=False)
-    for ax, name in zip(axes[0], optimizers):
-        part = best[best["optimizer"] == name]
-        alpha = part["depth"] ** -part["beta"]
-        for depth, group in part.assign(alpha=alpha).groupby("depth"):
-            ax.loglog(group["alpha"], group["best_lr"], "o", label=f"L = {depth}")
-        if name in fits.index and np.isfinite(fits.loc[name].get("p", np.nan)):
-            fit = fits.loc[name]
-            grid = np.logspace(np.log10(alpha.min()), np.log10(alpha.max()), 50)
-            ax.loglog(grid, 10 ** (fit["c"] + fit["p"] * np.log10(grid)), "k--",
-                      label=rf"fit $\propto \alpha^{{{fit['p']:.2f}}}$")
-        ax.set_xlabel(r"$\alpha_L = L^{-\beta}$")
-        ax.set_ylabel("best learning rate")
-        ax.set_title(f"{name}: lowest final training loss")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = folder / "lr_alpha.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

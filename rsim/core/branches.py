@@ -12,15 +12,14 @@ from dataclasses import dataclass
 
 import jax.numpy as jnp
 
-MODELS = ("res1", "res2", "res3")
-ACTIVATIONS = ("relu", "identity", "tanh", "leaky_relu")
-# sigma(c x) = c sigma(x) for c > 0: the whole residual map is then positively homogeneous,
-# which is what lets the engine renormalise h every layer and keep the scale as a log.
-POSITIVELY_HOMOGENEOUS = ("relu", "identity", "leaky_relu")
+from rsim.schema import POSITIVELY_HOMOGENEOUS, branch_activation
+
+# Weight matrices of one layer: V, then W for branches that have one.
+N_MATRICES = {"res1": 1, "res2": 2, "res3": 2}
 
 
 def activation(name: str, negative_slope: float) -> Callable[[jnp.ndarray], jnp.ndarray]:
-    """The pointwise nonlinearity sigma of res-1/res-2 (res-3 is always ReLU)."""
+    """The pointwise nonlinearity sigma by name (see :func:`rsim.schema.branch_activation`)."""
     if name == "relu":
         return lambda x: jnp.maximum(x, 0)
     if name == "identity":
@@ -44,8 +43,7 @@ class Branch:
 
 def branch(model: str, activation_name: str = "relu", negative_slope: float = 0.01) -> Branch:
     """The branch of ``model`` (res1: V sigma(h); res2: V sigma(W h); res3: V ReLU(W h))."""
-    if model == "res3":
-        activation_name = "relu"
+    activation_name = branch_activation(model, activation_name)
     sigma = activation(activation_name, negative_slope)
     homogeneous = activation_name in POSITIVELY_HOMOGENEOUS
     if model == "res1":
@@ -53,4 +51,9 @@ def branch(model: str, activation_name: str = "relu", negative_slope: float = 0.
     if model in ("res2", "res3"):
         return Branch(model, 2, lambda w, h: sigma(h @ w[1].T) @ w[0].T, homogeneous)
     raise ValueError(f"unknown model {model!r}")
+
+
+def n_matrices(model: str) -> int:
+    """d x d weight matrices per layer (V first, then W)."""
+    return N_MATRICES[model]
 

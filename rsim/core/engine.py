@@ -19,9 +19,9 @@ overflow to inf honestly. Tangents and cotangents are linear, so they are renorm
 Samplers. ``explicit`` draws every entry of every weight matrix (any law). ``projection``
 (i.i.d. Gaussian weights only) never forms a matrix: each layer samples the action of V and W
 on the vectors they meet (the hidden states and tangents of every beta) from its exact joint
-law, with O(d n_betas) random numbers (:mod:`rsim.projection`, THEORY.md section 4). Exact
-backprop replays the layer from the same key and draws V^T p, W^T y from their law given the
-forward's view. Same law as explicit Gaussian weights, different stream.
+law, with O(d n_betas) random numbers (:mod:`rsim.core.projection`, rsim/THEORY.md
+section 4). Exact backprop replays the layer from the same key and draws V^T p, W^T y from
+their law given the forward's view. Same law as explicit Gaussian weights, different stream.
 
 Returned metrics are natural logs, one value per (sample, beta):
   log_hidden_ratio   log ||h_L|| / ||h_0||
@@ -39,26 +39,22 @@ import collections
 import contextlib
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rsim import models, projection, weights
-
-GRADIENTS = ("none", "jvp", "vjp", "both")
-PRECISIONS = ("float32", "float64")
-# explicit: draw every weight entry; projection: sample each Gaussian matrix's action on the
-# vectors it meets, exact in law for i.i.d. Gaussian weights only (rsim/projection.py).
-SAMPLERS = ("explicit", "projection")
-PROJECTION_LAWS = ("gaussian",)
-HIDDEN_METRICS = ("log_hidden_ratio", "log_hidden_diff", "log_hidden_maxdiff")
-JVP_METRICS = ("log_jvp_ratio", "log_jvp_diff")
-VJP_METRICS = ("log_grad_ratio", "log_grad_diff")
-# Threefry with partitionable=False is 1.3-2.8x faster on CPU here; it defines the stream,
-# so it is fixed here and recorded in every result file.
-PRNG_SETTINGS = {"impl": "threefry2x32", "threefry_partitionable": False}
+from rsim.core import branches, laws, projection
+from rsim.schema import (
+    CORRELATED_LAWS,
+    HIDDEN_METRICS,
+    JVP_METRICS,
+    PRNG_SETTINGS,
+    VJP_METRICS,
+    branch_activation,
+)
 
 # Number of times each kernel has been traced: a sweep over beta values must not add any.
 TRACE_COUNT: collections.Counter = collections.Counter()
@@ -68,31 +64,37 @@ _INPUT, _READIN, _TANGENT, _READOUT, _LAYERS = range(5)
 
 @dataclass(frozen=True)
 class Kernel:
-    """Everything static about a simulation: one compilation per distinct Kernel."""
+    """Everything static about a simulation: one compilation per distinct Kernel.
 
-    model: str = "res3"
-    activation: str = "relu"
-    negative_slope: float = 0.01
-    init: str = "uniform"
-    gain: float = 1.0
-    width: int = 40
-    n_in: int = 64
-    depth: int = 1000
-    gradients: str = "jvp"
-    precision: str = "float32"
-    block: int = 256  # samples vmapped together; part of what fixes the float bits
-    lengthscale: float | None = None  # smooth law only (it fixes the number of features)
-    sampler: str = "explicit"
+    The options' defaults live on :class:`rsim.experiments.cells.CellSpec`, which builds
+    kernels; a kernel spells every field out.
+    """
+
+    model: str
+    activation: str
+    negative_slope: float
+    init: str
+    gain: float
+    width: int
+    n_in: int
+    depth: int
+    gradients: str
+    precision: str
+    block: int  # samples vmapped together; part of what fixes the float bits
+    lengthscale: float | None  # smooth law only (it fixes the number of features)
+    sampler: str
+    weight_paths: bool  # also return V_k[0, 0], k = 1..L (correlated laws)
 
     @property
-    def metrics(self) -> tuple[str, ...]:
+    def outputs(self) -> tuple[str, ...]:
         names = HIDDEN_METRICS
         if self.gradients in ("jvp", "both"):
             names += JVP_METRICS
         if self.gradients in ("vjp", "both"):
             names += VJP_METRICS
+        if self.weight_paths:
+            names += ("weight_path",)
         return names
-
 
 
 @contextlib.contextmanager
@@ -117,8 +119,8 @@ def _log_distance(log_scale, x, origin):
 
 def _sigma(kernel: Kernel):
     """The pointwise nonlinearity of the branch (res-3: ReLU)."""
-    name = "relu" if kernel.model == "res3" else kernel.activation
-    return models.activation(name, kernel.negative_slope)
+    return branches.activation(branch_activation(kernel.model, kernel.activation),
+                               kernel.negative_slope)
 
 
 def _projected_layer(kernel: Kernel, key, h, q):
@@ -135,7 +137,7 @@ def _projected_layer(kernel: Kernel, key, h, q):
     n = h.shape[0]
     inputs = h if q is None else jnp.concatenate([h, q])
     scale = jnp.asarray(kernel.gain / math.sqrt(kernel.width), h.dtype)
-    n_matrices = 2 if kernel.model in ("res2", "res3") else 1
+    n_matrices = branches.n_matrices(kernel.model)
     noise = jax.random.normal(key, (n_matrices, *inputs.shape), h.dtype) * scale
     seen_w = None
     if n_matrices == 2:
@@ -184,7 +186,7 @@ def _sample(kernel: Kernel, key, betas, law_state):
     once), unused otherwise.
     """
     dtype = jnp.float64 if kernel.precision == "float64" else jnp.float32
-    branch = models.branch(kernel.model, kernel.activation, kernel.negative_slope)
+    branch = branches.branch(kernel.model, kernel.activation, kernel.negative_slope)
     d, depth = kernel.width, kernel.depth
     n_betas = betas.shape[0]
     alpha = (jnp.asarray(depth, dtype) ** -betas)[:, None]
@@ -202,12 +204,12 @@ def _sample(kernel: Kernel, key, betas, law_state):
 
     def layer(k, w):
         if w is None:
-            w = weights.draw(kernel.init, jax.random.fold_in(layer_key, k), shape, d,
+            w = laws.draw(kernel.init, jax.random.fold_in(layer_key, k), shape, d,
                              kernel.gain, dtype)
         return lambda h: h + alpha * branch.residual(w, h)
 
     x = jax.random.uniform(jax.random.fold_in(key, _INPUT), (kernel.n_in,), dtype)
-    a = weights.draw(
+    a = laws.draw(
         kernel.init, jax.random.fold_in(key, _READIN), (d, kernel.n_in), kernel.n_in,
         kernel.gain, dtype,
     )
@@ -225,8 +227,8 @@ def _sample(kernel: Kernel, key, betas, law_state):
     zeros = jnp.zeros((n_betas,), dtype)
     layers = jnp.arange(1, depth + 1)
     path = None
-    if kernel.init in weights.CORRELATED_LAWS:
-        path = weights.path(kernel.init, layer_key, depth, shape, d, kernel.gain, dtype,
+    if kernel.init in CORRELATED_LAWS:
+        path = laws.path(kernel.init, layer_key, depth, shape, d, kernel.gain, dtype,
                             fgn_scale=law_state, lengthscale=kernel.lengthscale)
 
     def forward(carry, xs):
@@ -267,13 +269,15 @@ def _sample(kernel: Kernel, key, betas, law_state):
         "log_hidden_diff": _log_distance(log_h, h, origin),
         "log_hidden_maxdiff": log_max,
     }
+    if kernel.weight_paths:  # the entry V_k[0, 0] of the path every beta was simulated with
+        out["weight_path"] = path[:, 0, 0, 0]
     if tangent:
         out["log_jvp_ratio"] = log_q + _log_norm(q)
         out["log_jvp_diff"] = _log_distance(log_q, q, z)
     if backprop:
         # p_L = 2 (B h_L - y) B^T is parallel to B^T, and both ratios are invariant to the
         # scalar 2 (B h_L - y), so the backward pass starts from b = B^T / ||B|| exactly.
-        b = weights.draw(
+        b = laws.draw(
             kernel.init, jax.random.fold_in(key, _READOUT), (d,), d, kernel.gain, dtype
         )
         b = jnp.broadcast_to(b / jnp.linalg.norm(b), (n_betas, d))
@@ -368,9 +372,11 @@ def root_key(kernel: Kernel, seed: int):
     return key if kernel.init == "smooth" else jax.random.fold_in(key, kernel.depth)
 
 
-def run(kernel: Kernel, betas, samples: int, seed: int, chunk: int | None = None,
-        progress: bool = True, hurst: float = 0.5) -> dict[str, np.ndarray]:
-    """Simulate ``samples`` weight draws for every beta: metric name -> ``(samples, n_betas)``.
+def run(kernel: Kernel, betas, samples: int, seed: int, *, hurst: float | None = None,
+        chunk: int | None = None,
+        progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+    """Simulate ``samples`` weight draws for every beta: metric name -> ``(samples, n_betas)``
+    (and ``weight_path`` -> ``(samples, depth)`` when the kernel records it).
 
     Sample ``i`` always uses key ``fold_in(root, i)`` and is computed in a vmap of exactly
     ``kernel.block`` samples (XLA's CPU kernels round differently for different batch sizes,
@@ -378,9 +384,9 @@ def run(kernel: Kernel, betas, samples: int, seed: int, chunk: int | None = None
     betas, seed, i): not on ``chunk`` (samples per call, rounded up to whole blocks on every
     local device), not on ``samples``, not on how a run is split, not on the number of
     devices the blocks are sharded over. A short last chunk is padded and trimmed.
+    ``hurst`` is the fbm law's H (traced: a sweep over H compiles once); ``progress`` is
+    called with the number of samples each device call finished.
     """
-    from tqdm.auto import tqdm
-
     # Every local device gets whole blocks: a call covers a multiple of block * devices.
     n_devices = jax.local_device_count()
     per_call = kernel.block * n_devices
@@ -390,17 +396,16 @@ def run(kernel: Kernel, betas, samples: int, seed: int, chunk: int | None = None
         betas = jnp.asarray(betas, dtype)
         law_state = jnp.zeros((), dtype)
         if kernel.init == "fbm":
-            law_state = jnp.asarray(weights.fgn_scale(hurst, kernel.depth), dtype)
+            law_state = jnp.asarray(laws.fgn_scale(hurst, kernel.depth), dtype)
         root = root_key(kernel, seed)
         fn = _compiled(kernel, n_devices)
         parts = collections.defaultdict(list)
-        with tqdm(total=samples, unit="sample", disable=not progress, leave=False,
-                  desc=f"{kernel.model} d={kernel.width} L={kernel.depth}") as bar:
-            for start in range(0, samples, chunk):
-                n = min(chunk, samples - start)
-                ids = jnp.arange(start, start + -(-n // per_call) * per_call, dtype=jnp.uint32)
-                out = fn(root, ids, betas, law_state)
-                for name, value in out.items():
-                    parts[name].append(np.asarray(value)[:n])
-                bar.update(n)
-    return {name: np.concatenate(parts[name]) for name in kernel.metrics}
+        for start in range(0, samples, chunk):
+            n = min(chunk, samples - start)
+            ids = jnp.arange(start, start + -(-n // per_call) * per_call, dtype=jnp.uint32)
+            out = fn(root, ids, betas, law_state)
+            for name, value in out.items():
+                parts[name].append(np.asarray(value)[:n])
+            if progress:
+                progress(n)
+    return {name: np.concatenate(parts[name]) for name in kernel.outputs}

@@ -28,9 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-IID_LAWS = ("gaussian", "uniform", "rademacher")
-CORRELATED_LAWS = ("smooth", "fbm")
-LAWS = IID_LAWS + CORRELATED_LAWS
+from rsim.schema import CORRELATED_LAWS
 
 
 def draw(law: str, key: jax.Array, shape: tuple[int, ...], fan_in: int, gain: float, dtype):
@@ -138,7 +136,7 @@ def fgn(key, n: int, count: int, scale, dtype):
 
 
 def path(law: str, key, depth: int, shape, fan_in: int, gain: float, dtype, *,
-         fgn_scale=None, lengthscale: float = 0.1):
+         fgn_scale=None, lengthscale: float | None = None):
     """The weights of layers k = 1..L of a correlated law at once: ``(depth, *shape)``.
 
     smooth: W_k = W(k / L) of one realisation; fbm: fGn in k (``fgn_scale`` of H and L)

@@ -1,7 +1,10 @@
-"""Continuous-time limits of the ResNet: the neural ODE and the neural SDE (THEORY.md section 5).
+"""Continuous-time limits of the ResNet: the neural ODE and the neural SDE
+(rsim/THEORY.md section 5).
 
-Pure numerics: couplings, Euler schemes, reference solutions, strong errors and the fitted
-convergence order. The Hydra experiments that use them are in :mod:`rsim.limits_experiment`.
+Pure JAX: couplings, Euler schemes, reference solutions and the strong errors of one
+realisation. The experiments that run them are in :mod:`rsim.experiments.limits`; the fitted
+convergence order and the exact moments of the weak check are in
+:mod:`rsim.analysis.convergence` (numpy / pandas).
 
 ODE (Proposition 7). With alpha = 1/L and smooth weights V_k = V(k/L), Theta_k = Theta(k/L),
 
@@ -9,7 +12,7 @@ ODE (Proposition 7). With alpha = 1/L and smooth weights V_k = V(k/L), Theta_k =
 
 is an Euler scheme (evaluating the weights at the right end of each step, as the simulator
 does) of dH_t = V_t g(H_t, Theta_t) dt, H_0 = h_0, with error max_k ||H_{k/L} - h_k|| <= c/L.
-The weights are one realisation of the smooth law (a Fourier series in t, rsim.weights), so
+The weights are one realisation of the smooth law (a Fourier series in t, rsim.core.laws), so
 the same V(t) drives every depth and the reference solver, which evaluates it anywhere.
 
 SDE (Proposition 10). res-1 with alpha = 1/sqrt(L) and V_{k+1} = gain sqrt(L/d) dB_k, where
@@ -21,30 +24,20 @@ V has i.i.d. N(0, gain^2/d) entries:
 is the Euler-Maruyama scheme of the Ito SDE dH_t = (gain/sqrt(d)) dB_t sigma(H_t), strong
 error E max_k ||H_{k/L} - h_k|| <= c/sqrt(L). Every depth of a sample is built from one
 Brownian path: the increments of the finest grid, summed in blocks for coarser grids.
-
-Convergence order. ``convergence_order`` fits log E[error] = log c - p log L by least squares
-over the depths (E over samples) and bootstraps the samples (each sample's errors at every
-depth kept together: they share one realisation) for a percentile interval of p.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-import pandas as pd
 
-from rsim import models, weights
+from rsim.core import branches, laws
 
 # Fixed tags of a sample's key (the depth is never folded in: all depths share a sample).
 _INPUT, _READIN, _WEIGHTS = range(3)
-# Columns that identify one series (one convergence order) in a results table.
-SERIES = ("experiment", "model", "activation", "negative_slope", "init", "gain", "lengthscale",
-          "width", "n_in", "seed", "tolerance", "reference_depth")
 
 
 def sample_key(seed: int, sample: int) -> jax.Array:
@@ -55,19 +48,24 @@ def sample_key(seed: int, sample: int) -> jax.Array:
 def initial_state(key, width: int, n_in: int, dtype) -> jax.Array:
     """h_0 = A x with x ~ U[0, 1]^n_in and A_ij ~ N(0, 1/n_in) (the simulator's readin law)."""
     x = jax.random.uniform(jax.random.fold_in(key, _INPUT), (n_in,), dtype)
-    a = weights.draw("gaussian", jax.random.fold_in(key, _READIN), (width, n_in), n_in, 1.0,
-                     dtype)
+    a = laws.draw("gaussian", jax.random.fold_in(key, _READIN), (width, n_in), n_in, 1.0, dtype)
     return a @ x
 
 
 # --- ODE ----------------------------------------------------------------------------------------
 
+
 def smooth_weights(key, n_matrices: int, width: int, gain: float, lengthscale: float, dtype):
     """Fourier coefficients ``(2, M, n_matrices, d, d)`` of one smooth realisation of
     (V(t), W(t)): stationary Gaussian entries of variance gain^2/d, RBF kernel in t."""
-    return weights.smooth_coefficients(jax.random.fold_in(key, _WEIGHTS),
-                                       (n_matrices, width, width), width, gain, lengthscale,
-                                       dtype)
+    return laws.smooth_coefficients(
+        jax.random.fold_in(key, _WEIGHTS),
+        (n_matrices, width, width),
+        width,
+        gain,
+        lengthscale,
+        dtype,
+    )
 
 
 def weight_path(coefficients, finest: int, lengthscale: float) -> jax.Array:
@@ -75,7 +73,7 @@ def weight_path(coefficients, finest: int, lengthscale: float) -> jax.Array:
 
     The grid of depth L (dividing ``finest``) is the sub-grid ``path[r-1::r]``, r = finest/L.
     """
-    return weights.smooth_at(coefficients, jnp.arange(1, finest + 1) / finest, lengthscale)
+    return laws.smooth_at(coefficients, jnp.arange(1, finest + 1) / finest, lengthscale)
 
 
 def euler(residual: Callable, layer_weights, h0, alphas) -> jax.Array:
@@ -95,8 +93,9 @@ def euler(residual: Callable, layer_weights, h0, alphas) -> jax.Array:
     return jnp.concatenate([start[None], trajectory])
 
 
-def reference_ode(residual: Callable, coefficients, lengthscale: float, h0, ts,
-                  tolerance: float) -> jax.Array:
+def reference_ode(
+    residual: Callable, coefficients, lengthscale: float, h0, ts, tolerance: float
+) -> jax.Array:
     """H at times ``ts`` for dH_t = V_t g(H_t, Theta_t) dt, H_0 = h0, by diffrax's Dopri8
     (8th order, adaptive, rtol = atol = ``tolerance``, 7th-order dense output between steps).
 
@@ -105,13 +104,19 @@ def reference_ode(residual: Callable, coefficients, lengthscale: float, h0, ts,
     import diffrax
 
     def field(t, h, args):
-        return residual(weights.smooth_at(coefficients, t, lengthscale), h)
+        return residual(laws.smooth_at(coefficients, t, lengthscale), h)
 
     solution = diffrax.diffeqsolve(
-        diffrax.ODETerm(field), diffrax.Dopri8(), t0=ts[0], t1=ts[-1], dt0=1e-3, y0=h0,
+        diffrax.ODETerm(field),
+        diffrax.Dopri8(),
+        t0=ts[0],
+        t1=ts[-1],
+        dt0=1e-3,
+        y0=h0,
         saveat=diffrax.SaveAt(ts=ts),
         stepsize_controller=diffrax.PIDController(rtol=tolerance, atol=tolerance),
-        max_steps=100_000)
+        max_steps=100_000,
+    )
     return solution.ys
 
 
@@ -125,9 +130,21 @@ def largest_real_eigenvalue(matrices) -> jax.Array:
     return real.max()
 
 
-def ode_sample(key, *, model: str, activation: str, negative_slope: float, width: int,
-               n_in: int, gain: float, lengthscale: float, depths: tuple[int, ...],
-               betas: tuple[float, ...], tolerance: float, dtype=jnp.float64) -> dict:
+def ode_sample(
+    key,
+    *,
+    model: str,
+    activation: str,
+    negative_slope: float,
+    width: int,
+    n_in: int,
+    gain: float,
+    lengthscale: float,
+    depths: tuple[int, ...],
+    betas: tuple[float, ...],
+    tolerance: float,
+    dtype=jnp.float64,
+) -> dict:
     """Everything the ODE experiment measures on one realisation, for every depth L:
 
     * ``error[L]`` = max_k ||H_{k/L} - h_k|| at alpha = 1/L; ``error_final[L]`` = ||H_1 - h_L||;
@@ -137,7 +154,7 @@ def ode_sample(key, *, model: str, activation: str, negative_slope: float, width
       reference solver's own error at 100 x the tolerance used;
     * ``positive_eigenvalue``: the largest real eigenvalue of V(t) over t in {0, 1/64, .., 1}.
     """
-    branch = models.branch(model, activation, negative_slope)
+    branch = branches.branch(model, activation, negative_slope)
     h0 = initial_state(key, width, n_in, dtype)
     coefficients = smooth_weights(key, branch.n_matrices, width, gain, lengthscale, dtype)
     finest = max(depths)
@@ -146,34 +163,47 @@ def ode_sample(key, *, model: str, activation: str, negative_slope: float, width
     loose = reference_ode(branch.residual, coefficients, lengthscale, h0, ts, 100 * tolerance)
     path = weight_path(coefficients, finest, lengthscale)
     norm0 = jnp.linalg.norm(h0)
-    out = {"h0_norm": norm0,
-           "reference_gap": jnp.linalg.norm(limit - loose, axis=-1).max(),
-           "positive_eigenvalue": largest_real_eigenvalue(
-               weights.smooth_at(coefficients, jnp.linspace(0, 1, 65), lengthscale)[:, 0])}
+    out = {
+        "h0_norm": norm0,
+        "reference_gap": jnp.linalg.norm(limit - loose, axis=-1).max(),
+        "positive_eigenvalue": largest_real_eigenvalue(
+            laws.smooth_at(coefficients, jnp.linspace(0, 1, 65), lengthscale)[:, 0]
+        ),
+    }
     errors, finals, diffs, maxdiffs = [], [], [], []
     for depth in depths:
         r = finest // depth
-        alphas = jnp.concatenate([jnp.asarray([1.0 / depth], dtype),
-                                  jnp.asarray(depth, dtype) ** -jnp.asarray(betas, dtype)])
-        trajectory = euler(branch.residual, path[r - 1::r], h0, alphas)
+        alphas = jnp.concatenate(
+            [
+                jnp.asarray([1.0 / depth], dtype),
+                jnp.asarray(depth, dtype) ** -jnp.asarray(betas, dtype),
+            ]
+        )
+        trajectory = euler(branch.residual, path[r - 1 :: r], h0, alphas)
         gaps = jnp.linalg.norm(trajectory[:, 0] - limit[::r], axis=-1)
         errors.append(gaps.max())
         finals.append(gaps[-1])
         moved = jnp.linalg.norm(trajectory[:, 1:] - h0, axis=-1) / norm0  # (L + 1, n_betas)
         diffs.append(jnp.log(moved[-1]))
         maxdiffs.append(jnp.log(moved.max(axis=0)))
-    out.update(error=jnp.stack(errors), error_final=jnp.stack(finals),
-               log_hidden_diff=jnp.stack(diffs), log_hidden_maxdiff=jnp.stack(maxdiffs))
+    out.update(
+        error=jnp.stack(errors),
+        error_final=jnp.stack(finals),
+        log_hidden_diff=jnp.stack(diffs),
+        log_hidden_maxdiff=jnp.stack(maxdiffs),
+    )
     return out
 
 
 # --- SDE ----------------------------------------------------------------------------------------
 
+
 def brownian_increments(key, steps: int, width: int, dtype) -> jax.Array:
     """Increments B_{(j+1)/n} - B_{j/n} of a d x d matrix of standard Brownian motions on
     [0, 1], n = ``steps``: ``(n, d, d)`` i.i.d. N(0, 1/n)."""
-    return jax.random.normal(jax.random.fold_in(key, _WEIGHTS), (steps, width, width),
-                             dtype) / jnp.sqrt(jnp.asarray(steps, dtype))
+    return jax.random.normal(
+        jax.random.fold_in(key, _WEIGHTS), (steps, width, width), dtype
+    ) / jnp.sqrt(jnp.asarray(steps, dtype))
 
 
 def coarsen(increments, factor: int) -> jax.Array:
@@ -183,21 +213,31 @@ def coarsen(increments, factor: int) -> jax.Array:
     return increments.reshape(steps // factor, factor, *increments.shape[1:]).sum(axis=1)
 
 
-def euler_maruyama(activation: str, negative_slope: float, gain: float, h0,
-                   increments) -> jax.Array:
+def euler_maruyama(
+    activation: str, negative_slope: float, gain: float, h0, increments
+) -> jax.Array:
     """res-1 at depth L = len(increments) with alpha = 1/sqrt(L), V_{k+1} = gain sqrt(L/d) dB_k
     (entries N(0, gain^2/d)): the Euler-Maruyama scheme of dH = (gain/sqrt(d)) dB sigma(H).
     Returns the trajectory ``(L + 1, d)``."""
     steps, width = increments.shape[0], h0.shape[-1]
-    residual = models.branch("res1", activation, negative_slope).residual
+    residual = branches.branch("res1", activation, negative_slope).residual
     scale = gain * math.sqrt(steps / width)
     layer_weights = (scale * increments)[:, None]  # (L, 1, d, d): res-1 has V only
-    return euler(residual, layer_weights, h0, [steps ** -0.5])[:, 0]
+    return euler(residual, layer_weights, h0, [steps**-0.5])[:, 0]
 
 
-def sde_sample(key, *, activation: str, negative_slope: float, width: int, n_in: int,
-               gain: float, depths: tuple[int, ...], reference_depth: int,
-               dtype=jnp.float64) -> dict:
+def sde_sample(
+    key,
+    *,
+    activation: str,
+    negative_slope: float,
+    width: int,
+    n_in: int,
+    gain: float,
+    depths: tuple[int, ...],
+    reference_depth: int,
+    dtype=jnp.float64,
+) -> dict:
     """Strong errors of res-1 against its SDE on one Brownian path, for every depth L:
 
     * ``error[L]`` = max_k ||H_{k/L} - h_k||, ``error_final[L]`` = ||H_1 - h_L||, where H is
@@ -217,104 +257,10 @@ def sde_sample(key, *, activation: str, negative_slope: float, width: int, n_in:
         errors.append(gaps.max())
         finals.append(gaps[-1])
         ratios.append((jnp.linalg.norm(trajectory[-1]) / norm0) ** 2)
-    return {"h0_norm": norm0, "error": jnp.stack(errors), "error_final": jnp.stack(finals),
-            "sq_ratio": jnp.stack(ratios),
-            "limit_sq_ratio": (jnp.linalg.norm(limit[-1]) / norm0) ** 2}
-
-
-def linear_sde_second_moment(gain: float, t: float = 1.0) -> float:
-    """E||H_t||^2/||H_0||^2 = exp(gain^2 t) for dH = (gain/sqrt(d)) dB H (identity sigma).
-
-    Ito: d||H||^2 = 2 H.dH + sum_i (dH_i)^2 and (dH_i)^2 = (gain^2/d) sum_j H_j^2 dt, so
-    d E||H||^2 = gain^2 E||H||^2 dt (the martingale term has mean 0) for every d.
-    """
-    return math.exp(gain**2 * t)
-
-
-def linear_sde_log_moments(gain: float, width: int, t: float = 1.0) -> tuple[float, float]:
-    """Mean and variance of log(||H_t||^2/||H_0||^2) for dH = (gain/sqrt(d)) dB H: exactly
-    normal, N(gain^2 (1 - 2/d) t, 4 gain^2 t / d).
-
-    With c = gain/sqrt(d) and u = H/||H||: d log||H||^2 = 2c u^T dB u + (c^2 d - 2 c^2) dt,
-    and u^T dB u is a standard Brownian motion whatever u (its quadratic variation is
-    sum_ij u_i^2 u_j^2 dt = dt), so the law does not depend on H_0.
-    """
-    c2 = gain**2 / width
-    return (c2 * width - 2 * c2) * t, 4 * c2 * t
-
-
-def euler_maruyama_second_moment(gain: float, depth: int) -> float:
-    """E||h_L||^2/||h_0||^2 = (1 + gain^2/L)^L for the depth-L scheme (THEORY.md section 4)."""
-    return (1 + gain**2 / depth) ** depth
-
-
-# --- the fitted order -------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ConvergenceOrder:
-    """p in E[error] ~ c L^-p: ``order`` = p = -``slope``, [``low``, ``high``] its bootstrap
-    percentile interval at ``level`` over ``n_samples`` realisations."""
-
-    order: float
-    low: float
-    high: float
-    slope: float
-    intercept: float
-    level: float
-    n_samples: int
-    depths: tuple[int, ...]
-    mean_errors: tuple[float, ...]
-
-    def __str__(self) -> str:
-        return (f"order {self.order:.3f} [{self.low:.3f}, {self.high:.3f}] "
-                f"({self.level:.0%} bootstrap over {self.n_samples} samples, "
-                f"L = {min(self.depths)}..{max(self.depths)})")
-
-
-def _least_squares_slopes(log_x: np.ndarray, log_y: np.ndarray) -> np.ndarray:
-    """Slopes of log_y (``(..., n)``) against log_x (``(n,)``) by ordinary least squares."""
-    centred = log_x - log_x.mean()
-    return (log_y - log_y.mean(axis=-1, keepdims=True)) @ centred / (centred @ centred)
-
-
-def series_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in SERIES if c in frame]
-
-
-def convergence_order(frame: pd.DataFrame, metric: str = "error", level: float = 0.95,
-                      n_boot: int = 2000, seed: int = 0) -> ConvergenceOrder:
-    """Fit log mean(``metric``) = a - p log L over the depths of one series (columns
-    ``depth``, ``sample``, ``metric``; every sample at every depth) and bootstrap the samples.
-    """
-    columns = series_columns(frame)
-    if columns and len(frame.groupby(columns, dropna=False)) > 1:
-        raise ValueError("the frame holds several series; select one, or use "
-                         "rsim.limits.convergence_orders")
-    cube = frame.pivot_table(index="sample", columns="depth", values=metric, aggfunc="first")
-    if cube.isna().any().any() or cube.shape[1] < 2 or cube.shape[0] < 2:
-        raise ValueError(f"convergence_order needs {metric} for >= 2 samples at the same "
-                         ">= 2 depths")
-    depths = cube.columns.to_numpy()
-    errors = cube.to_numpy(float)
-    log_depths = np.log(depths.astype(float))
-    means = errors.mean(axis=0)
-    slope = float(_least_squares_slopes(log_depths, np.log(means)))
-    intercept = float(np.log(means).mean() - slope * log_depths.mean())
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(errors), (n_boot, len(errors)))
-    boot = -_least_squares_slopes(log_depths, np.log(errors[picks].mean(axis=1)))
-    low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
-    return ConvergenceOrder(-slope, float(low), float(high), slope, intercept, level,
-                            len(errors), tuple(int(d) for d in depths), tuple(means.tolist()))
-
-
-def convergence_orders(frame: pd.DataFrame, metric: str = "error", **kwargs) -> pd.DataFrame:
-    """:func:`convergence_order` for every series of a table; one row per series."""
-    columns = series_columns(frame)
-    rows = []
-    for key, group in frame.groupby(columns, dropna=False, sort=True):
-        fit = convergence_order(group, metric, **kwargs)
-        rows.append({**dict(zip(columns, key)), "order": fit.order, "low": fit.low,
-                     "high": fit.high, "level": fit.level, "n_samples": fit.n_samples,
-                     "min_depth": min(fit.depths), "max_depth": max(fit.depths)})
-    return pd.DataFrame(rows)
+    return {
+        "h0_norm": norm0,
+        "error": jnp.stack(errors),
+        "error_final": jnp.stack(finals),
+        "sq_ratio": jnp.stack(ratios),
+        "limit_sq_ratio": (jnp.linalg.norm(limit[-1]) / norm0) ** 2,
+    }

@@ -7,8 +7,8 @@ N(0, s^2 I) for the non-zero e_i (rotation invariance of the rows of M), hence
 
     (M x_1, .., M x_m) = C G   in law, jointly,   G: m x d i.i.d. N(0, s^2),
 
-which costs m d random numbers instead of d^2 (THEORY.md section 4). Given what was seen,
-M = sum_i (M e_i) e_i^T + M' (I - E^T E) with M' an independent copy, so for any p
+which costs m d random numbers instead of d^2 (rsim/THEORY.md section 4). Given what was
+seen, M = sum_i (M e_i) e_i^T + M' (I - E^T E) with M' an independent copy, so for any p
 
     M^T p = sum_i e_i <M e_i, p> + (I - E^T E) M'^T p ,
 

@@ -115,8 +115,8 @@ def compute(spec: CellSpec, progress: Progress | None = None) -> dict[str, pd.Da
     ``paths`` of V_k[0, 0] against k for the first samples."""
     from rsim.core import engine
 
-    out = engine.run(spec.kernel(), spec.betas, spec.samples, spec.seed, spec.chunk,
-                     progress=progress, hurst=0.5 if spec.hurst is None else spec.hurst)
+    out = engine.run(spec.kernel(), spec.betas, spec.samples, spec.seed, hurst=spec.hurst,
+                     chunk=spec.chunk, progress=progress)
     tables = {"": cell_frame(spec, {k: v for k, v in out.items() if k.startswith("log_")})}
     if spec.weight_paths:
         tables["paths"] = path_frame(spec, out["weight_path"][: spec.weight_paths])

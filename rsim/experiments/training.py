@@ -1,0 +1,272 @@
+"""``experiment=training``: deep ResNets trained with optax from rsim's initialisations.
+
+A job is one model, one weight law, one dataset and the grid betas x lrs x seeds, trained side
+by side by :func:`rsim.core.training.train_runs` (Adam or SGD, the learning rate divided by
+10 after half the epochs). :func:`compute` lays the runs out one row per run.
+
+A run is *diverged* when an epoch's mean training loss is not finite or exceeds
+``DIVERGED_LOSS_FACTOR`` x log(n_classes) (guessing uniformly costs log(n_classes)). Diverged
+runs keep their row, with ``diverged = True``.
+
+Studies (the ``study`` key; :func:`finish` prints the summary and draws the figure of the
+study it finds, :mod:`rsim.analysis.training` and :mod:`rsim.views.training`):
+
+* ``accuracy``  Figure 9: best test accuracy over the learning rates per (H, beta)
+* ``weights``   Figure 8: one weight entry V_k[0, 0] against k after training, and the Hurst
+                exponent (:mod:`rsim.analysis.hurst`) of the trained weight paths
+* ``lr_alpha``  the best learning rate against alpha_L, with the fit log lr* = c + p log alpha
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rsim import checks, schema
+from rsim import data as datasets
+from rsim.analysis.hurst import hurst_exponent
+from rsim.checks import ConfigError
+from rsim.experiments.base import Experiment, Progress, Spec
+
+DIVERGED_LOSS_FACTOR = 10.0
+
+
+@dataclass(frozen=True)
+class TrainSpec(Spec):
+    """One job: a model, a weight law, a dataset, and the grid betas x lrs x seeds; every field
+    is an option of ``experiment=training``."""
+
+    experiment = "training"
+
+    study: str = "accuracy"  # accuracy (Figure 9) | weights (Figure 8) | lr_alpha
+    dataset: str = "digits"  # digits (bundled with scikit-learn) | mnist | fashion_mnist | cifar10
+    data_dir: str | None = None  # folder with the IDX files or CIFAR-10 batches (not digits)
+    train_limit: int | None = None  # train on the first n examples only; None = all
+    model: str = "res3"  # res1 | res2 | res3
+    activation: str = "relu"  # relu | identity | tanh | leaky_relu (res3 is relu)
+    negative_slope: float = 0.01  # leaky_relu only
+    init: str = "uniform"  # gaussian | uniform | rademacher | smooth | fbm
+    gain: float = 1.0  # weights have variance gain^2 / fan_in
+    # Law parameters, kept only for the law that uses them: the smooth law's RBF lengthscale
+    # in t = k / L, the fbm Hurst index.
+    lengthscale: float | None = 0.1
+    hurst: float | None = 0.5
+    width: int = 40  # d
+    depth: int = 1000  # L
+    betas: tuple[float, ...] = (0.25, 0.5, 1.0)  # alpha = L^-beta
+    # Trained side by side (vmap); divided by 10 after half the epochs.
+    lrs: tuple[float, ...] = (0.0001, 0.001, 0.01, 0.1, 1.0)
+    seed: int = 0
+    replicates: int = 1  # seeds seed .. seed + replicates - 1 for every (beta, lr)
+    optimizer: str = "adam"  # adam | sgd
+    epochs: int = 10
+    batch_size: int = 128
+
+    def normalise(self) -> None:
+        for key in ("betas", "lrs"):
+            if not isinstance(getattr(self, key), tuple):
+                self._set(key, (getattr(self, key),))
+        if self.init != "smooth":
+            self._set("lengthscale", None)
+        if self.init != "fbm":
+            self._set("hurst", None)
+        if self.dataset == "digits":
+            self._set("data_dir", None)
+        if self.data_dir is not None:
+            self._set("data_dir", str(self.data_dir))
+
+    def validate(self) -> None:
+        checks.choice("study", self.study, schema.STUDIES)
+        checks.choice("dataset", self.dataset, schema.DATASETS)
+        checks.architecture(self.model, self.activation)
+        checks.choice("init", self.init, schema.LAWS)
+        checks.choice("optimizer", self.optimizer, schema.OPTIMIZERS)
+        for key in ("width", "depth", "replicates", "epochs", "batch_size"):
+            checks.integer(key, getattr(self, key), minimum=1)
+        checks.integer("seed", self.seed, minimum=0)
+        checks.positive("gain", self.gain)
+        checks.real("negative_slope", self.negative_slope)
+        checks.law_parameters(self.init, self.lengthscale, self.hurst)
+        checks.betas(self.betas)
+        if not self.lrs:
+            raise ConfigError("lrs=[] is not allowed; give at least one learning rate > 0")
+        for lr in self.lrs:
+            checks.positive("lrs", lr)
+        if self.train_limit is not None:
+            checks.integer("train_limit", self.train_limit, minimum=self.batch_size)
+        if self.dataset != "digits":
+            for path in datasets.required_files(self.dataset, self.data_dir):
+                if not path.is_file():
+                    raise ConfigError(f"data_dir={self.data_dir!r}: missing data file {path}")
+
+    def label(self) -> str:
+        law = self.init
+        if self.hurst is not None:
+            law += f" H={self.hurst:g}"
+        if self.lengthscale is not None:
+            law += f" l={self.lengthscale:g}"
+        optimizer = "" if self.optimizer == "adam" else f" {self.optimizer}"
+        return f"training {self.study} {self.model} {law} L={self.depth}{optimizer}"
+
+    def runs(self) -> pd.DataFrame:
+        """The grid, one row per run: beta, lr, seed, alpha = depth^-beta (betas outermost)."""
+        grid = [
+            (beta, lr, self.seed + r)
+            for beta in self.betas
+            for lr in self.lrs
+            for r in range(self.replicates)
+        ]
+        frame = pd.DataFrame(grid, columns=["beta", "lr", "seed"])
+        frame["alpha"] = float(self.depth) ** -frame["beta"]
+        return frame
+
+    def n_runs(self) -> int:
+        return len(self.betas) * len(self.lrs) * self.replicates
+
+    def architecture(self, n_in: int, n_classes: int):
+        """The static description of this job's runs on data of ``n_in`` inputs and
+        ``n_classes`` classes (one compilation per architecture, optimizer and batch)."""
+        from rsim.core import training
+
+        return training.Architecture(
+            self.model,
+            self.activation,
+            float(self.negative_slope),
+            self.init,
+            float(self.gain),
+            self.lengthscale,
+            self.width,
+            self.depth,
+            n_in,
+            n_classes,
+        )
+
+    def block(self) -> int:
+        """Runs trained side by side in one device call (the memory estimate does not depend
+        on the data's shapes)."""
+        from rsim.core import training
+
+        arch = self.architecture(n_in=0, n_classes=0)
+        return training.runs_per_call(arch, self.batch_size, self.n_runs())
+
+    def progress_total(self) -> int:
+        return self.n_runs() * self.epochs  # one unit per run and epoch
+
+
+def compute(spec: TrainSpec, progress: Progress | None = None) -> dict[str, pd.DataFrame]:
+    """Train every run of ``spec.runs()`` on the spec's data; the main table has one row per
+    run (:func:`run_frame`)."""
+    data = datasets.load(spec.dataset, spec.data_dir, spec.train_limit)
+    return {"": train_grid(spec, data, progress)}
+
+
+def train_grid(
+    spec: TrainSpec, data: datasets.Dataset, progress: Progress | None = None
+) -> pd.DataFrame:
+    """Train every run of ``spec.runs()`` on ``data``; one row per run (:func:`run_frame`)."""
+    from rsim.core import laws, training
+
+    if len(data.x_train) < spec.batch_size:
+        raise ConfigError(
+            f"batch_size={spec.batch_size} is larger than the "
+            f"{len(data.x_train)} training examples of {data.name}"
+        )
+    grid = spec.runs()
+    scale = (
+        laws.fgn_scale(spec.hurst, spec.depth) if spec.init == "fbm" else np.zeros(2 * spec.depth)
+    )
+    start = time.perf_counter()
+    out = training.train_runs(
+        spec.architecture(data.n_in, data.n_classes),
+        spec.optimizer,
+        spec.batch_size,
+        spec.epochs,
+        grid["alpha"].to_numpy(),
+        grid["lr"].to_numpy(),
+        grid["seed"].to_numpy(),
+        data.x_train,
+        data.y_train,
+        data.x_test,
+        data.y_test,
+        scale,
+        chunk=spec.block(),
+        progress=progress,
+    )
+    return run_frame(spec, data, grid, out, time.perf_counter() - start)
+
+
+def run_frame(
+    spec: TrainSpec,
+    data: datasets.Dataset,
+    grid: pd.DataFrame,
+    out: dict[str, np.ndarray],
+    seconds: float,
+) -> pd.DataFrame:
+    """One row per run: the job's keys, beta, alpha, lr, seed, ``train_loss`` (list, one mean
+    per epoch), ``final_train_loss``, ``test_accuracy``, ``diverged``, ``hurst_init`` and
+    ``hurst_trained`` (variogram estimates over every entry of V), ``job_seconds``, and for
+    study=weights the path of V_k[0, 0] before and after training (``weight_path_init``,
+    ``weight_path``)."""
+    threshold = DIVERGED_LOSS_FACTOR * math.log(data.n_classes)
+    records = []
+    for run in range(len(grid)):
+        loss = out["losses"][run].astype(float)
+        initial, trained = out["initial_v"][run], out["trained_v"][run]
+        record = {
+            "study": spec.study,
+            "dataset": data.name,
+            "model": spec.model,
+            "activation": spec.activation,
+            "init": spec.init,
+            "gain": spec.gain,
+            "lengthscale": np.nan if spec.lengthscale is None else spec.lengthscale,
+            "hurst": np.nan if spec.hurst is None else spec.hurst,
+            "width": spec.width,
+            "depth": spec.depth,
+            "n_in": data.n_in,
+            "n_classes": data.n_classes,
+            "train_size": len(data.x_train),
+            "optimizer": spec.optimizer,
+            "epochs": spec.epochs,
+            "batch_size": spec.batch_size,
+            "beta": float(grid["beta"].iat[run]),
+            "alpha": float(grid["alpha"].iat[run]),
+            "lr": float(grid["lr"].iat[run]),
+            "seed": int(grid["seed"].iat[run]),
+            "test_accuracy": float(out["accuracy"][run]),
+            "train_loss": loss.tolist(),
+            "final_train_loss": float(loss[-1]),
+            "diverged": bool(not np.all(np.isfinite(loss)) or np.max(loss) > threshold),
+            "hurst_init": hurst_exponent(initial) if spec.depth >= 4 else np.nan,
+            "hurst_trained": hurst_exponent(trained) if spec.depth >= 4 else np.nan,
+            "job_seconds": seconds,
+        }
+        if spec.study == "weights":
+            record["weight_path_init"] = initial[:, 0, 0].astype(float).tolist()
+            record["weight_path"] = trained[:, 0, 0].astype(float).tolist()
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def finish(folder: Path, figures: bool) -> None:
+    """Print each study's summary; write its figure next to the data."""
+    from rsim import results
+    from rsim.analysis import training as analysis
+
+    folder = Path(folder)
+    frame = results.load(folder)
+    for study, part in frame.groupby("study"):
+        print(analysis.summary_text(study, part))
+        if figures:
+            from rsim.views import training as views
+
+            for path in views.figures(study, part, folder):
+                print(f"rsim: figure {path}")
+
+
+EXPERIMENT = Experiment(spec=TrainSpec, compute=compute, finish=finish)

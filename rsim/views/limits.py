@@ -1,0 +1,133 @@
+"""Figures of the ode and sde experiments, drawn from their tables (never from jax).
+
+* ``error_vs_depth.png``: the strong error against L per series, with the fitted order
+  (:func:`error_figure`);
+* ``regimes.png`` (ode): r_h and max_k r_h against L per beta, Propositions 8 and 9
+  (:func:`regimes_figure`);
+* ``weak_check.png`` (sde): the Monte Carlo second moment against its exact value
+  (:func:`weak_figure`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from rsim.analysis.convergence import (  # noqa: E402
+    THEORY_ORDER,
+    convergence_order,
+    series_columns,
+    series_label,
+)
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def error_figure(frame: pd.DataFrame, path: Path) -> Path:
+    """Error against L, log-log, per series: samples (thin), mean, fitted line, theory slope."""
+    groups = list(frame.groupby(series_columns(frame), dropna=False, sort=True))
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 4), squeeze=False)
+    for ax, (_, group) in zip(axes[0], groups):
+        first = group.iloc[0]
+        fit = convergence_order(group)
+        cube = group.pivot_table(index="sample", columns="depth", values="error")
+        depths = cube.columns.to_numpy(float)
+        for _, row in cube.head(40).iterrows():
+            ax.plot(depths, row.to_numpy(), color="0.7", lw=0.5)
+        ax.plot(depths, fit.mean_errors, "o", color="C0", label="mean over samples")
+        ax.plot(
+            depths,
+            np.exp(fit.intercept) * depths**fit.slope,
+            color="C0",
+            label=f"fit: slope {fit.slope:.3f} [{-fit.high:.3f}, {-fit.low:.3f}]",
+        )
+        p = THEORY_ORDER[first["experiment"]]
+        anchor = np.exp(np.log(fit.mean_errors).mean() + p * np.log(depths).mean())
+        ax.plot(depths, anchor * depths**-p, "k--", lw=1, label=f"slope -{p:g}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("depth L")
+        ax.set_ylabel(r"$\max_k \|H_{k/L} - h_k\|$")
+        ax.set_title(
+            f"{first['experiment'].upper()}: {series_label(first)}, "
+            f"d = {first['width']}, {fit.n_samples} samples",
+            fontsize=9,
+        )
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def regimes_figure(regimes: pd.DataFrame, path: Path) -> Path:
+    """Propositions 8 and 9: median r_h (top) and max_k r_h (bottom) against L per beta, with
+    10-90% bands; max_k r_h over the samples whose V(t) has a positive real eigenvalue."""
+    groups = list(regimes.groupby(["model", "activation"]))
+    metrics = (
+        ("hidden_diff", r"$r_h = \|h_L - h_0\| / \|h_0\|$"),
+        ("hidden_maxdiff", r"$\max_k \|h_k - h_0\| / \|h_0\|$"),
+    )
+    fig, axes = plt.subplots(2, len(groups), figsize=(4.5 * len(groups), 7), squeeze=False)
+    for col, ((model, activation), group) in enumerate(groups):
+        for row, (metric, label) in enumerate(metrics):
+            ax = axes[row, col]
+            rows = group if row == 0 else group[group["positive_eigenvalue"] > 0]
+            for beta, by_beta in rows.groupby("beta"):
+                q = by_beta.groupby("depth")[metric].quantile([0.1, 0.5, 0.9]).unstack()
+                (line,) = ax.plot(q.index, q[0.5], "o-", ms=3, label=rf"$\beta$ = {beta:g}")
+                ax.fill_between(q.index, q[0.1], q[0.9], color=line.get_color(), alpha=0.2)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("depth L")
+            ax.set_ylabel(label)
+            which = "" if row == 0 else ", V(t) with a positive eigenvalue"
+            ax.set_title(f"{model} {activation}, smooth weights{which}", fontsize=9)
+            ax.legend(fontsize=7)
+    fig.suptitle(
+        r"Propositions 8-9: $\alpha = L^{-\beta}$; $\beta$ = 1 is critical for "
+        "smooth weights (median, 10-90% band)",
+        fontsize=10,
+    )
+    return _save(fig, path)
+
+
+def weak_figure(table: pd.DataFrame, path: Path) -> Path:
+    """E||h_L||^2/||h_0||^2 with +-2 SE against L, the exact (1 + gain^2/L)^L and the limit
+    (``table``: :func:`rsim.analysis.convergence.weak_check`)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for (gain, width), group in table.groupby(["gain", "width"]):
+        net = group[group["what"] == "resnet"]
+        limit = group[group["what"] == "limit"].iloc[0]
+        ax.errorbar(
+            net["depth"],
+            net["mean"],
+            yerr=2 * net["se"],
+            fmt="o",
+            ms=3,
+            label=f"ResNet, Monte Carlo ±2 SE (g² = {gain**2:g}, d = {width})",
+        )
+        ax.plot(net["depth"], net["exact"], "k-", lw=1, label=r"exact $(1 + g^2/L)^L$")
+        ax.axhline(limit["exact"], color="C3", ls="--", lw=1, label=r"SDE: $e^{g^2}$")
+        ax.errorbar(
+            [limit["depth"]],
+            [limit["mean"]],
+            yerr=[2 * limit["se"]],
+            fmt="s",
+            color="C3",
+            label="reference H_1, ±2 SE",
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("depth L")
+    ax.set_ylabel(r"$E\|h_L\|^2 / \|h_0\|^2$")
+    ax.set_title("SDE weak check, res1 identity", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)

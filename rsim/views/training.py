@@ -1,0 +1,151 @@
+"""The figures of the training studies, drawn from a results table (matplotlib: tables in, PNG
+out; never imports jax).
+
+* ``training_accuracy.png`` (Figure 9, study ``accuracy``): the best test accuracy over the
+  learning rates as a heatmap over (beta, H), or curves against beta when a sweep has a single
+  weight law parameter.
+* ``weights_after_training.png`` (Figure 8, study ``weights``): V_k[0, 0] against k before and
+  after training for the most accurate run of each (init, beta), with the Hurst estimates.
+* ``lr_alpha.png`` (study ``lr_alpha``): the best learning rate against alpha_L per optimizer,
+  with the fit log10 lr* = c + p log10 alpha.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from rsim.analysis.training import (  # noqa: E402
+    best_accuracy,
+    best_learning_rates,
+    fit_lr_alpha,
+    law_label,
+)
+
+
+def figures(study: str, frame: pd.DataFrame, folder: Path) -> list[Path]:
+    """The figure of ``study`` drawn from ``frame`` into ``folder`` (none for a weights table
+    without weight paths)."""
+    draw = {"accuracy": _accuracy_figure, "weights": _weights_figure, "lr_alpha": _lr_alpha_figure}[
+        study
+    ]
+    path = draw(frame, Path(folder))
+    return [path] if path is not None else []
+
+
+def _accuracy_figure(frame: pd.DataFrame, folder: Path) -> Path:
+    best = best_accuracy(frame)
+    best["law"] = best.apply(law_label, axis=1)
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    if best["init"].eq("fbm").all() and best["hurst"].nunique() > 1 and best["beta"].nunique() > 1:
+        table = best.pivot_table(index="hurst", columns="beta", values="best_test_accuracy")
+        mesh = ax.pcolormesh(
+            _edges(table.columns.to_numpy()),
+            _edges(table.index.to_numpy()),
+            table.to_numpy(),
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
+        )
+        fig.colorbar(mesh, ax=ax, label="best test accuracy over the learning rates")
+        hurst = np.linspace(table.index.min(), table.index.max(), 100)
+        ax.plot(
+            np.maximum(hurst, 0.5),
+            hurst,
+            "w--",
+            lw=1.2,
+            label=r"$\beta^* = \max(H, 1/2)$ at initialisation",
+        )
+        ax.legend(loc="upper right", fontsize=8)
+        ax.set_xlabel(r"$\beta$  ($\alpha_L = L^{-\beta}$)")
+        ax.set_ylabel("Hurst index H of the initial weights")
+    else:
+        for law, part in best.groupby("law", sort=False):
+            part = part.sort_values("beta")
+            ax.plot(part["beta"], part["best_test_accuracy"], "o-", label=law)
+        ax.set_xlabel(r"$\beta$")
+        ax.set_ylabel("best test accuracy over the learning rates")
+        ax.legend()
+    first = frame.iloc[0]
+    ax.set_title(
+        f"{first['model']}, d = {first['width']}, L = {first['depth']}, "
+        f"{first['dataset']}, {first['optimizer']}, {first['epochs']} epochs"
+    )
+    path = folder / "training_accuracy.png"
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+    """Cell edges around sorted centres (midpoints, half a step beyond each end)."""
+    centres = np.asarray(centres, float)
+    if len(centres) == 1:
+        return np.array([centres[0] - 0.5, centres[0] + 0.5])
+    middle = (centres[1:] + centres[:-1]) / 2
+    return np.concatenate([[2 * centres[0] - middle[0]], middle, [2 * centres[-1] - middle[-1]]])
+
+
+def _weights_figure(frame: pd.DataFrame, folder: Path) -> Path | None:
+    if "weight_path" not in frame:
+        return None
+    cells = frame.groupby(["init", "lengthscale", "hurst", "beta"], dropna=False, sort=True)
+    n = cells.ngroups
+    fig, axes = plt.subplots(n, 1, figsize=(8, 2.4 * n), squeeze=False)
+    for ax, (_, part) in zip(axes[:, 0], cells):
+        run = part.loc[part["test_accuracy"].idxmax()]
+        k = np.arange(1, len(run["weight_path"]) + 1)
+        ax.plot(k, run["weight_path_init"], color="0.7", lw=0.8, label="at initialisation")
+        ax.plot(k, run["weight_path"], color="C0", lw=0.9, label="after training")
+        ax.set_title(
+            f"{law_label(run)}, beta = {run['beta']:.3g} (lr {run['lr']:.3g}, "
+            f"test accuracy {run['test_accuracy']:.3f}): Hurst of V "
+            f"{run['hurst_init']:.2f} -> {run['hurst_trained']:.2f}",
+            fontsize=9,
+        )
+        ax.set_ylabel(r"$V_k[0, 0]$")
+    axes[0, 0].legend(fontsize=8)
+    axes[-1, 0].set_xlabel("layer k")
+    fig.tight_layout()
+    path = folder / "weights_after_training.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _lr_alpha_figure(frame: pd.DataFrame, folder: Path) -> Path:
+    best = best_learning_rates(frame)
+    fits = fit_lr_alpha(best).set_index("optimizer") if len(best) else pd.DataFrame()
+    optimizers = sorted(best["optimizer"].unique())
+    fig, axes = plt.subplots(
+        1, len(optimizers), figsize=(5.5 * len(optimizers), 4.5), squeeze=False
+    )
+    for ax, name in zip(axes[0], optimizers):
+        part = best[best["optimizer"] == name]
+        alpha = part["depth"] ** -part["beta"]
+        for depth, group in part.assign(alpha=alpha).groupby("depth"):
+            ax.loglog(group["alpha"], group["best_lr"], "o", label=f"L = {depth}")
+        if name in fits.index and np.isfinite(fits.loc[name].get("p", np.nan)):
+            fit = fits.loc[name]
+            grid = np.logspace(np.log10(alpha.min()), np.log10(alpha.max()), 50)
+            ax.loglog(
+                grid,
+                10 ** (fit["c"] + fit["p"] * np.log10(grid)),
+                "k--",
+                label=rf"fit $\propto \alpha^{{{fit['p']:.2f}}}$",
+            )
+        ax.set_xlabel(r"$\alpha_L = L^{-\beta}$")
+        ax.set_ylabel("best learning rate")
+        ax.set_title(f"{name}: lowest final training loss")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = folder / "lr_alpha.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
