@@ -67,6 +67,8 @@ def _sweep_values(cfg: DictConfig) -> dict[str, list[Any]]:
     for override in OverridesParser.create().parse_overrides(overrides):
         if override.is_sweep_override():
             swept[override.key_or_group] = list(override.sweep_iterator())
+        else:  # a plain value on the command line replaces the sweep's values
+            swept.pop(override.key_or_group, None)
     return swept
 
 

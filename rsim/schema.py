@@ -75,3 +75,7 @@ TRAINING_CELL = ("dataset", "model", "init", "lengthscale", "hurst", "width", "d
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 STUDIES = ("accuracy", "weights", "lr_alpha")
 OPTIMIZERS = ("adam", "sgd")
+# The training experiment's random stream (weights and batch permutations): Threefry in JAX's
+# default mode since 0.5 (partitionable), which its results were recorded with; unlike the
+# simulator's PRNG_SETTINGS. Pinned by rsim.core.training and recorded in its result files.
+TRAINING_PRNG_SETTINGS = {"impl": "threefry2x32", "threefry_partitionable": True}

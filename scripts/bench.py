@@ -16,7 +16,7 @@ function per round) and the best of ``--repeats`` rounds is kept: on a shared ma
 ratios measured within one run are meaningful.
 
     python scripts/bench.py [--models res1 res3] [--widths 40 100 512] [--depth 1000]
-                            [--repeats 3] [--output results/bench]
+                            [--repeats 3] [--numbers 2e8] [--output results/bench]
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ import jax
 import jax.numpy as jnp
 import pandas as pd
 
-from rsim import engine, models
+from rsim import schema
+from rsim.core import branches, engine
+from rsim.experiments.cells import CellSpec
 
 # Random numbers per timed call (about a second at the ~5-10 ns per normal measured here).
 NUMBERS_PER_CALL = 2e8
@@ -40,7 +42,7 @@ NUMBERS_PER_CALL = 2e8
 
 def noise_shape(kernel: engine.Kernel, n_betas: int) -> tuple[int, ...]:
     """The normals one layer of one sample draws: the weights, or the projection's noise."""
-    n_matrices = models.branch(kernel.model).n_matrices
+    n_matrices = branches.n_matrices(kernel.model)
     d = kernel.width
     if kernel.sampler == "explicit":
         return (n_matrices, d, d)
@@ -73,28 +75,26 @@ def rng_floor(kernel: engine.Kernel, n_betas: int):
 
 
 def kernel_for(model: str, width: int, depth: int, sampler: str, gradients: str):
-    n_matrices = models.branch(model).n_matrices
-    block = engine.default_block(width, n_matrices, depth, gradients, "float32",
-                                 sampler=sampler)
-    return engine.Kernel(model=model, init="gaussian", width=width, depth=depth,
-                         gradients=gradients, block=block, sampler=sampler)
+    return CellSpec(model=model, init="gaussian", width=width, depth=depth,
+                    gradients=gradients, sampler=sampler).kernel()
 
 
-def samples_for(kernel: engine.Kernel, n_betas: int) -> int:
-    """Whole blocks totalling about NUMBERS_PER_CALL random numbers."""
+def samples_for(kernel: engine.Kernel, n_betas: int, numbers: float) -> int:
+    """Whole blocks totalling about ``numbers`` random numbers."""
     per_sample = kernel.depth * math.prod(noise_shape(kernel, n_betas))
-    return kernel.block * max(1, round(NUMBERS_PER_CALL / per_sample / kernel.block))
+    return kernel.block * max(1, round(numbers / per_sample / kernel.block))
 
 
-def measure(model: str, width: int, depth: int, gradients: str, repeats: int) -> list[dict]:
+def measure(model: str, width: int, depth: int, gradients: str, repeats: int,
+            numbers: float = NUMBERS_PER_CALL) -> list[dict]:
     """Best-of-``repeats`` times of both samplers and their floors, interleaved."""
     betas = jnp.asarray([0.5], jnp.float32)
     root = jax.random.fold_in(jax.random.PRNGKey(0), depth)
     cases = []
     with engine.numerics("float32"):
-        for sampler in engine.SAMPLERS:
+        for sampler in schema.SAMPLERS:
             kernel = kernel_for(model, width, depth, sampler, gradients)
-            n = samples_for(kernel, len(betas))
+            n = samples_for(kernel, len(betas), numbers)
             ids = jnp.arange(n, dtype=jnp.uint32)
             sim, floor = engine._compiled(kernel), rng_floor(kernel, len(betas))
             calls = {"sim": lambda sim=sim, ids=ids: sim(root, ids, betas, 0.0),
@@ -139,7 +139,9 @@ def main() -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=[40, 100, 512])
     parser.add_argument("--depth", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--gradients", default="jvp", choices=engine.GRADIENTS)
+    parser.add_argument("--gradients", default="jvp", choices=schema.GRADIENTS)
+    parser.add_argument("--numbers", type=float, default=NUMBERS_PER_CALL,
+                        help="random numbers per timed call (a smoke test uses a tiny value)")
     parser.add_argument("--output", type=Path, default=Path("results/bench"))
     args = parser.parse_args()
 
@@ -152,7 +154,8 @@ def main() -> None:
     rows = []
     for model in args.models:
         for width in args.widths:
-            rows += measure(model, width, args.depth, args.gradients, args.repeats)
+            rows += measure(model, width, args.depth, args.gradients, args.repeats,
+                            args.numbers)
             for row in rows[-2:]:
                 print(" ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                                for k, v in row.items()), flush=True)

@@ -19,6 +19,7 @@ are built by :mod:`rsim.experiments.training`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from collections.abc import Callable
@@ -36,6 +37,17 @@ from rsim.core import branches, laws
 MEMORY_BUDGET_BYTES = 2 << 30
 # Counts traces of the epoch function (a test checks a learning-rate grid compiles once).
 TRACES = {"epoch": 0}
+# The random stream of weights and batches (recorded in every training result file).
+PRNG_SETTINGS = schema.TRAINING_PRNG_SETTINGS
+
+
+@contextlib.contextmanager
+def numerics():
+    """The JAX settings every trace and call of :func:`train_runs` runs under, whatever the
+    process's defaults: float32 (x64 off) and the Threefry mode of ``PRNG_SETTINGS``."""
+    partitionable = PRNG_SETTINGS["threefry_partitionable"]
+    with jax.enable_x64(False), jax.threefry_partitionable(partitionable):
+        yield
 
 
 @dataclass(frozen=True)
@@ -205,43 +217,45 @@ def train_runs(
     (:func:`laws.fgn_scale`; any array of length 2 L for other laws). ``progress(n)`` is told
     after each epoch of a call the number n of runs it trained (runs x epochs in all).
 
-    Returns ``losses`` (runs, epochs) (the mean training loss of each epoch), ``accuracy``
-    (runs,) on the test set, and ``initial_v`` / ``trained_v`` (runs, L, d, d): V of every
-    layer before and after training.
+    Everything runs under :func:`numerics` (float32, ``PRNG_SETTINGS``). Returns ``losses``
+    (runs, epochs) (the mean training loss of each epoch), ``accuracy`` (runs,) on the test
+    set, and ``initial_v`` / ``trained_v`` (runs, L, d, d): V of every layer before and after
+    training.
     """
-    n_runs = len(alphas)
-    chunk = runs_per_call(arch, batch_size, n_runs) if chunk is None else chunk
-    steps = len(x_train) // batch_size
-    alphas, lrs, seeds = np.asarray(alphas), np.asarray(lrs), np.asarray(seeds)
-    scale = jnp.asarray(fgn_scale, jnp.float32)
-    x_train, y_train = jnp.asarray(x_train), jnp.asarray(y_train)
-    x_test, y_test = jnp.asarray(x_test), jnp.asarray(y_test)
-    initialize = _initializer(arch, optimizer_name)
-    epoch_fn = _epoch(arch, optimizer_name, batch_size, steps)
-    accuracy_fn = _accuracy(arch)
+    with numerics():
+        n_runs = len(alphas)
+        chunk = runs_per_call(arch, batch_size, n_runs) if chunk is None else chunk
+        steps = len(x_train) // batch_size
+        alphas, lrs, seeds = np.asarray(alphas), np.asarray(lrs), np.asarray(seeds)
+        scale = jnp.asarray(fgn_scale, jnp.float32)
+        x_train, y_train = jnp.asarray(x_train), jnp.asarray(y_train)
+        x_test, y_test = jnp.asarray(x_test), jnp.asarray(y_test)
+        initialize = _initializer(arch, optimizer_name)
+        epoch_fn = _epoch(arch, optimizer_name, batch_size, steps)
+        accuracy_fn = _accuracy(arch)
 
-    outputs = {"losses": [], "accuracy": [], "initial_v": [], "trained_v": []}
-    for first in range(0, n_runs, chunk):
-        index = np.arange(first, first + chunk)
-        index = np.where(index < n_runs, index, first)
-        keep = np.arange(min(chunk, n_runs - first))  # the padding is at the end
-        seed_keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds[index]))
-        init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(seed_keys)
-        params, state = initialize(init_keys, scale)
-        initial = np.asarray(params["layers"][:, :, 0])  # V of every run
-        alpha = jnp.asarray(alphas[index], jnp.float32)
-        lr = lrs[index]
-        losses = []
-        for epoch in range(epochs):
-            keys = jax.vmap(lambda k, e=epoch: jax.random.fold_in(k, 1 + e))(seed_keys)
-            rate = jnp.asarray(lr * learning_rate_factor(epoch, epochs), jnp.float32)
-            params, state, loss = epoch_fn(params, state, alpha, rate, keys, x_train, y_train)
-            losses.append(np.asarray(loss))
-            if progress is not None:
-                progress(len(keep))
-        accuracy = np.asarray(accuracy_fn(params, alpha, x_test, y_test))
-        outputs["losses"].append(np.stack(losses, 1)[keep])
-        outputs["accuracy"].append(accuracy[keep])
-        outputs["initial_v"].append(initial[keep])
-        outputs["trained_v"].append(np.asarray(params["layers"][:, :, 0])[keep])
-    return {name: np.concatenate(parts) for name, parts in outputs.items()}
+        outputs = {"losses": [], "accuracy": [], "initial_v": [], "trained_v": []}
+        for first in range(0, n_runs, chunk):
+            index = np.arange(first, first + chunk)
+            index = np.where(index < n_runs, index, first)
+            keep = np.arange(min(chunk, n_runs - first))  # the padding is at the end
+            seed_keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds[index]))
+            init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(seed_keys)
+            params, state = initialize(init_keys, scale)
+            initial = np.asarray(params["layers"][:, :, 0])  # V of every run
+            alpha = jnp.asarray(alphas[index], jnp.float32)
+            lr = lrs[index]
+            losses = []
+            for epoch in range(epochs):
+                keys = jax.vmap(lambda k, e=epoch: jax.random.fold_in(k, 1 + e))(seed_keys)
+                rate = jnp.asarray(lr * learning_rate_factor(epoch, epochs), jnp.float32)
+                params, state, loss = epoch_fn(params, state, alpha, rate, keys, x_train, y_train)
+                losses.append(np.asarray(loss))
+                if progress is not None:
+                    progress(len(keep))
+            accuracy = np.asarray(accuracy_fn(params, alpha, x_test, y_test))
+            outputs["losses"].append(np.stack(losses, 1)[keep])
+            outputs["accuracy"].append(accuracy[keep])
+            outputs["initial_v"].append(initial[keep])
+            outputs["trained_v"].append(np.asarray(params["layers"][:, :, 0])[keep])
+        return {name: np.concatenate(parts) for name, parts in outputs.items()}

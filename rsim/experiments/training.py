@@ -23,6 +23,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,8 @@ class TrainSpec(Spec):
     is an option of ``experiment=training``."""
 
     experiment = "training"
+    # The random stream of the runs (rsim.core.training pins it), not the simulator's.
+    prng: ClassVar[dict] = schema.TRAINING_PRNG_SETTINGS
 
     study: str = "accuracy"  # accuracy (Figure 9) | weights (Figure 8) | lr_alpha
     dataset: str = "digits"  # digits (bundled with scikit-learn) | mnist | fashion_mnist | cifar10

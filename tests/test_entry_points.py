@@ -1,0 +1,91 @@
+"""Every entry point end to end, in a subprocess, at a tiny size: each sweep of conf/sweep
+through ``python -m rsim``, and every command the README shows (``rsim.report``,
+``rsim.status``, ``scripts/bench.py``)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+import rsim
+from rsim import cli, results
+
+SWEEPS = sorted(p.stem for p in Path(cli.CONF_DIR, "sweep").glob("*.yaml"))
+CELL = ("samples=6", "width=4", "n_in=3")
+DEPTHS = "depth=8,16"
+BETAS = "betas=[0.3,0.7,1.2]"
+TRAIN = ("width=4", "epochs=1", "batch_size=32", "train_limit=64", "lrs=[0.01,0.1]")
+# Tiny overrides per sweep, and a file each must write besides its tables.
+TINY = {
+    "corollary1": ((*CELL, DEPTHS), "grad_diff_vs_depth.png"),
+    "critical_fbm": ((*CELL, DEPTHS, BETAS, "hurst=0.7"), "hidden_diff_vs_depth.png"),
+    "critical_iid": ((*CELL, DEPTHS, BETAS, "init=gaussian"), "hidden_diff_vs_depth.png"),
+    "critical_smooth": ((*CELL, DEPTHS, BETAS), "hidden_diff_vs_depth.png"),
+    "fbm_paths": ((*CELL, "depth=16", "hurst=0.3,0.8", "weight_paths=2"), "fbm_paths.png"),
+    "heatmap": ((*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.6,0.7,0.9"), "heatmap.png"),
+    "histogram": ((*CELL, "depth=8"), "histograms.png"),
+    "lr_alpha": ((*TRAIN, "depth=4,8", "betas=[0.5,1.0]", "replicates=1"), "lr_alpha.png"),
+    "ode": (("samples=2", "width=3", "n_in=4", "depths=[4,8,16]", "tolerance=1e-8",
+             "model=res1", "activation=identity"), "error_vs_depth.png"),
+    "sde": (("samples=4", "width=3", "n_in=4", "depths=[4,8,16]", "reference_depth=64"),
+            "weak_check.png"),
+    "smooth": ((*CELL, DEPTHS), "hidden_diff_vs_depth.png"),
+    "training": ((*TRAIN, "depth=4", "hurst=0.3,0.7", "betas=[0.5]"), "training_accuracy.png"),
+    "weights_after_training": ((*TRAIN, "depth=16"), "weights_after_training.png"),
+}
+
+
+def run(*command: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, *command], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{command} failed ({proc.returncode}):\n{proc.stdout}\n"
+                             f"{proc.stderr}")
+    return proc
+
+
+def test_every_sweep_has_a_tiny_run():
+    assert sorted(TINY) == SWEEPS
+
+
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_sweep_runs(sweep, tmp_path):
+    overrides, figure = TINY[sweep]
+    proc = run("-m", "rsim", f"+sweep={sweep}", *overrides, f"output={tmp_path}",
+               "progress=false")
+    folder = tmp_path / sweep
+    assert (folder / figure).stat().st_size > 0, proc.stdout
+    report = results.status(folder)
+    assert report.complete and report.expected, report.line(folder)
+    assert len(rsim.load(folder)) > 0
+    if sweep in ("ode", "sde"):
+        assert "strong order" in proc.stdout
+    rerun = run("-m", "rsim", f"+sweep={sweep}", *overrides, f"output={tmp_path}",
+                "progress=false", "figures=false")
+    assert rerun.stdout.count("rsim: skip") == len(report.expected)
+
+
+def test_readme_report_status_and_bench_commands_run(tmp_path):
+    run("-m", "rsim", *CELL, "depth=8", "betas=[0.5]", f"output={tmp_path}", "progress=false",
+        "figures=false")
+    folder = tmp_path / "single"
+    proc = run("-m", "rsim.report", str(folder))
+    assert "rsim: report" in proc.stdout and (folder / "report.md").stat().st_size > 0
+    proc = run("-m", "rsim.status", str(folder))
+    assert "1 jobs expected, 1 done, 0 missing" in proc.stdout
+    proc = run("scripts/bench.py", "--models", "res1", "--widths", "4", "--depth", "8",
+               "--repeats", "1", "--numbers", "1e4", "--output", str(tmp_path / "bench"))
+    assert "ratio_to_floor" in (tmp_path / "bench" / "bench.md").read_text()
+
+
+def test_a_key_of_another_experiment_is_refused_and_nothing_is_written(tmp_path):
+    out = tmp_path / "out"
+    for overrides in (["lrs=[1]"], ["+lrs=[1]"]):
+        proc = run("-m", "rsim", *overrides, f"output={out}", check=False)
+        assert proc.returncode != 0 and "lrs" in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("rsim: error: lrs is not an option")
+    assert not out.exists()
