@@ -45,8 +45,10 @@ def law_parameters(init: str, lengthscale: Any, hurst: Any) -> None:
     if init == "smooth":
         real("lengthscale", lengthscale)
         if lengthscale < 0.01:
-            raise ConfigError(f"lengthscale={lengthscale!r} is not allowed; it must be >= 0.01 "
-                              "(the Fourier series needs about 4 / lengthscale terms)")
+            raise ConfigError(
+                f"lengthscale={lengthscale!r} is not allowed; it must be >= 0.01 "
+                "(the Fourier series needs about 4 / lengthscale terms)"
+            )
     if init == "fbm":
         real("hurst", hurst)
         if not 0 < hurst < 1:
@@ -58,8 +60,10 @@ def architecture(model: str, activation: str) -> None:
     choice("model", model, schema.MODELS)
     choice("activation", activation, schema.ACTIVATIONS)
     if schema.branch_activation(model, activation) != activation:
-        raise ConfigError(f"activation={activation!r}: {model} is defined with "
-                          f"{schema.branch_activation(model, activation)} only")
+        raise ConfigError(
+            f"activation={activation!r}: {model} is defined with "
+            f"{schema.branch_activation(model, activation)} only"
+        )
 
 
 def betas(values: Sequence[Any]) -> None:

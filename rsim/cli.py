@@ -75,8 +75,10 @@ def _sweep_values(cfg: DictConfig) -> dict[str, list[Any]]:
 def job_values(base_values: dict[str, Any], swept: dict[str, list[Any]]) -> list[dict]:
     """The values of every job: ``base_values`` with each combination of swept values."""
     keys = list(swept)
-    return [{**base_values, **dict(zip(keys, combo))}
-            for combo in itertools.product(*(swept[k] for k in keys))]
+    return [
+        {**base_values, **dict(zip(keys, combo))}
+        for combo in itertools.product(*(swept[k] for k in keys))
+    ]
 
 
 def validate(cfg: DictConfig) -> list[dict[str, Any]]:

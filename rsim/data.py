@@ -69,8 +69,14 @@ def load(name: str, folder: str | Path | None = None, train_limit: int | None = 
     else:
         raise ConfigError(f"dataset={name!r} is not allowed; choose one of {', '.join(DATASETS)}")
     if train_limit is not None:
-        data = Dataset(data.name, data.x_train[:train_limit], data.y_train[:train_limit],
-                       data.x_test, data.y_test, data.n_classes)
+        data = Dataset(
+            data.name,
+            data.x_train[:train_limit],
+            data.y_train[:train_limit],
+            data.x_test,
+            data.y_test,
+            data.n_classes,
+        )
     return data
 
 
@@ -100,6 +106,7 @@ def digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
 
 # --- IDX (MNIST, Fashion-MNIST) ---------------------------------------------------------------
 
+
 def read_idx(path: str | Path) -> np.ndarray:
     """An IDX array: magic (0, 0, type, ndim), ndim big-endian uint32 sizes, then the data.
 
@@ -123,8 +130,10 @@ def read_idx(path: str | Path) -> np.ndarray:
     dtype = np.dtype(IDX_TYPES[raw[2]])
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(raw) != expected:
-        raise DataError(f"{path}: IDX size mismatch: shape {shape} needs {expected} bytes, "
-                        f"the file has {len(raw)}")
+        raise DataError(
+            f"{path}: IDX size mismatch: shape {shape} needs {expected} bytes, "
+            f"the file has {len(raw)}"
+        )
     return np.frombuffer(raw, dtype, offset=header).reshape(shape)
 
 
@@ -133,10 +142,12 @@ def idx_dataset(name: str, folder: Path) -> Dataset:
     arrays = {key: read_idx(_idx_file(folder, stem)) for key, stem in IDX_FILES.items()}
     x_train = _images(arrays["train_images"], _idx_file(folder, IDX_FILES["train_images"]))
     x_test = _images(arrays["test_images"], _idx_file(folder, IDX_FILES["test_images"]))
-    y_train = _labels(arrays["train_labels"], len(x_train),
-                      _idx_file(folder, IDX_FILES["train_labels"]), 10)
-    y_test = _labels(arrays["test_labels"], len(x_test),
-                     _idx_file(folder, IDX_FILES["test_labels"]), 10)
+    y_train = _labels(
+        arrays["train_labels"], len(x_train), _idx_file(folder, IDX_FILES["train_labels"]), 10
+    )
+    y_test = _labels(
+        arrays["test_labels"], len(x_test), _idx_file(folder, IDX_FILES["test_labels"]), 10
+    )
     return Dataset(name, x_train, y_train, x_test, y_test, 10)
 
 
@@ -165,15 +176,20 @@ def _labels(array: np.ndarray, n: int, path: Path, n_classes: int) -> np.ndarray
 
 # --- CIFAR-10 python batches ------------------------------------------------------------------
 
+
 class _BatchUnpickler(pickle.Unpickler):
     """Unpickles only what a CIFAR-10 batch holds (dicts, lists, bytes, NumPy arrays): a
     pickle can run arbitrary code, and these files come from wherever the user got them."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"),
-               ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-               ("numpy", "ndarray"), ("numpy", "dtype"),
-               ("_codecs", "encode")}  # protocol 2 pickles bytes as _codecs.encode(str)
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }  # protocol 2 pickles bytes as _codecs.encode(str)
 
     def find_class(self, module: str, name: str):
         if (module, name) in self.ALLOWED:
@@ -217,6 +233,7 @@ def _cifar_root(folder: Path) -> Path:
 
 
 # --- files ------------------------------------------------------------------------------------
+
 
 def _folder(folder: str | Path | None) -> Path:
     if folder is None or not str(folder):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import warnings
 from dataclasses import dataclass, field
@@ -33,10 +32,16 @@ def git_revision() -> str:
     """HEAD of the checkout rsim runs from, with '+dirty' for local changes; 'unknown' if none."""
     root = Path(__file__).resolve().parent.parent
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, check=True).stdout
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty.strip() else "")
@@ -77,8 +82,9 @@ def read_table(path: Path) -> pd.DataFrame:
     except ResultsError:
         raise
     except Exception as error:  # pyarrow raises several types for damaged files
-        raise ResultsError(f"{path}: unreadable Parquet file ({type(error).__name__}: "
-                           f"{error})") from error
+        raise ResultsError(
+            f"{path}: unreadable Parquet file ({type(error).__name__}: {error})"
+        ) from error
 
 
 # What must match for a rerun to add to an existing job instead of mixing two codes.
@@ -98,9 +104,11 @@ def resume_conflict(path: Path, current: dict) -> str | None:
         return f"{path} is unreadable ({type(error).__name__}); delete it to recompute"
     for key in RESUME_KEYS:
         if existing.get(key) != current.get(key):
-            return (f"{path} was written with {key}={existing.get(key)!r}, this run has "
-                    f"{key}={current.get(key)!r}; use another output folder, or delete the "
-                    f"file to recompute it")
+            return (
+                f"{path} was written with {key}={existing.get(key)!r}, this run has "
+                f"{key}={current.get(key)!r}; use another output folder, or delete the "
+                f"file to recompute it"
+            )
     return None
 
 
@@ -174,13 +182,14 @@ class Status:
 
     @property
     def complete(self) -> bool:
-        return bool(self.expected) and len(self.done) == len(self.expected) \
-            and not self.unreadable
+        return bool(self.expected) and len(self.done) == len(self.expected) and not self.unreadable
 
     def line(self, folder: Path) -> str:
-        return (f"{folder}: {self.experiment}: {len(self.expected)} jobs expected, "
-                f"{len(self.done)} done, {len(self.missing)} missing, {len(self.failed)} failed, "
-                f"{len(self.unreadable)} unreadable files")
+        return (
+            f"{folder}: {self.experiment}: {len(self.expected)} jobs expected, "
+            f"{len(self.done)} done, {len(self.missing)} missing, {len(self.failed)} failed, "
+            f"{len(self.unreadable)} unreadable files"
+        )
 
 
 def status(folder: Path) -> Status:
@@ -189,9 +198,14 @@ def status(folder: Path) -> Status:
     folder = Path(folder)
     manifest = read_manifest(folder)
     report = Status(manifest["experiment"], manifest["jobs"])
-    files = [f for sub in [folder, *sorted(p for p in folder.iterdir() if p.is_dir()
-                                           and not p.name.startswith("."))]
-             for f in result_files(sub)]
+    files = [
+        f
+        for sub in [
+            folder,
+            *sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        ]
+        for f in result_files(sub)
+    ]
     bad = set()
     for file in files:
         try:

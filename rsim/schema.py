@@ -11,8 +11,15 @@ from __future__ import annotations
 
 EXPERIMENTS = ("cells", "ode", "sde", "training")
 # Keys of the Hydra config that steer the runner, not an experiment (never part of a spec).
-RUN_OPTIONS = ("experiment", "name", "output", "progress", "figures", "compilation_cache",
-               "xla_preallocate")
+RUN_OPTIONS = (
+    "experiment",
+    "name",
+    "output",
+    "progress",
+    "figures",
+    "compilation_cache",
+    "xla_preallocate",
+)
 
 # --- architectures ------------------------------------------------------------------------------
 
@@ -50,8 +57,15 @@ HIDDEN_METRICS = ("log_hidden_ratio", "log_hidden_diff", "log_hidden_maxdiff")
 JVP_METRICS = ("log_jvp_ratio", "log_jvp_diff")
 VJP_METRICS = ("log_grad_ratio", "log_grad_diff")
 # Plain ratios that ``rsim.load`` derives from the stored logs: ``name = exp(log_name)``.
-RATIOS = ("hidden_ratio", "hidden_diff", "hidden_maxdiff", "jvp_ratio", "jvp_diff",
-          "grad_ratio", "grad_diff")
+RATIOS = (
+    "hidden_ratio",
+    "hidden_diff",
+    "hidden_maxdiff",
+    "jvp_ratio",
+    "jvp_diff",
+    "grad_ratio",
+    "grad_diff",
+)
 # Gradient ratios in order of preference: exact backprop, then forward mode.
 GRADIENT_DIFFS = ("grad_diff", "jvp_diff")
 GRADIENT_RATIOS = ("grad_ratio", "jvp_ratio")
@@ -59,16 +73,49 @@ GRADIENT_RATIOS = ("grad_ratio", "jvp_ratio")
 # --- columns that identify rows -----------------------------------------------------------------
 
 # A simulation cell, in table order; ``beta`` and ``sample`` come next.
-CELL_COLUMNS = ("model", "init", "activation", "negative_slope", "lengthscale", "hurst", "width",
-                "n_in", "depth", "gain", "seed")
+CELL_COLUMNS = (
+    "model",
+    "init",
+    "activation",
+    "negative_slope",
+    "lengthscale",
+    "hurst",
+    "width",
+    "n_in",
+    "depth",
+    "gain",
+    "seed",
+)
 # A series of cells: everything but the depth (one curve against L).
 CELL_SERIES = tuple(c for c in CELL_COLUMNS if c != "depth")
 # One convergence order of the ode / sde experiments.
-LIMIT_SERIES = ("experiment", "model", "activation", "negative_slope", "init", "gain",
-                "lengthscale", "width", "n_in", "seed", "tolerance", "reference_depth")
+LIMIT_SERIES = (
+    "experiment",
+    "model",
+    "activation",
+    "negative_slope",
+    "init",
+    "gain",
+    "lengthscale",
+    "width",
+    "n_in",
+    "seed",
+    "tolerance",
+    "reference_depth",
+)
 # A training cell (a run is a cell plus lr and seed).
-TRAINING_CELL = ("dataset", "model", "init", "lengthscale", "hurst", "width", "depth",
-                 "optimizer", "epochs", "beta")
+TRAINING_CELL = (
+    "dataset",
+    "model",
+    "init",
+    "lengthscale",
+    "hurst",
+    "width",
+    "depth",
+    "optimizer",
+    "epochs",
+    "beta",
+)
 
 # --- training -----------------------------------------------------------------------------------
 

@@ -16,13 +16,17 @@ from rsim import results
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rsim.status",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m rsim.status", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("folder", help="a results folder, e.g. results/corollary1")
     folder = Path(parser.parse_args(argv).folder)
     if not (folder / results.MANIFEST).exists():
-        print(f"rsim.status: error: {folder / results.MANIFEST} not found (not an rsim results "
-              "folder, or written before manifests existed)", file=sys.stderr)
+        print(
+            f"rsim.status: error: {folder / results.MANIFEST} not found (not an rsim results "
+            "folder, or written before manifests existed)",
+            file=sys.stderr,
+        )
         return 2
     report = results.status(folder)
     print(report.line(folder))

@@ -75,8 +75,9 @@ def rng_floor(kernel: engine.Kernel, n_betas: int):
 
 
 def kernel_for(model: str, width: int, depth: int, sampler: str, gradients: str):
-    return CellSpec(model=model, init="gaussian", width=width, depth=depth,
-                    gradients=gradients, sampler=sampler).kernel()
+    return CellSpec(
+        model=model, init="gaussian", width=width, depth=depth, gradients=gradients, sampler=sampler
+    ).kernel()
 
 
 def samples_for(kernel: engine.Kernel, n_betas: int, numbers: float) -> int:
@@ -85,8 +86,14 @@ def samples_for(kernel: engine.Kernel, n_betas: int, numbers: float) -> int:
     return kernel.block * max(1, round(numbers / per_sample / kernel.block))
 
 
-def measure(model: str, width: int, depth: int, gradients: str, repeats: int,
-            numbers: float = NUMBERS_PER_CALL) -> list[dict]:
+def measure(
+    model: str,
+    width: int,
+    depth: int,
+    gradients: str,
+    repeats: int,
+    numbers: float = NUMBERS_PER_CALL,
+) -> list[dict]:
     """Best-of-``repeats`` times of both samplers and their floors, interleaved."""
     betas = jnp.asarray([0.5], jnp.float32)
     root = jax.random.fold_in(jax.random.PRNGKey(0), depth)
@@ -97,8 +104,10 @@ def measure(model: str, width: int, depth: int, gradients: str, repeats: int,
             n = samples_for(kernel, len(betas), numbers)
             ids = jnp.arange(n, dtype=jnp.uint32)
             sim, floor = engine._compiled(kernel), rng_floor(kernel, len(betas))
-            calls = {"sim": lambda sim=sim, ids=ids: sim(root, ids, betas, 0.0),
-                     "floor": lambda floor=floor, ids=ids: floor(root, ids)}
+            calls = {
+                "sim": lambda sim=sim, ids=ids: sim(root, ids, betas, 0.0),
+                "floor": lambda floor=floor, ids=ids: floor(root, ids),
+            }
             for call in calls.values():
                 jax.block_until_ready(call())  # compile
             cases.append((sampler, kernel, n, calls))
@@ -112,11 +121,19 @@ def measure(model: str, width: int, depth: int, gradients: str, repeats: int,
     rows = []
     for sampler, kernel, n, _ in cases:
         us = 1e6 / (n * depth)
-        rows.append({"model": model, "d": width, "sampler": sampler, "block": kernel.block,
-                     "samples": n, "samples_per_s": n / best[sampler, "sim"],
-                     "us_per_layer_sample": best[sampler, "sim"] * us,
-                     "floor_us": best[sampler, "floor"] * us,
-                     "ratio_to_floor": best[sampler, "sim"] / best[sampler, "floor"]})
+        rows.append(
+            {
+                "model": model,
+                "d": width,
+                "sampler": sampler,
+                "block": kernel.block,
+                "samples": n,
+                "samples_per_s": n / best[sampler, "sim"],
+                "us_per_layer_sample": best[sampler, "sim"] * us,
+                "floor_us": best[sampler, "floor"] * us,
+                "ratio_to_floor": best[sampler, "sim"] / best[sampler, "floor"],
+            }
+        )
     explicit = rows[0]["us_per_layer_sample"]
     for row in rows:
         row["speedup_vs_explicit"] = explicit / row["us_per_layer_sample"]
@@ -125,6 +142,7 @@ def measure(model: str, width: int, depth: int, gradients: str, repeats: int,
 
 def markdown_table(table: pd.DataFrame) -> str:
     """A Markdown table with 3 significant digits (no tabulate dependency)."""
+
     def cell(value):
         return f"{value:.3g}" if isinstance(value, float) else str(value)
 
@@ -140,25 +158,35 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gradients", default="jvp", choices=schema.GRADIENTS)
-    parser.add_argument("--numbers", type=float, default=NUMBERS_PER_CALL,
-                        help="random numbers per timed call (a smoke test uses a tiny value)")
+    parser.add_argument(
+        "--numbers",
+        type=float,
+        default=NUMBERS_PER_CALL,
+        help="random numbers per timed call (a smoke test uses a tiny value)",
+    )
     parser.add_argument("--output", type=Path, default=Path("results/bench"))
     args = parser.parse_args()
 
     device = jax.devices()[0]
-    header = (f"jax {jax.__version__}, {jax.device_count()} x {device.device_kind} "
-              f"({device.platform}, {os.cpu_count()} CPU cores), gaussian weights, "
-              f"L={args.depth}, one beta, float32, gradients={args.gradients}, "
-              f"best of {args.repeats}, {datetime.datetime.now():%Y-%m-%d %H:%M}")
+    header = (
+        f"jax {jax.__version__}, {jax.device_count()} x {device.device_kind} "
+        f"({device.platform}, {os.cpu_count()} CPU cores), gaussian weights, "
+        f"L={args.depth}, one beta, float32, gradients={args.gradients}, "
+        f"best of {args.repeats}, {datetime.datetime.now():%Y-%m-%d %H:%M}"
+    )
     print(header, flush=True)
     rows = []
     for model in args.models:
         for width in args.widths:
-            rows += measure(model, width, args.depth, args.gradients, args.repeats,
-                            args.numbers)
+            rows += measure(model, width, args.depth, args.gradients, args.repeats, args.numbers)
             for row in rows[-2:]:
-                print(" ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                               for k, v in row.items()), flush=True)
+                print(
+                    " ".join(
+                        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in row.items()
+                    ),
+                    flush=True,
+                )
     table = pd.DataFrame(rows)
     args.output.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.output / "bench.csv", index=False)

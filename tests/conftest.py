@@ -15,8 +15,14 @@ def run_cli(tmp_path):
 
     def run(*overrides, check=True):
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        proc = subprocess.run([sys.executable, "-m", "rsim", *overrides, "progress=false"],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "rsim", *overrides, "progress=false"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"rsim failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc

@@ -1,29 +1,32 @@
 import pytest
 
 import rsim
-from rsim.core import engine
 from rsim.checks import ConfigError
+from rsim.core import engine
 from rsim.experiments.cells import CellSpec
 
 
-@pytest.mark.parametrize("values,message", [
-    ({"model": "res4"}, "model='res4' is not allowed; choose one of res1, res2, res3"),
-    ({"init": "normal"}, "init='normal' is not allowed; choose one of gaussian, uniform"),
-    ({"activation": "gelu"}, "activation='gelu' is not allowed"),
-    ({"model": "res3", "activation": "tanh"}, "res3 is defined with relu only"),
-    ({"width": 0}, "width=0 is not allowed; it must be an integer >= 1"),
-    ({"width": 2.5}, "width=2.5 is not allowed"),
-    ({"width": True}, "width=True is not allowed"),
-    ({"depth": 0}, "depth=0"),
-    ({"samples": -4}, "samples=-4"),
-    ({"seed": -1}, "seed=-1 is not allowed; it must be an integer >= 0"),
-    ({"betas": [0.5, float("nan")]}, "betas=nan is not allowed; it must be a finite number"),
-    ({"betas": []}, "betas=[] is not allowed"),
-    ({"gain": -1.0}, "gain=-1.0 is not allowed; it must be a finite number > 0"),
-    ({"gain": float("inf")}, "gain=inf"),
-    ({"gradients": "backprop"}, "gradients='backprop' is not allowed; choose one of none, jvp"),
-    ({"precision": "float16"}, "precision='float16'"),
-])
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"model": "res4"}, "model='res4' is not allowed; choose one of res1, res2, res3"),
+        ({"init": "normal"}, "init='normal' is not allowed; choose one of gaussian, uniform"),
+        ({"activation": "gelu"}, "activation='gelu' is not allowed"),
+        ({"model": "res3", "activation": "tanh"}, "res3 is defined with relu only"),
+        ({"width": 0}, "width=0 is not allowed; it must be an integer >= 1"),
+        ({"width": 2.5}, "width=2.5 is not allowed"),
+        ({"width": True}, "width=True is not allowed"),
+        ({"depth": 0}, "depth=0"),
+        ({"samples": -4}, "samples=-4"),
+        ({"seed": -1}, "seed=-1 is not allowed; it must be an integer >= 0"),
+        ({"betas": [0.5, float("nan")]}, "betas=nan is not allowed; it must be a finite number"),
+        ({"betas": []}, "betas=[] is not allowed"),
+        ({"gain": -1.0}, "gain=-1.0 is not allowed; it must be a finite number > 0"),
+        ({"gain": float("inf")}, "gain=inf"),
+        ({"gradients": "backprop"}, "gradients='backprop' is not allowed; choose one of none, jvp"),
+        ({"precision": "float16"}, "precision='float16'"),
+    ],
+)
 def test_bad_values_name_the_key(values, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         CellSpec.from_config(values)

@@ -5,9 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import stats
-
 from conftest import make_kernel
+from scipy import stats
 
 import rsim
 from rsim.analysis import theory
@@ -19,21 +18,33 @@ def reference(kernel: engine.Kernel, seed: int, sample: int, betas) -> dict[str,
     branch = branches.branch(kernel.model, kernel.activation, kernel.negative_slope)
     d = kernel.width
     with engine.numerics("float64"):
-        key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), kernel.depth),
-                                 sample)
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), kernel.depth), sample)
         x = jax.random.uniform(jax.random.fold_in(key, 0), (kernel.n_in,), jnp.float64)
-        a = laws.draw(kernel.init, jax.random.fold_in(key, 1), (d, kernel.n_in),
-                         kernel.n_in, kernel.gain, jnp.float64)
+        a = laws.draw(
+            kernel.init,
+            jax.random.fold_in(key, 1),
+            (d, kernel.n_in),
+            kernel.n_in,
+            kernel.gain,
+            jnp.float64,
+        )
         z = jax.random.normal(jax.random.fold_in(key, 2), (d,), jnp.float64)
-        b = laws.draw(kernel.init, jax.random.fold_in(key, 3), (d,), d, kernel.gain,
-                         jnp.float64)
+        b = laws.draw(kernel.init, jax.random.fold_in(key, 3), (d,), d, kernel.gain, jnp.float64)
         layer_key = jax.random.fold_in(key, 4)
-        ws = [laws.draw(kernel.init, jax.random.fold_in(layer_key, k),
-                           (branch.n_matrices, d, d), d, kernel.gain, jnp.float64)
-              for k in range(1, kernel.depth + 1)]
+        ws = [
+            laws.draw(
+                kernel.init,
+                jax.random.fold_in(layer_key, k),
+                (branch.n_matrices, d, d),
+                d,
+                kernel.gain,
+                jnp.float64,
+            )
+            for k in range(1, kernel.depth + 1)
+        ]
         out = {name: [] for name in kernel.outputs}
         for beta in betas:
-            alpha = kernel.depth ** -beta
+            alpha = kernel.depth**-beta
 
             def network(h0, alpha=alpha):
                 hs = [h0]
@@ -60,23 +71,40 @@ def reference(kernel: engine.Kernel, seed: int, sample: int, betas) -> dict[str,
     return {name: np.array(v) for name, v in out.items()}
 
 
-@pytest.mark.parametrize("model,activation,init", [
-    ("res3", "relu", "uniform"),
-    ("res1", "identity", "gaussian"),
-    ("res1", "tanh", "rademacher"),
-    ("res2", "leaky_relu", "gaussian"),
-])
+@pytest.mark.parametrize(
+    "model,activation,init",
+    [
+        ("res3", "relu", "uniform"),
+        ("res1", "identity", "gaussian"),
+        ("res1", "tanh", "rademacher"),
+        ("res2", "leaky_relu", "gaussian"),
+    ],
+)
 def test_engine_matches_unrolled_reference(model, activation, init):
-    kernel = make_kernel(model=model, activation=activation, negative_slope=0.3, init=init,
-                           gain=1.3, width=6, n_in=5, depth=12, gradients="both",
-                           precision="float64")
+    kernel = make_kernel(
+        model=model,
+        activation=activation,
+        negative_slope=0.3,
+        init=init,
+        gain=1.3,
+        width=6,
+        n_in=5,
+        depth=12,
+        gradients="both",
+        precision="float64",
+    )
     betas = [0.0, 0.5, 1.0]
     got = engine.run(kernel, betas, samples=3, seed=11, progress=False)
     for sample in range(3):
         want = reference(kernel, 11, sample, betas)
         for name in kernel.outputs:
-            np.testing.assert_allclose(got[name][sample], want[name], rtol=1e-10, atol=1e-12,
-                                       err_msg=f"{name} sample {sample}")
+            np.testing.assert_allclose(
+                got[name][sample],
+                want[name],
+                rtol=1e-10,
+                atol=1e-12,
+                err_msg=f"{name} sample {sample}",
+            )
 
 
 def _mean_and_se(log_values):
@@ -84,19 +112,33 @@ def _mean_and_se(log_values):
     return squares.mean(), squares.std(ddof=1) / np.sqrt(squares.size)
 
 
-@pytest.mark.parametrize("model,activation,init,gain,width,depth,beta", [
-    ("res3", "relu", "uniform", 1.0, 8, 10, 0.5),
-    ("res3", "relu", "gaussian", 1.0, 16, 64, 0.25),
-    ("res3", "relu", "rademacher", 1.0, 4, 100, 1.0),
-    ("res1", "identity", "gaussian", 1.0, 8, 50, 0.5),
-    ("res1", "identity", "uniform", 1.5, 12, 30, 0.75),
-    ("res2", "leaky_relu", "rademacher", 0.8, 10, 40, 0.5),
-])
+@pytest.mark.parametrize(
+    "model,activation,init,gain,width,depth,beta",
+    [
+        ("res3", "relu", "uniform", 1.0, 8, 10, 0.5),
+        ("res3", "relu", "gaussian", 1.0, 16, 64, 0.25),
+        ("res3", "relu", "rademacher", 1.0, 4, 100, 1.0),
+        ("res1", "identity", "gaussian", 1.0, 8, 50, 0.5),
+        ("res1", "identity", "uniform", 1.5, 12, 30, 0.75),
+        ("res2", "leaky_relu", "rademacher", 0.8, 10, 40, 0.5),
+    ],
+)
 def test_second_moment_is_exact(model, activation, init, gain, width, depth, beta):
     """E r_h^2 = E ||q_L - z||^2/||z||^2 = (1 + c alpha^2)^L - 1 within 4 standard errors."""
-    frame = rsim.simulate(model=model, activation=activation, negative_slope=0.2, init=init,
-                          gain=gain, width=width, depth=depth, betas=[beta], samples=4000,
-                          seed=3, gradients="jvp", precision="float64")
+    frame = rsim.simulate(
+        model=model,
+        activation=activation,
+        negative_slope=0.2,
+        init=init,
+        gain=gain,
+        width=width,
+        depth=depth,
+        betas=[beta],
+        samples=4000,
+        seed=3,
+        gradients="jvp",
+        precision="float64",
+    )
     exact = theory.exact_mean_squared_diff(model, activation, 0.2, gain, depth**-beta, depth)
     for column in ("log_hidden_diff", "log_jvp_diff"):
         mean, se = _mean_and_se(frame[column].to_numpy())
@@ -107,12 +149,21 @@ def test_second_moment_is_exact(model, activation, init, gain, width, depth, bet
 def test_jvp_and_vjp_gradient_ratios_agree():
     """Forward-mode ratios with z on the sphere and backprop ratios have the same law
     (Gaussian weights make b isotropic), and both second moments are exact."""
-    common = dict(model="res3", init="gaussian", width=12, depth=60, betas=[0.5],
-                  samples=3000, precision="float64")
+    common = dict(
+        model="res3",
+        init="gaussian",
+        width=12,
+        depth=60,
+        betas=[0.5],
+        samples=3000,
+        precision="float64",
+    )
     jvp = rsim.simulate(seed=1, gradients="jvp", **common)
     vjp = rsim.simulate(seed=2, gradients="vjp", **common)
-    for forward, backward in (("log_jvp_ratio", "log_grad_ratio"),
-                              ("log_jvp_diff", "log_grad_diff")):
+    for forward, backward in (
+        ("log_jvp_ratio", "log_grad_ratio"),
+        ("log_jvp_diff", "log_grad_diff"),
+    ):
         assert stats.ks_2samp(jvp[forward], vjp[backward]).pvalue > 0.01
     exact = theory.exact_mean_squared_diff("res3", "relu", 0, 1.0, 60**-0.5, 60)
     for log_values in (jvp["log_jvp_diff"], vjp["log_grad_diff"]):
@@ -130,8 +181,10 @@ def test_ks_detects_a_wrong_law():
 
 def test_results_do_not_depend_on_chunk_size():
     kernel = make_kernel(width=8, depth=30, gradients="both", block=4)
-    runs = [engine.run(kernel, [0.3, 0.7], samples=21, seed=5, chunk=c, progress=False)
-            for c in (1, 7, 64)]
+    runs = [
+        engine.run(kernel, [0.3, 0.7], samples=21, seed=5, chunk=c, progress=False)
+        for c in (1, 7, 64)
+    ]
     for name in kernel.outputs:
         for other in runs[1:]:
             assert np.array_equal(runs[0][name], other[name]), name
@@ -166,16 +219,19 @@ def test_common_random_numbers_across_betas():
     kernel = make_kernel(width=8, depth=20, precision="float64")
     alone = engine.run(kernel, [0.5], samples=5, seed=4, progress=False)
     beside = engine.run(kernel, [0.25, 0.5, 1.0], samples=5, seed=4, progress=False)
-    np.testing.assert_allclose(alone["log_hidden_diff"][:, 0], beside["log_hidden_diff"][:, 1],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        alone["log_hidden_diff"][:, 0], beside["log_hidden_diff"][:, 1], rtol=1e-12
+    )
 
 
-@pytest.mark.parametrize("model,activation", [("res3", "relu"), ("res1", "identity"),
-                                              ("res2", "leaky_relu")])
+@pytest.mark.parametrize(
+    "model,activation", [("res3", "relu"), ("res1", "identity"), ("res2", "leaky_relu")]
+)
 def test_log_domain_keeps_beta_zero_finite(model, activation):
     """beta = 0, L = 1000: ||h_L||/||h_0|| ~ e^200 overflows nothing in float32."""
-    frame = rsim.simulate(model=model, activation=activation, depth=1000, betas=[0.0],
-                          samples=8, gradients="both")
+    frame = rsim.simulate(
+        model=model, activation=activation, depth=1000, betas=[0.0], samples=8, gradients="both"
+    )
     logs = frame.filter(like="log_")
     assert np.isfinite(logs.to_numpy()).all()
     assert (frame["log_hidden_ratio"] > 100).all()  # ratios past 10^43, float32's limit ~ e^88

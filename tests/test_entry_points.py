@@ -28,10 +28,22 @@ TINY = {
     "heatmap": ((*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.6,0.7,0.9"), "heatmap.png"),
     "histogram": ((*CELL, "depth=8"), "histograms.png"),
     "lr_alpha": ((*TRAIN, "depth=4,8", "betas=[0.5,1.0]", "replicates=1"), "lr_alpha.png"),
-    "ode": (("samples=2", "width=3", "n_in=4", "depths=[4,8,16]", "tolerance=1e-8",
-             "model=res1", "activation=identity"), "error_vs_depth.png"),
-    "sde": (("samples=4", "width=3", "n_in=4", "depths=[4,8,16]", "reference_depth=64"),
-            "weak_check.png"),
+    "ode": (
+        (
+            "samples=2",
+            "width=3",
+            "n_in=4",
+            "depths=[4,8,16]",
+            "tolerance=1e-8",
+            "model=res1",
+            "activation=identity",
+        ),
+        "error_vs_depth.png",
+    ),
+    "sde": (
+        ("samples=4", "width=3", "n_in=4", "depths=[4,8,16]", "reference_depth=64"),
+        "weak_check.png",
+    ),
     "smooth": ((*CELL, DEPTHS), "hidden_diff_vs_depth.png"),
     "training": ((*TRAIN, "depth=4", "hurst=0.3,0.7", "betas=[0.5]"), "training_accuracy.png"),
     "weights_after_training": ((*TRAIN, "depth=16"), "weights_after_training.png"),
@@ -40,11 +52,11 @@ TINY = {
 
 def run(*command: str, check: bool = True) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, *command], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{command} failed ({proc.returncode}):\n{proc.stdout}\n"
-                             f"{proc.stderr}")
+        raise AssertionError(f"{command} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 
@@ -55,8 +67,7 @@ def test_every_sweep_has_a_tiny_run():
 @pytest.mark.parametrize("sweep", SWEEPS)
 def test_sweep_runs(sweep, tmp_path):
     overrides, figure = TINY[sweep]
-    proc = run("-m", "rsim", f"+sweep={sweep}", *overrides, f"output={tmp_path}",
-               "progress=false")
+    proc = run("-m", "rsim", f"+sweep={sweep}", *overrides, f"output={tmp_path}", "progress=false")
     folder = tmp_path / sweep
     assert (folder / figure).stat().st_size > 0, proc.stdout
     report = results.status(folder)
@@ -64,21 +75,49 @@ def test_sweep_runs(sweep, tmp_path):
     assert len(rsim.load(folder)) > 0
     if sweep in ("ode", "sde"):
         assert "strong order" in proc.stdout
-    rerun = run("-m", "rsim", f"+sweep={sweep}", *overrides, f"output={tmp_path}",
-                "progress=false", "figures=false")
+    rerun = run(
+        "-m",
+        "rsim",
+        f"+sweep={sweep}",
+        *overrides,
+        f"output={tmp_path}",
+        "progress=false",
+        "figures=false",
+    )
     assert rerun.stdout.count("rsim: skip") == len(report.expected)
 
 
 def test_readme_report_status_and_bench_commands_run(tmp_path):
-    run("-m", "rsim", *CELL, "depth=8", "betas=[0.5]", f"output={tmp_path}", "progress=false",
-        "figures=false")
+    run(
+        "-m",
+        "rsim",
+        *CELL,
+        "depth=8",
+        "betas=[0.5]",
+        f"output={tmp_path}",
+        "progress=false",
+        "figures=false",
+    )
     folder = tmp_path / "single"
     proc = run("-m", "rsim.report", str(folder))
     assert "rsim: report" in proc.stdout and (folder / "report.md").stat().st_size > 0
     proc = run("-m", "rsim.status", str(folder))
     assert "1 jobs expected, 1 done, 0 missing" in proc.stdout
-    proc = run("scripts/bench.py", "--models", "res1", "--widths", "4", "--depth", "8",
-               "--repeats", "1", "--numbers", "1e4", "--output", str(tmp_path / "bench"))
+    proc = run(
+        "scripts/bench.py",
+        "--models",
+        "res1",
+        "--widths",
+        "4",
+        "--depth",
+        "8",
+        "--repeats",
+        "1",
+        "--numbers",
+        "1e4",
+        "--output",
+        str(tmp_path / "bench"),
+    )
     assert "ratio_to_floor" in (tmp_path / "bench" / "bench.md").read_text()
 
 

@@ -11,12 +11,38 @@ from rsim.experiments import base
 
 TINY = {
     "cells": dict(experiment="cells", width=4, depth=5, samples=4, n_in=3),
-    "ode": dict(experiment="ode", model="res1", activation="identity", width=3, n_in=4,
-                depths=[4, 8], betas=[1.0], samples=2, tolerance=1e-8),
-    "sde": dict(experiment="sde", activation="identity", width=3, n_in=4, depths=[4, 8],
-                reference_depth=16, samples=2),
-    "training": dict(experiment="training", model="res1", init="gaussian", width=4, depth=4,
-                     betas=[0.5], lrs=[0.01], epochs=1, batch_size=32, train_limit=64),
+    "ode": dict(
+        experiment="ode",
+        model="res1",
+        activation="identity",
+        width=3,
+        n_in=4,
+        depths=[4, 8],
+        betas=[1.0],
+        samples=2,
+        tolerance=1e-8,
+    ),
+    "sde": dict(
+        experiment="sde",
+        activation="identity",
+        width=3,
+        n_in=4,
+        depths=[4, 8],
+        reference_depth=16,
+        samples=2,
+    ),
+    "training": dict(
+        experiment="training",
+        model="res1",
+        init="gaussian",
+        width=4,
+        depth=4,
+        betas=[0.5],
+        lrs=[0.01],
+        epochs=1,
+        batch_size=32,
+        train_limit=64,
+    ),
 }
 EXPERIMENTS = sorted(TINY)
 PROVENANCE = {"experiment", "spec", "versions", "prng", "x64", "block", "device", "git_revision"}
@@ -50,9 +76,11 @@ def test_a_file_written_by_another_code_version_is_refused(experiment, tmp_path)
     spec = base.spec_from_config(TINY[experiment])
     path = base.run_job(spec, tmp_path)
     assert set(results.read_metadata(path)) == PROVENANCE
+    assert results.read_metadata(path)["prng"] == spec.prng  # the stream the core ran under
     for table in spec.tables():  # sub-tables carry the same provenance
-        assert results.read_metadata(base.table_path(tmp_path, spec, table)) == \
-            results.read_metadata(path)
+        assert results.read_metadata(
+            base.table_path(tmp_path, spec, table)
+        ) == results.read_metadata(path)
     frame = results.read_table(path)
     metadata = results.read_metadata(path)
     assert base.run_job(spec, tmp_path) == path  # same code: skipped
@@ -64,8 +92,7 @@ def test_a_file_written_by_another_code_version_is_refused(experiment, tmp_path)
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_a_failing_job_leaves_its_record_and_a_retry_clears_it(experiment, tmp_path,
-                                                              monkeypatch):
+def test_a_failing_job_leaves_its_record_and_a_retry_clears_it(experiment, tmp_path, monkeypatch):
     specs, jobs = two_jobs(experiment)
     results.write_manifest(tmp_path, experiment, jobs)
     base.run_job(specs[0], tmp_path)
@@ -74,8 +101,7 @@ def test_a_failing_job_leaves_its_record_and_a_retry_clears_it(experiment, tmp_p
     def boom(spec, progress):
         raise RuntimeError("device lost")
 
-    monkeypatch.setattr(base, "get", lambda name: dataclasses.replace(real_get(name),
-                                                                      compute=boom))
+    monkeypatch.setattr(base, "get", lambda name: dataclasses.replace(real_get(name), compute=boom))
     with pytest.raises(RuntimeError, match="device lost"):
         base.run_job(specs[1], tmp_path)
     record = results.failure_path(tmp_path, specs[1].digest())
@@ -89,18 +115,21 @@ def test_a_failing_job_leaves_its_record_and_a_retry_clears_it(experiment, tmp_p
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_a_key_the_experiment_does_not_use_is_refused(experiment):
-    foreign = {"cells": "lrs", "ode": "reference_depth", "sde": "tolerance",
-               "training": "depths"}[experiment]
-    with pytest.raises(ConfigError, match=f"^{foreign} is not an option of "
-                                          f"experiment={experiment}"):
+    foreign = {"cells": "lrs", "ode": "reference_depth", "sde": "tolerance", "training": "depths"}[
+        experiment
+    ]
+    with pytest.raises(
+        ConfigError, match=f"^{foreign} is not an option of experiment={experiment}"
+    ):
         base.spec_from_config({**TINY[experiment], foreign: 1})
 
 
 def test_every_option_has_its_default_in_one_place():
     """The Hydra group of each experiment is its spec's fields, and the spec's defaults
     build (a valid spec needs no option at all)."""
-    from rsim import cli  # noqa: F401  (registers the groups)
     from hydra.core.config_store import ConfigStore
+
+    from rsim import cli  # noqa: F401  (registers the groups)
 
     store = ConfigStore.instance()
     for name in EXPERIMENTS:

@@ -12,9 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import stats
-
 from conftest import make_kernel
+from scipy import stats
 
 import rsim
 from rsim.analysis import theory
@@ -68,7 +67,8 @@ def test_action_and_transpose_have_the_joint_law_of_a_gaussian_matrix():
 
         j_m = jax.jacfwd(explicit)(jnp.zeros((d, d))).reshape(-1, d * d)
         j_noise, j_fresh = jax.jacfwd(projected, argnums=(0, 1))(
-            jnp.zeros(x.shape), jnp.zeros(p.shape))
+            jnp.zeros(x.shape), jnp.zeros(p.shape)
+        )
         j_noise = j_noise.reshape(j_m.shape[0], -1)
         j_fresh = j_fresh.reshape(j_m.shape[0], -1)
         # The bases depend on x and p only, so the projection is linear in (noise, fresh).
@@ -80,15 +80,21 @@ def test_action_and_transpose_have_the_joint_law_of_a_gaussian_matrix():
 
 @pytest.mark.parametrize("init", ["uniform", "rademacher", "smooth", "fbm"])
 def test_projection_is_refused_where_it_is_not_exact(init):
-    with pytest.raises(rsim.ConfigError, match=r"^sampler='projection' is not allowed with "
-                                                rf"init='{init}'") as error:
+    with pytest.raises(
+        rsim.ConfigError,
+        match=r"^sampler='projection' is not allowed with "
+        rf"init='{init}'",
+    ) as error:
         rsim.simulate(init=init, sampler="projection", samples=2, depth=3, width=4)
     assert "\n" not in str(error.value)
 
 
 def test_unknown_sampler_is_refused():
-    with pytest.raises(rsim.ConfigError, match=r"^sampler='exact' is not allowed; choose one of "
-                                                "explicit, projection$"):
+    with pytest.raises(
+        rsim.ConfigError,
+        match=r"^sampler='exact' is not allowed; choose one of "
+        "explicit, projection$",
+    ):
         rsim.CellSpec.from_config({"sampler": "exact"})
 
 
@@ -110,8 +116,17 @@ KS_CELLS = [
 
 
 def _ks_pvalues(model, activation, width, depth, betas, samples, seeds=(1, 2)):
-    common = dict(model=model, activation=activation, init="gaussian", width=width,
-                  depth=depth, betas=betas, samples=samples, gradients="both", gain=1.2)
+    common = dict(
+        model=model,
+        activation=activation,
+        init="gaussian",
+        width=width,
+        depth=depth,
+        betas=betas,
+        samples=samples,
+        gradients="both",
+        gain=1.2,
+    )
     explicit = rsim.simulate(seed=seeds[0], **common)
     projected = rsim.simulate(seed=seeds[1], sampler="projection", **common)
     assert (projected["sampler"] == "projection").all()
@@ -133,10 +148,15 @@ def test_projection_has_the_law_of_explicit_gaussian_weights(cell):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cell", KS_CELLS + [
-    ("res3", "relu", 40, 100, (0.25, 0.5, 1.0)),
-    ("res1", "leaky_relu", 16, 200, (0.5,)),
-], ids=lambda c: f"{c[0]}-{c[1]}-d{c[2]}-L{c[3]}")
+@pytest.mark.parametrize(
+    "cell",
+    KS_CELLS
+    + [
+        ("res3", "relu", 40, 100, (0.25, 0.5, 1.0)),
+        ("res1", "leaky_relu", 16, 200, (0.5,)),
+    ],
+    ids=lambda c: f"{c[0]}-{c[1]}-d{c[2]}-L{c[3]}",
+)
 def test_projection_law_20000_samples(cell):
     pvalues = _ks_pvalues(*cell, samples=20000)
     worst = min(pvalues, key=pvalues.get)
@@ -146,8 +166,15 @@ def test_projection_law_20000_samples(cell):
 
 def test_ks_has_power_against_a_wrong_gain():
     """The comparison above detects a 10% error in the weights' scale."""
-    common = dict(model="res3", init="gaussian", width=10, depth=30, betas=[0.5], samples=1500,
-                  sampler="projection")
+    common = dict(
+        model="res3",
+        init="gaussian",
+        width=10,
+        depth=30,
+        betas=[0.5],
+        samples=1500,
+        sampler="projection",
+    )
     a = rsim.simulate(seed=1, gain=1.0, **common)
     b = rsim.simulate(seed=2, gain=1.1, **common)
     assert stats.ks_2samp(a["log_hidden_diff"], b["log_hidden_diff"]).pvalue < 1e-6
@@ -158,9 +185,19 @@ def test_projection_second_moments_are_exact(model, activation):
     """E r_h^2, E ||q_L - z||^2 / ||z||^2 and E ||p_0 - p_L||^2 / ||p_L||^2 equal
     (1 + c alpha^2)^L - 1 (THEORY.md section 4) within 4 standard errors."""
     depth, beta = 100, 0.5
-    frame = rsim.simulate(model=model, activation=activation, init="gaussian", width=16,
-                          depth=depth, betas=[beta], samples=4000, seed=7, gradients="both",
-                          sampler="projection", precision="float64")
+    frame = rsim.simulate(
+        model=model,
+        activation=activation,
+        init="gaussian",
+        width=16,
+        depth=depth,
+        betas=[beta],
+        samples=4000,
+        seed=7,
+        gradients="both",
+        sampler="projection",
+        precision="float64",
+    )
     exact = theory.exact_mean_squared_diff(model, activation, 0.01, 1.0, depth**-beta, depth)
     for column in ("log_hidden_diff", "log_jvp_diff", "log_grad_diff"):
         squares = np.exp(2 * frame[column].to_numpy())
@@ -172,8 +209,9 @@ def test_projection_second_moments_are_exact(model, activation):
 def test_duplicate_betas_give_identical_columns():
     """All betas start from the same h_0 and z, so the first layers' rows are exactly
     dependent; a sloppy orthonormalisation made equal betas diverge (measured: 2.4 in log)."""
-    kernel = make_kernel(init="gaussian", width=12, depth=50, gradients="both", block=8,
-                           sampler="projection")
+    kernel = make_kernel(
+        init="gaussian", width=12, depth=50, gradients="both", block=8, sampler="projection"
+    )
     out = engine.run(kernel, [1.0, 0.3, 1.0], samples=8, seed=0, progress=False)
     for name in kernel.outputs:
         np.testing.assert_allclose(out[name][:, 2], out[name][:, 0], atol=1e-4, err_msg=name)
@@ -181,8 +219,9 @@ def test_duplicate_betas_give_identical_columns():
 
 def test_projection_results_do_not_depend_on_chunk_size():
     kernel = make_kernel(init="gaussian", width=8, depth=30, block=4, sampler="projection")
-    runs = [engine.run(kernel, [0.3, 0.7], samples=10, seed=5, chunk=c, progress=False)
-            for c in (1, 12)]
+    runs = [
+        engine.run(kernel, [0.3, 0.7], samples=10, seed=5, chunk=c, progress=False) for c in (1, 12)
+    ]
     for name in kernel.outputs:
         assert np.array_equal(runs[0][name], runs[1][name]), name
 
@@ -196,8 +235,9 @@ def test_projection_sweeping_beta_never_retraces():
 
 
 def test_projection_log_domain_keeps_beta_zero_finite():
-    kernel = make_kernel(init="gaussian", depth=1000, gradients="both", block=8,
-                           sampler="projection")
+    kernel = make_kernel(
+        init="gaussian", depth=1000, gradients="both", block=8, sampler="projection"
+    )
     out = engine.run(kernel, [0.0], samples=8, seed=0, progress=False)
     assert all(np.isfinite(value).all() for value in out.values())
     assert (out["log_hidden_ratio"] > 100).all()
@@ -220,10 +260,20 @@ print(json.dumps({"devices": jax.local_device_count(), "runs": out}))
 
 
 def _start_on_devices(count: int) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
-               XLA_FLAGS=f"--xla_force_host_platform_device_count={count}")
-    return subprocess.Popen([sys.executable, "-c", _DEVICE_SCRIPT], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        JAX_PLATFORMS="cpu",
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={count}",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", _DEVICE_SCRIPT],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _result(proc: subprocess.Popen) -> dict:

@@ -33,8 +33,9 @@ def test_summary_checks_the_exact_moment():
     table = summary.summarize(frame)
     assert list(table["beta"]) == [0.5, 1.0] and (table["n"] == 2000).all()
     np.testing.assert_allclose(
-        table["exact"], theory.exact_mean_squared_diff("res3", "relu", 0, 1.0,
-                                                       40.0 ** -table["beta"], 40))
+        table["exact"],
+        theory.exact_mean_squared_diff("res3", "relu", 0, 1.0, 40.0 ** -table["beta"], 40),
+    )
     assert (table["z"].abs() < 4).all()
     assert (table["hidden_diff_q10"] < table["hidden_diff_median"]).all()
     text = summary.format_summary(table)

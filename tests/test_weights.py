@@ -29,8 +29,16 @@ def _autocovariance(paths, lags):
 def test_smooth_paths_have_the_kernel_and_variance():
     depth, lengthscale, gain, fan_in = 50, 0.1, 1.5, 9
     with engine.numerics("float64"):
-        w = laws.path("smooth", jax.random.PRNGKey(0), depth, (4000,), fan_in, gain,
-                         jnp.float64, lengthscale=lengthscale)
+        w = laws.path(
+            "smooth",
+            jax.random.PRNGKey(0),
+            depth,
+            (4000,),
+            fan_in,
+            gain,
+            jnp.float64,
+            lengthscale=lengthscale,
+        )
     w = np.asarray(w) * np.sqrt(fan_in) / gain
     lags = np.arange(0, 15)
     want = np.exp(-((lags / depth) ** 2) / (2 * lengthscale**2))
@@ -51,8 +59,9 @@ def test_smooth_realisation_is_a_function_of_t():
 def test_fgn_has_the_exact_autocovariance(hurst):
     n, count = 64, 6000
     with engine.numerics("float64"):
-        paths = np.asarray(laws.fgn(jax.random.PRNGKey(1), n, count,
-                                       laws.fgn_scale(hurst, n), jnp.float64))
+        paths = np.asarray(
+            laws.fgn(jax.random.PRNGKey(1), n, count, laws.fgn_scale(hurst, n), jnp.float64)
+        )
     lags = np.arange(8)
     want = np.asarray(laws.fgn_autocovariance(hurst, lags))
     # pooled estimate over count * (n - k) correlated products: 0.02 is ~5 standard errors
@@ -68,8 +77,7 @@ def test_circulant_embedding_is_nonnegative(hurst):
     lags = np.concatenate([np.arange(n + 1), np.arange(n - 1, 0, -1)])
     eigenvalues = np.fft.fft(laws.fgn_autocovariance(hurst, lags)).real
     assert eigenvalues.min() > -1e-10
-    np.testing.assert_allclose(laws.fgn_scale(hurst, n) ** 2 * 2 * n,
-                               np.maximum(eigenvalues, 0))
+    np.testing.assert_allclose(laws.fgn_scale(hurst, n) ** 2 * 2 * n, np.maximum(eigenvalues, 0))
 
 
 def test_fbm_at_one_half_is_iid_gaussian_in_law():
@@ -87,8 +95,9 @@ def test_all_betas_share_one_weight_path():
     common = dict(init="fbm", hurst=0.7, width=6, depth=30, samples=4, precision="float64")
     alone = rsim.simulate(betas=[0.8], **common)
     beside = rsim.simulate(betas=[0.2, 0.8], **common)
-    np.testing.assert_allclose(alone["log_hidden_diff"],
-                               beside[beside["beta"] == 0.8]["log_hidden_diff"], rtol=1e-12)
+    np.testing.assert_allclose(
+        alone["log_hidden_diff"], beside[beside["beta"] == 0.8]["log_hidden_diff"], rtol=1e-12
+    )
 
 
 def test_hurst_is_traced_and_columns_are_carried():
@@ -110,8 +119,9 @@ def _peak_mib(samples: int) -> float:
         f" samples={samples}, gradients='both')\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=600
+    )
     return int(out.stdout.split()[-1]) / 1024
 
 

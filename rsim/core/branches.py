@@ -56,4 +56,3 @@ def branch(model: str, activation_name: str = "relu", negative_slope: float = 0.
 def n_matrices(model: str) -> int:
     """d x d weight matrices per layer (V first, then W)."""
     return N_MATRICES[model]
-

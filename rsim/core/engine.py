@@ -100,8 +100,9 @@ class Kernel:
 @contextlib.contextmanager
 def numerics(precision: str):
     """The JAX settings every trace and call of a kernel runs under."""
-    with jax.enable_x64(precision == "float64"), jax.threefry_partitionable(
-        PRNG_SETTINGS["threefry_partitionable"]
+    with (
+        jax.enable_x64(precision == "float64"),
+        jax.threefry_partitionable(PRNG_SETTINGS["threefry_partitionable"]),
     ):
         yield
 
@@ -119,8 +120,9 @@ def _log_distance(log_scale, x, origin):
 
 def _sigma(kernel: Kernel):
     """The pointwise nonlinearity of the branch (res-3: ReLU)."""
-    return branches.activation(branch_activation(kernel.model, kernel.activation),
-                               kernel.negative_slope)
+    return branches.activation(
+        branch_activation(kernel.model, kernel.activation), kernel.negative_slope
+    )
 
 
 def _projected_layer(kernel: Kernel, key, h, q):
@@ -166,8 +168,7 @@ def _projected_pullback(kernel: Kernel, key, h, q, p):
     _, _, (seen_v, seen_w, a) = _projected_layer(kernel, key, h, q)
     scale = jnp.asarray(kernel.gain / math.sqrt(kernel.width), p.dtype)
     n_matrices = 1 if seen_w is None else 2
-    fresh = jax.random.normal(jax.random.fold_in(key, 1), (n_matrices, *p.shape),
-                              p.dtype) * scale
+    fresh = jax.random.normal(jax.random.fold_in(key, 1), (n_matrices, *p.shape), p.dtype) * scale
     t = projection.transpose_action(*seen_v, p, fresh[0])
     _, sigma_pullback = jax.vjp(_sigma(kernel), a)
     (y,) = sigma_pullback(t)
@@ -204,14 +205,19 @@ def _sample(kernel: Kernel, key, betas, law_state):
 
     def layer(k, w):
         if w is None:
-            w = laws.draw(kernel.init, jax.random.fold_in(layer_key, k), shape, d,
-                             kernel.gain, dtype)
+            w = laws.draw(
+                kernel.init, jax.random.fold_in(layer_key, k), shape, d, kernel.gain, dtype
+            )
         return lambda h: h + alpha * branch.residual(w, h)
 
     x = jax.random.uniform(jax.random.fold_in(key, _INPUT), (kernel.n_in,), dtype)
     a = laws.draw(
-        kernel.init, jax.random.fold_in(key, _READIN), (d, kernel.n_in), kernel.n_in,
-        kernel.gain, dtype,
+        kernel.init,
+        jax.random.fold_in(key, _READIN),
+        (d, kernel.n_in),
+        kernel.n_in,
+        kernel.gain,
+        dtype,
     )
     h0 = a @ x
     norm0 = jnp.linalg.norm(h0)
@@ -228,15 +234,25 @@ def _sample(kernel: Kernel, key, betas, law_state):
     layers = jnp.arange(1, depth + 1)
     path = None
     if kernel.init in CORRELATED_LAWS:
-        path = laws.path(kernel.init, layer_key, depth, shape, d, kernel.gain, dtype,
-                            fgn_scale=law_state, lengthscale=kernel.lengthscale)
+        path = laws.path(
+            kernel.init,
+            layer_key,
+            depth,
+            shape,
+            d,
+            kernel.gain,
+            dtype,
+            fgn_scale=law_state,
+            lengthscale=kernel.lengthscale,
+        )
 
     def forward(carry, xs):
         h, log_h, log_max, q, log_q = carry
         h_in, q_in = h, q
         if projected:
-            dh, dq, _ = _projected_layer(kernel, jax.random.fold_in(layer_key, xs[0]), h,
-                                         q if tangent else None)
+            dh, dq, _ = _projected_layer(
+                kernel, jax.random.fold_in(layer_key, xs[0]), h, q if tangent else None
+            )
             h_next = h + alpha * dh
             if tangent:
                 q, log_q = renormalise(q + alpha * dq, log_q)
@@ -262,8 +278,9 @@ def _sample(kernel: Kernel, key, betas, law_state):
     # interleaved run on the shared 2-core machine (res-3: no gain). Explicit layers are
     # never unrolled (their stream's bits stay as they were).
     unroll = 4 if projected and kernel.model == "res1" else 1
-    (h, log_h, log_max, q, log_q), inputs = jax.lax.scan(forward, init, (layers, path),
-                                                          unroll=unroll)
+    (h, log_h, log_max, q, log_q), inputs = jax.lax.scan(
+        forward, init, (layers, path), unroll=unroll
+    )
     out = {
         "log_hidden_ratio": log_h + _log_norm(h),
         "log_hidden_diff": _log_distance(log_h, h, origin),
@@ -277,24 +294,22 @@ def _sample(kernel: Kernel, key, betas, law_state):
     if backprop:
         # p_L = 2 (B h_L - y) B^T is parallel to B^T, and both ratios are invariant to the
         # scalar 2 (B h_L - y), so the backward pass starts from b = B^T / ||B|| exactly.
-        b = laws.draw(
-            kernel.init, jax.random.fold_in(key, _READOUT), (d,), d, kernel.gain, dtype
-        )
+        b = laws.draw(kernel.init, jax.random.fold_in(key, _READOUT), (d,), d, kernel.gain, dtype)
         b = jnp.broadcast_to(b / jnp.linalg.norm(b), (n_betas, d))
 
         def backward(carry, xs):
             p, log_p = carry
             k, w, (h_in, q_in) = xs
             if projected:
-                p = p + alpha * _projected_pullback(kernel, jax.random.fold_in(layer_key, k),
-                                                    h_in, q_in, p)
+                p = p + alpha * _projected_pullback(
+                    kernel, jax.random.fold_in(layer_key, k), h_in, q_in, p
+                )
             else:
                 _, pullback = jax.vjp(layer(k, w), h_in)
                 (p,) = pullback(p)
             return renormalise(p, log_p), None
 
-        (p, log_p), _ = jax.lax.scan(backward, (b, zeros), (layers, path, inputs),
-                                     reverse=True)
+        (p, log_p), _ = jax.lax.scan(backward, (b, zeros), (layers, path, inputs), reverse=True)
         out["log_grad_ratio"] = log_p + _log_norm(p)
         out["log_grad_diff"] = _log_distance(log_p, p, b)
     return out
@@ -323,12 +338,14 @@ def _compiled(kernel: Kernel, n_devices: int = 1):
 
         mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("samples",))
         blocks_in_turn = jax.shard_map(
-            blocks_in_turn, mesh=mesh, out_specs=PartitionSpec("samples"),
-            in_specs=(PartitionSpec(), PartitionSpec("samples"), PartitionSpec(),
-                      PartitionSpec()),
+            blocks_in_turn,
+            mesh=mesh,
+            out_specs=PartitionSpec("samples"),
+            in_specs=(PartitionSpec(), PartitionSpec("samples"), PartitionSpec(), PartitionSpec()),
             # Devices never communicate; the scan carries start replicated (zeros) and
             # become per-device, which the varying-axis type check would reject.
-            check_vma=False)
+            check_vma=False,
+        )
 
     def chunk(root, sample_ids, betas, law_state):
         TRACE_COUNT[kernel] += 1
@@ -338,9 +355,16 @@ def _compiled(kernel: Kernel, n_devices: int = 1):
     return jax.jit(chunk)
 
 
-def default_block(width: int, n_matrices: int, depth: int, gradients: str, precision: str,
-                  platform: str | None = None, correlated: bool = False,
-                  sampler: str = "explicit") -> int:
+def default_block(
+    width: int,
+    n_matrices: int,
+    depth: int,
+    gradients: str,
+    precision: str,
+    platform: str | None = None,
+    correlated: bool = False,
+    sampler: str = "explicit",
+) -> int:
     """Samples vmapped together: a power of two giving about 2^20 weight entries per layer step
     on CPU (measured fastest here: 256 at d = 40, 64 at d = 100 for res-3), 2^24 on
     accelerators; at most 256 MiB per beta of stored trajectory for exact backprop, and
@@ -372,9 +396,16 @@ def root_key(kernel: Kernel, seed: int):
     return key if kernel.init == "smooth" else jax.random.fold_in(key, kernel.depth)
 
 
-def run(kernel: Kernel, betas, samples: int, seed: int, *, hurst: float | None = None,
-        chunk: int | None = None,
-        progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+def run(
+    kernel: Kernel,
+    betas,
+    samples: int,
+    seed: int,
+    *,
+    hurst: float | None = None,
+    chunk: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, np.ndarray]:
     """Simulate ``samples`` weight draws for every beta: metric name -> ``(samples, n_betas)``
     (and ``weight_path`` -> ``(samples, depth)`` when the kernel records it).
 

@@ -50,6 +50,7 @@ def draw(law: str, key: jax.Array, shape: tuple[int, ...], fan_in: int, gain: fl
 
 # --- smooth: a Gaussian process with the RBF kernel as a Fourier series -----------------------
 
+
 def rbf_spectrum(lengthscale: float) -> tuple[np.ndarray, np.ndarray]:
     """Frequencies w_m = m * dw and weights a_m of the trapezoid rule for the RBF kernel:
 
@@ -100,6 +101,7 @@ def smooth_at(coefficients, t, lengthscale: float):
 
 # --- fbm: fractional Gaussian noise by circulant embedding ------------------------------------
 
+
 def fgn_autocovariance(hurst: float, lags) -> np.ndarray:
     """gamma(k) = (|k-1|^{2H} - 2|k|^{2H} + |k+1|^{2H}) / 2, the covariance of unit fGn.
 
@@ -135,8 +137,18 @@ def fgn(key, n: int, count: int, scale, dtype):
     return jnp.concatenate([y.real, y.imag])[:count].T.astype(dtype)
 
 
-def path(law: str, key, depth: int, shape, fan_in: int, gain: float, dtype, *,
-         fgn_scale=None, lengthscale: float | None = None):
+def path(
+    law: str,
+    key,
+    depth: int,
+    shape,
+    fan_in: int,
+    gain: float,
+    dtype,
+    *,
+    fgn_scale=None,
+    lengthscale: float | None = None,
+):
     """The weights of layers k = 1..L of a correlated law at once: ``(depth, *shape)``.
 
     smooth: W_k = W(k / L) of one realisation; fbm: fGn in k (``fgn_scale`` of H and L)

@@ -37,8 +37,12 @@ from rsim.checks import ConfigError
 
 # name -> module that defines EXPERIMENT (imported only when selected; none imports jax at
 # import time, so specs are built and validated without touching a backend)
-MODULES = {"cells": "rsim.experiments.cells", "ode": "rsim.experiments.limits",
-           "sde": "rsim.experiments.limits", "training": "rsim.experiments.training"}
+MODULES = {
+    "cells": "rsim.experiments.cells",
+    "ode": "rsim.experiments.limits",
+    "sde": "rsim.experiments.limits",
+    "training": "rsim.experiments.training",
+}
 # Options added after result files existed: left out of the identity at their default, so
 # the files of earlier specs keep their names.
 LATER_OPTION = {"identity": "omitted at default"}
@@ -52,6 +56,8 @@ class Spec:
     """Base of every experiment's frozen spec dataclass (see the module doc)."""
 
     experiment: ClassVar[str]
+    # The random stream the experiment's core runs under (recorded in every file it writes).
+    prng: ClassVar[dict] = schema.PRNG_SETTINGS
 
     def tables(self) -> tuple[str, ...]:
         """Sub-tables written beside the main one (``<folder>/<table>/part-<digest>.parquet``)."""
@@ -73,8 +79,10 @@ class Spec:
         names = {f.name for f in dataclasses.fields(cls)}
         for key in values:
             if key not in names and key not in schema.RUN_OPTIONS:
-                raise ConfigError(f"{key} is not an option of experiment={cls.experiment}; "
-                                  f"its options are {', '.join(sorted(names))}")
+                raise ConfigError(
+                    f"{key} is not an option of experiment={cls.experiment}; "
+                    f"its options are {', '.join(sorted(names))}"
+                )
         return cls(**{k: v for k, v in values.items() if k in names})
 
     def __post_init__(self) -> None:
@@ -163,7 +171,7 @@ def provenance(spec: Spec) -> dict[str, Any]:
         "experiment": spec.experiment,
         "spec": spec.identity(),
         "versions": versions,
-        "prng": schema.PRNG_SETTINGS,
+        "prng": spec.prng,
         "x64": getattr(spec, "precision", "float32") == "float64",
         "block": spec.block(),
         "device": str(jax.devices()[0].device_kind),
@@ -196,8 +204,11 @@ def run_job(spec: Spec, folder: Path, progress: bool = False) -> Path:
         raise
     except Exception as error:
         folder.mkdir(parents=True, exist_ok=True)
-        failure.write_text(json.dumps({"error": f"{type(error).__name__}: {error}",
-                                       "job": spec.identity()}, default=str))
+        failure.write_text(
+            json.dumps(
+                {"error": f"{type(error).__name__}: {error}", "job": spec.identity()}, default=str
+            )
+        )
         raise
     for table, path in paths.items():
         results.write(tables[table], path, current)
@@ -227,6 +238,7 @@ def job_manifest(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
     jobs = {}
     for job in values:
         spec = spec_from_config(job)
-        jobs.setdefault(spec.digest(), {"digest": spec.digest(), "label": spec.label(),
-                                        "values": job})
+        jobs.setdefault(
+            spec.digest(), {"digest": spec.digest(), "label": spec.label(), "values": job}
+        )
     return list(jobs.values())

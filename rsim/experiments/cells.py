@@ -67,16 +67,20 @@ class CellSpec(Spec):
         checks.choice("precision", self.precision, schema.PRECISIONS)
         checks.choice("sampler", self.sampler, schema.SAMPLERS)
         if self.sampler == "projection" and self.init not in schema.PROJECTION_LAWS:
-            raise ConfigError(f"sampler='projection' is not allowed with init={self.init!r}; "
-                              "it is exact in law for init=gaussian only (use sampler=explicit)")
+            raise ConfigError(
+                f"sampler='projection' is not allowed with init={self.init!r}; "
+                "it is exact in law for init=gaussian only (use sampler=explicit)"
+            )
         for key in ("width", "n_in", "depth", "samples"):
             checks.integer(key, getattr(self, key), minimum=1)
         checks.integer("seed", self.seed, minimum=0)
         checks.integer("weight_paths", self.weight_paths, minimum=0)
         if self.weight_paths and self.init not in schema.CORRELATED_LAWS:
-            raise ConfigError(f"weight_paths={self.weight_paths} is not allowed with "
-                              f"init={self.init!r}; only laws correlated along the depth "
-                              f"({', '.join(schema.CORRELATED_LAWS)}) build a weight path")
+            raise ConfigError(
+                f"weight_paths={self.weight_paths} is not allowed with "
+                f"init={self.init!r}; only laws correlated along the depth "
+                f"({', '.join(schema.CORRELATED_LAWS)}) build a weight path"
+            )
         if self.chunk is not None:
             checks.integer("chunk", self.chunk, minimum=1)
         checks.positive("gain", self.gain)
@@ -93,15 +97,30 @@ class CellSpec(Spec):
         from rsim.core import branches, engine
 
         block = engine.default_block(
-            self.width, branches.n_matrices(self.model), self.depth, self.gradients,
-            self.precision, correlated=self.init in schema.CORRELATED_LAWS,
-            sampler=self.sampler)
+            self.width,
+            branches.n_matrices(self.model),
+            self.depth,
+            self.gradients,
+            self.precision,
+            correlated=self.init in schema.CORRELATED_LAWS,
+            sampler=self.sampler,
+        )
         return engine.Kernel(
-            model=self.model, activation=self.activation, negative_slope=self.negative_slope,
-            init=self.init, gain=self.gain, width=self.width, n_in=self.n_in, depth=self.depth,
-            gradients=self.gradients, precision=self.precision, block=block,
-            lengthscale=self.lengthscale, sampler=self.sampler,
-            weight_paths=self.weight_paths > 0)
+            model=self.model,
+            activation=self.activation,
+            negative_slope=self.negative_slope,
+            init=self.init,
+            gain=self.gain,
+            width=self.width,
+            n_in=self.n_in,
+            depth=self.depth,
+            gradients=self.gradients,
+            precision=self.precision,
+            block=block,
+            lengthscale=self.lengthscale,
+            sampler=self.sampler,
+            weight_paths=self.weight_paths > 0,
+        )
 
     def block(self) -> int:
         return self.kernel().block
@@ -115,8 +134,15 @@ def compute(spec: CellSpec, progress: Progress | None = None) -> dict[str, pd.Da
     ``paths`` of V_k[0, 0] against k for the first samples."""
     from rsim.core import engine
 
-    out = engine.run(spec.kernel(), spec.betas, spec.samples, spec.seed, hurst=spec.hurst,
-                     chunk=spec.chunk, progress=progress)
+    out = engine.run(
+        spec.kernel(),
+        spec.betas,
+        spec.samples,
+        spec.seed,
+        hurst=spec.hurst,
+        chunk=spec.chunk,
+        progress=progress,
+    )
     tables = {"": cell_frame(spec, {k: v for k, v in out.items() if k.startswith("log_")})}
     if spec.weight_paths:
         tables["paths"] = path_frame(spec, out["weight_path"][: spec.weight_paths])
@@ -124,8 +150,10 @@ def compute(spec: CellSpec, progress: Progress | None = None) -> dict[str, pd.Da
 
 
 def _cell_columns(spec: CellSpec, rows: int) -> dict[str, np.ndarray]:
-    return {name: np.repeat(np.nan if getattr(spec, name) is None else getattr(spec, name), rows)
-            for name in schema.CELL_COLUMNS}
+    return {
+        name: np.repeat(np.nan if getattr(spec, name) is None else getattr(spec, name), rows)
+        for name in schema.CELL_COLUMNS
+    }
 
 
 def cell_frame(spec: CellSpec, metrics: dict[str, np.ndarray]) -> pd.DataFrame:
