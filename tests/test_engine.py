@@ -1,4 +1,4 @@
-"""The kernel against a plain reference, the exact moments of THEORY.md section 4, and its
+"""The kernel against a plain reference, the exact moments of rsim/THEORY.md section 4, and its
 engineering properties (chunk invariance, no retrace across betas, log domain)."""
 
 import jax

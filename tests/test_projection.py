@@ -183,7 +183,7 @@ def test_ks_has_power_against_a_wrong_gain():
 @pytest.mark.parametrize("model,activation", [("res3", "relu"), ("res1", "identity")])
 def test_projection_second_moments_are_exact(model, activation):
     """E r_h^2, E ||q_L - z||^2 / ||z||^2 and E ||p_0 - p_L||^2 / ||p_L||^2 equal
-    (1 + c alpha^2)^L - 1 (THEORY.md section 4) within 4 standard errors."""
+    (1 + c alpha^2)^L - 1 (rsim/THEORY.md section 4) within 4 standard errors."""
     depth, beta = 100, 0.5
     frame = rsim.simulate(
         model=model,

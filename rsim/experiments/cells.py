@@ -17,32 +17,21 @@ import pandas as pd
 
 from rsim import checks, schema
 from rsim.checks import ConfigError
-from rsim.experiments.base import LATER_OPTION, Experiment, Progress, Spec
+from rsim.experiments.base import LATER_OPTION, Experiment, Progress
+from rsim.experiments.resnet import ResNetSpec
 
 
 @dataclass(frozen=True)
-class CellSpec(Spec):
-    """One simulation cell; every field is an option of ``experiment=cells``."""
+class CellSpec(ResNetSpec):
+    """One simulation cell; every field is an option of ``experiment=cells`` (the ResNet's
+    own in :class:`rsim.experiments.resnet.ResNetSpec`)."""
 
     experiment = "cells"
 
-    model: str = "res3"  # res1 | res2 | res3
-    init: str = "uniform"  # gaussian | uniform | rademacher | smooth | fbm
-    activation: str = "relu"  # relu | identity | tanh | leaky_relu (res3 is relu)
-    negative_slope: float = 0.01  # leaky_relu only
-    gain: float = 1.0  # weights have variance gain^2 / fan_in
-    width: int = 40  # d
     n_in: int = 64  # input dimension: x ~ U[0, 1]^n_in, h_0 = A x
-    depth: int = 1000  # L
-    betas: tuple[float, ...] = (0.25, 0.5, 1.0)  # alpha = L^-beta, all on the same weights
     samples: int = 1000
-    seed: int = 0
     gradients: str = "jvp"  # none | jvp | vjp | both
     precision: str = "float32"  # float32 | float64
-    # Law parameters, kept only for the law that uses them (other cells' identities do not
-    # depend on them): the smooth law's RBF lengthscale in t = k / L, the fbm Hurst index.
-    lengthscale: float | None = 0.1
-    hurst: float | None = 0.5
     # How Gaussian weights are sampled: every entry, or their action on the vectors they meet
     # (exact in law, O(d) per layer; init=gaussian only).
     sampler: str = field(default="explicit", metadata=LATER_OPTION)
@@ -52,17 +41,8 @@ class CellSpec(Spec):
     # Samples per device call (rounded up to whole blocks); results never depend on it.
     chunk: int | None = field(default=None, compare=False)
 
-    def normalise(self) -> None:
-        if not isinstance(self.betas, tuple):
-            self._set("betas", (self.betas,))
-        if self.init != "smooth":
-            self._set("lengthscale", None)
-        if self.init != "fbm":
-            self._set("hurst", None)
-
     def validate(self) -> None:
-        checks.architecture(self.model, self.activation)
-        checks.choice("init", self.init, schema.LAWS)
+        super().validate()
         checks.choice("gradients", self.gradients, schema.GRADIENTS)
         checks.choice("precision", self.precision, schema.PRECISIONS)
         checks.choice("sampler", self.sampler, schema.SAMPLERS)
@@ -71,9 +51,8 @@ class CellSpec(Spec):
                 f"sampler='projection' is not allowed with init={self.init!r}; "
                 "it is exact in law for init=gaussian only (use sampler=explicit)"
             )
-        for key in ("width", "n_in", "depth", "samples"):
+        for key in ("n_in", "samples"):
             checks.integer(key, getattr(self, key), minimum=1)
-        checks.integer("seed", self.seed, minimum=0)
         checks.integer("weight_paths", self.weight_paths, minimum=0)
         if self.weight_paths and self.init not in schema.CORRELATED_LAWS:
             raise ConfigError(
@@ -83,14 +62,9 @@ class CellSpec(Spec):
             )
         if self.chunk is not None:
             checks.integer("chunk", self.chunk, minimum=1)
-        checks.positive("gain", self.gain)
-        checks.real("negative_slope", self.negative_slope)
-        checks.law_parameters(self.init, self.lengthscale, self.hurst)
-        checks.betas(self.betas)
 
     def label(self) -> str:
-        law = self.init + (f" H={self.hurst:g}" if self.hurst is not None else "")
-        return f"{self.model} {law} d={self.width} L={self.depth}"
+        return f"{self.model} {self.law_label()} d={self.width} L={self.depth}"
 
     def kernel(self):
         """The engine's static description of this cell (one compilation per kernel)."""

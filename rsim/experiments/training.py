@@ -32,13 +32,14 @@ from rsim import checks, schema
 from rsim import data as datasets
 from rsim.analysis.hurst import hurst_exponent
 from rsim.checks import ConfigError
-from rsim.experiments.base import Experiment, Progress, Spec
+from rsim.experiments.base import Experiment, Progress
+from rsim.experiments.resnet import ResNetSpec
 
 DIVERGED_LOSS_FACTOR = 10.0
 
 
 @dataclass(frozen=True)
-class TrainSpec(Spec):
+class TrainSpec(ResNetSpec):
     """One job: a model, a weight law, a dataset, and the grid betas x lrs x seeds; every field
     is an option of ``experiment=training``."""
 
@@ -50,34 +51,17 @@ class TrainSpec(Spec):
     dataset: str = "digits"  # digits (bundled with scikit-learn) | mnist | fashion_mnist | cifar10
     data_dir: str | None = None  # folder with the IDX files or CIFAR-10 batches (not digits)
     train_limit: int | None = None  # train on the first n examples only; None = all
-    model: str = "res3"  # res1 | res2 | res3
-    activation: str = "relu"  # relu | identity | tanh | leaky_relu (res3 is relu)
-    negative_slope: float = 0.01  # leaky_relu only
-    init: str = "uniform"  # gaussian | uniform | rademacher | smooth | fbm
-    gain: float = 1.0  # weights have variance gain^2 / fan_in
-    # Law parameters, kept only for the law that uses them: the smooth law's RBF lengthscale
-    # in t = k / L, the fbm Hurst index.
-    lengthscale: float | None = 0.1
-    hurst: float | None = 0.5
-    width: int = 40  # d
-    depth: int = 1000  # L
-    betas: tuple[float, ...] = (0.25, 0.5, 1.0)  # alpha = L^-beta
     # Trained side by side (vmap); divided by 10 after half the epochs.
     lrs: tuple[float, ...] = (0.0001, 0.001, 0.01, 0.1, 1.0)
-    seed: int = 0
     replicates: int = 1  # seeds seed .. seed + replicates - 1 for every (beta, lr)
     optimizer: str = "adam"  # adam | sgd
     epochs: int = 10
     batch_size: int = 128
 
     def normalise(self) -> None:
-        for key in ("betas", "lrs"):
-            if not isinstance(getattr(self, key), tuple):
-                self._set(key, (getattr(self, key),))
-        if self.init != "smooth":
-            self._set("lengthscale", None)
-        if self.init != "fbm":
-            self._set("hurst", None)
+        super().normalise()
+        if not isinstance(self.lrs, tuple):
+            self._set("lrs", (self.lrs,))
         if self.dataset == "digits":
             self._set("data_dir", None)
         if self.data_dir is not None:
@@ -86,16 +70,10 @@ class TrainSpec(Spec):
     def validate(self) -> None:
         checks.choice("study", self.study, schema.STUDIES)
         checks.choice("dataset", self.dataset, schema.DATASETS)
-        checks.architecture(self.model, self.activation)
-        checks.choice("init", self.init, schema.LAWS)
+        super().validate()
         checks.choice("optimizer", self.optimizer, schema.OPTIMIZERS)
-        for key in ("width", "depth", "replicates", "epochs", "batch_size"):
+        for key in ("replicates", "epochs", "batch_size"):
             checks.integer(key, getattr(self, key), minimum=1)
-        checks.integer("seed", self.seed, minimum=0)
-        checks.positive("gain", self.gain)
-        checks.real("negative_slope", self.negative_slope)
-        checks.law_parameters(self.init, self.lengthscale, self.hurst)
-        checks.betas(self.betas)
         if not self.lrs:
             raise ConfigError("lrs=[] is not allowed; give at least one learning rate > 0")
         for lr in self.lrs:
@@ -108,13 +86,8 @@ class TrainSpec(Spec):
                     raise ConfigError(f"data_dir={self.data_dir!r}: missing data file {path}")
 
     def label(self) -> str:
-        law = self.init
-        if self.hurst is not None:
-            law += f" H={self.hurst:g}"
-        if self.lengthscale is not None:
-            law += f" l={self.lengthscale:g}"
         optimizer = "" if self.optimizer == "adam" else f" {self.optimizer}"
-        return f"training {self.study} {self.model} {law} L={self.depth}{optimizer}"
+        return f"training {self.study} {self.model} {self.law_label()} L={self.depth}{optimizer}"
 
     def runs(self) -> pd.DataFrame:
         """The grid, one row per run: beta, lr, seed, alpha = depth^-beta (betas outermost)."""
