@@ -24,6 +24,7 @@ solver's error bound, the Proposition 8/9 medians and the weak check, and draws
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import numbers
@@ -126,8 +127,13 @@ class LimitSpec(Spec):
         return {k: np.nan if v is None else v for k, v in values.items()}
 
     def sample_options(self) -> dict[str, Any]:
-        """The keyword arguments of the per-sample function (all but the key)."""
-        raise NotImplementedError
+        """The keyword arguments of the per-sample function: every option but ``samples`` and
+        ``seed`` (the sample's key carries the seed)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("samples", "seed")
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,20 +186,6 @@ class OdeSpec(LimitSpec):
     def tables(self) -> tuple[str, ...]:
         return (REGIMES,)
 
-    def sample_options(self) -> dict[str, Any]:
-        return dict(
-            model=self.model,
-            activation=self.activation,
-            negative_slope=self.negative_slope,
-            width=self.width,
-            n_in=self.n_in,
-            gain=self.gain,
-            depths=self.depths,
-            lengthscale=self.lengthscale,
-            betas=self.betas,
-            tolerance=self.tolerance,
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class SdeSpec(LimitSpec):
@@ -228,17 +220,6 @@ class SdeSpec(LimitSpec):
 
     def finest(self) -> int:
         return self.reference_depth
-
-    def sample_options(self) -> dict[str, Any]:
-        return dict(
-            activation=self.activation,
-            negative_slope=self.negative_slope,
-            width=self.width,
-            n_in=self.n_in,
-            gain=self.gain,
-            depths=self.depths,
-            reference_depth=self.reference_depth,
-        )
 
 
 # --- computing one series -----------------------------------------------------------------------
