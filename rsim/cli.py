@@ -23,7 +23,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from rsim import results, schema
+from rsim import results, schema, slurm
 from rsim.checks import ConfigError
 from rsim.experiments import base
 
@@ -40,6 +40,7 @@ def register_experiments() -> None:
 
 
 register_experiments()
+slurm.install()  # launcher=slurm: rsim waits for the array without sacct (rsim/slurm.py)
 
 
 def results_folder(cfg: DictConfig) -> Path:

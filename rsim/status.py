@@ -9,6 +9,7 @@ otherwise (each missing or failed job is named), 2 when the folder has no manife
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -30,9 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report = results.status(folder)
     print(report.line(folder))
-    for state, jobs in (("missing", report.missing), ("failed", report.failed)):
-        for job in jobs:
-            print(f"  {state}: part-{job['digest']} ({job['label']})")
+    for job in report.missing:
+        print(f"  missing: part-{job['digest']} ({job['label']})")
+    for job in report.failed:
+        record = json.loads(results.failure_path(folder, job["digest"]).read_text())
+        print(f"  failed: part-{job['digest']} ({job['label']}): {record['error']}")
     for message in report.unreadable:
         print(f"  unreadable: {message}")
     return 0 if report.complete else 1

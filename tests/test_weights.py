@@ -113,11 +113,16 @@ def test_hurst_is_traced_and_columns_are_carried():
 
 
 def _peak_mib(samples: int) -> float:
+    """Peak resident memory of a fresh process running one cell. VmHWM belongs to the
+    process's own address space; ru_maxrss would not do: Linux carries it across exec, so
+    a child forked from a large pytest process reports the parent's size (seen in CI: 2.5 GB
+    for a 0.6 GB run)."""
     script = (
-        "import resource, rsim\n"
+        "import rsim\n"
         "rsim.simulate(init='fbm', hurst=0.7, width=40, depth=1000, betas=[0.5, 1.0],"
         f" samples={samples}, gradients='both')\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "status = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
+        "print(int(status))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=600

@@ -1,0 +1,204 @@
+"""The driver's wait for a SLURM job array, without accounting (``launcher=slurm``).
+
+hydra-submitit-launcher submits a sweep as one job array and then waits on every task with
+submitit, which asks ``sacct`` for task states. Many small clusters run without accounting:
+``sacct`` then fails at every poll (submitit logs "Bypassing sacct error" three times per
+poll), and a task that left the queue without a result (cancelled, out of time, its node
+lost) is never seen to end: the driver waits forever.
+
+rsim replaces that wait (:func:`install` swaps the launcher's ``launch``; the submission is
+the same array, with the same sbatch settings). Every ``POLL_S`` seconds it asks ``squeue``
+once for the array's tasks and looks for each task's result file:
+
+* result written: the task is done (its result is read with submitit, no ``sacct``);
+* still in the queue: pending or running; a progress line is printed when the counts change;
+* neither, for ``GRACE_S`` seconds: the task failed. Its log says why (SLURM writes
+  "CANCELLED ... DUE TO TIME LIMIT" into it), its job gets ``failed-<digest>.json`` (read by
+  ``rsim.status``), and the other tasks go on.
+
+When every task has ended it prints where the per-task logs are, and exits with status 1
+naming each failed job, or returns the results. Running the same command again computes
+only the jobs without a result: finished jobs are skipped by the runner.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+POLL_S = 3.0  # seconds between two looks at the queue
+GRACE_S = 10.0  # a task out of the queue without a result this long has failed
+# What SLURM writes into a killed task's log, and what it means.
+LOG_REASONS = (
+    ("DUE TO TIME LIMIT", "timed out (hydra.launcher.timeout_min)"),
+    ("DUE TO PREEMPTION", "preempted"),
+    ("CANCELLED", "cancelled"),
+    ("DUE TO NODE FAILURE", "its node failed"),
+)
+
+
+LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+
+
+def install() -> None:
+    """Let hydra-submitit's SLURM launcher wait with :func:`launch` (no-op without it).
+
+    Hydra loads its plugins into a registry of its own (a separate import of each plugin
+    module), so the class is patched there, where Hydra will instantiate it from."""
+    from hydra.core.plugins import Plugins
+
+    launcher = Plugins.instance().class_name_to_class.get(LAUNCHER)
+    if launcher is not None:
+        launcher.launch = launch
+
+
+def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int):
+    """Submit the jobs as one array (hydra-submitit's settings) and wait with :func:`wait`."""
+    import submitit
+    from hydra.core.singleton import Singleton
+    from hydra.core.utils import filter_overrides
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from omegaconf import OmegaConf
+
+    params = dict(launcher.params)
+    executor = submitit.AutoExecutor(
+        cluster="slurm",
+        folder=params.pop("submitit_folder"),
+        slurm_max_num_timeout=params.pop("max_num_timeout", 0),
+    )
+    shared = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(
+        **{key if key in shared else f"slurm_{key}": value for key, value in params.items()}
+    )
+    Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    arguments = []
+    for number, overrides in enumerate(job_overrides, start=initial_job_idx):
+        print(f"rsim: job #{number}: {' '.join(filter_overrides(overrides))}")
+        arguments.append(
+            (
+                list(overrides),
+                "hydra.sweep.dir",
+                number,
+                f"job_id_for_{number}",
+                Singleton.get_state(),
+            )
+        )
+    tasks = executor.map_array(launcher, *zip(*arguments))
+    return wait(tasks, [_job(launcher, overrides) for overrides in job_overrides])
+
+
+def _job(launcher: Any, overrides: Sequence[str]) -> dict[str, Any]:
+    """The spec and results folder of one job of the sweep (what its failure record needs)."""
+    from rsim import cli
+    from rsim.experiments import base
+
+    config = launcher.hydra_context.config_loader.load_sweep_config(
+        launcher.config, list(overrides)
+    )
+    return {
+        "spec": base.spec_from_config(cli._user_values(config)),
+        "folder": cli.results_folder(config),
+    }
+
+
+def queue(array_id: str) -> dict[str, str]:
+    """SLURM state of every task of an array still in the queue: ``{"12_3": "RUNNING"}``."""
+    proc = subprocess.run(
+        ["squeue", "--noheader", "--array", "--jobs", array_id, "--format", "%i %T"],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:  # the whole array has left the queue ("Invalid job id")
+        return {}
+    return dict(line.split() for line in proc.stdout.splitlines() if line.strip())
+
+
+def failure_reason(task: Any) -> str:
+    """Why a task left the queue without a result, from what SLURM wrote into its log."""
+    log = Path(task.paths.stderr)
+    text = log.read_text(errors="replace") if log.exists() else ""
+    for marker, reason in LOG_REASONS:
+        if marker in text:
+            return reason
+    return "left the queue without a result"
+
+
+def wait(tasks: list, jobs: list[dict[str, Any]]):
+    """Poll until every task is done or failed (see the module doc); returns the results."""
+    from rsim import results
+
+    array_id = str(tasks[0].job_id).split("_")[0]
+    done: dict[int, Any] = {}
+    failed: dict[int, str] = {}
+    missing_since: dict[int, float] = {}
+    last = None
+    while len(done) + len(failed) < len(tasks):
+        states = queue(array_id)
+        for i, task in enumerate(tasks):
+            if i in done or i in failed:
+                continue
+            if task.paths.result_pickle.exists():
+                try:
+                    done[i] = task.results()[0]
+                except Exception as error:  # the job raised: the runner recorded it
+                    failed[i] = str(error).strip().splitlines()[-1]
+            elif str(task.job_id) in states:
+                missing_since.pop(i, None)
+            elif time.monotonic() - missing_since.setdefault(i, time.monotonic()) > GRACE_S:
+                failed[i] = failure_reason(task)
+                _record(results, jobs[i], task, failed[i])
+        running = sum(
+            states.get(str(task.job_id)) == "RUNNING"
+            for i, task in enumerate(tasks)
+            if i not in done and i not in failed
+        )
+        counts = (len(done), running, len(tasks) - len(done) - len(failed) - running, len(failed))
+        if counts != last:
+            print(
+                f"rsim: slurm array {array_id}: {counts[0]} done, {counts[1]} running, "
+                f"{counts[2]} pending, {counts[3]} failed",
+                flush=True,
+            )
+            last = counts
+        if len(done) + len(failed) < len(tasks):
+            time.sleep(POLL_S)
+    logs = Path(tasks[0].paths.stderr).parent.parent
+    print(f"rsim: per-task logs: {logs}/{array_id}_<task>/{array_id}_<task>_0_log.out, .err")
+    if failed:
+        for i, reason in sorted(failed.items()):
+            spec = jobs[i]["spec"]
+            print(
+                f"rsim: error: job part-{spec.digest()} ({spec.label()}), SLURM task "
+                f"{tasks[i].job_id}: {reason}",
+                file=sys.stderr,
+            )
+        print(
+            f"rsim: error: {len(failed)} of {len(tasks)} jobs failed; run the same command "
+            "again to compute only the jobs without a result",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    return [done[i] for i in range(len(tasks))]
+
+
+def _record(results: Any, job: dict[str, Any], task: Any, reason: str) -> None:
+    """``failed-<digest>.json`` for a task that SLURM ended (the job itself could not)."""
+    spec = job["spec"]
+    path = results.failure_path(job["folder"], spec.digest())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "error": f"SLURM: {reason}",
+                "job": spec.identity(),
+                "slurm_task": str(task.job_id),
+                "log": str(task.paths.stderr),
+            },
+            default=str,
+        )
+    )

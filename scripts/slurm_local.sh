@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# A single-node SLURM cluster on this machine, for the tests and for trying launcher=slurm on
+# a laptop: munged, slurmctld and slurmd on localhost, one partition `debug`, accounting off.
+#
+#   scripts/slurm_local.sh up       install slurm-wlm and munge if missing (apt, as root), write
+#                                   the config, start the daemons, wait until the node is idle
+#   scripts/slurm_local.sh down     stop the daemons (the config stays)
+#   scripts/slurm_local.sh status   sinfo, or exit 1 when the cluster is not up
+#
+# Idempotent: `up` on a running cluster only checks it. Needs root (the daemons run as root,
+# as SlurmUser=root); without root or apt it exits 2 with one line saying why.
+set -euo pipefail
+
+CONF_DIR=/etc/slurm
+CONF=$CONF_DIR/slurm.conf
+LOG_DIR=/var/log/slurm
+SPOOL=/var/spool/slurm
+
+say() { echo "slurm_local: $*"; }
+
+require_root() {
+    if [ "$(id -u)" != 0 ]; then
+        say "needs root (the daemons run as root); run it with sudo"
+        exit 2
+    fi
+}
+
+install_packages() {
+    if command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null; then
+        return
+    fi
+    if ! command -v apt-get >/dev/null; then
+        say "slurm-wlm and munge are missing and there is no apt-get to install them"
+        exit 2
+    fi
+    say "installing slurm-wlm and munge"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q slurm-wlm munge >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null && apt-get install -y -q slurm-wlm munge >/dev/null; }
+}
+
+write_config() {
+    mkdir -p "$CONF_DIR" "$LOG_DIR" "$SPOOL/ctld" "$SPOOL/d" /run/munge
+    # The node line as slurmd sees this machine (CPUs, memory), minus its uptime.
+    local node
+    node=$(slurmd -C | grep '^NodeName=' | sed 's/ UpTime=.*//')
+    cat > "$CONF.new" <<EOF
+# Written by scripts/slurm_local.sh: a single-node cluster for tests and laptops.
+ClusterName=rsim-local
+SlurmctldHost=$(hostname -s)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+MpiDefault=none
+ReturnToService=2
+# Jobs may be requeued (preemption, scontrol requeue); a killed task gets 5 s after SIGTERM.
+JobRequeue=1
+KillWait=5
+# Short scheduling and cleanup delays: the tests wait on them.
+MinJobAge=30
+SchedulerParameters=sched_interval=2
+StateSaveLocation=$SPOOL/ctld
+SlurmdSpoolDir=$SPOOL/d
+SlurmctldPidFile=/run/slurmctld.pid
+SlurmdPidFile=/run/slurmd.pid
+SlurmctldLogFile=$LOG_DIR/slurmctld.log
+SlurmdLogFile=$LOG_DIR/slurmd.log
+$node State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+EOF
+    mv "$CONF.new" "$CONF"
+}
+
+start_munge() {
+    if munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; then
+        return
+    fi
+    if [ ! -s /etc/munge/munge.key ]; then
+        mkdir -p /etc/munge
+        dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null
+    fi
+    chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
+    chmod 400 /etc/munge/munge.key
+    runuser -u munge -- /usr/sbin/munged
+}
+
+cluster_up() {
+    scontrol ping 2>/dev/null | grep -q UP && sinfo -h -o '%T' 2>/dev/null | grep -qE 'idle|mix|alloc'
+}
+
+up() {
+    require_root
+    install_packages
+    if cluster_up; then
+        say "already up: $(sinfo -h -o '%P %D %T %c CPUs %m MB')"
+        return
+    fi
+    write_config
+    start_munge
+    pgrep -x slurmctld >/dev/null || slurmctld
+    pgrep -x slurmd >/dev/null || slurmd
+    for _ in $(seq 60); do
+        if cluster_up; then
+            say "up: $(sinfo -h -o '%P %D %T %c CPUs %m MB')"
+            return
+        fi
+        sleep 1
+    done
+    say "the cluster did not come up within 60 s; last lines of the logs:"
+    tail -n 5 "$LOG_DIR/slurmctld.log" "$LOG_DIR/slurmd.log" 2>/dev/null || true
+    exit 1
+}
+
+down() {
+    require_root
+    pkill -x slurmd 2>/dev/null || true
+    pkill -x slurmctld 2>/dev/null || true
+    say "down"
+}
+
+status() {
+    if command -v sinfo >/dev/null && cluster_up; then
+        sinfo
+    else
+        say "not up"
+        exit 1
+    fi
+}
+
+case "${1:-}" in
+    up) up ;;
+    down) down ;;
+    status) status ;;
+    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
