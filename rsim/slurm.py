@@ -33,9 +33,10 @@ from typing import Any
 
 POLL_S = 3.0  # seconds between two looks at the queue
 GRACE_S = 10.0  # a task out of the queue without a result this long has failed
+TIMED_OUT = "timed out (hydra.launcher.timeout_min)"
 # What SLURM writes into a killed task's log, and what it means.
 LOG_REASONS = (
-    ("DUE TO TIME LIMIT", "timed out (hydra.launcher.timeout_min)"),
+    ("DUE TO TIME LIMIT", TIMED_OUT),
     ("DUE TO PREEMPTION", "preempted"),
     ("CANCELLED", "cancelled"),
     ("DUE TO NODE FAILURE", "its node failed"),
@@ -128,6 +129,23 @@ def failure_reason(task: Any) -> str:
     return "left the queue without a result"
 
 
+def _returned_failure(task: Any) -> str | None:
+    """Why a task that returned did not complete its job, or None. The job's exception comes
+    back inside Hydra's JobReturn; submitit raises one in the task when SLURM warns that the
+    time limit is near (``signal_delay_s`` before it) and no requeue is left."""
+    from hydra.core.utils import JobStatus
+
+    try:
+        returned = task.results()[0]
+    except Exception as error:  # submitit could not run the task function at all
+        return str(error).strip().splitlines()[-1]
+    if returned.status != JobStatus.FAILED:
+        return None
+    error = returned._return_value
+    text = f"{type(error).__name__}: {error}"
+    return TIMED_OUT if "timed-out" in text else text
+
+
 def wait(tasks: list, jobs: list[dict[str, Any]]):
     """Poll until every task is done or failed (see the module doc); returns the results."""
     from rsim import results
@@ -143,10 +161,12 @@ def wait(tasks: list, jobs: list[dict[str, Any]]):
             if i in done or i in failed:
                 continue
             if task.paths.result_pickle.exists():
-                try:
+                reason = _returned_failure(task)
+                if reason is None:
                     done[i] = task.results()[0]
-                except Exception as error:  # the job raised: the runner recorded it
-                    failed[i] = str(error).strip().splitlines()[-1]
+                else:  # the runner recorded the job's own exception; SLURM's timeout is clearer
+                    failed[i] = reason
+                    _record(results, jobs[i], task, reason, replace=reason == TIMED_OUT)
             elif str(task.job_id) in states:
                 missing_since.pop(i, None)
             elif time.monotonic() - missing_since.setdefault(i, time.monotonic()) > GRACE_S:
@@ -186,10 +206,15 @@ def wait(tasks: list, jobs: list[dict[str, Any]]):
     return [done[i] for i in range(len(tasks))]
 
 
-def _record(results: Any, job: dict[str, Any], task: Any, reason: str) -> None:
-    """``failed-<digest>.json`` for a task that SLURM ended (the job itself could not)."""
+def _record(
+    results: Any, job: dict[str, Any], task: Any, reason: str, replace: bool = True
+) -> None:
+    """``failed-<digest>.json`` for a job whose task SLURM ended (an existing record is kept
+    unless ``replace``)."""
     spec = job["spec"]
     path = results.failure_path(job["folder"], spec.digest())
+    if path.exists() and not replace:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         json.dumps(

@@ -93,7 +93,9 @@ start_munge() {
 }
 
 cluster_up() {
-    scontrol ping 2>/dev/null | grep -q UP && sinfo -h -o '%T' 2>/dev/null | grep -qE 'idle|mix|alloc'
+    # The controller answers and the node can run jobs (idle, mixed, allocated, completing).
+    scontrol ping 2>/dev/null | grep -q UP \
+        && sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated|completing)'
 }
 
 up() {
