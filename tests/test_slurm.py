@@ -1,8 +1,9 @@
 """Sweeps on a real SLURM cluster: submitted, cancelled, timed out, requeued, resumed.
 
 The cluster is the single-node one of ``scripts/slurm_local.sh up`` (accounting off, as on
-many small clusters); .ci/run starts it and runs these tests with ``pytest -m slurm``. Without
-a cluster they skip with one line, except under CI, where that is a failure.
+many small clusters); .ci/run starts it and runs these tests with ``pytest -m slurm``, then
+runs the bit-identity and cancellation tests again with accounting on (``up accounting``:
+slurmdbd). Without a cluster they skip with one line, except under CI, where that fails.
 """
 
 import os
