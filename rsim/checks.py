@@ -55,9 +55,13 @@ def law_parameters(init: str, lengthscale: Any, hurst: Any) -> None:
             raise ConfigError(f"hurst={hurst!r} is not allowed; it must be in (0, 1)")
 
 
-def architecture(model: str, activation: str) -> None:
-    """A known residual branch and activation; res-3 is defined with ReLU only."""
-    choice("model", model, schema.MODELS)
+def architecture(
+    model: str, activation: str, models: Sequence[str] = schema.FIXED_BRANCHES
+) -> None:
+    """A known residual branch among ``models`` and an activation; res-3 is defined with ReLU
+    only. The default is the paper's branches (the continuous-time limits know no others);
+    the discrete ResNet's experiments pass ``schema.MODELS``, mlp and conv included."""
+    choice("model", model, models)
     choice("activation", activation, schema.ACTIVATIONS)
     if schema.branch_activation(model, activation) != activation:
         raise ConfigError(
@@ -72,3 +76,37 @@ def betas(values: Sequence[Any]) -> None:
         raise ConfigError("betas=[] is not allowed; give at least one finite number")
     for beta in values:
         real("betas", beta)
+
+
+def branch_shape(model: str, branch_depth: Any, image_size: Any, kernel_size: Any) -> None:
+    """The branch's shape options (after defaults are filled in): ``branch_depth`` (m >= 1)
+    for mlp and conv only; ``image_size`` and an odd ``kernel_size`` <= ``image_size`` for
+    conv only (circular padding centres the kernel on each pixel)."""
+    if model in schema.FIXED_BRANCHES:
+        if branch_depth is not None:
+            raise ConfigError(
+                f"branch_depth={branch_depth!r} is not allowed with model={model!r}; its branch "
+                f"is fixed (use model=mlp or conv for {branch_depth} hidden layers)"
+            )
+    else:
+        integer("branch_depth", branch_depth, minimum=1)
+    if model != "conv":
+        for key, value in (("image_size", image_size), ("kernel_size", kernel_size)):
+            if value is not None:
+                raise ConfigError(
+                    f"{key}={value!r} is not allowed with model={model!r}; "
+                    "only model=conv has images"
+                )
+        return
+    integer("image_size", image_size, minimum=1)
+    integer("kernel_size", kernel_size, minimum=1)
+    if kernel_size % 2 == 0:
+        raise ConfigError(
+            f"kernel_size={kernel_size} is not allowed; it must be odd "
+            "(circular padding centres the kernel on each pixel)"
+        )
+    if kernel_size > image_size:
+        raise ConfigError(
+            f"kernel_size={kernel_size} is not allowed; it must be <= image_size={image_size} "
+            "(a wider kernel would wrap around the image onto itself)"
+        )

@@ -11,7 +11,7 @@ or sweep has finished, calls the experiment's finish (summary, figures, report).
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -59,35 +59,35 @@ def _user_values(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
 
 
-def _sweep_values(cfg: DictConfig) -> dict[str, list[Any]]:
-    """The values each swept key takes, from the sweeper's params and the command line."""
+def job_values(cfg: DictConfig) -> list[dict[str, Any]]:
+    """The values of every job, composed as Hydra's basic sweeper composes them: the sweeper's
+    params, then the command line (a later value of a key replaces an earlier one), split into
+    one override list per job, each composed from conf/config.yaml, so that config groups
+    selected per job (``+branch=res3,conv``), interpolations and precedence are the jobs' own."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+
     params = dict(OmegaConf.select(cfg, "hydra.sweeper.params", default={}) or {})
     overrides = [f"{k}={v}" for k, v in params.items()]
     overrides += list(OmegaConf.select(cfg, "hydra.overrides.task", default=[]) or [])
-    swept = {}
-    for override in OverridesParser.create().parse_overrides(overrides):
-        if override.is_sweep_override():
-            swept[override.key_or_group] = list(override.sweep_iterator())
-        else:  # a plain value on the command line replaces the sweep's values
-            swept.pop(override.key_or_group, None)
-    return swept
-
-
-def job_values(base_values: dict[str, Any], swept: dict[str, list[Any]]) -> list[dict]:
-    """The values of every job: ``base_values`` with each combination of swept values."""
-    keys = list(swept)
-    return [
-        {**base_values, **dict(zip(keys, combo))}
-        for combo in itertools.product(*(swept[k] for k in keys))
-    ]
+    jobs = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(overrides), None)
+    name = str(OmegaConf.select(cfg, "hydra.job.config_name", default="config") or "config")
+    inside_hydra = GlobalHydra.instance().is_initialized()
+    context = (
+        contextlib.nullcontext()
+        if inside_hydra
+        else initialize_config_dir(config_dir=CONF_DIR, version_base="1.3")
+    )
+    with context:
+        return [_user_values(compose(name, overrides=list(job))) for job in jobs[0]]
 
 
 def validate(cfg: DictConfig) -> list[dict[str, Any]]:
     """Check the base config and every job of the sweep; return the manifest's jobs."""
     results_folder(cfg)
-    values = _user_values(cfg)
-    base.spec_from_config(values)  # the base config alone names a bad key first
-    return base.job_manifest(job_values(values, _sweep_values(cfg)))
+    base.spec_from_config(_user_values(cfg))  # the base config alone names a bad key first
+    return base.job_manifest(job_values(cfg))
 
 
 def _fail(error: ConfigError) -> None:

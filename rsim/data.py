@@ -7,13 +7,19 @@
 * ``fashion_mnist``  Fashion-MNIST, same file names and format as MNIST
 * ``cifar10``        the CIFAR-10 "python version" batches (``data_batch_1..5``, ``test_batch``)
 
-Inputs are flattened and scaled to [0, 1] (pixel / max pixel value); labels are int32.
+Inputs are flattened and scaled to [0, 1] (pixel / max pixel value); labels are int32. Every
+dataset is made of images, channel-major: :attr:`Dataset.image_shape` is (channels, rows,
+cols) and the flat vector of an example is its image in C order, so :meth:`Dataset.as_images`
+is a reshape (digits 1 x 8 x 8, MNIST and Fashion-MNIST 1 x 28 x 28, CIFAR-10 3 x 32 x 32,
+whose batches store each image as its R, G, B planes of 1024 pixels). Dense models read the
+flat vectors, the conv model the images.
 A missing or malformed file raises :class:`DataError` (a :class:`rsim.ConfigError`) whose one
 line names the file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import pickle
@@ -35,6 +41,13 @@ CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = "test_batch"
 # IDX type byte -> big-endian numpy dtype (the format stores multi-byte values big-endian).
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+# (channels, rows, cols) of each dataset's images as published (read from the files for IDX).
+IMAGE_SHAPES = {
+    "digits": (1, 8, 8),
+    "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+}
 
 
 class DataError(ConfigError):
@@ -43,7 +56,8 @@ class DataError(ConfigError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train and test arrays: inputs ``(n, n_in)`` float32 in [0, 1], labels ``(n,)`` int32."""
+    """Train and test arrays: inputs ``(n, n_in)`` float32 in [0, 1] (flat vectors) or
+    ``(n, *image_shape)`` (images, :meth:`as_images`), labels ``(n,)`` int32."""
 
     name: str
     x_train: np.ndarray
@@ -51,10 +65,30 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     n_classes: int
+    # (channels, rows, cols) of the image that each flat vector is, in C order; None if the
+    # inputs are not images.
+    image_shape: tuple[int, int, int] | None = None
 
     @property
     def n_in(self) -> int:
+        """Inputs per example: the length of a flat vector, or the channels of an image."""
         return self.x_train.shape[1]
+
+    @property
+    def is_images(self) -> bool:
+        return self.x_train.ndim == 4
+
+    def as_images(self) -> Dataset:
+        """The same examples as images ``(n, channels, rows, cols)`` (a reshape, no copy)."""
+        if self.is_images:
+            return self
+        if self.image_shape is None:
+            raise DataError(f"dataset={self.name!r} does not hold images")
+        return dataclasses.replace(
+            self,
+            x_train=self.x_train.reshape(len(self.x_train), *self.image_shape),
+            x_test=self.x_test.reshape(len(self.x_test), *self.image_shape),
+        )
 
 
 def load(name: str, folder: str | Path | None = None, train_limit: int | None = None) -> Dataset:
@@ -69,13 +103,8 @@ def load(name: str, folder: str | Path | None = None, train_limit: int | None = 
     else:
         raise ConfigError(f"dataset={name!r} is not allowed; choose one of {', '.join(DATASETS)}")
     if train_limit is not None:
-        data = Dataset(
-            data.name,
-            data.x_train[:train_limit],
-            data.y_train[:train_limit],
-            data.x_test,
-            data.y_test,
-            data.n_classes,
+        data = dataclasses.replace(
+            data, x_train=data.x_train[:train_limit], y_train=data.y_train[:train_limit]
         )
     return data
 
@@ -92,7 +121,8 @@ def required_files(name: str, folder: str | Path) -> list[Path]:
 
 
 def digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
-    """scikit-learn's 8x8 digits (pixel values 0..16, scaled by 1/16), split at random."""
+    """scikit-learn's 8x8 digits (pixel values 0..16, scaled by 1/16), split at random; a flat
+    vector is its 8 x 8 image row by row (``bunch.data`` is ``bunch.images`` flattened)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -101,7 +131,7 @@ def digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     order = np.random.default_rng(seed).permutation(len(y))
     n_test = int(round(test_fraction * len(y)))
     test, train = order[:n_test], order[n_test:]
-    return Dataset("digits", x[train], y[train], x[test], y[test], 10)
+    return Dataset("digits", x[train], y[train], x[test], y[test], 10, IMAGE_SHAPES["digits"])
 
 
 # --- IDX (MNIST, Fashion-MNIST) ---------------------------------------------------------------
@@ -138,7 +168,8 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def idx_dataset(name: str, folder: Path) -> Dataset:
-    """MNIST or Fashion-MNIST from the four IDX files of ``folder`` (28x28 -> 784 inputs)."""
+    """MNIST or Fashion-MNIST from the four IDX files of ``folder`` (28x28 -> 784 inputs); the
+    images are one channel of the rows x cols stored in the files (train and test alike)."""
     arrays = {key: read_idx(_idx_file(folder, stem)) for key, stem in IDX_FILES.items()}
     x_train = _images(arrays["train_images"], _idx_file(folder, IDX_FILES["train_images"]))
     x_test = _images(arrays["test_images"], _idx_file(folder, IDX_FILES["test_images"]))
@@ -148,7 +179,15 @@ def idx_dataset(name: str, folder: Path) -> Dataset:
     y_test = _labels(
         arrays["test_labels"], len(x_test), _idx_file(folder, IDX_FILES["test_labels"]), 10
     )
-    return Dataset(name, x_train, y_train, x_test, y_test, 10)
+    train_shape = arrays["train_images"].shape[1:]
+    test_shape = arrays["test_images"].shape[1:]
+    if train_shape != test_shape:
+        raise DataError(
+            f"{_idx_file(folder, IDX_FILES['test_images'])}: test images of shape {test_shape}, "
+            f"the training images are {train_shape}"
+        )
+    image_shape = (1, *train_shape) if len(train_shape) == 2 else None
+    return Dataset(name, x_train, y_train, x_test, y_test, 10, image_shape)
 
 
 def _idx_file(folder: Path, stem: str) -> Path:
@@ -218,13 +257,15 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cifar10(folder: Path) -> Dataset:
-    """CIFAR-10 from ``folder`` (or its ``cifar-10-batches-py`` sub-folder): 3072 inputs."""
+    """CIFAR-10 from ``folder`` (or its ``cifar-10-batches-py`` sub-folder): 3072 inputs, the
+    image's R, G and B planes of 32 x 32 pixels one after the other (channel-major)."""
     root = _cifar_root(folder)
     train = [read_cifar_batch(root / name) for name in CIFAR_TRAIN]
     x_test, y_test = read_cifar_batch(root / CIFAR_TEST)
     x_train = np.concatenate([x for x, _ in train]).astype(np.float32) / 255.0
     y_train = np.concatenate([y for _, y in train])
-    return Dataset("cifar10", x_train, y_train, x_test.astype(np.float32) / 255.0, y_test, 10)
+    x_test = x_test.astype(np.float32) / 255.0
+    return Dataset("cifar10", x_train, y_train, x_test, y_test, 10, IMAGE_SHAPES["cifar10"])
 
 
 def _cifar_root(folder: Path) -> Path:

@@ -4,7 +4,10 @@
 
 The verdicts and the markdown are :mod:`rsim.analysis.report` (its docstring and
 rsim/THEORY.md section 8 give the Monte Carlo rules); the figures are
-:mod:`rsim.views.report`. This module reads the folder and writes the files.
+:mod:`rsim.views.report`. This module reads the folder and writes the files. report.md names,
+per series, the hypotheses that fail and the statements that apply: for mlp and conv branches
+(rsim/THEORY.md section 11) H2 fails with ReLU and m >= 2, and H1 fails for conv, whose mean
+statements (Lemma 1, Props 2, 5, 6) still apply through H1'.
 """
 
 from __future__ import annotations

@@ -23,7 +23,13 @@ RUN_OPTIONS = (
 
 # --- architectures ------------------------------------------------------------------------------
 
-MODELS = ("res1", "res2", "res3")
+MODELS = ("res1", "res2", "res3", "mlp", "conv")
+# The paper's branches, whose shape is fixed by the width alone (no branch_depth).
+FIXED_BRANCHES = ("res1", "res2", "res3")
+# Branches with m = branch_depth hidden layers, and the default m of each.
+BRANCH_DEPTHS = {"mlp": 2, "conv": 1}
+# The conv branch's image options and their defaults (other models have no images).
+IMAGE_OPTIONS = {"image_size": 8, "kernel_size": 3}
 ACTIVATIONS = ("relu", "identity", "tanh", "leaky_relu")
 # sigma(c x) = c sigma(x) for c > 0: the whole residual map is then positively homogeneous,
 # which lets the engine renormalise h every layer and keep its scale as a log.
@@ -44,9 +50,11 @@ LAWS = IID_LAWS + CORRELATED_LAWS
 GRADIENTS = ("none", "jvp", "vjp", "both")
 PRECISIONS = ("float32", "float64")
 # explicit: draw every weight entry; projection: sample each Gaussian matrix's action on the
-# vectors it meets, exact in law for i.i.d. Gaussian weights only (rsim/core/projection.py).
+# vectors it meets, exact in law for i.i.d. Gaussian weights only (rsim/core/projection.py)
+# and for dense branches only (a convolution's matrix repeats each kernel entry).
 SAMPLERS = ("explicit", "projection")
 PROJECTION_LAWS = ("gaussian",)
+PROJECTION_MODELS = ("res1", "res2", "res3", "mlp")
 # Threefry with partitionable=False is 1.3-2.8x faster on CPU here; it defines the random
 # stream, so it is fixed here and recorded in every result file.
 PRNG_SETTINGS = {"impl": "threefry2x32", "threefry_partitionable": False}
@@ -72,7 +80,8 @@ GRADIENT_RATIOS = ("grad_ratio", "jvp_ratio")
 
 # --- columns that identify rows -----------------------------------------------------------------
 
-# A simulation cell, in table order; ``beta`` and ``sample`` come next.
+# A simulation cell, in table order; ``beta`` and ``sample`` come next. The branch's shape
+# options (mlp, conv) are NaN for the models that have none.
 CELL_COLUMNS = (
     "model",
     "init",
@@ -85,6 +94,9 @@ CELL_COLUMNS = (
     "depth",
     "gain",
     "seed",
+    "branch_depth",
+    "image_size",
+    "kernel_size",
 )
 # A series of cells: everything but the depth (one curve against L).
 CELL_SERIES = tuple(c for c in CELL_COLUMNS if c != "depth")

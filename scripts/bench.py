@@ -1,13 +1,16 @@
 """Throughput of both samplers against their own random-number floors, measured in one run.
 
-For each model (res-1, res-3) and width d, with Gaussian weights, L = 1000, float32, one beta
-and forward-mode gradients, times four jitted functions with the engine's block structure:
+For each model (res-1, res-3, mlp, conv) and width (d; for conv the channels C), with Gaussian
+weights, L = 1000, float32, one beta and forward-mode gradients, times four jitted functions
+with the engine's block structure:
 
-* explicit    the simulator drawing every weight entry (2 d^2 normals per res-3 layer);
+* explicit    the simulator drawing every weight entry (2 d^2 normals per res-3 layer,
+              (m + 1) C^2 k^2 per conv layer);
 * its floor   the same keys and scan drawing the same weights and nothing else;
 * projection  the simulator sampling each matrix's action on the layer's vectors;
 * its floor   the same keys and scan drawing the projection's noise (2 n_betas d normals
-              per matrix and layer with a tangent) and nothing else.
+              per matrix and layer with a tangent) and nothing else (dense branches only:
+              conv has no projection sampler).
 
 Prints samples per second, microseconds per layer-sample, the ratio of each sampler to its
 floor, and the projection's speed-up over explicit weights; writes the table to
@@ -17,6 +20,8 @@ ratios measured within one run are meaningful.
 
     python scripts/bench.py [--models res1 res3] [--widths 40 100 512] [--depth 1000]
                             [--repeats 3] [--numbers 2e8] [--output results/bench]
+                            [--branch-depth M] [--image-size 8] [--kernel-size 3]
+    python scripts/bench.py --models conv --widths 4 16 --image-size 8   # C = 4, 16
 """
 
 from __future__ import annotations
@@ -33,21 +38,22 @@ import jax.numpy as jnp
 import pandas as pd
 
 from rsim import schema
-from rsim.core import branches, engine
+from rsim.core import engine
 from rsim.experiments.cells import CellSpec
+from rsim.schema import PROJECTION_MODELS
 
 # Random numbers per timed call (about a second at the ~5-10 ns per normal measured here).
 NUMBERS_PER_CALL = 2e8
 
 
 def noise_shape(kernel: engine.Kernel, n_betas: int) -> tuple[int, ...]:
-    """The normals one layer of one sample draws: the weights, or the projection's noise."""
-    n_matrices = branches.n_matrices(kernel.model)
-    d = kernel.width
+    """The normals one layer of one sample draws: the weights ``(n_matrices, *weight_shape)``,
+    or the projection's noise ``(n_matrices, rows, d)``."""
+    shape = kernel.shape
     if kernel.sampler == "explicit":
-        return (n_matrices, d, d)
+        return (shape.n_matrices, *shape.weight_shape)
     rows = n_betas * (2 if kernel.gradients in ("jvp", "both") else 1)
-    return (n_matrices, rows, d)
+    return (shape.n_matrices, rows, shape.dim)
 
 
 def rng_floor(kernel: engine.Kernel, n_betas: int):
@@ -74,9 +80,21 @@ def rng_floor(kernel: engine.Kernel, n_betas: int):
     return jax.jit(chunk)
 
 
-def kernel_for(model: str, width: int, depth: int, sampler: str, gradients: str):
+def kernel_for(model: str, width: int, depth: int, sampler: str, gradients: str, **shape):
+    """The engine kernel of the cell; ``shape``: branch_depth, image_size, kernel_size (None
+    for the model's default; ignored by the models without them)."""
+    if model not in schema.BRANCH_DEPTHS:
+        shape.pop("branch_depth", None)
+    if model != "conv":
+        shape = {k: v for k, v in shape.items() if k not in schema.IMAGE_OPTIONS}
     return CellSpec(
-        model=model, init="gaussian", width=width, depth=depth, gradients=gradients, sampler=sampler
+        model=model,
+        init="gaussian",
+        width=width,
+        depth=depth,
+        gradients=gradients,
+        sampler=sampler,
+        **shape,
     ).kernel()
 
 
@@ -93,14 +111,17 @@ def measure(
     gradients: str,
     repeats: int,
     numbers: float = NUMBERS_PER_CALL,
+    **shape,
 ) -> list[dict]:
-    """Best-of-``repeats`` times of both samplers and their floors, interleaved."""
+    """Best-of-``repeats`` times of both samplers (explicit only for conv) and their floors,
+    interleaved."""
     betas = jnp.asarray([0.5], jnp.float32)
     root = jax.random.fold_in(jax.random.PRNGKey(0), depth)
     cases = []
     with engine.numerics("float32"):
-        for sampler in schema.SAMPLERS:
-            kernel = kernel_for(model, width, depth, sampler, gradients)
+        samplers = [s for s in schema.SAMPLERS if s == "explicit" or model in PROJECTION_MODELS]
+        for sampler in samplers:
+            kernel = kernel_for(model, width, depth, sampler, gradients, **shape)
             n = samples_for(kernel, len(betas), numbers)
             ids = jnp.arange(n, dtype=jnp.uint32)
             sim, floor = engine._compiled(kernel), rng_floor(kernel, len(betas))
@@ -124,7 +145,8 @@ def measure(
         rows.append(
             {
                 "model": model,
-                "d": width,
+                "shape": _shape_label(kernel),
+                "d": kernel.shape.dim,
                 "sampler": sampler,
                 "block": kernel.block,
                 "samples": n,
@@ -138,6 +160,14 @@ def measure(
     for row in rows:
         row["speedup_vs_explicit"] = explicit / row["us_per_layer_sample"]
     return rows
+
+
+def _shape_label(kernel: engine.Kernel) -> str:
+    """``d=100``, ``m=2 d=100``, ``m=1 C=4 N=8 k=3``."""
+    size = f"d={kernel.width}"
+    if kernel.model == "conv":
+        size = f"C={kernel.width} N={kernel.image_size} k={kernel.kernel_size}"
+    return size if kernel.branch_depth is None else f"m={kernel.branch_depth} {size}"
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -165,7 +195,15 @@ def main() -> None:
         help="random numbers per timed call (a smoke test uses a tiny value)",
     )
     parser.add_argument("--output", type=Path, default=Path("results/bench"))
+    parser.add_argument(
+        "--branch-depth", type=int, default=None, help="m for mlp and conv (their default)"
+    )
+    parser.add_argument("--image-size", type=int, default=None, help="conv: N (default 8)")
+    parser.add_argument("--kernel-size", type=int, default=None, help="conv: k (default 3)")
     args = parser.parse_args()
+    shape = dict(
+        branch_depth=args.branch_depth, image_size=args.image_size, kernel_size=args.kernel_size
+    )
 
     device = jax.devices()[0]
     header = (
@@ -178,8 +216,11 @@ def main() -> None:
     rows = []
     for model in args.models:
         for width in args.widths:
-            rows += measure(model, width, args.depth, args.gradients, args.repeats, args.numbers)
-            for row in rows[-2:]:
+            new = measure(
+                model, width, args.depth, args.gradients, args.repeats, args.numbers, **shape
+            )
+            rows += new
+            for row in new:
                 print(
                     " ".join(
                         f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"

@@ -67,7 +67,7 @@ def test_every_sweep_composes_and_validates(sweep):
 def test_corollary1_grid_is_the_papers():
     with initialize_config_dir(config_dir=cli.CONF_DIR, version_base="1.3"):
         cfg = compose("config", overrides=["+sweep=corollary1"], return_hydra_config=True)
-    depths = [int(v) for v in cli._sweep_values(cfg)["depth"]]
+    depths = [job["depth"] for job in cli.job_values(cfg)]
     assert depths == np.linspace(10, 1000, 10).astype(int).tolist()
     assert list(cfg.betas) == [0.25, 0.5, 1.0] and cfg.width == 40 and cfg.gradients == "both"
 

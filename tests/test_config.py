@@ -9,7 +9,7 @@ from rsim.experiments.cells import CellSpec
 @pytest.mark.parametrize(
     "values,message",
     [
-        ({"model": "res4"}, "model='res4' is not allowed; choose one of res1, res2, res3"),
+        ({"model": "res4"}, "model='res4' is not allowed; choose one of res1, res2, res3, mlp"),
         ({"init": "normal"}, "init='normal' is not allowed; choose one of gaussian, uniform"),
         ({"activation": "gelu"}, "activation='gelu' is not allowed"),
         ({"model": "res3", "activation": "tanh"}, "res3 is defined with relu only"),
@@ -25,11 +25,39 @@ from rsim.experiments.cells import CellSpec
         ({"gain": float("inf")}, "gain=inf"),
         ({"gradients": "backprop"}, "gradients='backprop' is not allowed; choose one of none, jvp"),
         ({"precision": "float16"}, "precision='float16'"),
+        (
+            {"model": "mlp", "branch_depth": 0},
+            "^branch_depth=0 is not allowed; it must be an integer >= 1$",
+        ),
+        ({"model": "conv", "branch_depth": -1}, "^branch_depth=-1 is not allowed"),
+        ({"model": "mlp", "branch_depth": 1.5}, "^branch_depth=1.5 is not allowed"),
+        ({"model": "conv", "kernel_size": 4}, "^kernel_size=4 is not allowed; it must be odd"),
+        (
+            {"model": "conv", "image_size": 4, "kernel_size": 5},
+            "^kernel_size=5 is not allowed; it must be <= image_size=4",
+        ),
+        ({"model": "conv", "image_size": 0}, "^image_size=0 is not allowed"),
+        (
+            {"model": "mlp", "image_size": 8},
+            "^image_size=8 is not allowed with model='mlp'; only model=conv has images$",
+        ),
+        ({"model": "res3", "kernel_size": 3}, "^kernel_size=3 is not allowed with model='res3'"),
+        (
+            {"model": "res2", "branch_depth": 2},
+            "^branch_depth=2 is not allowed with model='res2'; its branch is fixed",
+        ),
+        ({"model": "res1", "branch_depth": 1}, "^branch_depth=1 is not allowed with model='res1'"),
+        (
+            {"model": "conv", "sampler": "projection", "init": "gaussian"},
+            "^sampler='projection' is not allowed with model='conv'; a convolution's matrix "
+            "repeats each kernel entry",
+        ),
     ],
 )
 def test_bad_values_name_the_key(values, message):
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")) as e:
         CellSpec.from_config(values)
+    assert "\n" not in str(e.value)
 
 
 def test_a_key_the_experiment_does_not_use_is_refused_naming_it():

@@ -81,3 +81,38 @@ def test_heatmap_critical_curve_and_figure(tmp_path):
     assert crossings[0.95] > crossings[0.8] > crossings[0.6] > crossings[0.4] - 0.05
     written = views.sweep_figures(frame, tmp_path)
     assert [p.name for p in written] == ["heatmap.png"] and written[0].stat().st_size > 0
+
+
+def branch_sweep(**options):
+    return pd.concat(
+        [
+            rsim.simulate(
+                init="gaussian",
+                depth=depth,
+                betas=BETAS,
+                samples=128,
+                gradients="none",
+                seed=2,
+                **options,
+            )
+            for depth in DEPTHS[:3]
+        ]
+    )
+
+
+def test_critical_beta_is_one_half_for_every_iid_branch():
+    """mlp with m = 2 (d = 10) and conv (C = 2, N = 4, d = 32): beta* = 1/2 as for res-3
+    (rsim/THEORY.md section 11); each branch is its own series."""
+    both = pd.concat(
+        [
+            branch_sweep(model="mlp", branch_depth=2, width=10),
+            branch_sweep(model="conv", width=2, image_size=4),
+        ]
+    )
+    table = critical_betas(both, n_boot=50)
+    assert list(table["model"]) == ["conv", "mlp"]
+    assert list(table["branch_depth"]) == [1, 2]
+    for _, row in table.iterrows():
+        assert abs(row["beta_star"] - 0.5) < 0.05, row
+    with pytest.raises(ValueError, match="model"):
+        critical_beta(both)

@@ -54,6 +54,7 @@ def test_digits_is_bundled_split_and_scaled():
     assert digits.x_train.dtype == np.float32 and digits.y_train.dtype == np.int32
     assert 0 <= digits.x_train.min() and digits.x_train.max() == 1.0
     assert set(np.unique(digits.y_train)) == set(range(10)) and digits.n_classes == 10
+    assert digits.n_in == 64 and digits.image_shape == (1, 8, 8)
     again = data.load("digits", train_limit=200)
     np.testing.assert_array_equal(again.x_train, digits.x_train[:200])
     np.testing.assert_array_equal(again.y_test, digits.y_test)
@@ -133,6 +134,78 @@ def test_malformed_cifar_batches_are_named_and_code_is_never_run(tmp_path, capsy
     target.write_bytes(b"garbage")
     with pytest.raises(data.DataError, match="data_batch_3"):
         data.read_cifar_batch(target)
+
+
+# --- images: each dataset read as (channels, rows, cols) ----------------------------------------
+
+
+def test_digits_as_images_are_sklearns_8x8_images():
+    from sklearn.datasets import load_digits
+
+    digits = data.load("digits")
+    images = digits.as_images()
+    assert digits.image_shape == (1, 8, 8) and images.x_train.shape == (1348, 1, 8, 8)
+    assert images.n_in == 1 and images.x_test.shape == (449, 1, 8, 8)
+    order = np.random.default_rng(0).permutation(1797)  # data.digits's split: 449 test first
+    bunch = load_digits()
+    np.testing.assert_array_equal(images.x_train[:, 0], (bunch.images[order[449:]] / 16.0))
+    np.testing.assert_array_equal(images.x_test[:, 0], (bunch.images[order[:449]] / 16.0))
+    # A known pixel: row 2, column 5 of the first training image is entry 2 * 8 + 5.
+    assert (
+        images.x_train[0, 0, 2, 5] == digits.x_train[0, 21] == bunch.images[order[449], 2, 5] / 16
+    )
+
+
+def test_idx_images_keep_rows_and_columns(tmp_path):
+    arrays = write_mnist(tmp_path)  # 5 x 3 images
+    arrays["train_images"][:] = 0
+    arrays["train_images"][2, 4, 1] = 255
+    write_idx(tmp_path / data.IDX_FILES["train_images"], arrays["train_images"])
+    loaded = data.load("mnist", tmp_path)
+    images = loaded.as_images()
+    assert loaded.image_shape == (1, 5, 3) and images.x_train.shape == (6, 1, 5, 3)
+    assert images.x_train[2, 0, 4, 1] == 1.0 and images.x_train.sum() == 1.0
+    assert images.x_test.shape == (4, 1, 5, 3)
+    assert data.IMAGE_SHAPES["mnist"] == data.IMAGE_SHAPES["fashion_mnist"] == (1, 28, 28)
+
+
+def test_cifar_images_are_channel_major(tmp_path):
+    batches = write_cifar(tmp_path)
+    pixel = np.zeros(3072, np.uint8)
+    pixel[1 * 1024 + 5 * 32 + 7] = 255  # green plane, row 5, column 7
+    batches["test_batch"][b"data"][0] = pixel
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(batches["test_batch"], protocol=2))
+    images = data.load("cifar10", tmp_path).as_images()
+    assert images.image_shape == (3, 32, 32) and images.x_train.shape == (15, 3, 32, 32)
+    assert images.n_in == 3
+    assert images.x_test[0, 1, 5, 7] == 1.0 and images.x_test[0].sum() == 1.0
+    red = batches["data_batch_2"][b"data"][1, :1024].reshape(32, 32) / 255.0
+    np.testing.assert_allclose(images.x_train[4, 0], red, rtol=1e-6)  # batch 2, image 1
+
+
+def test_flat_vectors_are_not_images():
+    flat = data.Dataset("x", np.zeros((2, 6), np.float32), np.zeros(2), np.zeros((1, 6)), [0], 2)
+    with pytest.raises(data.DataError, match="dataset='x' does not hold images"):
+        flat.as_images()
+
+
+def test_idx_test_images_must_have_the_training_images_shape(tmp_path):
+    write_mnist(tmp_path)
+    write_idx(tmp_path / data.IDX_FILES["test_images"], np.zeros((4, 3, 5), np.uint8))
+    with pytest.raises(data.DataError, match="t10k-images-idx3-ubyte: test images of shape"):
+        data.load("mnist", tmp_path)
+
+
+def test_conv_refuses_images_of_another_side(tmp_path):
+    from rsim.experiments.training import train_grid
+
+    write_mnist(tmp_path)  # 5 x 3 images
+    options = dict(model="conv", width=2, depth=2, betas=[0.5], lrs=[0.1], batch_size=2)
+    job = TrainSpec.from_config(
+        {**options, "dataset": "mnist", "data_dir": str(tmp_path), "image_size": 28}
+    )
+    with pytest.raises(ConfigError, match="^image_size=28 .*the 5 x 3 images of dataset=mnist$"):
+        train_grid(job, data.load("mnist", tmp_path))
 
 
 def test_a_missing_folder_or_file_is_refused_by_validation(tmp_path):

@@ -11,19 +11,26 @@ from scipy import stats
 import rsim
 from rsim.analysis import theory
 from rsim.core import branches, engine, laws
+from rsim.schema import CORRELATED_LAWS
 
 
-def reference(kernel: engine.Kernel, seed: int, sample: int, betas) -> dict[str, np.ndarray]:
-    """Unrolled, unnormalised float64 ResNet with explicit Jacobians, same keys as the engine."""
-    branch = branches.branch(kernel.model, kernel.activation, kernel.negative_slope)
-    d = kernel.width
+def reference(
+    kernel: engine.Kernel, seed: int, sample: int, betas, hurst: float | None = None
+) -> dict[str, np.ndarray]:
+    """Unrolled, unnormalised float64 ResNet with explicit Jacobians, same keys as the engine
+    (``hurst``: the fbm law's H)."""
+    shape = kernel.shape
+    branch = branches.branch(kernel.model, kernel.activation, kernel.negative_slope, shape=shape)
+    d = shape.dim
     with engine.numerics("float64"):
-        key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), kernel.depth), sample)
-        x = jax.random.uniform(jax.random.fold_in(key, 0), (kernel.n_in,), jnp.float64)
+        key = jax.random.fold_in(engine.root_key(kernel, seed), sample)
+        x = jax.random.uniform(
+            jax.random.fold_in(key, 0), shape.input_shape(kernel.n_in), jnp.float64
+        )
         a = laws.draw(
             kernel.init,
             jax.random.fold_in(key, 1),
-            (d, kernel.n_in),
+            (kernel.width, kernel.n_in),
             kernel.n_in,
             kernel.gain,
             jnp.float64,
@@ -31,17 +38,33 @@ def reference(kernel: engine.Kernel, seed: int, sample: int, betas) -> dict[str,
         z = jax.random.normal(jax.random.fold_in(key, 2), (d,), jnp.float64)
         b = laws.draw(kernel.init, jax.random.fold_in(key, 3), (d,), d, kernel.gain, jnp.float64)
         layer_key = jax.random.fold_in(key, 4)
-        ws = [
-            laws.draw(
+        weights = (branch.n_matrices, *shape.weight_shape)
+        if kernel.init in CORRELATED_LAWS:
+            scale = laws.fgn_scale(hurst, kernel.depth) if kernel.init == "fbm" else None
+            path = laws.path(
                 kernel.init,
-                jax.random.fold_in(layer_key, k),
-                (branch.n_matrices, d, d),
-                d,
+                layer_key,
+                kernel.depth,
+                weights,
+                shape.fan_in,
                 kernel.gain,
                 jnp.float64,
+                fgn_scale=scale,
+                lengthscale=kernel.lengthscale,
             )
-            for k in range(1, kernel.depth + 1)
-        ]
+            ws = list(path)
+        else:
+            ws = [
+                laws.draw(
+                    kernel.init,
+                    jax.random.fold_in(layer_key, k),
+                    weights,
+                    shape.fan_in,
+                    kernel.gain,
+                    jnp.float64,
+                )
+                for k in range(1, kernel.depth + 1)
+            ]
         out = {name: [] for name in kernel.outputs}
         for beta in betas:
             alpha = kernel.depth**-beta
@@ -52,7 +75,7 @@ def reference(kernel: engine.Kernel, seed: int, sample: int, betas) -> dict[str,
                     hs.append(hs[-1] + alpha * branch.residual(w, hs[-1][None])[0])
                 return hs
 
-            h0 = a @ x
+            h0 = shape.readin(a, x)
             hs = network(h0)
             jac = jax.jacfwd(lambda h: network(h)[-1])(h0)
             n0 = np.linalg.norm(h0)
@@ -72,26 +95,36 @@ def reference(kernel: engine.Kernel, seed: int, sample: int, betas) -> dict[str,
 
 
 @pytest.mark.parametrize(
-    "model,activation,init",
+    "model,activation,init,shape",
     [
-        ("res3", "relu", "uniform"),
-        ("res1", "identity", "gaussian"),
-        ("res1", "tanh", "rademacher"),
-        ("res2", "leaky_relu", "gaussian"),
+        ("res3", "relu", "uniform", {}),
+        ("res1", "identity", "gaussian", {}),
+        ("res1", "tanh", "rademacher", {}),
+        ("res2", "leaky_relu", "gaussian", {}),
+        ("mlp", "leaky_relu", "uniform", {"branch_depth": 3}),
+        ("mlp", "tanh", "gaussian", {"branch_depth": 2}),
+        ("conv", "relu", "rademacher", {"width": 2, "image_size": 4, "kernel_size": 3}),
+        ("conv", "tanh", "uniform", {"width": 2, "image_size": 3, "branch_depth": 2}),
     ],
+    ids=lambda v: "-".join(f"{k}{x}" for k, x in v.items()) if isinstance(v, dict) else v,
 )
-def test_engine_matches_unrolled_reference(model, activation, init):
+def test_engine_matches_unrolled_reference(model, activation, init, shape):
+    """Hidden states, jvp and exact backprop (vjp) of the engine (log domain, scan, vmap)
+    against a plain unrolled ResNet with dense Jacobians, same weights, every model."""
+    shape = {"width": 6, **shape}
+    if model == "conv" and "kernel_size" not in shape:
+        shape["kernel_size"] = 3
     kernel = make_kernel(
         model=model,
         activation=activation,
         negative_slope=0.3,
         init=init,
         gain=1.3,
-        width=6,
         n_in=5,
         depth=12,
         gradients="both",
         precision="float64",
+        **shape,
     )
     betas = [0.0, 0.5, 1.0]
     got = engine.run(kernel, betas, samples=3, seed=11, progress=False)
@@ -199,10 +232,24 @@ def test_samples_are_a_prefix_of_a_larger_run():
 
 
 def test_default_block_follows_the_measured_rule():
-    assert engine.default_block(40, 2, 1000, "jvp", "float32", "cpu") == 256
-    assert engine.default_block(100, 2, 1000, "jvp", "float32", "cpu") == 64
-    assert engine.default_block(4, 1, 10, "jvp", "float32", "cpu") == 256
-    assert engine.default_block(40, 2, 100_000, "both", "float32", "cpu") == 16
+    res3, res1 = branches.Shape("res3", 40), branches.Shape("res1", 4)
+    assert engine.default_block(res3, 1000, "jvp", "float32", "cpu") == 256
+    assert engine.default_block(branches.Shape("res3", 100), 1000, "jvp", "float32", "cpu") == 64
+    assert engine.default_block(res1, 10, "jvp", "float32", "cpu") == 256
+    assert engine.default_block(res3, 100_000, "both", "float32", "cpu") == 16
+
+
+def test_default_block_counts_the_real_weights_and_states():
+    """mlp: (m + 1) d^2 weights per layer; conv: C^2 k^2 per kernel but k^2 C N^2 entries of
+    shifted images, and a stored state of C N^2."""
+    mlp = branches.Shape("mlp", 100, branch_depth=4)  # 5 x 10^4 weights: 2^20 / 5e4 ~ 2^4.4
+    assert engine.default_block(mlp, 1000, "jvp", "float32", "cpu") == 16
+    conv = branches.Shape("conv", 16, branch_depth=1, image_size=32, kernel_size=3)
+    assert conv.weight_entries == 2 * 16**2 * 9 and conv.dim == 16 * 32**2
+    # 9 x 16384 shifted entries: 2^20 / 147456 ~ 2^2.8
+    assert engine.default_block(conv, 1000, "jvp", "float32", "cpu") == 8
+    # exact backprop stores 16384 floats per layer: 2^28 / (4 x 1000 x 16384) ~ 2^2
+    assert engine.default_block(conv, 1000, "vjp", "float32", "cpu") == 4
 
 
 def test_sweeping_beta_never_retraces():

@@ -20,12 +20,15 @@ BETAS = "betas=[0.3,0.7,1.2]"
 TRAIN = ("width=4", "epochs=1", "batch_size=32", "train_limit=64", "lrs=[0.01,0.1]")
 # Tiny overrides per sweep, and a file each must write besides its tables.
 TINY = {
+    # Two of the five branches (conf/branch/): architectures.png needs several.
+    "branches": ((*CELL, DEPTHS, "+branch=mlp2,conv"), "architectures.png"),
     "corollary1": ((*CELL, DEPTHS), "grad_diff_vs_depth.png"),
     "critical_fbm": ((*CELL, DEPTHS, BETAS, "hurst=0.7"), "hidden_diff_vs_depth.png"),
     "critical_iid": ((*CELL, DEPTHS, BETAS, "init=gaussian"), "hidden_diff_vs_depth.png"),
     "critical_smooth": ((*CELL, DEPTHS, BETAS), "hidden_diff_vs_depth.png"),
     "fbm_paths": ((*CELL, "depth=16", "hurst=0.3,0.8", "weight_paths=2"), "fbm_paths.png"),
     "heatmap": ((*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.6,0.7,0.9"), "heatmap.png"),
+    "heatmap_conv": ((*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.6,0.7,0.9"), "heatmap.png"),
     "histogram": ((*CELL, "depth=8"), "histograms.png"),
     "lr_alpha": ((*TRAIN, "depth=4,8", "betas=[0.5,1.0]", "replicates=1"), "lr_alpha.png"),
     "ode": (
@@ -46,6 +49,7 @@ TINY = {
     ),
     "smooth": ((*CELL, DEPTHS), "hidden_diff_vs_depth.png"),
     "training": ((*TRAIN, "depth=4", "hurst=0.3,0.7", "betas=[0.5]"), "training_accuracy.png"),
+    "training_conv": ((*TRAIN, "depth=4", "betas=[0.5]"), "training_accuracy.png"),
     "weights_after_training": ((*TRAIN, "depth=16"), "weights_after_training.png"),
 }
 

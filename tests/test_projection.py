@@ -112,11 +112,14 @@ KS_CELLS = [
     ("res3", "relu", 10, 30, (0.0, 0.5, 1.0)),
     ("res1", "identity", 6, 40, (0.25, 0.5)),
     ("res2", "tanh", 5, 20, (0.5, 1.0)),
+    ("mlp", "relu", 8, 25, (0.0, 0.5, 1.0)),  # m = 2 (mlp's default)
+    ("mlp", "tanh", 6, 15, (0.5,)),
 ]
 
 
-def _ks_pvalues(model, activation, width, depth, betas, samples, seeds=(1, 2)):
+def _ks_pvalues(model, activation, width, depth, betas, samples, seeds=(1, 2), **options):
     common = dict(
+        **options,
         model=model,
         activation=activation,
         init="gaussian",
@@ -154,6 +157,7 @@ def test_projection_has_the_law_of_explicit_gaussian_weights(cell):
     + [
         ("res3", "relu", 40, 100, (0.25, 0.5, 1.0)),
         ("res1", "leaky_relu", 16, 200, (0.5,)),
+        ("mlp", "leaky_relu", 20, 100, (0.25, 0.5, 1.0)),
     ],
     ids=lambda c: f"{c[0]}-{c[1]}-d{c[2]}-L{c[3]}",
 )
@@ -180,10 +184,37 @@ def test_ks_has_power_against_a_wrong_gain():
     assert stats.ks_2samp(a["log_hidden_diff"], b["log_hidden_diff"]).pvalue < 1e-6
 
 
-@pytest.mark.parametrize("model,activation", [("res3", "relu"), ("res1", "identity")])
-def test_projection_second_moments_are_exact(model, activation):
+def test_mlp_projection_has_the_law_of_explicit_weights_at_depth_four():
+    """Each of V, W_1..W_4 meets its own vectors; 1500 vs 1500 samples, every metric."""
+    pvalues = _ks_pvalues("mlp", "leaky_relu", 6, 12, (0.5,), samples=1500, branch_depth=4)
+    worst = min(pvalues, key=pvalues.get)
+    assert pvalues[worst] > 1e-3, (worst, pvalues[worst])
+
+
+def test_projection_is_refused_for_conv_saying_why():
+    with pytest.raises(
+        rsim.ConfigError,
+        match=r"^sampler='projection' is not allowed with model='conv'; a convolution's matrix "
+        r"repeats each kernel entry along the pixels, so its action on a vector is not that of "
+        r"an i.i.d. Gaussian matrix and the projection would not be exact in law",
+    ) as error:
+        rsim.simulate(model="conv", init="gaussian", sampler="projection", samples=2, width=2)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "model,activation,options",
+    [
+        ("res3", "relu", {}),
+        ("res1", "identity", {}),
+        ("mlp", "relu", {"branch_depth": 3, "gradients": "vjp"}),  # backprop without a tangent
+        ("mlp", "leaky_relu", {"branch_depth": 2, "gradients": "none"}),
+    ],
+)
+def test_projection_second_moments_are_exact(model, activation, options):
     """E r_h^2, E ||q_L - z||^2 / ||z||^2 and E ||p_0 - p_L||^2 / ||p_L||^2 equal
     (1 + c alpha^2)^L - 1 (rsim/THEORY.md section 4) within 4 standard errors."""
+    options = {"gradients": "both", **options}
     depth, beta = 100, 0.5
     frame = rsim.simulate(
         model=model,
@@ -194,12 +225,21 @@ def test_projection_second_moments_are_exact(model, activation):
         betas=[beta],
         samples=4000,
         seed=7,
-        gradients="both",
         sampler="projection",
         precision="float64",
+        negative_slope=0.5,
+        **options,
     )
-    exact = theory.exact_mean_squared_diff(model, activation, 0.01, 1.0, depth**-beta, depth)
-    for column in ("log_hidden_diff", "log_jvp_diff", "log_grad_diff"):
+    m = {"res1": 0, "res3": 1}.get(model, options.get("branch_depth"))
+    # c = gain^2 (gain^2 kappa)^m by hand (res1 with the identity: c = gain^2); gain = 1
+    kappa = (1 + 0.5**2) / 2 if activation == "leaky_relu" else 0.5
+    c = 1.0 if model == "res1" else kappa**m
+    exact = np.expm1(depth * np.log1p(c * depth ** (-2 * beta)))
+    if model != "mlp":
+        assert exact == pytest.approx(
+            theory.exact_mean_squared_diff(model, activation, 0.5, 1.0, depth**-beta, depth)
+        )
+    for column in [c for c in ("log_hidden_diff", "log_jvp_diff", "log_grad_diff") if c in frame]:
         squares = np.exp(2 * frame[column].to_numpy())
         mean, se = squares.mean(), squares.std(ddof=1) / np.sqrt(squares.size)
         assert abs(mean - exact) < 4 * se, (column, mean, se, exact)

@@ -73,6 +73,21 @@ def test_mean_check_does_not_cry_wolf_on_a_heavy_tail():
     )
 
 
+def test_mean_check_trusts_no_deficit_when_log_r2_is_right_skewed():
+    """log r^2 = 0.9 Gamma(2) (skewness 1.4): E r^2 = (1 - 0.9)^-2 = 100, a tail heavier than
+    log-normal, so the log-normal estimate is biased low too (the conv branch at beta = 1/4).
+    A deficit is no violation there; an excess still is."""
+    rng = np.random.default_rng(4)
+    flagged_by_note = 0
+    for _ in range(40):
+        log_sq = 0.9 * rng.gamma(2.0, size=1000)
+        verdict, note, est = report.check_mean(log_sq, 100.0)
+        assert verdict == AGREES and est.log_skewness > report.RIGHT_SKEWED
+        flagged_by_note += "right-skewed" in note
+    assert flagged_by_note >= 3
+    assert report.check_mean(0.9 * rng.gamma(2.0, size=1000), 2.0)[0] == VIOLATES
+
+
 def test_probability_check_counts_against_binomial():
     values = np.linspace(0.0, 1.0, 1000)
     log_sq = np.log(values + 1e-9)
@@ -226,3 +241,71 @@ def test_drawing_and_analysis_modules_never_import_jax():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False", proc.stdout
+
+
+@pytest.fixture(scope="module")
+def branches():
+    """res-3, mlp with m = 2 and conv at d = 64 (conv: 4 channels, 4 x 4 images), two depths,
+    i.i.d. Gaussian weights (rsim/THEORY.md section 11)."""
+    frames = []
+    for options in (
+        dict(model="res3", width=64, sampler="projection"),
+        dict(model="mlp", branch_depth=2, width=64, sampler="projection"),
+        dict(model="conv", branch_depth=1, width=4, image_size=4, kernel_size=3),
+    ):
+        for depth in (20, 60):
+            frames.append(
+                rsim.simulate(
+                    init="gaussian",
+                    depth=depth,
+                    betas=[0.25, 0.5, 1.0],
+                    samples=256,
+                    n_in=8,
+                    seed=5,
+                    gradients="jvp",
+                    **options,
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_report_names_the_hypotheses_each_branch_fails(branches, tmp_path):
+    checks = report.check_table(branches)
+    assert report.sweep_verdict(checks).startswith("AGREES"), report.sweep_verdict(checks)
+    exact = checks[checks["statement"] == "exact E[r^2]"]
+    assert (exact["verdict"] == AGREES).all()  # c = 1/2, 1/4, 1/2: the exact identity holds
+    mlp = checks[checks["model"] == "mlp"]
+    for statement in ("Lemma 1", "Prop 2", "Prop 3 (i)", "Prop 6", "Prop 5"):
+        rows = mlp[mlp["statement"] == statement]
+        assert (rows["verdict"] == NOT_APPLICABLE).all()
+        assert rows["note"].str.contains("kappa\\^m = 0.25 < 1/2").all(), statement
+    conv = checks[checks["model"] == "conv"]
+    for statement in ("Lemma 1", "Prop 6"):  # H1' suffices
+        assert (conv[conv["statement"] == statement]["verdict"] == AGREES).all()
+    for statement in ("Prop 3 (i)", "Prop 3 (ii)", "Cor 1 (iii)"):
+        rows = conv[conv["statement"] == statement]
+        assert (rows["verdict"] == NOT_APPLICABLE).all()
+        assert rows["note"].str.startswith("H1: i.i.d. entries").all(), statement
+
+    results.write(branches, tmp_path / "part-a.parquet", {})
+    assert rsim.report.main([str(tmp_path), "--no-figures"]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "## Which statements apply" in text
+    assert "| mlp m=2 d=64, gaussian, relu, gain=1 | yes | no (H2) |" in text
+    assert "| conv m=1 C=4 N=4 k=3 d=64, gaussian, relu, gain=1 | yes | yes |" in text
+    assert "| 0.25 |" in text  # mlp's c in the table of constants
+
+
+def test_summary_and_figures_use_each_branch_constant(branches, tmp_path):
+    from rsim.analysis import summary
+    from rsim.views import cells as views
+
+    table = summary.summarize(branches)
+    for model, c in (("res3", 0.5), ("mlp", 0.25), ("conv", 0.5)):
+        rows = table[table["model"] == model]
+        expected = np.expm1(rows["depth"] * np.log1p(c * rows["alpha"] ** 2))
+        np.testing.assert_allclose(rows["exact"], expected, rtol=1e-12)
+        assert (rows["z"].abs() < 4).all(), rows[["depth", "beta", "z"]]
+    assert "branch_depth" in summary.format_summary(table)
+    written = [p.name for p in views.sweep_figures(results.with_ratios(branches), tmp_path)]
+    assert "architectures.png" in written and "hidden_diff_vs_depth_2.png" in written

@@ -15,9 +15,27 @@ from rsim.analysis.theory import Band, Network, NotApplicable
 def network(**fields) -> Network:
     """A Network with the old default cell (res-3, uniform, d = 40, gain 1) where not given."""
     defaults = dict(
-        model="res3", activation="relu", negative_slope=0.01, init="uniform", gain=1.0, width=40
+        model="res3",
+        activation="relu",
+        negative_slope=0.01,
+        init="uniform",
+        gain=1.0,
+        width=40,
+        branch_depth=None,
+        image_size=None,
+        kernel_size=None,
     )
     return Network(**{**defaults, **fields})
+
+
+def mlp(m: int, **fields) -> Network:
+    return network(model="mlp", branch_depth=m, **fields)
+
+
+def conv(m: int = 1, channels: int = 4, side: int = 4, kernel: int = 3, **fields) -> Network:
+    return network(
+        model="conv", branch_depth=m, width=channels, image_size=side, kernel_size=kernel, **fields
+    )
 
 
 RES3 = network(model="res3", init="uniform", width=40)
@@ -194,15 +212,24 @@ def test_exact_moment_refuses_correlated_laws_and_tanh():
     assert theory.exact_second_moment(network(gain=2.0), 0.1, 10) == pytest.approx(1.08**10 - 1)
 
 
-networks = st.builds(
-    Network,
-    model=st.sampled_from(["res1", "res2", "res3"]),
-    activation=st.sampled_from(["relu", "identity", "leaky_relu", "tanh"]),
-    negative_slope=st.floats(-1.5, 1.5),
-    init=st.sampled_from(["gaussian", "uniform", "rademacher", "fbm"]),
-    gain=st.sampled_from([1.0, 1.0, 1.0, 0.5, 2.0]),
-    width=st.integers(1, 2000),
-)
+@st.composite
+def networks(draw) -> Network:
+    model = draw(st.sampled_from(["res1", "res2", "res3", "mlp", "conv"]))
+    deep = model in ("mlp", "conv")
+    return Network(
+        model=model,
+        activation=draw(st.sampled_from(["relu", "identity", "leaky_relu", "tanh"])),
+        negative_slope=draw(st.floats(-1.5, 1.5)),
+        init=draw(st.sampled_from(["gaussian", "uniform", "rademacher", "fbm"])),
+        gain=draw(st.sampled_from([1.0, 1.0, 1.0, 0.5, 2.0])),
+        width=draw(st.integers(1, 64 if model == "conv" else 2000)),
+        branch_depth=draw(st.integers(1, 5)) if deep else None,
+        image_size=draw(st.integers(3, 16)) if model == "conv" else None,
+        kernel_size=draw(st.sampled_from([1, 3])) if model == "conv" else None,
+    )
+
+
+networks = networks()
 alphas = st.floats(1e-4, 2.0)
 depths = st.integers(1, 3000)
 deltas = st.floats(1e-3, 0.999)
@@ -270,3 +297,189 @@ def test_statements_return_a_number_or_a_named_condition(net, alpha, depth, delt
             assert bound.condition
         else:
             assert not math.isnan(bound)
+
+
+# --------------------------------------------------------------------------------------------
+# The fourth architecture: mlp and conv branches with m hidden layers (rsim/THEORY.md section 11)
+
+
+def test_second_moment_factor_for_m_hidden_layers_by_hand():
+    # c = gain^2 (gain^2 kappa)^m.
+    assert theory.second_moment_factor("mlp", "relu", 0.0, 1.0, 1) == 0.5
+    assert theory.second_moment_factor("mlp", "relu", 0.0, 1.0, 2) == 0.25
+    assert theory.second_moment_factor("mlp", "relu", 0.0, 1.0, 4) == 1 / 16
+    assert theory.second_moment_factor("mlp", "identity", 0.0, 2.0, 3) == 4.0 * 4.0**3
+    leaky = theory.second_moment_factor("mlp", "leaky_relu", 0.5, 1.0, 2)
+    assert leaky == pytest.approx(0.625**2)
+    assert theory.second_moment_factor("conv", "relu", 0.0, 1.5, 2) == pytest.approx(
+        2.25 * (2.25 / 2) ** 2
+    )
+    assert theory.second_moment_factor("mlp", "tanh", 0.0, 1.0, 2) is None
+    # m = 1 is res-2 (and res-3 with ReLU); conv with m = 1 has res-3's c.
+    for activation, slope in (("relu", 0.0), ("identity", 0.0), ("leaky_relu", 0.3)):
+        res2 = theory.second_moment_factor("res2", activation, slope, 1.3)
+        assert theory.second_moment_factor("mlp", activation, slope, 1.3, 1) == res2
+        assert theory.second_moment_factor("conv", activation, slope, 1.3, 1) == res2
+    with pytest.raises(ValueError, match="branch_depth"):
+        theory.second_moment_factor("mlp", "relu", 0.0, 1.0)
+
+
+def test_exact_second_moment_of_mlp_and_conv_by_hand():
+    # mlp, ReLU, m = 2: (1 + alpha^2/4)^L - 1; at beta = 1/2 it tends to e^(1/4) - 1.
+    assert theory.exact_second_moment(mlp(2), 0.1, 100) == pytest.approx(1.0025**100 - 1)
+    assert theory.exact_second_moment(mlp(4), 1e-3, 10**6) == pytest.approx(
+        math.expm1(1 / 16), rel=1e-5
+    )
+    assert theory.exact_second_moment(conv(1), 0.1, 100) == theory.exact_second_moment(
+        RES3, 0.1, 100
+    )
+    assert theory.exact_mean_squared_diff(
+        "mlp", "relu", 0.0, 1.0, 0.1, 100, branch_depth=2
+    ) == pytest.approx(1.0025**100 - 1)
+    assert "i.i.d." in theory.exact_second_moment(conv(1, init="fbm"), 0.1, 10).condition
+    tanh = theory.exact_second_moment(mlp(2, activation="tanh"), 0.1, 10)
+    assert isinstance(tanh, NotApplicable)
+
+
+def test_network_reads_the_branch_columns_and_knows_d():
+    row = dict(
+        model="conv",
+        activation="relu",
+        negative_slope=0.01,
+        init="gaussian",
+        gain=1.0,
+        width=4,
+        branch_depth=2.0,
+        image_size=4.0,
+        kernel_size=3.0,
+        depth=10,
+    )
+    net = Network.from_mapping(row)
+    assert (net.branch_depth, net.image_size, net.kernel_size, net.dim) == (2, 4, 3, 64)
+    assert net.hidden_layers == 2
+    dense = Network.from_mapping({**row, "model": "res3", "branch_depth": math.nan})
+    assert dense.branch_depth is None and dense.dim == 4 and dense.hidden_layers == 1
+    old = {k: v for k, v in row.items() if k not in ("branch_depth", "image_size", "kernel_size")}
+    assert Network.from_mapping({**old, "model": "res2"}).branch_depth is None
+    with pytest.raises(ValueError, match="branch_depth"):
+        Network.from_mapping({**old, "model": "mlp"})
+    with pytest.raises(ValueError, match="image_size"):
+        network(model="conv", branch_depth=1)
+
+
+def test_h2_fails_for_relu_branches_with_two_or_more_hidden_layers():
+    for m in (2, 4):
+        failed = theory.h2_failure(mlp(m))
+        assert isinstance(failed, NotApplicable)
+        assert f"m = {m}" in failed.condition and f"{0.5**m:.4g} < 1/2" in failed.condition
+        assert "H4" in theory.h4_failure(mlp(m)).condition
+        assert "H2" in theory.lemma1_bounds(mlp(m), 0.03, 1000).condition
+        assert "H2" in theory.prop6_bounds(mlp(m), 0.03, 1000).condition
+        assert "H2" in theory.h2_failure(conv(m)).condition
+        # The exact identity does not need H2.
+        assert theory.exact_second_moment(mlp(m), 0.1, 10) == pytest.approx(
+            (1 + 0.01 * 0.5**m) ** 10 - 1
+        )
+    assert theory.h2_failure(mlp(1)) is None
+    # kappa^m >= 1/2: the identity for every m; leaky ReLU while ((1 + s^2)/2)^m >= 1/2.
+    assert theory.h2_failure(mlp(5, activation="identity")) is None
+    assert theory.h2_failure(mlp(2, activation="leaky_relu", negative_slope=0.7)) is None
+    low = theory.h2_failure(mlp(2, activation="leaky_relu", negative_slope=0.5))
+    assert "kappa^m = 0.3906 < 1/2" in low.condition
+    assert (
+        "slope^2 <= 1"
+        in theory.h2_failure(mlp(2, activation="leaky_relu", negative_slope=1.2)).condition
+    )
+
+
+def test_mlp_statements_where_the_hypotheses_hold():
+    net = mlp(3, activation="identity", init="gaussian", width=100)
+    assert theory.lemma1_bounds(net, 0.1, 100) == theory.lemma1_bounds(RES3, 0.1, 100)
+    assert theory.prop2_upper(net, 0.01, 100, 0.1) == pytest.approx(0.2)
+    # C = C(d)^m: the dense identity constant E(chi^2_d / d)^4, to the power m.
+    one_layer = theory.eighth_moment_constant(
+        network(model="res2", activation="identity", width=100)
+    )
+    assert theory.eighth_moment_constant(net) == pytest.approx(one_layer**3)
+    lower = theory.prop3_lower(net, 1000**-0.5, 1000, 0.1)
+    assert isinstance(lower, NotApplicable) and "alpha^2 <=" in lower.condition
+    assert theory.prop3_upper(net, 1e-3, 1000, 0.1) == pytest.approx(
+        math.exp(1e-3 + math.sqrt(5e-3 / 10)) + 1
+    )
+    assert theory.hypotheses_text(net) == "yes"
+
+
+def test_conv_fails_h1_but_keeps_the_mean_square_statements():
+    net = conv(1, init="gaussian", channels=4, side=8)  # d = 256
+    assert net.dim == 256
+    assert "convolution" in theory.h1_failure(net).condition
+    assert theory.h1_mean_square_failure(net) is None
+    # Lemma 1, Props 2, 5, 6 and Cor 2 (iii) use H1' only.
+    assert theory.lemma1_bounds(net, 0.1, 100) == theory.lemma1_bounds(RES3, 0.1, 100)
+    assert theory.prop6_bounds(net, 0.1, 100) == theory.lemma1_bounds(RES3, 0.1, 100)
+    assert theory.prop2_upper(net, 0.01, 100, 0.1) == pytest.approx(0.2)
+    assert theory.prop5_upper(net, 0.01, 100, 0.05) == pytest.approx(0.4)
+    assert isinstance(theory.corollary2_limit_band(net, 0.5), Band)
+    # Props 3 and Cor 1 (iii) need H1 itself.
+    for bound in (
+        theory.prop3_lower(net, 1e-3, 1000, 0.1),
+        theory.prop3_upper(net, 1e-3, 1000, 0.1),
+        theory.corollary1_band(net, 0.5, 10**5, 0.1),
+    ):
+        assert isinstance(bound, NotApplicable) and bound.condition.startswith("H1:")
+    # H1' fails with correlated kernels and with gain != 1.
+    assert "H1'" in theory.lemma1_bounds(conv(1, init="fbm"), 0.1, 10).condition
+    assert "H1'" in theory.prop6_bounds(conv(1, gain=2.0), 0.1, 10).condition
+    # C by Minkowski: the dense C(1) = 52.5 per hidden layer for ReLU, 105 for the identity.
+    assert theory.eighth_moment_constant(net) == 52.5
+    assert theory.eighth_moment_constant(conv(2, activation="identity")) == 105.0**2
+    text = theory.hypotheses_text(net)
+    assert text.startswith("no: H1:") and "H1'" not in text
+
+
+def test_corollary1_regime_checks_the_hypotheses_of_each_regime():
+    assert theory.corollary1_regime(0.25, 64, mlp(1, width=64)) == "explosion"
+    assert theory.corollary1_regime(0.5, 64, mlp(1, width=64)) == "non-degenerate"
+    conv_net = conv(1)
+    assert theory.corollary1_regime(1.0, conv_net.dim, conv_net) == "identity"
+    assert theory.corollary1_regime(0.25, conv_net.dim, conv_net).condition.startswith("H1:")
+    # mlp with ReLU and m = 2 fails H2, but E[r^2] -> 0 exactly for beta > 1/2.
+    assert theory.corollary1_regime(1.0, 40, mlp(2)) == "identity"
+    assert "H2" in theory.corollary1_regime(0.5, 40, mlp(2)).condition
+    assert "H1" in theory.corollary1_regime(1.0, 40, network(init="fbm")).condition
+
+
+def _circular_conv(kernels: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """(n, C, C, k, k) kernels on (n, C, N, N) images, circular padding: out[c, x, y] =
+    sum kernel[c, c', a, b] image[c', x + a - k//2, y + b - k//2] (indices mod N)."""
+    k = kernels.shape[-1]
+    out = np.zeros_like(images)
+    for a in range(k):
+        for b in range(k):
+            shifted = np.roll(images, (k // 2 - a, k // 2 - b), axis=(2, 3))
+            out += np.einsum("noi,nixy->noxy", kernels[:, :, :, a, b], shifted)
+    return out
+
+
+@pytest.mark.parametrize("law", ["gaussian", "uniform", "rademacher"])
+@pytest.mark.parametrize("m, side, activation", [(1, 4, "relu"), (2, 3, "leaky_relu")])
+def test_conv_branch_second_moment_by_monte_carlo(law, m, side, activation):
+    """E||V * sigma(W_m * ... sigma(W_1 * h))||^2 = c ||h||^2 for a circular convolution
+    (numpy, float64, independent of the engine): within 4 standard errors."""
+    rng = np.random.default_rng(11)
+    n, channels, k, gain, slope = 20_000, 2, 3, 1.3, 0.4
+    draw = {
+        "gaussian": lambda s: rng.standard_normal(s),
+        "uniform": lambda s: rng.uniform(-math.sqrt(3), math.sqrt(3), s),
+        "rademacher": lambda s: rng.choice([-1.0, 1.0], s),
+    }[law]
+    scale = gain / math.sqrt(channels * k * k)
+    h = np.broadcast_to(rng.standard_normal((channels, side, side)), (n, channels, side, side))
+    u = h
+    for _ in range(m):
+        u = _circular_conv(scale * draw((n, channels, channels, k, k)), u)
+        u = np.where(u > 0, u, (0.0 if activation == "relu" else slope) * u)
+    out = _circular_conv(scale * draw((n, channels, channels, k, k)), u)
+    ratio = np.sum(out**2, axis=(1, 2, 3)) / np.sum(h[0] ** 2)
+    c = theory.second_moment_factor("conv", activation, slope, gain, m)
+    assert abs(ratio.mean() - c) < 4 * ratio.std() / math.sqrt(n), (ratio.mean(), c)

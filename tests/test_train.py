@@ -1,7 +1,9 @@
-"""Training with optax: the loss goes down, digits are learnt, a learning-rate grid compiles
-once, diverged runs are flagged and kept, results round-trip through Parquet, the variogram
-Hurst estimator recovers H of fbm paths, and bad input is refused naming the key."""
+"""Training with optax: the loss goes down, digits are learnt (res1, and the mlp and conv
+branches, conv on the digits read as 8 x 8 images), a learning-rate grid compiles once,
+diverged runs are flagged and kept, results round-trip through Parquet, the variogram Hurst
+estimator recovers H of fbm paths, and bad input is refused naming the key."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -14,7 +16,7 @@ import pandas as pd
 import pytest
 
 import rsim
-from rsim import data, results
+from rsim import data, results, schema
 from rsim.analysis import training as analysis
 from rsim.analysis.hurst import hurst_exponent
 from rsim.checks import ConfigError
@@ -128,6 +130,95 @@ def test_runs_per_call_splits_evenly_within_the_memory_budget():
     assert core.runs_per_call(arch, 128, 1) == 1
 
 
+# --- the mlp and conv branches ----------------------------------------------------------------
+
+# Tiny mlp and conv jobs; conv reads the digits as 1 x 8 x 8 images (C = 4 channels, d = 256).
+BRANCHES = {
+    "conv": dict(model="conv", width=4, image_size=8, kernel_size=3, branch_depth=1),
+    "mlp": dict(model="mlp", width=16, branch_depth=2),
+}
+
+
+def architecture(model: str, init: str = "gaussian", depth: int = 4, n_in: int | None = None):
+    """The static description of a BRANCHES model (gain 1.5) on digits-like inputs."""
+    keys = {k: v for k, v in BRANCHES[model].items() if k not in ("model", "width")}
+    n_in = n_in or (1 if model == "conv" else 64)
+    lengthscale = 0.1 if init == "smooth" else None
+    width = BRANCHES[model]["width"]
+    return core.Architecture(
+        model, "relu", 0.01, init, 1.5, lengthscale, width, depth, n_in, 10, **keys
+    )
+
+
+@pytest.mark.parametrize("model,init", [("conv", "fbm"), ("mlp", "smooth")])
+def test_mlp_and_conv_learn_digits(model, init, digits):
+    job = spec(**BRANCHES[model], init=init, hurst=0.7, depth=4, betas=[0.5], lrs=[0.01], epochs=3)
+    frame = train_grid(job, digits)
+    loss = np.asarray(frame["train_loss"].iat[0])
+    assert np.all(np.diff(loss) < 0) and loss[-1] < 0.5 * loss[0], loss
+    assert frame["test_accuracy"].iat[0] > 0.7, frame["test_accuracy"]  # chance 0.1
+    assert not frame["diverged"].iat[0]
+    assert frame["n_in"].iat[0] == (1 if model == "conv" else 64)  # channels, or the flat length
+    assert frame["branch_depth"].iat[0] == BRANCHES[model]["branch_depth"]
+    assert np.isnan(frame["kernel_size"].iat[0]) == (model == "mlp")
+
+
+@pytest.mark.parametrize("init", schema.LAWS)
+@pytest.mark.parametrize("model", ["conv", "mlp"])
+def test_every_law_draws_the_mlp_and_conv_weights(model, init, digits):
+    """Shapes from the branch's Shape, entries of variance gain^2 / fan_in (fan_in = C k^2
+    for a kernel), finite logits on images or flat vectors."""
+    depth = 64
+    arch = architecture(model, init, depth)
+    shape = arch.shape
+    scale = laws.fgn_scale(0.7, depth) if init == "fbm" else np.zeros(2 * depth)
+    with core.numerics():
+        params = core.init_params(arch, jax.random.PRNGKey(1), jnp.asarray(scale, jnp.float32))
+        x = digits.as_images().x_test[:5] if model == "conv" else digits.x_test[:5]
+        scores = core.logits(arch, params, jnp.float32(depth**-0.5), jnp.asarray(x))
+    assert params["layers"].shape == (depth, shape.n_matrices, *shape.weight_shape)
+    assert params["A"].shape == (arch.width, arch.n_in) and params["B"].shape == (10, shape.dim)
+    fan_in = 4 * 9 if model == "conv" else 16
+    assert shape.fan_in == fan_in
+    variance = float(np.var(np.asarray(params["layers"])))
+    assert abs(variance * fan_in / 1.5**2 - 1) < 0.15, variance
+    assert scores.shape == (5, 10) and np.all(np.isfinite(scores))
+
+
+def test_mlp_with_one_hidden_layer_trains_as_res2(digits):
+    """Same weights, same logits, bit for bit (the mlp branch with m = 1 is res-2)."""
+    res2 = core.Architecture("res2", "relu", 0.01, "uniform", 1.0, None, 8, 5, 64, 10)
+    mlp = dataclasses.replace(res2, model="mlp", branch_depth=1)
+    with core.numerics():
+        key, scale, alpha = jax.random.PRNGKey(2), jnp.zeros(10), jnp.float32(0.3)
+        x = jnp.asarray(digits.x_test[:7])
+        first, second = core.init_params(res2, key, scale), core.init_params(mlp, key, scale)
+        for name in ("A", "layers", "B"):
+            np.testing.assert_array_equal(first[name], second[name])
+        np.testing.assert_array_equal(
+            core.logits(res2, first, alpha, x), core.logits(mlp, second, alpha, x)
+        )
+
+
+def test_conv_reads_every_pixel_through_the_same_1x1_convolution():
+    arch = architecture("conv", n_in=3)
+    x = np.zeros((2, 3, 8, 8), np.float32)
+    x[1, 2, 5, 6] = 1.0  # channel 2 of image 1, row 5, column 6
+    a = jnp.arange(12.0).reshape(4, 3)
+    h = np.asarray(core.readin(arch, a, jnp.asarray(x))).reshape(2, 4, 8, 8)
+    expected = np.zeros((4, 8, 8))
+    expected[:, 5, 6] = a[:, 2]
+    assert not h[0].any()
+    np.testing.assert_array_equal(h[1], expected)
+
+
+def test_runs_per_call_counts_conv_kernels_and_hidden_images():
+    conv = architecture("conv", depth=100)
+    dense = core.Architecture("res2", "relu", 0.01, "gaussian", 1.0, None, 256, 100, 1, 10)
+    # Same hidden size d = 256, so the same activations; a kernel holds 144 numbers, not 65536.
+    assert core.runs_per_call(conv, 128, 1000) > core.runs_per_call(dense, 128, 1000)
+
+
 # --- results, reports, configuration ----------------------------------------------------------
 
 
@@ -233,6 +324,10 @@ def test_regression_training_values_are_bit_identical(tmp_path):
         ({"init": "fbm", "hurst": 1.0}, "hurst"),
         ({"replicates": 0}, "replicates"),
         ({"precision": "float64"}, "precision"),
+        ({**BRANCHES["conv"], "image_size": 6}, "image_size"),
+        ({**BRANCHES["conv"], "image_size": 32}, "image_size"),
+        ({**BRANCHES["conv"], "kernel_size": 4}, "kernel_size"),
+        ({**BRANCHES["mlp"], "branch_depth": 0}, "branch_depth"),
     ],
 )
 def test_bad_training_input_is_refused_naming_the_key(values, key):

@@ -20,7 +20,14 @@ import pandas as pd
 
 from rsim.schema import CELL_SERIES
 
+# Every cell column but the depth: model, branch_depth, image_size, kernel_size... so res-3,
+# mlp with m = 2 and m = 4 and conv are separate series (each its own beta*).
 SERIES = list(CELL_SERIES)
+
+
+def _series(frame: pd.DataFrame) -> list[str]:
+    """The series columns ``frame`` has (tables written before a column existed lack it)."""
+    return [c for c in SERIES if c in frame]
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,7 @@ def _cube(frame: pd.DataFrame, metric: str):
     column = f"log_{metric}"
     if column not in frame:
         raise ValueError(f"metric={metric!r}: the table has no column {column!r}")
-    varying = [c for c in SERIES if frame[c].nunique(dropna=False) > 1]
+    varying = [c for c in _series(frame) if frame[c].nunique(dropna=False) > 1]
     if varying:
         raise ValueError(
             f"critical_beta needs one weight law and architecture; "
@@ -101,16 +108,18 @@ def critical_beta(
 
 
 def critical_betas(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -> pd.DataFrame:
-    """:func:`critical_beta` for every series (law, H, architecture...) of a sweep that has
-    at least 2 depths and 2 betas; one row per series."""
+    """:func:`critical_beta` for every series (law, H, architecture: model, branch_depth,
+    image_size, kernel_size...) of a sweep that has at least 2 depths and 2 betas; one row
+    per series."""
     rows = []
-    for key, group in frame.groupby(SERIES, dropna=False, sort=True):
+    series = _series(frame)
+    for key, group in frame.groupby(series, dropna=False, sort=True):
         if group["depth"].nunique() < 2 or group["beta"].nunique() < 2:
             continue
         result = critical_beta(group, metric, **kwargs)
         rows.append(
             {
-                **dict(zip(SERIES, key)),
+                **dict(zip(series, key)),
                 "metric": metric,
                 "beta_star": result.estimate,
                 "low": result.low,
@@ -126,7 +135,8 @@ def zero_crossings(frame: pd.DataFrame, metric: str = "hidden_diff") -> pd.DataF
     reading of the official Figure 7); NaN where it does not cross."""
     column = f"log_{metric}"
     rows = []
-    for key, group in frame.groupby(SERIES + ["depth"], dropna=False, sort=True):
+    keys = _series(frame) + ["depth"]
+    for key, group in frame.groupby(keys, dropna=False, sort=True):
         curve = (group.groupby("beta")[column].mean() / np.log(10)).sort_index()
         betas, values = curve.index.to_numpy(), curve.to_numpy()
         below = np.flatnonzero((values[:-1] > 0) & (values[1:] <= 0))
@@ -135,5 +145,5 @@ def zero_crossings(frame: pd.DataFrame, metric: str = "hidden_diff") -> pd.DataF
             i = below[0]
             step = betas[i + 1] - betas[i]
             crossing = betas[i] + step * values[i] / (values[i] - values[i + 1])
-        rows.append({**dict(zip(SERIES + ["depth"], key)), "metric": metric, "beta_zero": crossing})
+        rows.append({**dict(zip(keys, key)), "metric": metric, "beta_zero": crossing})
     return pd.DataFrame(rows)

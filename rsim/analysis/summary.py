@@ -13,15 +13,23 @@ from rsim.schema import CELL_COLUMNS, RATIOS
 GROUP = list(CELL_COLUMNS) + ["beta"]
 
 
+def _optional(row: dict, name: str):
+    """A cell column that may be absent (older tables) or NaN (a model that does not use it)."""
+    value = row.get(name)
+    return None if value is None or pd.isna(value) else value
+
+
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (cell, beta): n; median, q10, q90 of each plain ratio present; and
     mean_hidden_diff_sq (mean of r_h^2) with its standard error ``se`` beside ``exact``
     = (1 + c alpha^2)^L - 1 where rsim/THEORY.md gives it (NaN elsewhere) and ``z`` = gap / se
-    (:func:`rsim.analysis.stats.mean_and_se`: NaN se for a single sample)."""
+    (:func:`rsim.analysis.stats.mean_and_se`: NaN se for a single sample). c depends on the
+    branch: m = branch_depth hidden layers for mlp and conv (rsim/THEORY.md section 11)."""
     rows = []
     frame = with_ratios(frame.copy())
-    for key, group in frame.groupby(GROUP, sort=True, dropna=False):
-        row = dict(zip(GROUP, key))
+    group_columns = [c for c in GROUP if c in frame]
+    for key, group in frame.groupby(group_columns, sort=True, dropna=False):
+        row = dict(zip(group_columns, key))
         row["alpha"] = float(group["alpha"].iloc[0])
         row["n"] = len(group)
         for name in RATIOS:
@@ -40,6 +48,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
                     row["alpha"],
                     row["depth"],
                     init=row["init"],
+                    branch_depth=_optional(row, "branch_depth"),
                 )
             )
             row["z"] = float(np.divide(row["mean_hidden_diff_sq"] - row["exact"], row["se"]))
@@ -49,7 +58,8 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
 
 def format_summary(table: pd.DataFrame) -> str:
     """A terminal table: 'median [q10, q90]' per ratio, then E[r_h^2] +- se vs exact."""
-    columns = ["model", "init"] + [c for c in ("lengthscale", "hurst") if table[c].notna().any()]
+    optional = ("branch_depth", "image_size", "kernel_size", "lengthscale", "hurst")
+    columns = ["model", "init"] + [c for c in optional if c in table and table[c].notna().any()]
     shown = pd.DataFrame({c: table[c] for c in columns + ["width", "depth", "beta", "n"]})
     for name in RATIOS:
         if f"{name}_median" in table:
@@ -71,6 +81,7 @@ def critical_text(frame: pd.DataFrame) -> str | None:
     """The critical beta of every series swept over depths and betas, or, for an H sweep at
     one depth, the beta where the mean log10 ratio crosses 0; None when neither applies."""
     from rsim.analysis.critical import critical_betas, zero_crossings
+    from rsim.analysis.report import architecture_label
 
     if frame["beta"].nunique() < 2:
         return None
@@ -82,7 +93,7 @@ def critical_text(frame: pd.DataFrame) -> str | None:
             for _, row in critical_betas(frame, metric).iterrows():
                 law = row["init"] + (f" H={row['hurst']:g}" if pd.notna(row["hurst"]) else "")
                 lines.append(
-                    f"critical beta ({metric}, {row['model']}, {law}): "
+                    f"critical beta ({metric}, {architecture_label(row)}, {law}): "
                     f"{row['beta_star']:.3f} [{row['low']:.3f}, {row['high']:.3f}] (90%)"
                 )
     elif frame["hurst"].nunique() > 1 and frame["beta"].nunique() >= 5:

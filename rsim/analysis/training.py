@@ -18,10 +18,36 @@ import pandas as pd
 
 from rsim import schema
 
+# The branch's shape keys (mlp, conv; NaN for res1-3): part of a cell as well.
+SHAPE_COLUMNS = ("branch_depth", "image_size", "kernel_size")
+
 
 def _cells(frame: pd.DataFrame) -> list[str]:
     """The columns of ``frame`` that name a cell (a run is a cell plus lr and seed)."""
-    return [c for c in schema.TRAINING_CELL if c in frame]
+    names = dict.fromkeys((*schema.TRAINING_CELL, *SHAPE_COLUMNS))
+    return [c for c in names if c in frame]
+
+
+def varying_keys(best: pd.DataFrame) -> list[str]:
+    """The cell keys besides the weight law and beta that take several values in ``best``
+    (depth, width, ...): with the law they name a row of the accuracy table (a curve)."""
+    law = ("init", "lengthscale", "hurst", "beta")
+    return [c for c in _cells(best) if c not in law and best[c].nunique() > 1]
+
+
+def model_label(row) -> str:
+    """The model and its shape in a few characters: ``res1, d = 30``, ``mlp m=2, d = 30``,
+    ``conv C=4 k=3 m=1, 8 x 8``."""
+    model = str(row["model"])
+    if model == "conv":
+        side = int(row["image_size"])
+        return (
+            f"conv C={row['width']} k={int(row['kernel_size'])} m={int(row['branch_depth'])}, "
+            f"{side} x {side}"
+        )
+    if model == "mlp":
+        return f"mlp m={int(row['branch_depth'])}, d = {row['width']}"
+    return f"{model}, d = {row['width']}"
 
 
 def best_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -137,7 +163,7 @@ def summary_text(study: str, frame: pd.DataFrame) -> str:
     chance = 1 / frame["n_classes"].iat[0]
     head = (
         f"rsim: {study}: {len(frame)} runs, {int(frame['diverged'].sum())} diverged; "
-        f"{frame['dataset'].iat[0]}, {frame['model'].iat[0]}, d = {frame['width'].iat[0]}, "
+        f"{frame['dataset'].iat[0]}, {model_label(frame.iloc[0])}, "
         f"{frame['optimizer'].iat[0]}, {frame['epochs'].iat[0]} epochs; chance = {chance:.3f}"
     )
     lines = [head]
@@ -176,7 +202,11 @@ def summary_text(study: str, frame: pd.DataFrame) -> str:
             )
         return "\n".join(lines)
     best["law"] = best.apply(law_label, axis=1)
-    table = best.pivot_table(index="law", columns="beta", values="best_test_accuracy", sort=False)
-    lines.append("  best test accuracy over lr (rows: weight law, columns: beta)")
+    varying = varying_keys(best)
+    table = best.pivot_table(
+        index=["law", *varying], columns="beta", values="best_test_accuracy", sort=False
+    )
+    rows = ", ".join(["weight law", *varying])
+    lines.append(f"  best test accuracy over lr (rows: {rows}, columns: beta)")
     lines.append(table.to_string(float_format=lambda v: f"{v:.3f}"))
     return "\n".join(lines)

@@ -19,10 +19,10 @@ are row vectors of length d stacked along a leading axis (one row per beta), so 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
 
 from rsim.schema import POSITIVELY_HOMOGENEOUS, branch_activation
@@ -90,6 +90,19 @@ class Shape:
             return self.width * self.kernel_size**2
         return self.width
 
+    @property
+    def weight_entries(self) -> int:
+        """Weight entries per layer: n_matrices d^2, or n_matrices C^2 k^2 for conv."""
+        return self.n_matrices * math.prod(self.weight_shape)
+
+    @property
+    def activation_entries(self) -> int:
+        """The widest intermediate a branch builds per hidden vector: d, or for conv the k^2
+        shifted copies of the image that each convolution multiplies by its kernel."""
+        if self.model == "conv":
+            return self.kernel_size**2 * self.dim
+        return self.dim
+
     def input_shape(self, n_in: int) -> tuple[int, ...]:
         """The input x: a vector of n_in entries, or an image of n_in channels."""
         if self.model == "conv":
@@ -118,15 +131,32 @@ class Branch:
         return self.shape.n_matrices
 
 
+def _convolve_channels_last(kernel: jnp.ndarray, images: jnp.ndarray) -> jnp.ndarray:
+    """:func:`circular_convolution` on ``(n, N, N, C_in)`` images, returning ``(n, N, N,
+    C_out)``: the k^2 circular shifts of the images side by side (``(n, N, N, k^2 C_in)``,
+    im2col) times the kernel as a ``(k^2 C_in, C_out)`` matrix.
+
+    One matmul per sample; vmapped over samples it is one batched matmul. The same map by
+    ``lax.conv_general_dilated`` vmapped over samples (each sample has its own kernel) becomes
+    a grouped convolution, which took 0.9-3.3x this one's time on XLA's CPU backend (C = 4..32,
+    N = 4..16, k = 3, one ReLU branch layer, measured here on 2 cores; 3.3x at C = 16, N = 8)."""
+    k, side = kernel.shape[-1], images.shape[1]
+    half = k // 2
+    padded = jnp.pad(images, ((0, 0), (half, half), (half, half), (0, 0)), mode="wrap")
+    columns = jnp.concatenate(
+        [padded[:, a : a + side, b : b + side, :] for a in range(k) for b in range(k)], axis=-1
+    )
+    matrix = kernel.transpose(2, 3, 1, 0).reshape(k * k * kernel.shape[1], kernel.shape[0])
+    return columns @ matrix
+
+
 def circular_convolution(kernel: jnp.ndarray, images: jnp.ndarray) -> jnp.ndarray:
     """``(C_out, C_in, k, k)`` kernel on ``(n, C_in, N, N)`` images with circular padding (k
     odd): output pixel (x, y) sums kernel[c, c', a, b] image[c', x + a - k//2, y + b - k//2]
-    with indices mod N, so every input pixel meets each kernel entry exactly once."""
-    half = kernel.shape[-1] // 2
-    padded = jnp.pad(images, ((0, 0), (0, 0), (half, half), (half, half)), mode="wrap")
-    return jax.lax.conv_general_dilated(
-        padded, kernel, (1, 1), "VALID", dimension_numbers=("NCHW", "OIHW", "NCHW")
-    )
+    with indices mod N, so every input pixel meets each kernel entry exactly once (the
+    cross-correlation of ``lax.conv_general_dilated`` on the image padded by wrapping)."""
+    out = _convolve_channels_last(kernel, images.transpose(0, 2, 3, 1))
+    return out.transpose(0, 3, 1, 2)
 
 
 def branch(
@@ -156,10 +186,11 @@ def branch(
         side = shape.image_size
 
         def conv(w, h):
-            u = h.reshape(-1, shape.width, side, side)
+            # Hidden states are flattened (C, N, N) images; the convolutions run channels last.
+            u = h.reshape(-1, shape.width, side, side).transpose(0, 2, 3, 1)
             for i in range(1, shape.n_matrices):
-                u = sigma(circular_convolution(w[i], u))
-            return circular_convolution(w[0], u).reshape(h.shape)
+                u = sigma(_convolve_channels_last(w[i], u))
+            return _convolve_channels_last(w[0], u).transpose(0, 3, 1, 2).reshape(h.shape)
 
         return Branch(model, shape, conv, homogeneous)
     raise ValueError(f"unknown model {model!r}")

@@ -2,6 +2,10 @@
 
 One sample is one draw of all weights and one input. For every beta of a vector the same
 weights are used (common random numbers), so each hidden state is a ``(n_betas, d)`` array.
+The branch's :class:`rsim.core.branches.Shape` fixes d (the width, or C N^2 for conv, whose
+states are flattened C x N x N images), each layer's weights ``(n_matrices, *weight_shape)``
+(V, W_1..W_m: d x d matrices or C x C x k x k kernels), their fan-in (d, or C k^2) and the
+read-in h_0 = A x (a matrix, or a 1 x 1 convolution of an n_in-channel image).
 
 Keys. ``root = fold_in(PRNGKey(seed), depth)`` (:func:`root_key`; the smooth law shares one
 realisation across depths); sample ``i`` uses ``fold_in(root, i)``; inside a sample, fixed
@@ -17,11 +21,13 @@ overflow to inf honestly. Tangents and cotangents are linear, so they are renorm
 (the Jacobian of a positively homogeneous map is invariant to the same scaling).
 
 Samplers. ``explicit`` draws every entry of every weight matrix (any law). ``projection``
-(i.i.d. Gaussian weights only) never forms a matrix: each layer samples the action of V and W
-on the vectors they meet (the hidden states and tangents of every beta) from its exact joint
-law, with O(d n_betas) random numbers (:mod:`rsim.core.projection`, rsim/THEORY.md
-section 4). Exact backprop replays the layer from the same key and draws V^T p, W^T y from
-their law given the forward's view. Same law as explicit Gaussian weights, different stream.
+(i.i.d. Gaussian weights, dense branches only) never forms a matrix: each layer samples the
+action of V and of each W on the vectors they meet (the hidden states and tangents of every
+beta) from its exact joint law, with O(d n_betas) random numbers per matrix
+(:mod:`rsim.core.projection`, rsim/THEORY.md section 4). Exact backprop replays the layer from
+the same key and draws V^T p, W_i^T y from their law given the forward's view. Same law as
+explicit Gaussian weights, different stream. (A convolution's matrix repeats each kernel entry
+along the pixels, so its action is not that of an i.i.d. Gaussian matrix: conv is explicit.)
 
 Returned metrics are natural logs, one value per (sample, beta):
   log_hidden_ratio   log ||h_L|| / ||h_0||
@@ -52,6 +58,7 @@ from rsim.schema import (
     HIDDEN_METRICS,
     JVP_METRICS,
     PRNG_SETTINGS,
+    PROJECTION_MODELS,
     VJP_METRICS,
     branch_activation,
 )
@@ -83,7 +90,19 @@ class Kernel:
     block: int  # samples vmapped together; part of what fixes the float bits
     lengthscale: float | None  # smooth law only (it fixes the number of features)
     sampler: str
-    weight_paths: bool  # also return V_k[0, 0], k = 1..L (correlated laws)
+    weight_paths: bool  # also return V_k's first entry, k = 1..L (correlated laws)
+    # The branch's shape beyond the width (None where the model has none; see
+    # rsim.core.branches.Shape): m hidden layers (mlp, conv), conv's image and kernel side.
+    branch_depth: int | None = None
+    image_size: int | None = None
+    kernel_size: int | None = None
+
+    @property
+    def shape(self) -> branches.Shape:
+        """Weights ``(n_matrices, *weight_shape)`` of fan-in ``fan_in``, hidden size ``dim``."""
+        return branches.Shape(
+            self.model, self.width, self.branch_depth, self.image_size, self.kernel_size
+        )
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -128,53 +147,64 @@ def _sigma(kernel: Kernel):
 def _projected_layer(kernel: Kernel, key, h, q):
     """One layer's branch increments by Gaussian projection, and what the layer's matrices saw.
 
-    res-1: (V sigma(h), V (sigma'(h) q)); res-2/3: (V sigma(W h), V (sigma'(W h) W q)), with
-    every product M x sampled jointly from its exact law given the vectors x (rows of
-    ``(n_betas, d)`` arrays; ``q`` is None without a tangent). W first sees [h; q], then V,
-    independent of W, sees [sigma(W h); sigma'(W h) W q]: per layer 2 n_betas d (without a
-    tangent n_betas d) random numbers per matrix, drawn from ``key`` in one call.
-    Returns ``(dh, dq, seen)``, seen = per matrix (V first) the basis and noise of
-    :func:`projection.action`, plus the pre-activation ``a`` (W h for res-2/3, h for res-1).
+    res-1: (V sigma(h), V (sigma'(h) q)); res-2/3 and mlp: W_1 sees [h; q] (the rows of
+    ``(n_betas, d)`` arrays, every beta's hidden state and tangent; ``q`` is None without a
+    tangent), each next matrix W_i, then V, sees [sigma(a); sigma'(a) da] of the previous
+    one's output [a; da] (res-2/3: (V sigma(W h), V (sigma'(W h) W q))). Every product M x is
+    sampled jointly from its exact law given the vectors x, each matrix independently of the
+    others and of what it acts on: per layer 2 n_betas d (without a tangent n_betas d) random
+    numbers per matrix, drawn from ``key`` in one call (V first, then W_1..W_m).
+    Returns ``(dh, dq, (seen, activated))``, per matrix, V first: ``seen`` the basis and
+    noise of :func:`projection.action`, ``activated`` the ``a`` that sigma was applied to
+    before the matrix (W_{i-1}'s output, W_m's for V, h itself for res-1's V; None for W_1).
     """
     n = h.shape[0]
     inputs = h if q is None else jnp.concatenate([h, q])
-    scale = jnp.asarray(kernel.gain / math.sqrt(kernel.width), h.dtype)
-    n_matrices = branches.n_matrices(kernel.model)
+    scale = jnp.asarray(kernel.gain / math.sqrt(kernel.shape.fan_in), h.dtype)
+    n_matrices = kernel.shape.n_matrices
     noise = jax.random.normal(key, (n_matrices, *inputs.shape), h.dtype) * scale
-    seen_w = None
-    if n_matrices == 2:
-        pre, basis_w = projection.action(noise[1], inputs)
-        seen_w = (basis_w, noise[1])
-    else:
-        pre = inputs
-    a, da = pre[:n], (None if q is None else pre[n:])
     sigma = _sigma(kernel)
+    seen = [None] * n_matrices
+    activated = [None] * n_matrices
+    pre = inputs  # res-1: sigma acts on h itself
+    for i in [*range(1, n_matrices), 0]:  # W_1 .. W_m, then V
+        if i == 1:
+            vectors = inputs
+        else:
+            a, da = pre[:n], (None if q is None else pre[n:])
+            activated[i] = a
+            if q is None:
+                vectors = sigma(a)
+            else:
+                u, du = jax.jvp(sigma, (a,), (da,))
+                vectors = jnp.concatenate([u, du])
+        pre, basis = projection.action(noise[i], vectors)
+        seen[i] = (basis, noise[i])
     if q is None:
-        out, basis_v = projection.action(noise[0], sigma(a))
-        return out, None, ((basis_v, noise[0]), seen_w, a)
-    u, du = jax.jvp(sigma, (a,), (da,))
-    out, basis_v = projection.action(noise[0], jnp.concatenate([u, du]))
-    return out[:n], out[n:], ((basis_v, noise[0]), seen_w, a)
+        return pre, None, (seen, activated)
+    return pre[:n], pre[n:], (seen, activated)
 
 
 def _projected_pullback(kernel: Kernel, key, h, q, p):
     """(dg/dh)^T V^T p for the rows p of ``(n_betas, d)``, in law given the forward pass.
 
-    The layer is replayed from the same key (the same noise, so the same view of V and W);
-    V^T p and W^T y are drawn from their conditional law given that view
+    The layer is replayed from the same key (the same noise, so the same view of every
+    matrix); V^T p and each W_i^T y are drawn from their conditional law given that view
     (:func:`projection.transpose_action`), with fresh noise from ``fold_in(key, 1)``.
-    res-1: sigma'(h) V^T p; res-2/3: W^T (sigma'(W h) V^T p).
+    res-1: sigma'(h) V^T p; res-2/3, mlp: W_1^T (sigma'(a_1) W_2^T (.. sigma'(a_m) V^T p)).
     """
-    _, _, (seen_v, seen_w, a) = _projected_layer(kernel, key, h, q)
-    scale = jnp.asarray(kernel.gain / math.sqrt(kernel.width), p.dtype)
-    n_matrices = 1 if seen_w is None else 2
+    _, _, (seen, activated) = _projected_layer(kernel, key, h, q)
+    scale = jnp.asarray(kernel.gain / math.sqrt(kernel.shape.fan_in), p.dtype)
+    n_matrices = len(seen)
     fresh = jax.random.normal(jax.random.fold_in(key, 1), (n_matrices, *p.shape), p.dtype) * scale
-    t = projection.transpose_action(*seen_v, p, fresh[0])
-    _, sigma_pullback = jax.vjp(_sigma(kernel), a)
-    (y,) = sigma_pullback(t)
-    if seen_w is None:
-        return y
-    return projection.transpose_action(*seen_w, y, fresh[1])
+    sigma = _sigma(kernel)
+    t = p
+    for i in [0, *range(n_matrices - 1, 0, -1)]:  # V, then W_m .. W_1
+        t = projection.transpose_action(*seen[i], t, fresh[i])
+        if activated[i] is not None:  # sigma acted before the matrix (all but W_1)
+            _, sigma_pullback = jax.vjp(sigma, activated[i])
+            (t,) = sigma_pullback(t)
+    return t
 
 
 def _sample(kernel: Kernel, key, betas, law_state):
@@ -187,13 +217,16 @@ def _sample(kernel: Kernel, key, betas, law_state):
     once), unused otherwise.
     """
     dtype = jnp.float64 if kernel.precision == "float64" else jnp.float32
-    branch = branches.branch(kernel.model, kernel.activation, kernel.negative_slope)
-    d, depth = kernel.width, kernel.depth
+    shape = kernel.shape
+    branch = branches.branch(kernel.model, kernel.activation, kernel.negative_slope, shape=shape)
+    d, depth = shape.dim, kernel.depth
     n_betas = betas.shape[0]
     alpha = (jnp.asarray(depth, dtype) ** -betas)[:, None]
     tangent = kernel.gradients in ("jvp", "both")
     backprop = kernel.gradients in ("vjp", "both")
     projected = kernel.sampler == "projection"
+    if projected and kernel.model not in PROJECTION_MODELS:
+        raise ValueError(f"the projection sampler is not exact in law for {kernel.model}")
 
     def renormalise(x, log_scale):
         if not branch.positively_homogeneous:
@@ -201,25 +234,30 @@ def _sample(kernel: Kernel, key, betas, law_state):
         norm = jnp.linalg.norm(x, axis=-1)
         return x / norm[:, None], log_scale + jnp.log(norm)
 
-    shape = (branch.n_matrices, d, d)
+    weights = (branch.n_matrices, *shape.weight_shape)  # one layer's: V, W_1 .. W_m
 
     def layer(k, w):
         if w is None:
             w = laws.draw(
-                kernel.init, jax.random.fold_in(layer_key, k), shape, d, kernel.gain, dtype
+                kernel.init,
+                jax.random.fold_in(layer_key, k),
+                weights,
+                shape.fan_in,
+                kernel.gain,
+                dtype,
             )
         return lambda h: h + alpha * branch.residual(w, h)
 
-    x = jax.random.uniform(jax.random.fold_in(key, _INPUT), (kernel.n_in,), dtype)
+    x = jax.random.uniform(jax.random.fold_in(key, _INPUT), shape.input_shape(kernel.n_in), dtype)
     a = laws.draw(
         kernel.init,
         jax.random.fold_in(key, _READIN),
-        (d, kernel.n_in),
+        (kernel.width, kernel.n_in),
         kernel.n_in,
         kernel.gain,
         dtype,
     )
-    h0 = a @ x
+    h0 = shape.readin(a, x)  # A x; for conv a 1 x 1 convolution from n_in channels to C
     norm0 = jnp.linalg.norm(h0)
     origin = jnp.broadcast_to(h0 / norm0, (n_betas, d))  # h_0 / ||h_0||
     if branch.positively_homogeneous:
@@ -238,8 +276,8 @@ def _sample(kernel: Kernel, key, betas, law_state):
             kernel.init,
             layer_key,
             depth,
-            shape,
-            d,
+            weights,
+            shape.fan_in,
             kernel.gain,
             dtype,
             fgn_scale=law_state,
@@ -286,8 +324,8 @@ def _sample(kernel: Kernel, key, betas, law_state):
         "log_hidden_diff": _log_distance(log_h, h, origin),
         "log_hidden_maxdiff": log_max,
     }
-    if kernel.weight_paths:  # the entry V_k[0, 0] of the path every beta was simulated with
-        out["weight_path"] = path[:, 0, 0, 0]
+    if kernel.weight_paths:  # V_k's first entry, on the path every beta was simulated with
+        out["weight_path"] = path.reshape(depth, -1)[:, 0]
     if tangent:
         out["log_jvp_ratio"] = log_q + _log_norm(q)
         out["log_jvp_diff"] = _log_distance(log_q, q, z)
@@ -356,8 +394,7 @@ def _compiled(kernel: Kernel, n_devices: int = 1):
 
 
 def default_block(
-    width: int,
-    n_matrices: int,
+    shape: branches.Shape,
     depth: int,
     gradients: str,
     precision: str,
@@ -369,13 +406,18 @@ def default_block(
     on CPU (measured fastest here: 256 at d = 40, 64 at d = 100 for res-3), 2^24 on
     accelerators; at most 256 MiB per beta of stored trajectory for exact backprop, and
     256 MiB of weight paths (with their FFT workspace, about 4x the path) for correlated laws.
+    A layer's weight entries are ``shape.weight_entries`` (n_matrices d^2, or n_matrices C^2
+    k^2 for conv), counted at least as ``shape.activation_entries`` (conv's k^2 shifted
+    copies of the hidden state, which can outnumber its kernels' entries); a stored state has
+    ``shape.dim`` entries.
     The projection sampler draws about 2 d numbers per matrix and layer: 2^16 / (n_matrices d)
     samples on CPU (measured: 1024 at d = 40, 64 at d = 512, res-3), at most 1024."""
     platform = platform or jax.default_backend()
     itemsize = 8 if precision == "float64" else 4
+    width, n_matrices = shape.dim, shape.n_matrices
     # 256 caps the padding of small runs (a 50-sample cell pays for 256 at most).
     target, most = (2**20, 256) if platform == "cpu" else (2**24, 2**16)
-    fit = target / (n_matrices * width**2)
+    fit = target / max(shape.weight_entries, shape.activation_entries)
     stored = width  # per beta and layer, for exact backprop
     if sampler == "projection":
         target, most = (2**16, 1024) if platform == "cpu" else (2**22, 2**16)
@@ -384,7 +426,7 @@ def default_block(
     if gradients in ("vjp", "both"):
         fit = min(fit, 2**28 / (itemsize * depth * stored))
     if correlated:
-        fit = min(fit, 2**28 / (4 * itemsize * depth * n_matrices * width**2))
+        fit = min(fit, 2**28 / (4 * itemsize * depth * shape.weight_entries))
     return int(2 ** min(max(round(math.log2(max(fit, 1))), 0), int(math.log2(most))))
 
 

@@ -5,7 +5,11 @@ The model is the simulator's ResNet with a softmax readout,
     h_0 = A x,   h_{k+1} = h_k + alpha_L V_{k+1} g(h_k, W_{k+1}),   logits = B h_L,
     alpha_L = L^-beta,
 
-with A, V_k, W_k, B drawn by :mod:`rsim.core.laws` (i.i.d., smooth or fbm along k) and trained
+with the branches of :mod:`rsim.core.branches` (res1-3, mlp with m hidden layers, conv on
+images of C = width channels, where x is an image of n_in channels, A a 1 x 1 convolution
+from n_in channels to C and B reads the flattened C x N x N state), A, V_k, W_k, B drawn by
+:mod:`rsim.core.laws` (i.i.d., smooth or fbm along k, with the fan-in of the branch's
+:class:`~rsim.core.branches.Shape`: d, or C k^2 for a conv kernel) and trained
 on the mean softmax cross-entropy  -log softmax(B h_L)_y  by Adam or SGD, the learning rate
 divided by 10 after half the epochs (epoch index >= epochs / 2).
 
@@ -62,49 +66,70 @@ class Architecture:
     lengthscale: float | None
     width: int
     depth: int
-    n_in: int
+    n_in: int  # inputs of a flat example; channels of an image for conv
     n_classes: int
+    branch_depth: int | None = None  # mlp, conv: m
+    image_size: int | None = None  # conv: N
+    kernel_size: int | None = None  # conv: k
+
+    @property
+    def shape(self) -> branches.Shape:
+        return branches.Shape(
+            self.model, self.width, self.branch_depth, self.image_size, self.kernel_size
+        )
 
     @property
     def branch(self) -> branches.Branch:
-        return branches.branch(self.model, self.activation, self.negative_slope)
+        return branches.branch(self.model, self.activation, self.negative_slope, shape=self.shape)
 
 
 def init_params(arch: Architecture, key: jax.Array, fgn_scale: jax.Array) -> dict:
-    """A (d, n_in), layers (L, n_matrices, d, d) (V first), B (n_classes, d), by rsim's laws:
-    variance gain^2 / fan_in; layers along k from :func:`laws.path` for correlated laws."""
+    """A (width, n_in), layers (L, n_matrices, *weight_shape) (V first: d x d matrices or
+    C x C x k x k kernels), B (n_classes, dim), by rsim's laws: variance gain^2 / fan_in (the
+    Shape's fan-in for the layers); layers along k from :func:`laws.path` for correlated laws."""
     key_a, key_layers, key_b = jax.random.split(key, 3)
-    d, dtype = arch.width, jnp.float32
-    shape = (arch.branch.n_matrices, d, d)
+    shape, dtype = arch.shape, jnp.float32
+    layer = (shape.n_matrices, *shape.weight_shape)
     if arch.init in schema.CORRELATED_LAWS:
         layers = laws.path(
             arch.init,
             key_layers,
             arch.depth,
-            shape,
-            d,
+            layer,
+            shape.fan_in,
             arch.gain,
             dtype,
             fgn_scale=fgn_scale,
             lengthscale=arch.lengthscale,
         )
     else:
-        layers = laws.draw(arch.init, key_layers, (arch.depth, *shape), d, arch.gain, dtype)
+        layers = laws.draw(
+            arch.init, key_layers, (arch.depth, *layer), shape.fan_in, arch.gain, dtype
+        )
     return {
-        "A": laws.draw(arch.init, key_a, (d, arch.n_in), arch.n_in, arch.gain, dtype),
+        "A": laws.draw(arch.init, key_a, (arch.width, arch.n_in), arch.n_in, arch.gain, dtype),
         "layers": layers,
-        "B": laws.draw(arch.init, key_b, (arch.n_classes, d), d, arch.gain, dtype),
+        "B": laws.draw(arch.init, key_b, (arch.n_classes, shape.dim), shape.dim, arch.gain, dtype),
     }
 
 
+def readin(arch: Architecture, a: jax.Array, x: jax.Array) -> jax.Array:
+    """h_0 = A x for the examples of ``x``: rows ``(n, dim)`` (``Shape.readin`` per example;
+    dense models as one matrix product)."""
+    if arch.model == "conv":
+        return jax.vmap(arch.shape.readin, in_axes=(None, 0))(a, x)
+    return x @ a.T
+
+
 def logits(arch: Architecture, params: dict, alpha: jax.Array, x: jax.Array) -> jax.Array:
-    """B h_L for the rows of ``x``: h_0 = A x, h_{k+1} = h_k + alpha V g(h_k, W) (a scan)."""
+    """B h_L for the examples of ``x`` (rows, or images for conv): h_0 = A x,
+    h_{k+1} = h_k + alpha V g(h_k, W) (a scan)."""
     residual = arch.branch.residual
 
     def layer(h, w):
         return h + alpha * residual(w, h), None
 
-    h_last, _ = jax.lax.scan(layer, x @ params["A"].T, params["layers"])
+    h_last, _ = jax.lax.scan(layer, readin(arch, params["A"], x), params["layers"])
     return h_last @ params["B"].T
 
 
@@ -176,11 +201,14 @@ def _accuracy(arch: Architecture):
 
 def runs_per_call(arch: Architecture, batch_size: int, n_runs: int) -> int:
     """How many runs one device call trains: the activations kept for backprop (about
-    3 (n_matrices + 1) batch d L floats per run) plus weights and optimizer moments stay
-    within ``MEMORY_BUDGET_BYTES``; runs are split evenly so padding wastes little.
-    (``n_in`` and ``n_classes`` do not enter.)"""
-    n_mat = arch.branch.n_matrices
-    per_run = 4 * arch.depth * arch.width * (3 * (n_mat + 1) * batch_size + 4 * n_mat * arch.width)
+    3 (n_matrices + 1) batch dim L floats per run) plus weights and optimizer moments
+    (4 n_matrices L weight arrays) stay within ``MEMORY_BUDGET_BYTES``; runs are split evenly
+    so padding wastes little. (``n_in`` and ``n_classes`` do not enter.)"""
+    shape = arch.shape
+    n_mat = shape.n_matrices
+    activations = 3 * (n_mat + 1) * batch_size * shape.dim
+    weights = 4 * n_mat * math.prod(shape.weight_shape)
+    per_run = 4 * arch.depth * (activations + weights)
     limit = max(1, MEMORY_BUDGET_BYTES // per_run)
     calls = math.ceil(n_runs / limit)
     return math.ceil(n_runs / calls)
@@ -217,10 +245,11 @@ def train_runs(
     (:func:`laws.fgn_scale`; any array of length 2 L for other laws). ``progress(n)`` is told
     after each epoch of a call the number n of runs it trained (runs x epochs in all).
 
+    ``x_train`` and ``x_test`` are rows ``(n, n_in)``, or images ``(n, n_in, N, N)`` for conv.
     Everything runs under :func:`numerics` (float32, ``PRNG_SETTINGS``). Returns ``losses``
     (runs, epochs) (the mean training loss of each epoch), ``accuracy`` (runs,) on the test
-    set, and ``initial_v`` / ``trained_v`` (runs, L, d, d): V of every layer before and after
-    training.
+    set, and ``initial_v`` / ``trained_v`` (runs, L, *weight_shape): V of every layer before
+    and after training.
     """
     with numerics():
         n_runs = len(alphas)

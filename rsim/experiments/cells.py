@@ -28,15 +28,17 @@ class CellSpec(ResNetSpec):
 
     experiment = "cells"
 
-    n_in: int = 64  # input dimension: x ~ U[0, 1]^n_in, h_0 = A x
+    # Input dimension: x ~ U[0, 1]^n_in, h_0 = A x; for conv x is an image of n_in channels
+    # and A a 1 x 1 convolution from n_in channels to width.
+    n_in: int = 64
     samples: int = 1000
     gradients: str = "jvp"  # none | jvp | vjp | both
     precision: str = "float32"  # float32 | float64
     # How Gaussian weights are sampled: every entry, or their action on the vectors they meet
-    # (exact in law, O(d) per layer; init=gaussian only).
+    # (exact in law, O(d) per layer; init=gaussian and dense branches only).
     sampler: str = field(default="explicit", metadata=LATER_OPTION)
-    # Samples whose path of the weight entry V_k[0, 0], k = 1..L, is stored in the table
-    # ``paths/`` (correlated laws only; Figure 6 draws it).
+    # Samples whose path of the weight entry V_k[0, 0] (conv: V_k[0, 0, 0, 0]), k = 1..L, is
+    # stored in the table ``paths/`` (correlated laws only; Figure 6 draws it).
     weight_paths: int = field(default=0, metadata=LATER_OPTION)
     # Samples per device call (rounded up to whole blocks); results never depend on it.
     chunk: int | None = field(default=None, compare=False)
@@ -51,6 +53,13 @@ class CellSpec(ResNetSpec):
                 f"sampler='projection' is not allowed with init={self.init!r}; "
                 "it is exact in law for init=gaussian only (use sampler=explicit)"
             )
+        if self.sampler == "projection" and self.model not in schema.PROJECTION_MODELS:
+            raise ConfigError(
+                f"sampler='projection' is not allowed with model={self.model!r}; a "
+                "convolution's matrix repeats each kernel entry along the pixels, so its action "
+                "on a vector is not that of an i.i.d. Gaussian matrix and the projection would "
+                "not be exact in law (use sampler=explicit)"
+            )
         for key in ("n_in", "samples"):
             checks.integer(key, getattr(self, key), minimum=1)
         checks.integer("weight_paths", self.weight_paths, minimum=0)
@@ -64,15 +73,14 @@ class CellSpec(ResNetSpec):
             checks.integer("chunk", self.chunk, minimum=1)
 
     def label(self) -> str:
-        return f"{self.model} {self.law_label()} d={self.width} L={self.depth}"
+        return f"{self.model_label()} {self.law_label()} {self.size_label()} L={self.depth}"
 
     def kernel(self):
         """The engine's static description of this cell (one compilation per kernel)."""
-        from rsim.core import branches, engine
+        from rsim.core import engine
 
         block = engine.default_block(
-            self.width,
-            branches.n_matrices(self.model),
+            self.shape(),
             self.depth,
             self.gradients,
             self.precision,
@@ -94,6 +102,9 @@ class CellSpec(ResNetSpec):
             lengthscale=self.lengthscale,
             sampler=self.sampler,
             weight_paths=self.weight_paths > 0,
+            branch_depth=self.branch_depth,
+            image_size=self.image_size,
+            kernel_size=self.kernel_size,
         )
 
     def block(self) -> int:

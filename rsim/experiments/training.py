@@ -4,6 +4,10 @@ A job is one model, one weight law, one dataset and the grid betas x lrs x seeds
 by side by :func:`rsim.core.training.train_runs` (Adam or SGD, the learning rate divided by
 10 after half the epochs). :func:`compute` lays the runs out one row per run.
 
+Dense models (res1-3, mlp) read each example as a flat vector (n_in = its length); ``conv``
+reads it as an image of n_in channels, whose side must be ``image_size`` (8 for digits, 28
+for MNIST and Fashion-MNIST, 32 for CIFAR-10).
+
 A run is *diverged* when an epoch's mean training loss is not finite or exceeds
 ``DIVERGED_LOSS_FACTOR`` x log(n_classes) (guessing uniformly costs log(n_classes)). Diverged
 runs keep their row, with ``diverged = True``.
@@ -84,10 +88,25 @@ class TrainSpec(ResNetSpec):
             for path in datasets.required_files(self.dataset, self.data_dir):
                 if not path.is_file():
                     raise ConfigError(f"data_dir={self.data_dir!r}: missing data file {path}")
+        if self.model == "conv":
+            _, rows, cols = datasets.IMAGE_SHAPES[self.dataset]
+            self.check_image_size(self.dataset, rows, cols)
+
+    def check_image_size(self, dataset: str, rows: int, cols: int) -> None:
+        """conv reads each example as a square image of side ``image_size``."""
+        if rows != cols or self.image_size != rows:
+            advice = f"; give image_size={rows}" if rows == cols else ""
+            raise ConfigError(
+                f"image_size={self.image_size!r} is not allowed: model=conv reads the "
+                f"{rows} x {cols} images of dataset={dataset}{advice}"
+            )
 
     def label(self) -> str:
         optimizer = "" if self.optimizer == "adam" else f" {self.optimizer}"
-        return f"training {self.study} {self.model} {self.law_label()} L={self.depth}{optimizer}"
+        model = self.model_label()
+        if self.model == "conv":
+            model += f" {self.size_label()}"
+        return f"training {self.study} {model} {self.law_label()} L={self.depth}{optimizer}"
 
     def runs(self) -> pd.DataFrame:
         """The grid, one row per run: beta, lr, seed, alpha = depth^-beta (betas outermost)."""
@@ -120,6 +139,9 @@ class TrainSpec(ResNetSpec):
             self.depth,
             n_in,
             n_classes,
+            self.branch_depth,
+            self.image_size,
+            self.kernel_size,
         )
 
     def block(self) -> int:
@@ -144,7 +166,8 @@ def compute(spec: TrainSpec, progress: Progress | None = None) -> dict[str, pd.D
 def train_grid(
     spec: TrainSpec, data: datasets.Dataset, progress: Progress | None = None
 ) -> pd.DataFrame:
-    """Train every run of ``spec.runs()`` on ``data``; one row per run (:func:`run_frame`)."""
+    """Train every run of ``spec.runs()`` on ``data``; one row per run (:func:`run_frame`).
+    conv trains on ``data`` read as images (:meth:`rsim.data.Dataset.as_images`)."""
     from rsim.core import laws, training
 
     if len(data.x_train) < spec.batch_size:
@@ -152,6 +175,8 @@ def train_grid(
             f"batch_size={spec.batch_size} is larger than the "
             f"{len(data.x_train)} training examples of {data.name}"
         )
+    if spec.model == "conv":
+        data = images(spec, data)
     grid = spec.runs()
     scale = (
         laws.fgn_scale(spec.hurst, spec.depth) if spec.init == "fbm" else np.zeros(2 * spec.depth)
@@ -176,6 +201,15 @@ def train_grid(
     return run_frame(spec, data, grid, out, time.perf_counter() - start)
 
 
+def images(spec: TrainSpec, data: datasets.Dataset) -> datasets.Dataset:
+    """``data`` as images for the conv model, whose side must be ``spec.image_size``."""
+    if data.image_shape is None and not data.is_images:
+        raise ConfigError(f"model=conv needs images; dataset={data.name!r} holds flat vectors")
+    data = data.as_images()
+    spec.check_image_size(data.name, *data.x_train.shape[2:])
+    return data
+
+
 def run_frame(
     spec: TrainSpec,
     data: datasets.Dataset,
@@ -183,7 +217,8 @@ def run_frame(
     out: dict[str, np.ndarray],
     seconds: float,
 ) -> pd.DataFrame:
-    """One row per run: the job's keys, beta, alpha, lr, seed, ``train_loss`` (list, one mean
+    """One row per run: the job's keys (``branch_depth``, ``image_size``, ``kernel_size`` NaN
+    for models without them), beta, alpha, lr, seed, ``train_loss`` (list, one mean
     per epoch), ``final_train_loss``, ``test_accuracy``, ``diverged``, ``hurst_init`` and
     ``hurst_trained`` (variogram estimates over every entry of V), ``job_seconds``, and for
     study=weights the path of V_k[0, 0] before and after training (``weight_path_init``,
@@ -203,6 +238,9 @@ def run_frame(
             "lengthscale": np.nan if spec.lengthscale is None else spec.lengthscale,
             "hurst": np.nan if spec.hurst is None else spec.hurst,
             "width": spec.width,
+            "branch_depth": _number(spec.branch_depth),
+            "image_size": _number(spec.image_size),
+            "kernel_size": _number(spec.kernel_size),
             "depth": spec.depth,
             "n_in": data.n_in,
             "n_classes": data.n_classes,
@@ -222,11 +260,17 @@ def run_frame(
             "hurst_trained": hurst_exponent(trained) if spec.depth >= 4 else np.nan,
             "job_seconds": seconds,
         }
-        if spec.study == "weights":
-            record["weight_path_init"] = initial[:, 0, 0].astype(float).tolist()
-            record["weight_path"] = trained[:, 0, 0].astype(float).tolist()
+        if spec.study == "weights":  # the first entry of V_k: V[0, 0], or kernel[0, 0, 0, 0]
+            first = (len(initial), -1)
+            record["weight_path_init"] = initial.reshape(first)[:, 0].astype(float).tolist()
+            record["weight_path"] = trained.reshape(first)[:, 0].astype(float).tolist()
         records.append(record)
     return pd.DataFrame.from_records(records)
+
+
+def _number(value: int | None) -> float:
+    """An optional integer key as a table value (NaN for None, like ``hurst``)."""
+    return np.nan if value is None else float(value)
 
 
 def finish(folder: Path, figures: bool) -> None:

@@ -7,6 +7,9 @@
 * ``fbm_paths.png`` (Figure 6): for each H of the ``paths`` table, the weight entry
   V_k[0, 0] a sample was simulated with, and its fBm path.
 * ``heatmap.png`` (Figure 7): mean log10 ratio over (H, beta) with the critical curve.
+* ``architectures.png``: when the table holds several architectures (model, branch_depth,
+  conv shape) swept over depths, the median r_h of each against L, one panel per beta, with
+  sqrt of its exact E[r^2] (rsim/THEORY.md section 11).
 """
 
 from __future__ import annotations
@@ -20,8 +23,13 @@ from matplotlib.figure import Figure
 from rsim import schema
 from rsim.analysis import theory
 from rsim.analysis.critical import zero_crossings
+from rsim.analysis.report import architecture_label
 
 SERIES = list(schema.CELL_SERIES)
+# The columns that name an architecture (the ones a table lacks are skipped).
+ARCHITECTURE = ("model", "activation", "negative_slope", "branch_depth", "image_size")
+ARCHITECTURE += ("kernel_size", "width")
+LAW = ("init", "lengthscale", "hurst", "gain")
 # Ratios r with an exact E[r^2] (hidden states, forward-mode and backprop gradients).
 DIFFS = ("hidden_diff", "jvp_diff", "grad_diff")
 LABELS = {
@@ -36,7 +44,26 @@ LABELS = {
 
 def _title(frame: pd.DataFrame) -> str:
     first = frame.iloc[0]
-    return f"{first['model']}, {first['init']} weights, d = {first['width']}"
+    return f"{architecture_label(first)}, {first['init']} weights"
+
+
+def _branch_depth(row) -> int | None:
+    value = row.get("branch_depth")
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _exact(row, alphas: np.ndarray, depths: np.ndarray) -> np.ndarray:
+    """sqrt-able exact E[r^2] of the cell ``row`` at each (alpha, L), NaN where none."""
+    return theory.exact_mean_squared_diff(
+        row["model"],
+        row["activation"],
+        row["negative_slope"],
+        row["gain"],
+        alphas,
+        depths,
+        init=row["init"],
+        branch_depth=_branch_depth(row),
+    )
 
 
 def ratio_vs_depth(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
@@ -49,17 +76,8 @@ def ratio_vs_depth(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
         (line,) = ax.plot(stats.index, stats[0.5], marker="o", ms=3, label=rf"$\beta$ = {beta:g}")
         ax.fill_between(stats.index, stats[0.1], stats[0.9], color=line.get_color(), alpha=0.2)
         if ratio in DIFFS:
-            first = group.iloc[0]
             depths = stats.index.to_numpy()
-            exact = theory.exact_mean_squared_diff(
-                first["model"],
-                first["activation"],
-                first["negative_slope"],
-                first["gain"],
-                depths.astype(float) ** -beta,
-                depths,
-                init=first["init"],
-            )
+            exact = _exact(group.iloc[0], depths.astype(float) ** -beta, depths)
             if np.isfinite(exact).all():
                 ax.plot(depths, np.sqrt(exact), ls="--", color=line.get_color(), lw=1)
                 caption = "median, 10-90% band; dashed: sqrt of exact E[r²]"
@@ -121,7 +139,7 @@ def heatmap(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
         ax.legend(loc="lower right", fontsize=8)
     first = frame.iloc[0]
     fig.suptitle(
-        f"{first['model']}, fbm weights, d = {first['width']}, L = {first['depth']}, "
+        f"{architecture_label(first)}, fbm weights, L = {first['depth']}, "
         f"{frame['sample'].nunique()} samples per cell",
         fontsize=10,
     )
@@ -144,7 +162,8 @@ def fbm_paths(paths: pd.DataFrame, path: Path) -> Path:
     for row, hurst in zip(axes, hursts):
         cells = fbm[fbm["hurst"] == hurst]
         deepest = cells[cells["depth"] == cells["depth"].max()]
-        _, cell = next(iter(deepest.groupby(list(schema.CELL_COLUMNS), sort=True, dropna=False)))
+        columns = [c for c in schema.CELL_COLUMNS if c in deepest]
+        _, cell = next(iter(deepest.groupby(columns, sort=True, dropna=False)))
         sample = cell[cell["sample"] == cell["sample"].min()].sort_values("layer")
         k = sample["layer"].to_numpy()
         weight = sample["weight"].to_numpy(dtype=np.float64)
@@ -163,6 +182,47 @@ def fbm_paths(paths: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def architectures(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
+    """Every architecture of the table on one figure: the median ``ratio`` against L, one
+    panel per beta, one colour per architecture, with sqrt of its exact E[r^2] dashed (a
+    diff ratio of an i.i.d. law with a closed form). The laws must agree for the comparison
+    to mean something; the title names them."""
+    keys = [c for c in ARCHITECTURE + LAW if c in frame]
+    several_laws = frame.groupby([c for c in LAW if c in frame], dropna=False).ngroups > 1
+    betas = sorted(frame["beta"].unique())
+    fig = Figure(figsize=(4.2 * len(betas), 4.2))
+    axes = fig.subplots(1, len(betas), squeeze=False, sharey=True)[0]
+    groups = list(frame.groupby(keys, sort=True, dropna=False))
+    for ax, beta in zip(axes, betas):
+        for i, (_, group) in enumerate(groups):
+            part = group[group["beta"] == beta]
+            stats = part.groupby("depth")[ratio].quantile([0.1, 0.5, 0.9]).unstack()
+            depths = stats.index.to_numpy()
+            first = group.iloc[0]
+            label = architecture_label(first) + (f", {first['init']}" if several_laws else "")
+            color = f"C{i}"
+            ax.plot(depths, stats[0.5], marker="o", ms=3, color=color, label=label)
+            ax.fill_between(depths, stats[0.1], stats[0.9], color=color, alpha=0.12, lw=0)
+            if ratio in DIFFS:
+                exact = _exact(group.iloc[0], depths.astype(float) ** -beta, depths)
+                if np.isfinite(exact).all():
+                    ax.plot(depths, np.sqrt(exact), ls="--", lw=1, color=color)
+        ax.set_yscale("log")
+        ax.set_xlabel("depth L")
+        ax.set_title(rf"$\beta$ = {beta:g}", fontsize=9)
+    axes[0].set_ylabel(LABELS.get(ratio, ratio))
+    axes[0].legend(fontsize=7)
+    laws = ", ".join(sorted(frame["init"].astype(str).unique()))
+    fig.suptitle(
+        f"architectures compared ({laws} weights): median, 10-90% band; "
+        "dashed: sqrt of exact E[r²] = (1 + c α²)^L − 1, c = gain² (gain² κ)^m",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
 def sweep_figures(
     frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None = None
 ) -> list[Path]:
@@ -171,6 +231,7 @@ def sweep_figures(
     Ratios against depth for every series swept over depths; a heatmap when H is swept at
     one depth; histograms for the deepest cells otherwise; and the fbm weight paths when
     ``paths`` (the table ``<folder>/paths/`` of a run with ``weight_paths``) has fbm rows.
+    A table of several architectures swept over depths also gets ``architectures.png``.
     """
     folder = Path(folder)
     written = []
@@ -182,7 +243,10 @@ def sweep_figures(
     if len(hursts) > 5 and frame["depth"].nunique() == 1:
         ratios = ["hidden_diff"] + ([gradient_diff] if gradient_diff else [])
         return written + [heatmap(frame, ratios, folder / "heatmap.png")]
-    series = list(frame.groupby(SERIES, sort=True, dropna=False))
+    arch_keys = [c for c in ARCHITECTURE if c in frame]
+    if frame.groupby(arch_keys, dropna=False).ngroups > 1 and frame["depth"].nunique() > 1:
+        written.append(architectures(frame, "hidden_diff", folder / "architectures.png"))
+    series = list(frame.groupby([c for c in SERIES if c in frame], sort=True, dropna=False))
     for i, (_, group) in enumerate(series):
         suffix = f"_{i}" if len(series) > 1 else ""
         if group["depth"].nunique() > 1:

@@ -26,6 +26,8 @@ from rsim.analysis.training import (  # noqa: E402
     best_learning_rates,
     fit_lr_alpha,
     law_label,
+    model_label,
+    varying_keys,
 )
 
 
@@ -66,21 +68,28 @@ def _accuracy_figure(frame: pd.DataFrame, folder: Path) -> Path:
         ax.set_xlabel(r"$\beta$  ($\alpha_L = L^{-\beta}$)")
         ax.set_ylabel("Hurst index H of the initial weights")
     else:
-        for law, part in best.groupby("law", sort=False):
+        keys = varying_keys(best)
+        for name, part in best.groupby(["law", *keys], sort=False):
             part = part.sort_values("beta")
-            ax.plot(part["beta"], part["best_test_accuracy"], "o-", label=law)
+            label = ", ".join([name[0], *(f"{k} = {_text(v)}" for k, v in zip(keys, name[1:]))])
+            ax.plot(part["beta"], part["best_test_accuracy"], "o-", label=label)
         ax.set_xlabel(r"$\beta$")
         ax.set_ylabel("best test accuracy over the learning rates")
         ax.legend()
     first = frame.iloc[0]
+    depth = _text(first["depth"]) if frame["depth"].nunique() == 1 else "several"
     ax.set_title(
-        f"{first['model']}, d = {first['width']}, L = {first['depth']}, "
+        f"{model_label(first)}, L = {depth}, "
         f"{first['dataset']}, {first['optimizer']}, {first['epochs']} epochs"
     )
     path = folder / "training_accuracy.png"
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def _text(value) -> str:
+    return f"{value:g}" if isinstance(value, (int, float, np.number)) else str(value)
 
 
 def _edges(centres: np.ndarray) -> np.ndarray:
