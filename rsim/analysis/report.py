@@ -14,11 +14,12 @@ For every cell (a row group of the table: the cell's columns and beta) and for h
   (Propositions 2, 3 (i), 3 (ii), Corollary 1 (iii); Proposition 5) against delta, shown
   with the empirical (1 - delta) quantile (delta quantile for lower bounds);
 
-and gives each check a verdict: ``agrees``, ``violates`` (beyond Monte Carlo error) or
-``not applicable`` (with the failed condition). The sweep gets a one-line verdict, and
-report.md a table per series of the hypotheses that fail (H1, H1', H2, H4) and of where each
-statement applies: the exact value holds for every branch with a closed form, c = gain^2
-(gain^2 kappa)^m (m hidden layers for mlp and conv, rsim/THEORY.md section 11).
+and gives each check a verdict: ``agrees``, ``violates`` (beyond Monte Carlo error),
+``too few samples to judge`` or ``not applicable`` (with the failed condition). The sweep
+gets a one-line verdict, and report.md a table per series of the hypotheses that fail (H1,
+H1', H2, H4) and of where each statement applies: the exact value holds for every branch with
+a closed form, c = gain^2 (gain^2 kappa)^m (m hidden layers for mlp and conv, rsim/THEORY.md
+section 11).
 
 Monte Carlo error (the estimators are in :mod:`rsim.analysis.stats`; rsim/THEORY.md
 section 8 states the same rules).
@@ -43,6 +44,9 @@ section 8 states the same rules).
   reported ``agrees`` with a note. The cost: a cell whose true mean is below its target by
   less than the log-normal estimate's error is not flagged (nor any deficit where log r^2 is
   right-skewed); the test of a planted halved alpha shows the power that remains.
+* Sample floors: below MIN_MEAN_SAMPLES a mean check says ``too few samples to judge``, and
+  below MIN_DEFICIT_SAMPLES so does a mean below its target (the measured false-alarm rates
+  are in rsim/THEORY.md section 8; :mod:`rsim.analysis.false_alarms` measures them).
 * Probabilities: the number k of samples outside a bound is compared with Binomial(n, delta)
   exactly; the bound is violated if P(Binomial(n, delta) >= k) < 3.2e-5, the one-sided tail
   of 4 standard deviations. This needs no moment of r^2 at all, so heavy tails do not
@@ -73,6 +77,17 @@ from rsim.analysis.theory import Band, NotApplicable
 
 DELTAS = (0.1, 0.05)
 AGREES, VIOLATES, NOT_APPLICABLE = "agrees", "violates", "not applicable"
+TOO_FEW = "too few samples to judge"
+# The fewest samples at which a mean check judges, and at which it may call a mean *below* its
+# target a violation. Its null (mean +- 4 SE, the log-normal cross-check and the skewness of
+# log r^2 that picks between them) rests on the sample SE and sample moments being near their
+# true values. Measured on correct simulations (rsim.analysis.false_alarms,
+# scripts/false_alarms.py; rsim/THEORY.md section 8): an excess beyond 4 SE never came up at
+# any n >= 4, but a deficit did, at 4.4e-2 of the mean checks at n = 4, 2.8e-3 at n = 64 and
+# 6e-4 +- 4e-4 at n = 256 (small widths, heavy tails). Below MIN_MEAN_SAMPLES a mean check
+# says "too few samples to judge"; from there to MIN_DEFICIT_SAMPLES only an excess is judged.
+MIN_MEAN_SAMPLES = 64
+MIN_DEFICIT_SAMPLES = 256
 # Below this skewness of log r^2 the right tail of r^2 is lighter than log-normal (e.g. an
 # exponential r^2 has -1.1, chi-square with 1 degree of freedom -1.6): the plain interval is
 # trusted on its own and the log-normal estimate, biased upwards there, is not consulted.
@@ -100,6 +115,12 @@ def check_mean(log_sq: np.ndarray, target: float | Band) -> tuple[str, str, Mean
     """Verdict of the mean of r^2 against an exact value or a band (see the module doc)."""
     est = mean_estimate(log_sq)
     band = target if isinstance(target, Band) else Band(target, target)
+    if est.n < MIN_MEAN_SAMPLES:
+        return (
+            TOO_FEW,
+            f"n = {est.n} < {MIN_MEAN_SAMPLES} samples: no valid null for the 4-SE mean check",
+            est,
+        )
     if not (math.isfinite(band.upper) and math.isfinite(est.shift)):
         return NOT_APPLICABLE, "float64 overflow of the target or of r^2", est
     scale = math.exp(-est.shift)
@@ -108,6 +129,15 @@ def check_mean(log_sq: np.ndarray, target: float | Band) -> tuple[str, str, Mean
     if too_large:
         return VIOLATES, "mean above the target by more than 4 SE", est
     if too_small:
+        if est.n < MIN_DEFICIT_SAMPLES:
+            return (
+                TOO_FEW,
+                (
+                    f"mean > 4 SE below the target, but n = {est.n} < {MIN_DEFICIT_SAMPLES}: "
+                    "too few samples to judge a deficit"
+                ),
+                est,
+            )
         if est.log_skewness < LEFT_SKEWED:
             return VIOLATES, "mean below the target by more than 4 SE (light tail)", est
         if est.log_skewness > RIGHT_SKEWED:
@@ -367,15 +397,17 @@ def check_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep_verdict(checks: pd.DataFrame) -> str:
-    """One line: how many checks agree, violate, are not applicable; AGREES or VIOLATES."""
+    """One line: how many checks agree, violate, are too few samples to judge (means below
+    MIN_MEAN_SAMPLES), are not applicable; AGREES or VIOLATES."""
     judged = checks[checks["kind"] != "limit"]
     counts = judged["verdict"].value_counts()
     n_cells = len(judged.drop_duplicates(cell_columns(judged)))
     agree, violate = int(counts.get(AGREES, 0)), int(counts.get(VIOLATES, 0))
-    na = int(counts.get(NOT_APPLICABLE, 0))
+    na, few = int(counts.get(NOT_APPLICABLE, 0)), int(counts.get(TOO_FEW, 0))
+    skipped = f", {few} too few samples to judge" if few else ""
     text = (
         f"{n_cells} cells, {len(judged)} checks: {agree} agree, {violate} violate beyond "
-        f"Monte Carlo error, {na} not applicable"
+        f"Monte Carlo error{skipped}, {na} not applicable"
     )
     if violate:
         bad = judged[judged["verdict"] == VIOLATES]
@@ -385,6 +417,8 @@ def sweep_verdict(checks: pd.DataFrame) -> str:
             f"depth={first['depth']}, beta={first['beta']:g})"
         )
     if not agree:
+        if few:
+            return f"TOO FEW SAMPLES: {text}"
         return f"NOTHING CHECKED: {text}"
     return f"AGREES: {text}"
 
@@ -401,7 +435,12 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _verdict_mark(row) -> str:
-    return {AGREES: "agrees", VIOLATES: "**VIOLATES**", NOT_APPLICABLE: "n/a"}[row["verdict"]]
+    return {
+        AGREES: "agrees",
+        VIOLATES: "**VIOLATES**",
+        NOT_APPLICABLE: "n/a",
+        TOO_FEW: "too few samples",
+    }[row["verdict"]]
 
 
 def _bound_text(row) -> str:
@@ -658,7 +697,9 @@ def _method_text() -> str:
         "Monte Carlo error: means are judged with the sample mean ± 4 standard errors; a mean "
         "*below* its target must also be 4 errors below by the log-normal estimate "
         "exp(m + v/2) of log r² (heavy right tails at large L α² make the plain mean and its "
-        "SE too small; see `rsim.analysis.report` and rsim/THEORY.md section 8). A "
+        "SE too small; see `rsim.analysis.report` and rsim/THEORY.md section 8). Means are "
+        f"judged from n = {MIN_MEAN_SAMPLES} samples, a deficit from n = {MIN_DEFICIT_SAMPLES} "
+        "(below: 'too few samples to judge'; floors measured by scripts/false_alarms.py). A "
         "high-probability bound 'with probability ≥ 1 − δ' "
         f"is violated when the count outside it has P(Binomial(n, δ) ≥ k) < {FALSE_ALARM:.1e} "
         "(the one-sided 4σ level); the quantile shown carries the distribution-free "

@@ -1,0 +1,148 @@
+"""The false-alarm rate of the theory report, measured on a correct simulator.
+
+:func:`measure` runs the whole report (:func:`rsim.analysis.report.check_table` and
+:func:`~rsim.analysis.report.sweep_verdict`) on many independent replicates of correct
+simulations at each sample count n and tallies how often it cries wolf: per n, the fraction of
+replicates whose sweep verdict is VIOLATES and the per-check rate (violations over judged
+checks, overall and per kind of check), each with its binomial standard error.
+``scripts/false_alarms.py`` prints the table; rsim/THEORY.md section 8 and the README quote it.
+
+Replicates. Sample i of a cell always uses the key ``fold_in(root, i)`` (rsim.core.engine), so
+the samples of one run are i.i.d. and the first n of them are exactly what ``samples=n`` would
+give. One pool of ``samples = max(ns) * replicates`` per cell is simulated, and replicate j at
+sample count n is the disjoint block of samples [j n, (j + 1) n): independent replicates without
+one simulation per (seed, n). The report of a replicate covers every cell at once, as a sweep's
+report does.
+
+Only the simulation imports jax (inside :func:`simulate_pools`); the tallies are pandas.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rsim.analysis import report
+from rsim.analysis.report import AGREES, TOO_FEW, VIOLATES
+from rsim.analysis.stats import FALSE_ALARM
+
+SAMPLE_COUNTS = (4, 8, 16, 64, 256)
+# The correct simulations the measurement runs: the CLI's default cell at the size of
+# issue 14's false alarm (res-3 uniform, d = 3, L = 3, n_in = 64), small res-3 and res-1 cells
+# (res-1 with the identity activation: its gradients are the heaviest-tailed), and a res-3
+# Gaussian cell at d = 64 where the high-probability bounds apply (they need d >= 64).
+CELLS = (
+    dict(model="res3", init="uniform", width=3, n_in=64, depths=(3,)),
+    dict(model="res3", init="uniform", width=4, n_in=4, depths=(10, 30)),
+    dict(model="res1", init="gaussian", activation="identity", width=4, n_in=4, depths=(3, 30)),
+    dict(model="res3", init="gaussian", width=64, n_in=8, sampler="projection", depths=(10, 30)),
+)
+BETAS = (0.25, 0.5, 1.0)
+
+
+def simulate_pools(
+    replicates: int, ns=SAMPLE_COUNTS, seed: int = 0, cells=CELLS, betas=BETAS
+) -> pd.DataFrame:
+    """Every cell of ``cells`` at every depth with ``max(ns) * replicates`` samples."""
+    import rsim
+
+    frames = []
+    for cell in cells:
+        options = {k: v for k, v in cell.items() if k != "depths"}
+        for depth in cell["depths"]:
+            frames.append(
+                rsim.simulate(
+                    depth=depth,
+                    betas=list(betas),
+                    samples=max(ns) * replicates,
+                    seed=seed,
+                    gradients="jvp",
+                    **options,
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """k events in m trials: the rate k/m and its binomial standard error."""
+
+    events: int
+    trials: int
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.trials if self.trials else math.nan
+
+    @property
+    def se(self) -> float:
+        p = self.rate
+        return math.sqrt(p * (1 - p) / self.trials) if self.trials else math.nan
+
+    def text(self) -> str:
+        return f"{self.rate:.2e} ± {self.se:.1e} ({self.events}/{self.trials})"
+
+
+def measure(
+    pool: pd.DataFrame, ns=SAMPLE_COUNTS, max_replicates: int | None = None
+) -> pd.DataFrame:
+    """One row per n: replicates, sweep VIOLATES rate, per-check rates (all, means,
+    probabilities) as :class:`Rate`, and the number of checks the report skipped (too few)."""
+    samples = int(pool["sample"].max()) + 1
+    rows = []
+    for n in ns:
+        count = samples // n
+        if max_replicates is not None:
+            count = min(count, max_replicates)
+        block = pool["sample"].to_numpy() // n
+        sweeps = 0
+        tally = {kind: [0, 0] for kind in ("all", "mean", "probability")}
+        skipped = 0
+        for _, part in pool[block < count].groupby(block[block < count], sort=True):
+            checks = report.check_table(part)
+            sweeps += report.sweep_verdict(checks).startswith("VIOLATES")
+            judged = checks[checks["verdict"].isin([AGREES, VIOLATES])]
+            skipped += int((checks["verdict"] == TOO_FEW).sum())
+            for kind in tally:
+                mine = judged if kind == "all" else judged[judged["kind"] == kind]
+                tally[kind][0] += int((mine["verdict"] == VIOLATES).sum())
+                tally[kind][1] += len(mine)
+        rows.append(
+            {
+                "n": n,
+                "replicates": count,
+                "sweep": Rate(sweeps, count),
+                **{f"check_{kind}": Rate(*tally[kind]) for kind in tally},
+                "too_few_per_report": skipped / count,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def exceeds_nominal(rate: Rate, sigmas: float = 3.0) -> bool:
+    """Whether a measured per-check rate is above FALSE_ALARM by more than ``sigmas`` of its
+    own standard errors."""
+    return rate.rate > FALSE_ALARM + sigmas * rate.se
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The markdown table of :func:`measure`."""
+    header = (
+        "| n | replicates | sweep VIOLATES | per check (all) | per check (means) | "
+        "per check (probabilities) | skipped per report |\n|---|---|---|---|---|---|---|"
+    )
+    lines = [header]
+    for _, r in table.iterrows():
+        lines.append(
+            f"| {r['n']} | {r['replicates']} | {r['sweep'].text()} | {r['check_all'].text()} | "
+            f"{r['check_mean'].text()} | {r['check_probability'].text()} | "
+            f"{r['too_few_per_report']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def rates_array(table: pd.DataFrame, column: str = "check_all") -> np.ndarray:
+    return np.array([r.rate for r in table[column]])
