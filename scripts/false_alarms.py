@@ -32,18 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-floor",
         action="store_true",
-        help="judge every mean at every n (MIN_MEAN_SAMPLES = MIN_DEFICIT_SAMPLES = 0)",
+        help="judge every mean at every n (MIN_MEAN_SAMPLES = MIN_DEFICIT_EFFECTIVE = 0)",
     )
     args = parser.parse_args(argv)
     if args.no_floor:
-        report.MIN_MEAN_SAMPLES = report.MIN_DEFICIT_SAMPLES = 0
+        report.MIN_MEAN_SAMPLES = report.MIN_DEFICIT_EFFECTIVE = 0
     start = time.perf_counter()
     pool = false_alarms.simulate_pools(args.replicates, seed=args.seed)
     table = false_alarms.measure(pool)
     text = (
         f"False alarms of the theory report on correct simulations (nominal {FALSE_ALARM:.2e} "
-        f"per check; MIN_MEAN_SAMPLES = {report.MIN_MEAN_SAMPLES}, MIN_DEFICIT_SAMPLES = "
-        f"{report.MIN_DEFICIT_SAMPLES}; seed {args.seed}; "
+        f"per check; MIN_MEAN_SAMPLES = {report.MIN_MEAN_SAMPLES}, MIN_DEFICIT_EFFECTIVE = "
+        f"{report.MIN_DEFICIT_EFFECTIVE}; seed {args.seed}; "
         f"{time.perf_counter() - start:.0f} s)\n\n{false_alarms.format_table(table)}\n"
     )
     print(text)

@@ -67,9 +67,13 @@ def test_mean_check_does_not_cry_wolf_on_a_heavy_tail():
         assert verdict == AGREES
         caught_by_note += "heavy tail" in note
     assert caught_by_note >= 3  # the plain interval alone would have failed these
-    # A mean truly 10x too small is still caught.
+    # A mean truly 10x too small rests on a few effective samples at n = 2000 (E r^2 is carried
+    # by rare draws): too few to judge a deficit (MIN_DEFICIT_EFFECTIVE, measured in
+    # rsim/THEORY.md section 8). With log-variance 2 and n = 4000 it is caught.
+    deficit = rng.normal(-3.0 - math.log(10), math.sqrt(6.0), 2000)
+    assert report.check_mean(deficit, 1.0)[0] == report.TOO_FEW
     assert (
-        report.check_mean(rng.normal(-3.0 - math.log(10), math.sqrt(6.0), 2000), 1.0)[0] == VIOLATES
+        report.check_mean(rng.normal(-1.0 - math.log(10), math.sqrt(2.0), 4000), 1.0)[0] == VIOLATES
     )
 
 
@@ -316,12 +320,13 @@ def test_mean_checks_below_the_sample_floors_say_too_few():
     log_sq = np.log(rng.exponential(size=report.MIN_MEAN_SAMPLES - 1))
     verdict, note, _ = report.check_mean(log_sq, 1.0)
     assert verdict == report.TOO_FEW and "no valid null" in note
-    # From MIN_MEAN_SAMPLES an excess is judged, a deficit only from MIN_DEFICIT_SAMPLES.
+    # From MIN_MEAN_SAMPLES an excess is judged, a deficit only from MIN_DEFICIT_EFFECTIVE
+    # effective samples (an exponential r^2 has about n / 2).
     log_sq = np.log(rng.exponential(size=report.MIN_MEAN_SAMPLES))
     assert report.check_mean(log_sq, 0.2)[0] == VIOLATES
     verdict, note, _ = report.check_mean(log_sq, 5.0)
     assert verdict == report.TOO_FEW and "deficit" in note
-    log_sq = np.log(rng.exponential(size=report.MIN_DEFICIT_SAMPLES))
+    log_sq = np.log(rng.exponential(size=4 * report.MIN_DEFICIT_EFFECTIVE))
     assert report.check_mean(log_sq, 5.0)[0] == VIOLATES
 
 

@@ -45,7 +45,8 @@ section 8 states the same rules).
   less than the log-normal estimate's error is not flagged (nor any deficit where log r^2 is
   right-skewed); the test of a planted halved alpha shows the power that remains.
 * Sample floors: below MIN_MEAN_SAMPLES a mean check says ``too few samples to judge``, and
-  below MIN_DEFICIT_SAMPLES so does a mean below its target (the measured false-alarm rates
+  so does a mean below its target resting on fewer than MIN_DEFICIT_EFFECTIVE effective
+  samples (sum r^2)^2 / sum r^4 (the measured false-alarm rates
   are in rsim/THEORY.md section 8; :mod:`rsim.analysis.false_alarms` measures them).
 * Probabilities: the number k of samples outside a bound is compared with Binomial(n, delta)
   exactly; the bound is violated if P(Binomial(n, delta) >= k) < 3.2e-5, the one-sided tail
@@ -78,16 +79,19 @@ from rsim.analysis.theory import Band, NotApplicable
 DELTAS = (0.1, 0.05)
 AGREES, VIOLATES, NOT_APPLICABLE = "agrees", "violates", "not applicable"
 TOO_FEW = "too few samples to judge"
-# The fewest samples at which a mean check judges, and at which it may call a mean *below* its
-# target a violation. Its null (mean +- 4 SE, the log-normal cross-check and the skewness of
-# log r^2 that picks between them) rests on the sample SE and sample moments being near their
-# true values. Measured on correct simulations (rsim.analysis.false_alarms,
-# scripts/false_alarms.py; rsim/THEORY.md section 8): an excess beyond 4 SE never came up at
-# any n >= 4, but a deficit did, at 4.4e-2 of the mean checks at n = 4, 2.8e-3 at n = 64 and
-# 6e-4 +- 4e-4 at n = 256 (small widths, heavy tails). Below MIN_MEAN_SAMPLES a mean check
-# says "too few samples to judge"; from there to MIN_DEFICIT_SAMPLES only an excess is judged.
+# The fewest samples at which a mean check judges, and the fewest effective samples
+# (sum r^2)^2 / sum r^4 on which a mean *below* its target may be called a violation. The null
+# of the mean rules (mean +- 4 SE, the log-normal cross-check and the skewness of log r^2 that
+# picks between them) rests on the sample SE and sample moments being near their true values.
+# Measured on correct simulations (rsim.analysis.false_alarms, scripts/false_alarms.py;
+# rsim/THEORY.md section 8): an excess beyond 4 SE never came up at any n >= 4, but a deficit
+# did, at 4.4e-2 of the mean checks at n = 4, 2.8e-3 at n = 64 and 1.1e-3 at n = 256 and 512
+# (small widths, beta = 1/4: heavy tails), every time with fewer than 300 effective samples
+# (a planted halved alpha at n = 512, d = 16 has 440). Below MIN_MEAN_SAMPLES a mean check
+# says "too few samples to judge"; a deficit on fewer than MIN_DEFICIT_EFFECTIVE effective
+# samples says so too.
 MIN_MEAN_SAMPLES = 64
-MIN_DEFICIT_SAMPLES = 256
+MIN_DEFICIT_EFFECTIVE = 400
 # Below this skewness of log r^2 the right tail of r^2 is lighter than log-normal (e.g. an
 # exponential r^2 has -1.1, chi-square with 1 degree of freedom -1.6): the plain interval is
 # trusted on its own and the log-normal estimate, biased upwards there, is not consulted.
@@ -129,17 +133,6 @@ def check_mean(log_sq: np.ndarray, target: float | Band) -> tuple[str, str, Mean
     if too_large:
         return VIOLATES, "mean above the target by more than 4 SE", est
     if too_small:
-        if est.n < MIN_DEFICIT_SAMPLES:
-            return (
-                TOO_FEW,
-                (
-                    f"mean > 4 SE below the target, but n = {est.n} < {MIN_DEFICIT_SAMPLES}: "
-                    "too few samples to judge a deficit"
-                ),
-                est,
-            )
-        if est.log_skewness < LEFT_SKEWED:
-            return VIOLATES, "mean below the target by more than 4 SE (light tail)", est
         if est.log_skewness > RIGHT_SKEWED:
             return (
                 AGREES,
@@ -150,19 +143,29 @@ def check_mean(log_sq: np.ndarray, target: float | Band) -> tuple[str, str, Mean
                 ),
                 est,
             )
-        lognormal_small = (
-            est.log_lognormal + Z * est.log_lognormal_error < _log(band.lower) - est.shift
-        )
-        if lognormal_small:
-            return VIOLATES, "mean below the target by more than 4 SE (log-normal agrees)", est
-        return (
-            AGREES,
-            (
-                f"heavy tail: sample mean > 4 SE below, log-normal estimate within "
-                f"error (effective samples {est.effective_samples:.0f})"
-            ),
-            est,
-        )
+        if est.log_skewness < LEFT_SKEWED:
+            why = "light tail"
+        elif est.log_lognormal + Z * est.log_lognormal_error < _log(band.lower) - est.shift:
+            why = "log-normal agrees"
+        else:
+            return (
+                AGREES,
+                (
+                    f"heavy tail: sample mean > 4 SE below, log-normal estimate within "
+                    f"error (effective samples {est.effective_samples:.0f})"
+                ),
+                est,
+            )
+        if est.effective_samples < MIN_DEFICIT_EFFECTIVE:
+            return (
+                TOO_FEW,
+                (
+                    f"mean > 4 SE below the target ({why}), but on {est.effective_samples:.0f} "
+                    f"effective samples < {MIN_DEFICIT_EFFECTIVE}: too few to judge a deficit"
+                ),
+                est,
+            )
+        return VIOLATES, f"mean below the target by more than 4 SE ({why})", est
     return AGREES, "", est
 
 
@@ -698,8 +701,9 @@ def _method_text() -> str:
         "*below* its target must also be 4 errors below by the log-normal estimate "
         "exp(m + v/2) of log r² (heavy right tails at large L α² make the plain mean and its "
         "SE too small; see `rsim.analysis.report` and rsim/THEORY.md section 8). Means are "
-        f"judged from n = {MIN_MEAN_SAMPLES} samples, a deficit from n = {MIN_DEFICIT_SAMPLES} "
-        "(below: 'too few samples to judge'; floors measured by scripts/false_alarms.py). A "
+        f"judged from n = {MIN_MEAN_SAMPLES} samples, a deficit from {MIN_DEFICIT_EFFECTIVE} "
+        "effective samples (sum r²)²/sum r⁴ (below: 'too few samples to judge'; floors "
+        "measured by scripts/false_alarms.py). A "
         "high-probability bound 'with probability ≥ 1 − δ' "
         f"is violated when the count outside it has P(Binomial(n, δ) ≥ k) < {FALSE_ALARM:.1e} "
         "(the one-sided 4σ level); the quantile shown carries the distribution-free "
