@@ -129,21 +129,22 @@ def failure_reason(task: Any) -> str:
     return "left the queue without a result"
 
 
-def _returned_failure(task: Any) -> str | None:
-    """Why a task that returned did not complete its job, or None. The job's exception comes
-    back inside Hydra's JobReturn; submitit raises one in the task when SLURM warns that the
-    time limit is near (``signal_delay_s`` before it) and no requeue is left."""
+def _returned(task: Any) -> tuple[Any, str | None]:
+    """A returned task's result (read once) and why it did not complete its job, or None.
+    The job's exception comes back inside Hydra's JobReturn; submitit raises one in the task
+    when SLURM warns that the time limit is near (``signal_delay_s`` before it) and no requeue
+    is left."""
     from hydra.core.utils import JobStatus
 
     try:
         returned = task.results()[0]
     except Exception as error:  # submitit could not run the task function at all
-        return str(error).strip().splitlines()[-1]
+        return None, str(error).strip().splitlines()[-1]
     if returned.status != JobStatus.FAILED:
-        return None
+        return returned, None
     error = returned._return_value
     text = f"{type(error).__name__}: {error}"
-    return TIMED_OUT if "timed-out" in text else text
+    return returned, TIMED_OUT if "timed-out" in text else text
 
 
 def wait(tasks: list, jobs: list[dict[str, Any]]):
@@ -161,9 +162,9 @@ def wait(tasks: list, jobs: list[dict[str, Any]]):
             if i in done or i in failed:
                 continue
             if task.paths.result_pickle.exists():
-                reason = _returned_failure(task)
+                result, reason = _returned(task)
                 if reason is None:
-                    done[i] = task.results()[0]
+                    done[i] = result
                 else:  # the runner recorded the job's own exception; SLURM's timeout is clearer
                     failed[i] = reason
                     _record(results, jobs[i], task, reason, replace=reason == TIMED_OUT)
