@@ -73,6 +73,19 @@ def test_corollary1_grid_is_the_papers():
 
 
 @pytest.mark.parametrize(
+    "overrides,models", [([], ["res1", "res2", "res3"]), (["model=res3"], ["res3"])]
+)
+def test_heatmap_runs_every_residual_model_or_the_one_named(overrides, models):
+    """+sweep=heatmap is one critical line per architecture; model=... on the command line
+    replaces the sweep's list (one model per override)."""
+    with initialize_config_dir(config_dir=cli.CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=["+sweep=heatmap", *overrides], return_hydra_config=True)
+    jobs = cli.job_values(cfg)
+    assert sorted({job["model"] for job in jobs}) == models
+    assert len(jobs) == 51 * len(models)
+
+
+@pytest.mark.parametrize(
     "override,key",
     [
         ("model=res9", "model"),

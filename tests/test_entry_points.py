@@ -27,7 +27,10 @@ TINY = {
     "critical_iid": ((*CELL, DEPTHS, BETAS, "init=gaussian"), "hidden_diff_vs_depth.png"),
     "critical_smooth": ((*CELL, DEPTHS, BETAS), "hidden_diff_vs_depth.png"),
     "fbm_paths": ((*CELL, "depth=16", "hurst=0.3,0.8", "weight_paths=2"), "fbm_paths.png"),
-    "heatmap": ((*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.6,0.7,0.9"), "heatmap.png"),
+    "heatmap": (
+        (*CELL, "depth=16", BETAS, "model=res1,res3", "hurst=0.1,0.3,0.5,0.6,0.7,0.9"),
+        "critical_curves.png",
+    ),
     "heatmap_conv": ((*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.6,0.7,0.9"), "heatmap.png"),
     "histogram": ((*CELL, "depth=8"), "histograms.png"),
     "lr_alpha": ((*TRAIN, "depth=4,8", "betas=[0.5,1.0]", "replicates=1"), "lr_alpha.png"),

@@ -9,6 +9,9 @@ share weights) gives the interval.
 
 Finite depths bias it where the next term of the expansion decays slowly: with fbm weights at
 H = 0.9, res-3 has terms of order L^0.9 and L^0.8 and depths up to 3000 give about 0.86.
+``extrapolate=True`` removes that bias by finite-size scaling of the local exponents in
+L^-omega, with omega from the theory (rsim/THEORY.md section 12), and widens the interval by
+the extrapolation's own uncertainty. :func:`critical_curve` gives beta*(H) per architecture.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rsim.analysis.theory import correction_exponent
 from rsim.schema import CELL_SERIES
 
 # Every cell column but the depth: model, branch_depth, image_size, kernel_size... so res-3,
@@ -36,13 +40,22 @@ class CriticalBeta:
     low: float
     high: float
     slopes: pd.DataFrame  # beta, slope, beta_plus_slope, identity_side
+    # extrapolate=True only: the local exponents p(L) per pair of successive depths (depth =
+    # their geometric mean), the correction exponent omega used and where it came from.
+    local: pd.DataFrame | None = None
+    omega: float | None = None
+    omega_source: str | None = None
 
     def __str__(self) -> str:
-        return f"beta* = {self.estimate:.3f} [{self.low:.3f}, {self.high:.3f}]"
+        text = f"beta* = {self.estimate:.3f} [{self.low:.3f}, {self.high:.3f}]"
+        if self.omega is not None:
+            text += f" (extrapolated in L^-omega, omega = {self.omega:.3g}, {self.omega_source})"
+        return text
 
 
 def _cube(frame: pd.DataFrame, metric: str):
-    """Depths, betas and one ``(samples, betas)`` array of log ratios per depth."""
+    """Depths, betas and one ``(samples, betas)`` array of log ratios per depth (rows in the
+    same sample order at every depth: coupled depths share sample ids)."""
     column = f"log_{metric}"
     if column not in frame:
         raise ValueError(f"metric={metric!r}: the table has no column {column!r}")
@@ -74,29 +87,52 @@ def _estimate(betas, slopes) -> float:
     return float(np.median(betas[identity] + slopes[identity])) if identity.any() else np.nan
 
 
+def _resample(cubes, rng) -> list[np.ndarray]:
+    """One bootstrap draw: the same sample indices at every depth (a sample's betas, and its
+    depths when they are coupled, stay together), or independent draws where the depths
+    have different sample counts."""
+    sizes = {len(c) for c in cubes}
+    if len(sizes) == 1:
+        index = rng.integers(0, len(cubes[0]), len(cubes[0]))
+        return [c[index] for c in cubes]
+    return [c[rng.integers(0, len(c), len(c))] for c in cubes]
+
+
 def critical_beta(
     frame: pd.DataFrame,
     metric: str = "hidden_diff",
     n_boot: int = 200,
     level: float = 0.9,
     seed: int = 0,
+    extrapolate: bool = False,
+    omega: float | None = None,
 ) -> CriticalBeta:
     """Estimate beta* from a sweep over depths and betas of one weight law (see module doc).
 
     ``metric`` names a ratio (``hidden_diff``, ``jvp_diff``, ``grad_diff``...); the interval
-    is the bootstrap percentile interval at ``level``.
+    is the bootstrap percentile interval at ``level``. ``extrapolate=True`` removes the
+    finite-depth bias (:func:`extrapolated_beta`, at least 3 depths); ``omega`` then
+    overrides the correction exponent the theory gives (:func:`correction_exponent`).
     """
     depths, betas, cubes = _cube(frame, metric)
+    if extrapolate:
+        return extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega)
     log_depths = np.log(depths.astype(float))
     medians = np.stack([np.median(c, axis=0) for c in cubes])
     slopes = _slopes(log_depths, betas, medians)
     rng = np.random.default_rng(seed)
     boots = []
     for _ in range(n_boot):
-        resampled = np.stack([np.median(c[rng.integers(0, len(c), len(c))], axis=0) for c in cubes])
+        resampled = np.stack([np.median(c, axis=0) for c in _resample(cubes, rng)])
         boots.append(_estimate(betas, _slopes(log_depths, betas, resampled)))
     low, high = np.nanquantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    table = pd.DataFrame(
+    return CriticalBeta(
+        _estimate(betas, slopes), float(low), float(high), _slope_table(betas, slopes)
+    )
+
+
+def _slope_table(betas, slopes) -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "beta": betas,
             "slope": slopes,
@@ -104,7 +140,118 @@ def critical_beta(
             "identity_side": slopes < 0,
         }
     )
-    return CriticalBeta(_estimate(betas, slopes), float(low), float(high), table)
+
+
+# --- extrapolation in the depth ------------------------------------------------------------
+
+# Betas this far above the finite-depth estimate make the local exponents: there the branch's
+# term linear in alpha dominates and the alpha^2 corrections (relative size L^-(beta - beta*))
+# are small.
+FAR_SIDE = 0.25
+OMEGA_GRID = np.round(np.arange(0.05, 2.001, 0.05), 2)
+
+
+def _local_exponents(depths, betas, cubes):
+    """p_i(beta) = beta + slope of the median log ratio between depths i and i + 1."""
+    medians = np.stack([np.median(c, axis=0) for c in cubes])
+    return betas + np.diff(medians, axis=0) / np.diff(np.log(depths.astype(float)))[:, None]
+
+
+def _far_side(betas, exponents) -> np.ndarray:
+    """The betas on the identity side at every pair of depths, FAR_SIDE above the deepest
+    pair's estimate (all identity-side betas where none is that far)."""
+    identity = (exponents < betas).all(axis=0)
+    if not identity.any():
+        return identity
+    deepest = np.median(exponents[-1][identity])
+    far = identity & (betas >= deepest + FAR_SIDE)
+    return far if far.any() else identity
+
+
+def _fit(mid_depths, p, omega) -> tuple[float, float]:
+    """Least squares p = beta* + c L^-omega; returns (beta*, sum of squared residuals)."""
+    if np.isinf(omega):
+        return float(p.mean()), float(((p - p.mean()) ** 2).sum())
+    x = mid_depths**-omega
+    design = np.stack([np.ones_like(x), x], axis=1)
+    coef, *_ = np.linalg.lstsq(design, p, rcond=None)
+    return float(coef[0]), float(((design @ coef - p) ** 2).sum())
+
+
+def _extrapolate(depths, betas, cubes, omega, mask=None):
+    """(beta*, omega, local exponents) from one set of cubes; omega=None fits it."""
+    exponents = _local_exponents(depths, betas, cubes)
+    far = _far_side(betas, exponents) if mask is None else mask
+    if not far.any():
+        return np.nan, omega, exponents, far
+    p = np.median(exponents[:, far], axis=1)
+    mid = np.sqrt(depths[1:] * depths[:-1]).astype(float)
+    if omega is None:
+        fits = [_fit(mid, p, w) for w in OMEGA_GRID]
+        best = int(np.argmin([sse for _, sse in fits]))
+        return fits[best][0], float(OMEGA_GRID[best]), exponents, far
+    return _fit(mid, p, omega)[0], omega, exponents, far
+
+
+def extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega=None):
+    """beta* with the finite-depth bias removed (rsim/THEORY.md section 12).
+
+    1. Local exponents: between successive depths, p_i = beta + slope of the median log ratio,
+       taken at betas well on the identity side (FAR_SIDE above the finite-depth value), where
+       it is the growth exponent of the term linear in alpha.
+    2. Finite-size scaling: p_i = beta* + c L_i^-omega (L_i the pair's geometric mean depth),
+       least squares; omega from the theory (:func:`correction_exponent`) or ``omega``, fitted
+       on a grid where the theory gives none (then at least 4 depths). omega = inf: no
+       correction, the mean of the p_i.
+    3. Interval: the bootstrap over samples of the whole procedure (the omega fit included), at
+       ``level``, widened to contain the same bootstrap interval of the fit without the
+       shallowest pair (the extrapolation's model error: higher-order terms L^-2 omega).
+    """
+    key = frame.iloc[0]
+    source = "given"
+    if omega is None:
+        hurst = key["hurst"] if "hurst" in key and pd.notna(key["hurst"]) else None
+        omega = correction_exponent(key["model"], key["activation"], key["init"], hurst)
+        source = "theory" if omega is not None else "fitted"
+    minimum = 4 if omega is None else 3
+    if len(depths) < minimum:
+        raise ValueError(
+            f"extrapolate=True needs at least {minimum} depths"
+            + (" (omega is fitted: the theory gives none for this series)" if omega is None else "")
+        )
+    estimate, fitted, exponents, far = _extrapolate(depths, betas, cubes, omega)
+    # Without the shallowest depth (still >= 3 depths, i.e. >= 2 local exponents).
+    deep = slice(1, None) if len(depths) > minimum else slice(None)
+    rng = np.random.default_rng(seed)
+    boots, deep_boots = [], []
+    for _ in range(n_boot):
+        drawn = _resample(cubes, rng)
+        boots.append(_extrapolate(depths, betas, drawn, omega, far)[0])
+        deep_boots.append(_extrapolate(depths[deep], betas, drawn[deep], fitted, far)[0])
+    quantiles = [(1 - level) / 2, (1 + level) / 2]
+    low, high = np.nanquantile(boots, quantiles)
+    deep_low, deep_high = np.nanquantile(deep_boots, quantiles)
+    mid = np.sqrt(depths[1:] * depths[:-1])
+    local = pd.DataFrame(
+        {
+            "depth_low": depths[:-1],
+            "depth_high": depths[1:],
+            "depth": mid,
+            "local_exponent": np.median(exponents[:, far], axis=1) if far.any() else np.nan,
+        }
+    )
+    slopes = _slopes(
+        np.log(depths.astype(float)), betas, np.stack([np.median(c, 0) for c in cubes])
+    )
+    return CriticalBeta(
+        estimate,
+        float(min(low, deep_low)),
+        float(max(high, deep_high)),
+        _slope_table(betas, slopes),
+        local,
+        fitted,
+        source,
+    )
 
 
 def critical_betas(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -> pd.DataFrame:
@@ -124,6 +271,7 @@ def critical_betas(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -
                 "beta_star": result.estimate,
                 "low": result.low,
                 "high": result.high,
+                **({"omega": result.omega} if result.omega is not None else {}),
             }
         )
     return pd.DataFrame(rows)
@@ -147,3 +295,29 @@ def zero_crossings(frame: pd.DataFrame, metric: str = "hidden_diff") -> pd.DataF
             crossing = betas[i] + step * values[i] / (values[i] - values[i + 1])
         rows.append({**dict(zip(keys, key)), "metric": metric, "beta_zero": crossing})
     return pd.DataFrame(rows)
+
+
+def critical_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -> pd.DataFrame:
+    """beta*(H) of every architecture and law family of an H sweep: one row per (series, H).
+
+    Every series but the Hurst index (model, branch, width, init...) is one curve. At a single
+    depth, beta* is where the mean log10 ratio crosses 0 (:func:`zero_crossings`: the official
+    Figure 7 reading, a finite-depth value; ``low`` and ``high`` are NaN); a sweep over several
+    depths uses :func:`critical_beta` per H (``kwargs`` go to it, ``extrapolate`` included).
+    Columns: the series columns, ``depth`` (the depth, or the largest one), ``metric``,
+    ``beta_star``, ``low``, ``high``, ``method`` (``zero_crossing`` | ``depth_slopes`` |
+    ``extrapolated``).
+    """
+    if "hurst" not in frame or frame["hurst"].isna().all():
+        raise ValueError("critical_curve needs an H sweep: the table has no Hurst index")
+    frame = frame[frame["hurst"].notna()]
+    if frame["depth"].nunique() == 1:
+        table = zero_crossings(frame, metric).rename(columns={"beta_zero": "beta_star"})
+        table["low"] = table["high"] = np.nan
+        table["method"] = "zero_crossing"
+    else:
+        table = critical_betas(frame, metric, **kwargs)
+        table["depth"] = frame["depth"].max()
+        table["method"] = "extrapolated" if kwargs.get("extrapolate") else "depth_slopes"
+    columns = [c for c in SERIES if c in table] + ["depth", "metric", "beta_star", "low", "high"]
+    return table[columns + ["method"]].reset_index(drop=True)

@@ -77,9 +77,21 @@ def format_summary(table: pd.DataFrame) -> str:
     return shown.to_string(index=False)
 
 
+def _extrapolated(frame: pd.DataFrame, metric: str) -> pd.DataFrame | None:
+    """The extrapolated critical betas, row for row with critical_betas, or None where a
+    series has too few depths to extrapolate."""
+    from rsim.analysis.critical import critical_betas
+
+    try:
+        return critical_betas(frame, metric, extrapolate=True)
+    except ValueError:
+        return None
+
+
 def critical_text(frame: pd.DataFrame) -> str | None:
-    """The critical beta of every series swept over depths and betas, or, for an H sweep at
-    one depth, the beta where the mean log10 ratio crosses 0; None when neither applies."""
+    """The critical beta of every series swept over depths and betas (the finite-depth value
+    and, with 3 depths or more, the extrapolated one), or, for an H sweep at one depth, the
+    beta where the mean log10 ratio crosses 0; None when neither applies."""
     from rsim.analysis.critical import critical_betas, zero_crossings
     from rsim.analysis.report import architecture_label
 
@@ -90,12 +102,22 @@ def critical_text(frame: pd.DataFrame) -> str | None:
         for metric in ("hidden_diff", "grad_diff", "jvp_diff"):
             if f"log_{metric}" not in frame:
                 continue
-            for _, row in critical_betas(frame, metric).iterrows():
+            finite = critical_betas(frame, metric)
+            extrapolated = _extrapolated(frame, metric)
+            for i, row in finite.iterrows():
                 law = row["init"] + (f" H={row['hurst']:g}" if pd.notna(row["hurst"]) else "")
-                lines.append(
+                line = (
                     f"critical beta ({metric}, {architecture_label(row)}, {law}): "
-                    f"{row['beta_star']:.3f} [{row['low']:.3f}, {row['high']:.3f}] (90%)"
+                    f"{row['beta_star']:.3f} [{row['low']:.3f}, {row['high']:.3f}] at "
+                    f"L <= {frame['depth'].max()}"
                 )
+                if extrapolated is not None:
+                    ext = extrapolated.iloc[i]
+                    line += (
+                        f"; extrapolated {ext['beta_star']:.3f} [{ext['low']:.3f}, "
+                        f"{ext['high']:.3f}] (omega {ext['omega']:.3g})"
+                    )
+                lines.append(line + " (90%)")
     elif frame["hurst"].nunique() > 1 and frame["beta"].nunique() >= 5:
         crossings = zero_crossings(frame, "hidden_diff")
         pairs = ", ".join(

@@ -630,3 +630,85 @@ def corollary2_limit_band(net: Network, beta: float) -> Band | NotApplicable:
     if beta != 0.5:
         return NotApplicable(f"beta = 1/2 (beta = {beta:g})")
     return Band(math.expm1(0.5), math.expm1(4.0))
+
+
+# --------------------------------------------------------------------------------------------
+# The regime linear in alpha and the finite-depth corrections of beta* (section 12)
+
+
+def depth_correlation(init: str, hurst: float | None, lags) -> np.ndarray | NotApplicable:
+    """rho(k): the correlation of a weight entry between layers j and j + k, for the i.i.d.
+    laws (rho = 1 at k = 0, else 0) and fbm (the unit fGn autocovariance)."""
+    k = np.abs(np.asarray(lags, np.float64))
+    if init in schema.IID_LAWS:
+        return (k == 0).astype(np.float64)
+    if init == "fbm":
+        two_h = 2 * float(hurst)
+        return 0.5 * (np.abs(k - 1) ** two_h - 2 * k**two_h + (k + 1) ** two_h)
+    return NotApplicable(f"a depth correlation in closed form (init={init!r})")
+
+
+def _dual_kernel(model: str, activation: str):
+    """K(rho) = E[u_j . u_k] / ||h_0||^2 for u = g's input to V (section 12), gain 1: res-1
+    has u = sigma(h_0), the same at every layer (E ||ReLU(h_0)||^2 / ||h_0||^2 = 1/2 by the
+    symmetry h_0 -> -h_0); res-2/res-3 have u = sigma(W h_0) with W_j h_0, W_k h_0 Gaussian
+    of correlation rho: the arc-cosine kernel for ReLU, rho for the identity."""
+    sigma = schema.branch_activation(model, activation)
+    if model == "res1" and sigma in ("relu", "identity"):
+        constant = 0.5 if sigma == "relu" else 1.0
+        return lambda rho: np.full_like(rho, constant)
+    if model in ("res2", "res3") and sigma == "relu":
+        return lambda rho: (
+            (np.sqrt(np.clip(1 - rho**2, 0, None)) + rho * (np.pi - np.arccos(np.clip(rho, -1, 1))))
+            / (2 * np.pi)
+        )
+    if model in ("res2", "res3") and sigma == "identity":
+        return lambda rho: rho
+    return None
+
+
+def linear_second_moment(
+    model: str, activation: str, init: str, hurst: float | None, depth: int
+) -> float | NotApplicable:
+    """y(L) = lim_{alpha -> 0} E||h_L - h_0||^2 / (alpha^2 ||h_0||^2) (section 12), gain 1:
+    the mean square of sum_k V_k g(h_0, theta_k), = sum_{j,k <= L} rho(k - j) K(rho(k - j)).
+
+    Exact for res-1 (ReLU, identity) and res-2/res-3 (ReLU, identity) with i.i.d. or fbm
+    weights, V independent of the rest: E[(V_j u_j) . (V_k u_k)] = rho(k - j) E[u_j . u_k].
+    i.i.d. laws give y = L K(1) (K(1) = 1/2 for ReLU: E r_h^2 ~ alpha^2 L / 2).
+    """
+    kernel = _dual_kernel(model, activation)
+    if kernel is None:
+        return NotApplicable(f"a dual kernel in closed form for {model} with {activation}")
+    lags = np.arange(depth)
+    rho = depth_correlation(init, hurst, lags)
+    if isinstance(rho, NotApplicable):
+        return rho
+    pairs = np.where(lags == 0, depth, 2 * (depth - lags))  # ordered pairs (j, k) at each lag
+    return float((pairs * rho * kernel(rho)).sum())
+
+
+def correction_exponent(
+    model: str, activation: str, init: str, hurst: float | None
+) -> float | None:
+    """omega in p(L) = beta* + c L^-omega + ..., the leading finite-depth correction of the
+    local growth exponent p(L) = d log ||h_L - h_0|| / d log L on the identity side (section
+    12); ``inf`` where y(L) is an exact power of L; None where the theory gives none.
+
+    y(L) = sum rho K(rho): res-1 has K constant, so y = L^2H exactly (p = H, omega = inf);
+    res-2/res-3 with ReLU have K(r) = 1/(2 pi) + r/4 + ..., so y = a L^2H + b L^max(4H-2, 1)
+    + ...: for H > 1/2, p = H and omega = 2 min(1 - H, H - 1/2); for H < 1/2, p = 1/2 and
+    omega = 1 - 2H; i.i.d. weights give y = L / 2 exactly. The smooth law's Riemann sums
+    converge like 1/L (omega = 1).
+    """
+    if init == "smooth":
+        return 1.0
+    if init not in schema.IID_LAWS + ("fbm",) or (init == "fbm" and hurst is None):
+        return None
+    h = float(hurst) if init == "fbm" else 0.5
+    sigma = schema.branch_activation(model, activation)
+    if (model == "res1" and sigma in ("relu", "identity")) or h == 0.5:
+        return math.inf if model in ("res1", "res2", "res3") else None
+    if model in ("res2", "res3") and sigma == "relu":
+        return 1 - 2 * h if h < 0.5 else 2 * min(1 - h, h - 0.5)
+    return None

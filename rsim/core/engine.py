@@ -8,7 +8,8 @@ states are flattened C x N x N images), each layer's weights ``(n_matrices, *wei
 read-in h_0 = A x (a matrix, or a 1 x 1 convolution of an n_in-channel image).
 
 Keys. ``root = fold_in(PRNGKey(seed), depth)`` (:func:`root_key`; the smooth law shares one
-realisation across depths); sample ``i`` uses ``fold_in(root, i)``; inside a sample, fixed
+realisation across depths, and ``coupled_depth`` makes every depth use the streams of one
+depth, truncated); sample ``i`` uses ``fold_in(root, i)``; inside a sample, fixed
 tags give the input, readout, tangent and layer keys, and layer ``k`` of an i.i.d. law draws
 its weights from ``fold_in(layer_key, k)`` inside the scan step: nothing of size L x d x d
 exists. A sample's numbers do not depend on the chunk it was computed in.
@@ -96,6 +97,15 @@ class Kernel:
     branch_depth: int | None = None
     image_size: int | None = None
     kernel_size: int | None = None
+    # Common random numbers across depths: every depth uses the streams of a network of this
+    # depth (>= depth), truncated to its first L layers (fbm: the first L entries of one fGn
+    # path of this length). None: depths are independent.
+    coupled_depth: int | None = None
+
+    @property
+    def stream_depth(self) -> int:
+        """The depth whose random streams this kernel draws (its own, or ``coupled_depth``)."""
+        return self.coupled_depth or self.depth
 
     @property
     def shape(self) -> branches.Shape:
@@ -282,6 +292,7 @@ def _sample(kernel: Kernel, key, betas, law_state):
             dtype,
             fgn_scale=law_state,
             lengthscale=kernel.lengthscale,
+            stream_depth=kernel.stream_depth,
         )
 
     def forward(carry, xs):
@@ -401,6 +412,7 @@ def default_block(
     platform: str | None = None,
     correlated: bool = False,
     sampler: str = "explicit",
+    path_depth: int | None = None,
 ) -> int:
     """Samples vmapped together: a power of two giving about 2^20 weight entries per layer step
     on CPU (measured fastest here: 256 at d = 40, 64 at d = 100 for res-3), 2^24 on
@@ -411,7 +423,9 @@ def default_block(
     copies of the hidden state, which can outnumber its kernels' entries); a stored state has
     ``shape.dim`` entries.
     The projection sampler draws about 2 d numbers per matrix and layer: 2^16 / (n_matrices d)
-    samples on CPU (measured: 1024 at d = 40, 64 at d = 512, res-3), at most 1024."""
+    samples on CPU (measured: 1024 at d = 40, 64 at d = 512, res-3), at most 1024.
+    ``path_depth`` is the length of a correlated law's path when it exceeds the depth
+    (``coupled_depth``)."""
     platform = platform or jax.default_backend()
     itemsize = 8 if precision == "float64" else 4
     width, n_matrices = shape.dim, shape.n_matrices
@@ -426,16 +440,18 @@ def default_block(
     if gradients in ("vjp", "both"):
         fit = min(fit, 2**28 / (itemsize * depth * stored))
     if correlated:
-        fit = min(fit, 2**28 / (4 * itemsize * depth * shape.weight_entries))
+        length = max(depth, path_depth or depth)
+        fit = min(fit, 2**28 / (4 * itemsize * length * shape.weight_entries))
     return int(2 ** min(max(round(math.log2(max(fit, 1))), 0), int(math.log2(most))))
 
 
 def root_key(kernel: Kernel, seed: int):
-    """``fold_in(PRNGKey(seed), depth)``: depths are independent, except for the smooth law,
-    whose realisation is a function of t shared by every depth (sample i at depth 10 and at
-    depth 1000 discretise the same V(t), from the same h_0)."""
+    """``fold_in(PRNGKey(seed), stream_depth)``: depths are independent unless coupled (then
+    sample i has the same input, read-in, read-out and layer streams at every depth), except
+    for the smooth law, whose realisation is a function of t shared by every depth (sample i
+    at depth 10 and at depth 1000 discretise the same V(t), from the same h_0)."""
     key = jax.random.PRNGKey(seed)
-    return key if kernel.init == "smooth" else jax.random.fold_in(key, kernel.depth)
+    return key if kernel.init == "smooth" else jax.random.fold_in(key, kernel.stream_depth)
 
 
 def run(
@@ -469,7 +485,7 @@ def run(
         betas = jnp.asarray(betas, dtype)
         law_state = jnp.zeros((), dtype)
         if kernel.init == "fbm":
-            law_state = jnp.asarray(laws.fgn_scale(hurst, kernel.depth), dtype)
+            law_state = jnp.asarray(laws.fgn_scale(hurst, kernel.stream_depth), dtype)
         root = root_key(kernel, seed)
         fn = _compiled(kernel, n_devices)
         parts = collections.defaultdict(list)

@@ -148,16 +148,18 @@ def path(
     *,
     fgn_scale=None,
     lengthscale: float | None = None,
+    stream_depth: int | None = None,
 ):
     """The weights of layers k = 1..L of a correlated law at once: ``(depth, *shape)``.
 
-    smooth: W_k = W(k / L) of one realisation; fbm: fGn in k (``fgn_scale`` of H and L)
-    scaled by gain / sqrt(fan_in).
+    smooth: W_k = W(k / L) of one realisation; fbm: fGn in k scaled by gain / sqrt(fan_in),
+    the first L entries of a path of length ``stream_depth`` (default L; ``fgn_scale`` of H
+    and that length): a stationary path's first L entries are fGn of length L.
     """
     if law == "smooth":
         coefficients = smooth_coefficients(key, shape, fan_in, gain, lengthscale, dtype)
         return smooth_at(coefficients, jnp.arange(1, depth + 1) / depth, lengthscale)
     if law == "fbm":
-        noise = fgn(key, depth, math.prod(shape), fgn_scale, dtype)
+        noise = fgn(key, stream_depth or depth, math.prod(shape), fgn_scale, dtype)[:depth]
         return noise.reshape(depth, *shape) * jnp.asarray(gain / math.sqrt(fan_in), dtype)
     raise ValueError(f"{law!r} is not a correlated law")

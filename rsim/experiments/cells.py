@@ -40,6 +40,12 @@ class CellSpec(ResNetSpec):
     # Samples whose path of the weight entry V_k[0, 0] (conv: V_k[0, 0, 0, 0]), k = 1..L, is
     # stored in the table ``paths/`` (correlated laws only; Figure 6 draws it).
     weight_paths: int = field(default=0, metadata=LATER_OPTION)
+    # Common random numbers across depths: every depth of a sweep draws the streams of a
+    # network of this depth (>= every depth), truncated to its first L layers, so sample i
+    # shares its input, read-in, read-out and first weights at every depth (fbm: the first L
+    # entries of one fGn path). Exact in law at each depth; slopes across depths then have
+    # a much smaller Monte Carlo error. None: depths are independent.
+    coupled_depth: int | None = field(default=None, metadata=LATER_OPTION)
     # Samples per device call (rounded up to whole blocks); results never depend on it.
     chunk: int | None = field(default=None, compare=False)
 
@@ -69,6 +75,13 @@ class CellSpec(ResNetSpec):
                 f"init={self.init!r}; only laws correlated along the depth "
                 f"({', '.join(schema.CORRELATED_LAWS)}) build a weight path"
             )
+        if self.coupled_depth is not None:
+            checks.integer("coupled_depth", self.coupled_depth, minimum=self.depth)
+            if self.init == "smooth":
+                raise ConfigError(
+                    "coupled_depth is not allowed with init='smooth': its realisation is a "
+                    "function of t = k / L shared by every depth already"
+                )
         if self.chunk is not None:
             checks.integer("chunk", self.chunk, minimum=1)
 
@@ -86,6 +99,7 @@ class CellSpec(ResNetSpec):
             self.precision,
             correlated=self.init in schema.CORRELATED_LAWS,
             sampler=self.sampler,
+            path_depth=self.coupled_depth,
         )
         return engine.Kernel(
             model=self.model,
@@ -105,6 +119,7 @@ class CellSpec(ResNetSpec):
             branch_depth=self.branch_depth,
             image_size=self.image_size,
             kernel_size=self.kernel_size,
+            coupled_depth=self.coupled_depth,
         )
 
     def block(self) -> int:

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from rsim import schema
 from rsim.analysis import theory
-from rsim.analysis.critical import zero_crossings
+from rsim.analysis.critical import critical_curve, zero_crossings
 from rsim.analysis.report import architecture_label
 
 SERIES = list(schema.CELL_SERIES)
@@ -120,29 +120,66 @@ def histograms(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
 
 
 def heatmap(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
-    """Figure 7: mean log10 ratio over (H, beta) at one depth, with the estimated critical
-    curve (where it crosses 0) and the heuristic max(H, 1/2)."""
-    fig = Figure(figsize=(6 * len(ratios), 4.8))
-    axes = fig.subplots(1, len(ratios), squeeze=False)
-    for ax, ratio in zip(axes[0], ratios):
-        grid = (frame.groupby(["hurst", "beta"])[f"log_{ratio}"].mean() / np.log(10)).unstack()
-        hursts, betas = grid.index.to_numpy(), grid.columns.to_numpy()
-        image = ax.pcolormesh(
-            betas, hursts, grid.to_numpy(), cmap="RdBu_r", vmin=-3, vmax=3, shading="nearest"
-        )
-        fig.colorbar(image, ax=ax, extend="both", label=f"mean log10 {LABELS.get(ratio, ratio)}")
-        crossings = zero_crossings(frame, ratio)
-        ax.plot(crossings["beta_zero"], crossings["hurst"], "k-", lw=2, label="estimated critical")
-        ax.plot(np.maximum(hursts, 0.5), hursts, "k--", lw=1, label=r"max(H, 1/2)")
-        ax.set_xlabel(r"$\beta$")
-        ax.set_ylabel("Hurst index H")
-        ax.legend(loc="lower right", fontsize=8)
-    first = frame.iloc[0]
+    """Figure 7: mean log10 ratio over (H, beta) at one depth, one row per architecture and law
+    (res-1, res-2, res-3...), each with its own estimated critical curve (where the mean
+    crosses 0); res-3 rows also show its heuristic max(H, 1/2), a formula of res-3 only."""
+    series = list(frame.groupby(_curve_keys(frame), sort=True, dropna=False))
+    fig = Figure(figsize=(6 * len(ratios), 4.8 * len(series)))
+    axes = fig.subplots(len(series), len(ratios), squeeze=False)
+    for row, (_, part) in zip(axes, series):
+        first = part.iloc[0]
+        for ax, ratio in zip(row, ratios):
+            grid = (part.groupby(["hurst", "beta"])[f"log_{ratio}"].mean() / np.log(10)).unstack()
+            hursts, betas = grid.index.to_numpy(), grid.columns.to_numpy()
+            image = ax.pcolormesh(
+                betas, hursts, grid.to_numpy(), cmap="RdBu_r", vmin=-3, vmax=3, shading="nearest"
+            )
+            label = f"mean log10 {LABELS.get(ratio, ratio)}"
+            fig.colorbar(image, ax=ax, extend="both", label=label)
+            crossings = zero_crossings(part, ratio)
+            ax.plot(
+                crossings["beta_zero"], crossings["hurst"], "k-", lw=2, label="simulated critical"
+            )
+            if first["model"] == "res3":
+                ax.plot(np.maximum(hursts, 0.5), hursts, "k--", lw=1, label="res-3: max(H, 1/2)")
+            ax.set_xlabel(r"$\beta$")
+            ax.set_ylabel("Hurst index H")
+            ax.set_title(f"{architecture_label(first)}, {first['init']} weights", fontsize=9)
+            ax.legend(loc="lower right", fontsize=8)
     fig.suptitle(
-        f"{architecture_label(first)}, fbm weights, L = {first['depth']}, "
-        f"{frame['sample'].nunique()} samples per cell",
-        fontsize=10,
+        f"L = {frame['depth'].iloc[0]}, {frame['sample'].nunique()} samples per cell", fontsize=10
     )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def _curve_keys(frame: pd.DataFrame) -> list[str]:
+    """The columns that make one critical curve beta*(H): every series column but H."""
+    return [c for c in SERIES if c in frame and c != "hurst"]
+
+
+def critical_curves(frame: pd.DataFrame, path: Path, metric: str = "hidden_diff") -> Path:
+    """beta*(H) of every architecture and law of an H sweep on one plot
+    (:func:`rsim.analysis.critical.critical_curve`), e.g. res-1 against res-3, or the exact
+    fGn law against the official generator's."""
+    curve = critical_curve(frame, metric)
+    fig = Figure(figsize=(5.5, 4.5))
+    ax = fig.subplots()
+    for i, (_, part) in enumerate(curve.groupby(_curve_keys(curve), sort=True, dropna=False)):
+        first = part.iloc[0]
+        label = f"{architecture_label(first)}, {first['init']}"
+        ax.plot(part["hurst"], part["beta_star"], "o-", ms=3, color=f"C{i}", label=label)
+        if part["low"].notna().any():
+            ax.fill_between(part["hurst"], part["low"], part["high"], color=f"C{i}", alpha=0.15)
+    hursts = np.linspace(curve["hurst"].min(), curve["hurst"].max(), 100)
+    ax.plot(hursts, np.maximum(hursts, 0.5), "k--", lw=1, label="max(H, 1/2) (res-3 heuristic)")
+    ax.plot(hursts, hursts, ":", color="0.5", lw=1, label=r"$\beta = H$")
+    ax.set_xlabel("Hurst index H")
+    ax.set_ylabel(rf"critical $\beta^*$ ({LABELS.get(metric, metric)})")
+    method = curve["method"].iloc[0].replace("_", " ")
+    ax.set_title(f"simulated critical curves ({method}, L = {curve['depth'].max()})", fontsize=9)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     return path
@@ -242,7 +279,8 @@ def sweep_figures(
     hursts = frame["hurst"].dropna().unique()
     if len(hursts) > 5 and frame["depth"].nunique() == 1:
         ratios = ["hidden_diff"] + ([gradient_diff] if gradient_diff else [])
-        return written + [heatmap(frame, ratios, folder / "heatmap.png")]
+        written.append(heatmap(frame, ratios, folder / "heatmap.png"))
+        return written + [critical_curves(frame, folder / "critical_curves.png")]
     arch_keys = [c for c in ARCHITECTURE if c in frame]
     if frame.groupby(arch_keys, dropna=False).ngroups > 1 and frame["depth"].nunique() > 1:
         written.append(architectures(frame, "hidden_diff", folder / "architectures.png"))
