@@ -1,11 +1,25 @@
-"""Classification data for the training experiments, from disk only (nothing is downloaded).
+"""Classification data for the training experiments, fetched and verified on first use.
 
 * ``digits``         scikit-learn's bundled 8x8 handwritten digits (1797 images, 64 inputs,
                      10 classes), shipped inside the package: works offline on a fresh machine.
-                     A fixed stratified-free random split (seed 0): 1347 train, 450 test.
-* ``mnist``          the four IDX files of MNIST in a folder given by the user
+                     A fixed stratified-free random split (seed 0): 1348 train, 449 test.
+* ``mnist``          MNIST: the four gzipped IDX files as published
 * ``fashion_mnist``  Fashion-MNIST, same file names and format as MNIST
-* ``cifar10``        the CIFAR-10 "python version" batches (``data_batch_1..5``, ``test_batch``)
+* ``cifar10``        CIFAR-10, the "python version" archive ``cifar-10-python.tar.gz``, whose
+                     batches (``data_batch_1..5``, ``test_batch``) are extracted beside it
+
+**Fetching** (:func:`fetch`; :func:`load` calls it). ``data_dir`` (default
+:data:`rsim.schema.DATA_DIR`) is a cache: dataset ``name`` lives in ``<data_dir>/<name>/``.
+Missing files are downloaded (by pooch, a progress bar when stderr is a terminal) from the
+publisher's mirror in :data:`SOURCES`, or from the base URL ``data_url`` (a mirror, e.g. a
+cluster's shared copy: ``<data_url>/<file name>``), into a temporary file that is checked
+against the SHA-256 pinned in :data:`SOURCES` before it takes its name. Files already there
+are checked once per process and used without touching the network. A checksum mismatch is
+refused naming the file, the expected and the actual hash, and the bad file is removed; a
+download that fails (offline, a dead mirror) is refused in one line that names the files, the
+URL and the folder to put them in, and leaves nothing behind. A folder ``data_dir`` that
+itself holds a complete copy (the files placed there by hand: IDX files plain or ``.gz``,
+the CIFAR batches in it or in its ``cifar-10-batches-py/``) is read as it is, unchecked.
 
 Inputs are flattened and scaled to [0, 1] (pixel / max pixel value); labels are int32. Every
 dataset is made of images, channel-major: :attr:`Dataset.image_shape` is (channels, rows,
@@ -22,12 +36,19 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import io
+import os
 import pickle
+import re
+import sys
+import tarfile
+import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from rsim import schema
 from rsim.checks import ConfigError
 from rsim.schema import DATASETS
 
@@ -39,6 +60,8 @@ IDX_FILES = {
 }
 CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = "test_batch"
+CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
+CIFAR_FOLDER = "cifar-10-batches-py"  # the archive's one folder, holding the batches
 # IDX type byte -> big-endian numpy dtype (the format stores multi-byte values big-endian).
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 # (channels, rows, cols) of each dataset's images as published (read from the files for IDX).
@@ -50,8 +73,64 @@ IMAGE_SHAPES = {
 }
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where a dataset's files are published (``url`` + file name) and the SHA-256 of each."""
+
+    url: str
+    sha256: dict[str, str]
+
+
+# The files as their publishers distribute them, with their SHA-256 sums as published by
+# torchvision, tensorflow-datasets and keras (MNIST: 9912422, 28881, 1648877 and 4542 bytes;
+# Fashion-MNIST: 26421880, 29515, 4422102 and 5148; CIFAR-10: 170498071). MNIST's own site
+# (yann.lecun.com) no longer serves it reliably: PyTorch's mirror of the same files.
+SOURCES = {
+    "mnist": Source(
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        {
+            "train-images-idx3-ubyte.gz": (
+                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"
+            ),
+            "train-labels-idx1-ubyte.gz": (
+                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"
+            ),
+            "t10k-images-idx3-ubyte.gz": (
+                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"
+            ),
+            "t10k-labels-idx1-ubyte.gz": (
+                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"
+            ),
+        },
+    ),
+    "fashion_mnist": Source(
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        {
+            "train-images-idx3-ubyte.gz": (
+                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"
+            ),
+            "train-labels-idx1-ubyte.gz": (
+                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"
+            ),
+            "t10k-images-idx3-ubyte.gz": (
+                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"
+            ),
+            "t10k-labels-idx1-ubyte.gz": (
+                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"
+            ),
+        },
+    ),
+    "cifar10": Source(
+        "https://www.cs.toronto.edu/~kriz/",
+        {CIFAR_ARCHIVE: "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"},
+    ),
+}
+DOWNLOAD_CHUNK = 1 << 20  # bytes read from the network at a time
+
+
 class DataError(ConfigError):
-    """A data file is missing or malformed; the message names the file."""
+    """A data file is missing, malformed or not the published one, or cannot be fetched; the
+    message names the file."""
 
 
 @dataclass(frozen=True)
@@ -91,15 +170,21 @@ class Dataset:
         )
 
 
-def load(name: str, folder: str | Path | None = None, train_limit: int | None = None) -> Dataset:
-    """The dataset ``name`` (``folder`` holds its files unless it is ``digits``); the first
-    ``train_limit`` training examples if given."""
+def load(
+    name: str,
+    data_dir: str | Path | None = schema.DATA_DIR,
+    train_limit: int | None = None,
+    data_url: str | None = None,
+) -> Dataset:
+    """The dataset ``name``, fetched into the cache ``data_dir`` first if it is not there
+    (:func:`fetch`; ``digits`` is bundled); the first ``train_limit`` training examples if
+    given."""
     if name == "digits":
         data = digits()
     elif name in ("mnist", "fashion_mnist"):
-        data = idx_dataset(name, _folder(folder))
+        data = idx_dataset(name, fetch(name, data_dir, data_url))
     elif name == "cifar10":
-        data = cifar10(_folder(folder))
+        data = cifar10(fetch(name, data_dir, data_url))
     else:
         raise ConfigError(f"dataset={name!r} is not allowed; choose one of {', '.join(DATASETS)}")
     if train_limit is not None:
@@ -110,8 +195,9 @@ def load(name: str, folder: str | Path | None = None, train_limit: int | None = 
 
 
 def required_files(name: str, folder: str | Path) -> list[Path]:
-    """The files ``name`` needs in ``folder`` (an IDX file may also be gzipped: ``.gz``)."""
-    folder = _folder(folder)
+    """The files ``name`` reads in ``folder`` (an IDX file may also be gzipped: ``.gz``; the
+    CIFAR batches may lie in ``cifar-10-batches-py/``)."""
+    folder = Path(folder)
     if name in ("mnist", "fashion_mnist"):
         return [_idx_file(folder, stem) for stem in IDX_FILES.values()]
     if name == "cifar10":
@@ -273,16 +359,210 @@ def _cifar_root(folder: Path) -> Path:
     return nested if nested.is_dir() else folder
 
 
+# --- fetching ---------------------------------------------------------------------------------
+
+# Files whose hash has matched in this process: (path, size, mtime in ns) -> the hash.
+_VERIFIED: dict[tuple[str, int, int], str] = {}
+
+
+def cache_root(data_dir: str | Path | None = schema.DATA_DIR) -> Path:
+    """``data_dir`` as a path (``~`` expanded; None: the default); refused if it is a file."""
+    root = Path(str(schema.DATA_DIR if data_dir is None else data_dir)).expanduser()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"data_dir={str(data_dir)!r} is not a folder")
+    return root
+
+
+def dataset_folder(name: str, data_dir: str | Path | None = schema.DATA_DIR) -> Path:
+    """The folder ``name`` is read from: ``data_dir`` itself when it holds a complete copy (files
+    placed there by hand), else the cache's ``<data_dir>/<name>/``."""
+    root = cache_root(data_dir)
+    return root if _complete(name, root) else root / name
+
+
+def fetch(
+    name: str,
+    data_dir: str | Path | None = schema.DATA_DIR,
+    data_url: str | None = None,
+    progressbar: bool | None = None,
+) -> Path:
+    """The folder holding dataset ``name``'s files, downloading the missing ones first.
+
+    Present files of the cache are checked against :data:`SOURCES`; missing ones are
+    downloaded from ``data_url`` (a base URL; None: the publisher's) into a temporary file,
+    checked, then renamed; the CIFAR-10 archive's batches are extracted beside it. A progress
+    bar is drawn when ``progressbar`` (None: when stderr is a terminal). Raises
+    :class:`DataError` on a checksum mismatch (the bad file is removed) or a failed download
+    (nothing is left behind).
+    """
+    if name not in SOURCES:
+        raise ConfigError(
+            f"dataset={name!r} has no files to fetch; choose one of {', '.join(SOURCES)}"
+        )
+    source = SOURCES[name]
+    base = source_url(name, data_url)
+    folder = dataset_folder(name, data_dir)
+    if folder == cache_root(data_dir):
+        return folder  # a copy placed there by hand, read as it is
+    present = [f for f in source.sha256 if (folder / f).is_file()]
+    for file in present:
+        verify(folder / file, source.sha256[file])
+    if _complete(name, folder):
+        return folder
+    import requests
+
+    missing = [f for f in source.sha256 if f not in present]
+    if progressbar is None:
+        progressbar = sys.stderr.isatty()
+    created = _make_folder(folder)
+    try:
+        for i, file in enumerate(missing):
+            try:
+                _download(base + file, folder / file, source.sha256[file], progressbar)
+            except (OSError, requests.RequestException) as error:  # offline, refused, HTTP 404
+                raise DataError(
+                    f"dataset={name}: cannot download {base + file} ({_reason(error)}); put "
+                    f"{', '.join(missing[i:])} from {base} in {folder}, or give data_url= a mirror"
+                ) from None
+        if name == "cifar10":
+            _extract_cifar(folder / CIFAR_ARCHIVE)
+    except BaseException:
+        for path in reversed(created):
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        raise
+    if missing:
+        print(
+            f"rsim: fetched {', '.join(missing)} (checksums verified) into {folder}",
+            file=sys.stderr,
+        )
+    return folder
+
+
+def source_url(name: str, data_url: str | None = None) -> str:
+    """The base URL of ``name``'s files, ending in ``/``: ``data_url``, else the publisher's."""
+    base = SOURCES[name].url if data_url is None else str(data_url)
+    if not re.match(r"https?://[^/]", base):
+        raise ConfigError(
+            f"data_url={base!r} is not allowed; give an http:// or https:// base URL (files "
+            "already on disk: put them in data_dir)"
+        )
+    return base if base.endswith("/") else base + "/"
+
+
+def verify(path: Path, sha256: str) -> None:
+    """Check ``path`` against its pinned SHA-256 (once per process while it is unchanged);
+    on a mismatch remove it and raise :class:`DataError` naming both hashes."""
+    import pooch
+
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if _VERIFIED.get(key) == sha256:
+        return
+    actual = pooch.file_hash(str(path), alg="sha256")
+    if actual != sha256:
+        path.unlink(missing_ok=True)
+        raise DataError(
+            f"{path}: checksum mismatch, sha256 expected {sha256}, got {actual}; the file was "
+            "removed"
+        )
+    _VERIFIED[key] = sha256
+
+
+def _download(url: str, path: Path, sha256: str, progressbar: bool) -> None:
+    """``url`` into ``path`` by pooch, through a temporary file checked before it is renamed."""
+    import pooch
+
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".part", dir=path.parent
+    )
+    os.close(descriptor)
+    temporary = Path(temporary)
+    bar = None
+    if progressbar:
+        from tqdm import tqdm
+
+        # total=1 until pooch sets the file's size (a bar of total 0 counts as no bar)
+        bar = tqdm(total=1, desc=path.name, unit="B", unit_scale=True, leave=False)
+    try:
+        pooch.HTTPDownloader(progressbar=bar or False, chunk_size=DOWNLOAD_CHUNK)(
+            url, str(temporary), None
+        )
+        actual = pooch.file_hash(str(temporary), alg="sha256")
+        if actual != sha256:
+            raise DataError(
+                f"{url}: checksum mismatch, sha256 expected {sha256}, got {actual}; the download "
+                "was removed"
+            )
+        os.replace(temporary, path)
+        _VERIFIED[(str(path), path.stat().st_size, path.stat().st_mtime_ns)] = sha256
+    finally:
+        temporary.unlink(missing_ok=True)
+        if bar is not None:
+            bar.close()
+
+
+def _extract_cifar(archive: Path) -> None:
+    """The regular files of the archive's ``cifar-10-batches-py/`` into that folder beside
+    it, each written to a temporary file and renamed (nothing else is extracted)."""
+    target = archive.parent / CIFAR_FOLDER
+    created = _make_folder(target)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                folder, _, file = member.name.partition("/")
+                if member.isfile() and folder == CIFAR_FOLDER and _plain_name(file):
+                    _write_atomic(target / file, tar.extractfile(member).read())
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        if created and not any(target.iterdir()):
+            target.rmdir()
+        raise DataError(f"{archive}: cannot extract ({error})") from None
+    missing = [p.name for p in required_files("cifar10", archive.parent) if not p.is_file()]
+    if missing:
+        raise DataError(f"{archive}: {CIFAR_FOLDER}/ lacks {', '.join(missing)}")
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and "/" not in name and not name.startswith(".")
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".part", dir=path.parent
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(payload)
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def _complete(name: str, folder: Path) -> bool:
+    files = required_files(name, folder)
+    return bool(files) and all(path.is_file() for path in files)
+
+
+def _make_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; the folders created, outermost first."""
+    created = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"{folder}: cannot create the data folder ({error.strerror})") from None
+    return created
+
+
+def _reason(error: Exception) -> str:
+    """A few words for a failed download: the HTTP status or the system's message."""
+    response = getattr(error, "response", None)
+    if response is not None:
+        return f"HTTP {response.status_code}"
+    messages = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", str(error))
+    return messages[-1].strip() if messages else type(error).__name__
+
+
 # --- files ------------------------------------------------------------------------------------
-
-
-def _folder(folder: str | Path | None) -> Path:
-    if folder is None or not str(folder):
-        raise ConfigError("data_dir is not set; give the folder that holds the dataset's files")
-    path = Path(folder).expanduser()
-    if not path.is_dir():
-        raise ConfigError(f"data_dir={str(folder)!r} is not a folder")
-    return path
 
 
 def _read_bytes(path: Path) -> bytes:

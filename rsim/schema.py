@@ -132,6 +132,9 @@ TRAINING_CELL = (
 # --- training -----------------------------------------------------------------------------------
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+# The data_dir option's default: the cache that mnist, fashion_mnist and cifar10 are fetched
+# into on first use (<data_dir>/<dataset>/; rsim/data.py).
+DATA_DIR = "~/.cache/rsim/data"
 STUDIES = ("accuracy", "weights", "lr_alpha")
 OPTIMIZERS = ("adam", "sgd")
 # The training experiment's random stream (weights and batch permutations): Threefry in JAX's

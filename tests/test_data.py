@@ -208,12 +208,15 @@ def test_conv_refuses_images_of_another_side(tmp_path):
         train_grid(job, data.load("mnist", tmp_path))
 
 
-def test_a_missing_folder_or_file_is_refused_by_validation(tmp_path):
-    with pytest.raises(ConfigError, match="data_dir is not set"):
-        TrainSpec.from_config({"dataset": "mnist"})
-    with pytest.raises(ConfigError, match="data_dir='.*nowhere' is not a folder"):
-        TrainSpec.from_config({"dataset": "cifar10", "data_dir": str(tmp_path / "nowhere")})
+def test_an_incomplete_copy_in_data_dir_is_fetched_into_the_cache(tmp_path, monkeypatch):
     write_cifar(tmp_path)
     (tmp_path / "test_batch").unlink()
-    with pytest.raises(ConfigError, match="data_dir=.*missing data file .*test_batch"):
-        TrainSpec.from_config({"dataset": "cifar10", "data_dir": str(tmp_path)})
+    assert data.dataset_folder("cifar10", tmp_path) == tmp_path / "cifar10"
+    url = "http://127.0.0.1:9/"  # the discard port: nothing answers
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    message = (
+        f"^dataset=cifar10: cannot download {url}cifar-10-python.tar.gz .*in {tmp_path}/cifar10"
+    )
+    with pytest.raises(ConfigError, match=message):
+        TrainSpec.from_config({"dataset": "cifar10", "data_dir": str(tmp_path), "data_url": url})
+    assert not (tmp_path / "cifar10").exists()

@@ -320,7 +320,7 @@ def test_regression_training_values_are_bit_identical(tmp_path):
         ({"batch_size": 0}, "batch_size"),
         ({"study": "figure10"}, "study"),
         ({"dataset": "imagenet"}, "dataset"),
-        ({"dataset": "mnist", "data_dir": "/nonexistent/rsim"}, "data_dir"),
+        ({"dataset": "mnist", "data_dir": "/dev/null"}, "data_dir"),
         ({"init": "fbm", "hurst": 1.0}, "hurst"),
         ({"replicates": 0}, "replicates"),
         ({"precision": "float64"}, "precision"),

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -53,7 +53,10 @@ class TrainSpec(ResNetSpec):
 
     study: str = "accuracy"  # accuracy (Figure 9) | weights (Figure 8) | lr_alpha
     dataset: str = "digits"  # digits (bundled with scikit-learn) | mnist | fashion_mnist | cifar10
-    data_dir: str | None = None  # folder with the IDX files or CIFAR-10 batches (not digits)
+    data_dir: str | None = schema.DATA_DIR  # the data cache, <data_dir>/<dataset>/ (not digits)
+    # Base URL of a mirror of the dataset's files; None: the publisher's. The files are
+    # checked against pinned checksums wherever they come from, so it is no part of the job.
+    data_url: str | None = field(default=None, compare=False)
     train_limit: int | None = None  # train on the first n examples only; None = all
     # Trained side by side (vmap); divided by 10 after half the epochs.
     lrs: tuple[float, ...] = (0.0001, 0.001, 0.01, 0.1, 1.0)
@@ -68,6 +71,9 @@ class TrainSpec(ResNetSpec):
             self._set("lrs", (self.lrs,))
         if self.dataset == "digits":
             self._set("data_dir", None)
+            self._set("data_url", None)
+        elif self.data_dir is None:
+            self._set("data_dir", schema.DATA_DIR)
         if self.data_dir is not None:
             self._set("data_dir", str(self.data_dir))
 
@@ -84,13 +90,11 @@ class TrainSpec(ResNetSpec):
             checks.positive("lrs", lr)
         if self.train_limit is not None:
             checks.integer("train_limit", self.train_limit, minimum=self.batch_size)
-        if self.dataset != "digits":
-            for path in datasets.required_files(self.dataset, self.data_dir):
-                if not path.is_file():
-                    raise ConfigError(f"data_dir={self.data_dir!r}: missing data file {path}")
         if self.model == "conv":
             _, rows, cols = datasets.IMAGE_SHAPES[self.dataset]
             self.check_image_size(self.dataset, rows, cols)
+        if self.dataset != "digits":  # fetched here, in the driver, before any job runs
+            datasets.fetch(self.dataset, self.data_dir, self.data_url)
 
     def check_image_size(self, dataset: str, rows: int, cols: int) -> None:
         """conv reads each example as a square image of side ``image_size``."""
@@ -159,7 +163,7 @@ class TrainSpec(ResNetSpec):
 def compute(spec: TrainSpec, progress: Progress | None = None) -> dict[str, pd.DataFrame]:
     """Train every run of ``spec.runs()`` on the spec's data; the main table has one row per
     run (:func:`run_frame`)."""
-    data = datasets.load(spec.dataset, spec.data_dir, spec.train_limit)
+    data = datasets.load(spec.dataset, spec.data_dir, spec.train_limit, spec.data_url)
     return {"": train_grid(spec, data, progress)}
 
 
