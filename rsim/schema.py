@@ -46,6 +46,7 @@ def branch_activation(model: str, activation: str) -> str:
 
 IID_LAWS = ("gaussian", "uniform", "rademacher")
 CORRELATED_LAWS = ("smooth", "fbm")
+HURST_LAWS = ("fbm",)  # the laws with a Hurst index H
 LAWS = IID_LAWS + CORRELATED_LAWS
 GRADIENTS = ("none", "jvp", "vjp", "both")
 PRECISIONS = ("float32", "float64")
@@ -136,6 +137,10 @@ DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 # into on first use (<data_dir>/<dataset>/; rsim/data.py).
 DATA_DIR = "~/.cache/rsim/data"
 STUDIES = ("accuracy", "weights", "lr_alpha")
+# The critical curve a training figure overlays, simulated at the training's own architecture
+# and depth: betas 0..1.3 step 0.05, this many samples per (H, beta).
+CRITICAL_CURVE_BETAS = tuple(round(0.05 * i, 2) for i in range(27))
+CRITICAL_CURVE_SAMPLES = 32
 OPTIMIZERS = ("adam", "sgd")
 # The training experiment's random stream (weights and batch permutations): Threefry in JAX's
 # default mode since 0.5 (partitionable), which its results were recorded with; unlike the

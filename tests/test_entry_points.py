@@ -18,7 +18,7 @@ CELL = ("samples=6", "width=4", "n_in=3")
 DEPTHS = "depth=8,16"
 BETAS = "betas=[0.3,0.7,1.2]"
 TRAIN = ("width=4", "epochs=1", "batch_size=32", "train_limit=64", "lrs=[0.01,0.1]")
-# Tiny overrides per sweep, and a file each must write besides its tables.
+# Tiny overrides per sweep, and the files each must write besides its tables.
 TINY = {
     # Two of the five branches (conf/branch/): architectures.png needs several.
     "branches": ((*CELL, DEPTHS, "+branch=mlp2,conv"), "architectures.png"),
@@ -29,7 +29,7 @@ TINY = {
     "fbm_paths": ((*CELL, "depth=16", "hurst=0.3,0.8", "weight_paths=2"), "fbm_paths.png"),
     "heatmap": (
         (*CELL, "depth=16", BETAS, "model=res1,res3", "hurst=0.1,0.3,0.5,0.6,0.7,0.9"),
-        "critical_curves.png",
+        ("heatmap.png", "critical_curves.png"),
     ),
     "heatmap_conv": ((*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.6,0.7,0.9"), "heatmap.png"),
     "histogram": ((*CELL, "depth=8"), "histograms.png"),
@@ -51,7 +51,11 @@ TINY = {
         "weak_check.png",
     ),
     "smooth": ((*CELL, DEPTHS), "hidden_diff_vs_depth.png"),
-    "training": ((*TRAIN, "depth=4", "hurst=0.3,0.7", "betas=[0.5]"), "training_accuracy.png"),
+    # The accuracy figure overlays res-1's own critical curve, simulated at L = 4.
+    "training": (
+        (*TRAIN, "depth=4", "hurst=0.3,0.7", "betas=[0.5]"),
+        ("training_accuracy.png", "critical_curve.csv"),
+    ),
     "training_conv": ((*TRAIN, "depth=4", "betas=[0.5]"), "training_accuracy.png"),
     "weights_after_training": ((*TRAIN, "depth=16"), "weights_after_training.png"),
 }
@@ -73,10 +77,11 @@ def test_every_sweep_has_a_tiny_run():
 
 @pytest.mark.parametrize("sweep", SWEEPS)
 def test_sweep_runs(sweep, tmp_path):
-    overrides, figure = TINY[sweep]
+    overrides, figures = TINY[sweep]
     proc = run("-m", "rsim", f"+sweep={sweep}", *overrides, f"output={tmp_path}", "progress=false")
     folder = tmp_path / sweep
-    assert (folder / figure).stat().st_size > 0, proc.stdout
+    for figure in [figures] if isinstance(figures, str) else figures:
+        assert (folder / figure).stat().st_size > 0, proc.stdout
     report = results.status(folder)
     assert report.complete and report.expected, report.line(folder)
     assert len(rsim.load(folder)) > 0

@@ -202,6 +202,34 @@ def simulate(progress: bool = False, **options: Any) -> pd.DataFrame:
     return compute(spec, _progress_bar(spec, progress))[""]
 
 
+def simulated_critical_curve(key: pd.Series, hursts, seed: int = 0) -> pd.DataFrame:
+    """beta*(H) of one architecture at one depth, simulated at a small size for the figures
+    that need a critical line of their own model (training): the zero crossing of the mean
+    log10 r_h over ``schema.CRITICAL_CURVE_BETAS`` with ``schema.CRITICAL_CURVE_SAMPLES``
+    samples per cell (:func:`rsim.analysis.critical.critical_curve`). ``key`` gives model,
+    activation, init, gain, width, depth and the branch's shape (the others at their
+    defaults where the key lacks them)."""
+    from rsim.analysis.critical import critical_curve
+
+    names = ("model", "activation", "negative_slope", "init", "gain", "width", "depth")
+    options = {name: key[name] for name in names if name in key and pd.notna(key[name])}
+    for name in ("width", "depth", "branch_depth", "image_size", "kernel_size"):
+        if name in key and pd.notna(key[name]):
+            options[name] = int(key[name])
+    frames = [
+        simulate(
+            **options,
+            hurst=float(hurst),
+            betas=list(schema.CRITICAL_CURVE_BETAS),
+            samples=schema.CRITICAL_CURVE_SAMPLES,
+            gradients="none",
+            seed=seed,
+        )
+        for hurst in sorted(hursts)
+    ]
+    return critical_curve(pd.concat(frames, ignore_index=True))
+
+
 def finish(folder: Path, figures: bool) -> None:
     """Print the summary of a results folder, write its figures and its theory report."""
     from rsim import report, results

@@ -289,8 +289,29 @@ def finish(folder: Path, figures: bool) -> None:
         if figures:
             from rsim.views import training as views
 
-            for path in views.figures(study, part, folder):
+            critical = critical_curve(part, folder) if study == "accuracy" else None
+            for path in views.figures(study, part, folder, critical):
                 print(f"rsim: figure {path}")
+
+
+def critical_curve(frame: pd.DataFrame, folder: Path) -> pd.DataFrame | None:
+    """The simulated critical curve beta*(H) at initialisation of the trained architecture,
+    width and depth (:func:`rsim.experiments.cells.simulated_critical_curve`), for an
+    accuracy table over several H of one fbm law and one depth; kept in
+    ``critical_curve.csv`` beside the data (delete it to recompute). None otherwise."""
+    from rsim.experiments.cells import simulated_critical_curve
+
+    key = frame.iloc[0]
+    one_law = frame["init"].nunique() == 1 and key["init"] in schema.HURST_LAWS
+    if not (one_law and frame["hurst"].nunique() > 1 and frame["depth"].nunique() == 1):
+        return None
+    path = Path(folder) / "critical_curve.csv"
+    if path.is_file():
+        return pd.read_csv(path)
+    print(f"rsim: simulating the critical curve of {key['model']} at L = {key['depth']}")
+    curve = simulated_critical_curve(key, frame["hurst"].unique())
+    curve.to_csv(path, index=False)
+    return curve
 
 
 EXPERIMENT = Experiment(spec=TrainSpec, compute=compute, finish=finish)

@@ -31,21 +31,26 @@ from rsim.analysis.training import (  # noqa: E402
 )
 
 
-def figures(study: str, frame: pd.DataFrame, folder: Path) -> list[Path]:
+def figures(
+    study: str, frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | None = None
+) -> list[Path]:
     """The figure of ``study`` drawn from ``frame`` into ``folder`` (none for a weights table
-    without weight paths)."""
-    draw = {"accuracy": _accuracy_figure, "weights": _weights_figure, "lr_alpha": _lr_alpha_figure}[
-        study
-    ]
-    path = draw(frame, Path(folder))
+    without weight paths). ``critical``: the simulated critical curve beta*(H) of the trained
+    architecture and depth (columns hurst, beta_star), drawn over the accuracy heatmap."""
+    if study == "accuracy":
+        path = _accuracy_figure(frame, Path(folder), critical)
+    else:
+        path = {"weights": _weights_figure, "lr_alpha": _lr_alpha_figure}[study](
+            frame, Path(folder)
+        )
     return [path] if path is not None else []
 
 
-def _accuracy_figure(frame: pd.DataFrame, folder: Path) -> Path:
+def _accuracy_figure(frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | None) -> Path:
     best = best_accuracy(frame)
     best["law"] = best.apply(law_label, axis=1)
     fig, ax = plt.subplots(figsize=(6.5, 5))
-    if best["init"].eq("fbm").all() and best["hurst"].nunique() > 1 and best["beta"].nunique() > 1:
+    if best["hurst"].nunique() > 1 and best["beta"].nunique() > 1 and best["init"].nunique() == 1:
         table = best.pivot_table(index="hurst", columns="beta", values="best_test_accuracy")
         mesh = ax.pcolormesh(
             _edges(table.columns.to_numpy()),
@@ -56,15 +61,19 @@ def _accuracy_figure(frame: pd.DataFrame, folder: Path) -> Path:
             vmax=1,
         )
         fig.colorbar(mesh, ax=ax, label="best test accuracy over the learning rates")
-        hurst = np.linspace(table.index.min(), table.index.max(), 100)
-        ax.plot(
-            np.maximum(hurst, 0.5),
-            hurst,
-            "w--",
-            lw=1.2,
-            label=r"$\beta^* = \max(H, 1/2)$ at initialisation",
-        )
-        ax.legend(loc="upper right", fontsize=8)
+        if critical is not None:
+            first = frame.iloc[0]
+            ax.plot(
+                critical["beta_star"],
+                critical["hurst"],
+                "w--",
+                lw=1.5,
+                label=(
+                    rf"$\beta^*(H)$ at initialisation: {model_label(first)}, "
+                    f"L = {_text(first['depth'])} (simulated)"
+                ),
+            )
+            ax.legend(loc="upper right", fontsize=8)
         ax.set_xlabel(r"$\beta$  ($\alpha_L = L^{-\beta}$)")
         ax.set_ylabel("Hurst index H of the initial weights")
     else:
