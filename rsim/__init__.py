@@ -19,19 +19,24 @@ _EXPORTS = {
     "ConfigError": "rsim.checks",
     "convergence_order": "rsim.analysis.convergence",
     "critical_beta": "rsim.analysis.critical",
+    "critical_curve": "rsim.analysis.critical",
     "load": "rsim.results",
     "simulate": "rsim.experiments.cells",
     "summarize": "rsim.analysis.summary",
 }
+# public name -> module, for module-level access: rsim.critical.critical_curve(df)
+_MODULES = {"critical": "rsim.analysis.critical"}
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
+    if name in _MODULES:
+        return importlib.import_module(_MODULES[name])
     if name not in _EXPORTS:
         raise AttributeError(f"module 'rsim' has no attribute {name!r}")
     return getattr(importlib.import_module(_EXPORTS[name]), name)
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted([*globals(), *_EXPORTS, *_MODULES])

@@ -79,8 +79,22 @@ def test_heatmap_critical_curve_and_figure(tmp_path):
     assert crossings.notna().all()
     assert abs(crossings[0.5] - 0.5) < 0.1
     assert crossings[0.95] > crossings[0.8] > crossings[0.6] > crossings[0.4] - 0.05
-    written = views.sweep_figures(frame, tmp_path)
-    assert [p.name for p in written] == ["heatmap.png"] and written[0].stat().st_size > 0
+    res1 = pd.concat(
+        [
+            rsim.simulate(
+                model="res1", init="fbm", hurst=h, width=10, depth=1000, betas=betas, samples=32
+            )
+            for h in (0.2, 0.8)
+        ]
+    )
+    curve = rsim.critical.critical_curve(pd.concat([frame, res1])).set_index(["model", "hurst"])
+    assert set(curve["method"]) == {"zero_crossing"} and curve["low"].isna().all()
+    # res-1's critical line follows H below 1/2 (rsim/THEORY.md section 12); res-3's stays at 1/2.
+    assert abs(curve.loc[("res1", 0.2), "beta_star"] - 0.2) < 0.08
+    assert curve.loc[("res3", 0.2), "beta_star"] - curve.loc[("res1", 0.2), "beta_star"] > 0.15
+    written = views.sweep_figures(pd.concat([frame, res1]), tmp_path)
+    assert [p.name for p in written] == ["heatmap.png", "critical_curves.png"]
+    assert all(p.stat().st_size > 0 for p in written)
 
 
 def branch_sweep(**options):

@@ -152,9 +152,9 @@ OMEGA_GRID = np.round(np.arange(0.05, 2.001, 0.05), 2)
 
 
 def _local_exponents(depths, betas, cubes):
-    """p_i(beta) = beta + slope of the median log ratio between depths i and i + 1."""
-    medians = np.stack([np.median(c, axis=0) for c in cubes])
-    return betas + np.diff(medians, axis=0) / np.diff(np.log(depths.astype(float)))[:, None]
+    """p_i(beta) = beta + slope of the mean log ratio between depths i and i + 1."""
+    means = np.stack([c.mean(axis=0) for c in cubes])
+    return betas + np.diff(means, axis=0) / np.diff(np.log(depths.astype(float)))[:, None]
 
 
 def _far_side(betas, exponents) -> np.ndarray:
