@@ -29,6 +29,7 @@ from rsim.analysis.training import (  # noqa: E402
     model_label,
     varying_keys,
 )
+from rsim.schema import HURST_LAWS  # noqa: E402
 
 
 def figures(study: str, frame: pd.DataFrame, folder: Path) -> list[Path]:
@@ -45,7 +46,8 @@ def _accuracy_figure(frame: pd.DataFrame, folder: Path) -> Path:
     best = best_accuracy(frame)
     best["law"] = best.apply(law_label, axis=1)
     fig, ax = plt.subplots(figsize=(6.5, 5))
-    if best["init"].eq("fbm").all() and best["hurst"].nunique() > 1 and best["beta"].nunique() > 1:
+    one_hurst_law = best["init"].nunique() == 1 and best["init"].iat[0] in HURST_LAWS
+    if one_hurst_law and best["hurst"].nunique() > 1 and best["beta"].nunique() > 1:
         table = best.pivot_table(index="hurst", columns="beta", values="best_test_accuracy")
         mesh = ax.pcolormesh(
             _edges(table.columns.to_numpy()),
