@@ -139,7 +139,7 @@ def heatmap(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
         ax.legend(loc="lower right", fontsize=8)
     first = frame.iloc[0]
     fig.suptitle(
-        f"{architecture_label(first)}, fbm weights, L = {first['depth']}, "
+        f"{architecture_label(first)}, {first['init']} weights, L = {first['depth']}, "
         f"{frame['sample'].nunique()} samples per cell",
         fontsize=10,
     )
