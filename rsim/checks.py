@@ -41,7 +41,7 @@ def positive(key: str, value: Any) -> None:
 
 def law_parameters(init: str, lengthscale: Any, hurst: Any) -> None:
     """The smooth law's lengthscale (>= 0.01: the Fourier series needs about 4 / l terms) and
-    the fbm law's Hurst index (in (0, 1)); other laws ignore both."""
+    the Hurst index of fbm and fbm_official (in (0, 1)); other laws ignore both."""
     if init == "smooth":
         real("lengthscale", lengthscale)
         if lengthscale < 0.01:
@@ -49,7 +49,7 @@ def law_parameters(init: str, lengthscale: Any, hurst: Any) -> None:
                 f"lengthscale={lengthscale!r} is not allowed; it must be >= 0.01 "
                 "(the Fourier series needs about 4 / lengthscale terms)"
             )
-    if init == "fbm":
+    if init in schema.HURST_LAWS:
         real("hurst", hurst)
         if not 0 < hurst < 1:
             raise ConfigError(f"hurst={hurst!r} is not allowed; it must be in (0, 1)")

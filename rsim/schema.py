@@ -45,8 +45,10 @@ def branch_activation(model: str, activation: str) -> str:
 # --- weight laws and samplers -------------------------------------------------------------------
 
 IID_LAWS = ("gaussian", "uniform", "rademacher")
-CORRELATED_LAWS = ("smooth", "fbm")
-HURST_LAWS = ("fbm",)  # the laws with a Hurst index H
+CORRELATED_LAWS = ("smooth", "fbm", "fbm_official")
+# Laws with a Hurst index H: exact fGn, and the paper authors' generator (its defects kept,
+# to reproduce the published figures; rsim/core/laws.py).
+HURST_LAWS = ("fbm", "fbm_official")
 LAWS = IID_LAWS + CORRELATED_LAWS
 GRADIENTS = ("none", "jvp", "vjp", "both")
 PRECISIONS = ("float32", "float64")

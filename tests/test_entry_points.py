@@ -32,6 +32,10 @@ TINY = {
         ("heatmap.png", "critical_curves.png"),
     ),
     "heatmap_conv": ((*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.6,0.7,0.9"), "heatmap.png"),
+    "heatmap_official": (
+        (*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.7,0.9,0.97"),
+        "heatmap.png",
+    ),
     "histogram": ((*CELL, "depth=8"), "histograms.png"),
     "lr_alpha": ((*TRAIN, "depth=4,8", "betas=[0.5,1.0]", "replicates=1"), "lr_alpha.png"),
     "ode": (

@@ -171,7 +171,7 @@ def test_every_law_draws_the_mlp_and_conv_weights(model, init, digits):
     depth = 64
     arch = architecture(model, init, depth)
     shape = arch.shape
-    scale = laws.fgn_scale(0.7, depth) if init == "fbm" else np.zeros(2 * depth)
+    scale = laws.hurst_scale(init, 0.7, depth) if init in schema.HURST_LAWS else np.zeros(2 * depth)
     with core.numerics():
         params = core.init_params(arch, jax.random.PRNGKey(1), jnp.asarray(scale, jnp.float32))
         x = digits.as_images().x_test[:5] if model == "conv" else digits.x_test[:5]

@@ -151,8 +151,8 @@ def fit_lr_alpha(best: pd.DataFrame) -> pd.DataFrame:
 
 def law_label(row) -> str:
     """The weight law of a row in a few characters (legends and summary rows)."""
-    if row["init"] == "fbm":
-        return f"fbm H={row['hurst']:.3g}"
+    if row["init"] in schema.HURST_LAWS:
+        return f"{row['init']} H={row['hurst']:.3g}"
     if row["init"] == "smooth":
         return f"smooth l={row['lengthscale']:.3g}"
     return str(row["init"])

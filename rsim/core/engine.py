@@ -57,6 +57,7 @@ from rsim.core import branches, laws, projection
 from rsim.schema import (
     CORRELATED_LAWS,
     HIDDEN_METRICS,
+    HURST_LAWS,
     JVP_METRICS,
     PRNG_SETTINGS,
     PROJECTION_MODELS,
@@ -223,8 +224,8 @@ def _sample(kernel: Kernel, key, betas, law_state):
     i.i.d. laws draw layer k's weights inside the scan step (or, with the projection
     sampler, their action on the layer's vectors); correlated laws (smooth, fbm) build the
     sample's whole weight path first, shared by every beta, and scan over it.
-    ``law_state`` is traced: for fbm the circulant scale of H (so a sweep over H compiles
-    once), unused otherwise.
+    ``law_state`` is traced: for fbm and fbm_official the circulant scale of H
+    (:func:`laws.hurst_scale`, so a sweep over H compiles once), unused otherwise.
     """
     dtype = jnp.float64 if kernel.precision == "float64" else jnp.float32
     shape = kernel.shape
@@ -473,8 +474,8 @@ def run(
     betas, seed, i): not on ``chunk`` (samples per call, rounded up to whole blocks on every
     local device), not on ``samples``, not on how a run is split, not on the number of
     devices the blocks are sharded over. A short last chunk is padded and trimmed.
-    ``hurst`` is the fbm law's H (traced: a sweep over H compiles once); ``progress`` is
-    called with the number of samples each device call finished.
+    ``hurst`` is the H of fbm or fbm_official (traced: a sweep over H compiles once);
+    ``progress`` is called with the number of samples each device call finished.
     """
     # Every local device gets whole blocks: a call covers a multiple of block * devices.
     n_devices = jax.local_device_count()
@@ -484,8 +485,10 @@ def run(
         dtype = jnp.float64 if kernel.precision == "float64" else jnp.float32
         betas = jnp.asarray(betas, dtype)
         law_state = jnp.zeros((), dtype)
-        if kernel.init == "fbm":
-            law_state = jnp.asarray(laws.fgn_scale(hurst, kernel.stream_depth), dtype)
+        if kernel.init in HURST_LAWS:
+            law_state = jnp.asarray(
+                laws.hurst_scale(kernel.init, hurst, kernel.stream_depth), dtype
+            )
         root = root_key(kernel, seed)
         fn = _compiled(kernel, n_devices)
         parts = collections.defaultdict(list)

@@ -17,6 +17,8 @@ Correlated along the layer index (a whole path per entry, with :func:`path`):
 * fbm     every entry is unit-variance fractional Gaussian noise in k with Hurst index H,
           exact covariance by circulant embedding (Davies-Harte, :func:`fgn`), not rescaled
           by L^-H (as the official code). H = 1/2 is i.i.d. Gaussian.
+* fbm_official  the law of the paper authors' own fGn generator, its defects included
+          (:func:`fgn_official`): not fGn; kept to reproduce the published figures.
 The readin A and readout B of these laws are i.i.d. Gaussian (the marginal law of an entry).
 """
 
@@ -137,6 +139,81 @@ def fgn(key, n: int, count: int, scale, dtype):
     return jnp.concatenate([y.real, y.imag])[:count].T.astype(dtype)
 
 
+# --- fbm_official: the paper authors' generator, defects included --------------------------------
+
+
+def fgn_official_scale(hurst: float, n: int) -> np.ndarray:
+    """The complex roots c_0..c_{2n-1} of the official generator (scaling-resnets, utils.py,
+    ``generate_fbm``) as a real ``(2, 2n)`` array: real parts, imaginary parts.
+
+    That generator embeds gamma(0..n-1) in a circulant of size 2n whose first row has 0 at
+    position n (not gamma(n)): r = gamma(0..n-1), 0, gamma(n-1..1). Its eigenvalues lambda_j
+    are computed as the FFT of r_j exp(2 pi i (2n-1) j / 2n), read backwards: in exact
+    arithmetic the DFT of r, real, but here complex numbers with rounding-level imaginary
+    parts. With the 0 at position n the circulant is not positive semi-definite for H near 1
+    (55 negative eigenvalues at n = 1000, H = 0.9; 913 at H = 0.97), and the complex square
+    root of a negative lambda_j is (nearly) imaginary with the sign of the rounding error
+    of its imaginary part. The roots are c_0 = c_n = sqrt(lambda_0 / 2n) (lambda_0 is used
+    at frequency n too) and c_j = sqrt(lambda_j / 4n) for the other j. Every step is done
+    with the same float64 NumPy operations in the same order as the generator, so these
+    rounding-determined signs are the generator's (on the same NumPy). Passed traced, so a
+    sweep over H compiles once.
+    """
+    two_h = 2 * float(hurst)
+
+    def gamma(k: int) -> float:  # NumPy scalar powers of integers, as the generator's
+        return 0.5 * (
+            np.abs(np.int64(k) - 1) ** two_h
+            - 2 * np.abs(np.int64(k)) ** two_h
+            + np.abs(np.int64(k) + 1) ** two_h
+        )
+
+    head = [gamma(k) for k in range(n)]
+    first_row = np.array(head + [0.0] + head[::-1][: n - 1])
+    twist = np.exp(2 * np.pi * complex(0, 1) * (2 * n - 1) * np.arange(2 * n) * (1 / (2 * n)))
+    eigenvalues = np.fft.fft(first_row * twist)[::-1]
+    roots = np.empty(2 * n, complex)
+    roots[0] = roots[n] = np.sqrt(eigenvalues[0] / (2 * n))
+    roots[1:n] = np.sqrt(eigenvalues[1:n] / (4 * n))
+    roots[n + 1 :] = np.sqrt(eigenvalues[n + 1 :] / (4 * n))
+    return np.stack([roots.real, roots.imag])
+
+
+def fgn_official_from_normals(normals, scale):
+    """The official generator's sequences from given standard normals: ``(n, count)``.
+
+    ``normals`` is ``(count, 2, n)``: row 0 holds V_0, a_1..a_{n-1}, row 1 V_n, b_1..b_{n-1}.
+    The generator's vector of length 2n is w_0 = c_0 V_0, w_n = c_n V_n,
+    w_j = c_j (a_j + i b_j) and w_{2n-j} = c_{2n-j} (a_j - i b_j) for 0 < j < n (``scale``
+    from :func:`fgn_official_scale`); the sequence is the real part of FFT(w)[:n] (the
+    imaginary part is dropped, as the official model's torch.Tensor(...) does).
+    """
+    a, b = normals[:, 0], normals[:, 1]
+    zero = jnp.zeros_like(a[:, :1])
+    u_real = jnp.concatenate([a, b[:, :1], a[:, :0:-1]], axis=-1)
+    u_imag = jnp.concatenate([zero, b[:, 1:], zero, -b[:, :0:-1]], axis=-1)
+    c_real, c_imag = scale[0], scale[1]
+    w = (c_real * u_real - c_imag * u_imag) + 1j * (c_real * u_imag + c_imag * u_real)
+    n = normals.shape[-1]
+    return jnp.fft.fft(w, axis=-1)[:, :n].real.T.astype(normals.dtype)
+
+
+def fgn_official(key, n: int, count: int, scale, dtype):
+    """``count`` independent sequences of length ``n`` of the official generator's law:
+    ``(n, count)`` (:func:`fgn_official_from_normals` of normals drawn from ``key``)."""
+    normals = jax.random.normal(key, (count, 2, n), dtype)
+    return fgn_official_from_normals(normals, jnp.asarray(scale, dtype))
+
+
+def hurst_scale(law: str, hurst: float, n: int) -> np.ndarray:
+    """The traced array a law with a Hurst index needs at length ``n`` (host, float64)."""
+    if law == "fbm":
+        return fgn_scale(hurst, n)
+    if law == "fbm_official":
+        return fgn_official_scale(hurst, n)
+    raise ValueError(f"{law!r} has no Hurst index")
+
+
 def path(
     law: str,
     key,
@@ -154,12 +231,17 @@ def path(
 
     smooth: W_k = W(k / L) of one realisation; fbm: fGn in k scaled by gain / sqrt(fan_in),
     the first L entries of a path of length ``stream_depth`` (default L; ``fgn_scale`` of H
-    and that length): a stationary path's first L entries are fGn of length L.
+    and that length): a stationary path's first L entries are fGn of length L; fbm_official:
+    the official generator's sequences of length L (``fgn_scale`` is then
+    :func:`fgn_official_scale`).
     """
     if law == "smooth":
         coefficients = smooth_coefficients(key, shape, fan_in, gain, lengthscale, dtype)
         return smooth_at(coefficients, jnp.arange(1, depth + 1) / depth, lengthscale)
     if law == "fbm":
         noise = fgn(key, stream_depth or depth, math.prod(shape), fgn_scale, dtype)[:depth]
+        return noise.reshape(depth, *shape) * jnp.asarray(gain / math.sqrt(fan_in), dtype)
+    if law == "fbm_official":
+        noise = fgn_official(key, depth, math.prod(shape), fgn_scale, dtype)
         return noise.reshape(depth, *shape) * jnp.asarray(gain / math.sqrt(fan_in), dtype)
     raise ValueError(f"{law!r} is not a correlated law")

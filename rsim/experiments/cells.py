@@ -82,6 +82,12 @@ class CellSpec(ResNetSpec):
                     "coupled_depth is not allowed with init='smooth': its realisation is a "
                     "function of t = k / L shared by every depth already"
                 )
+            if self.init == "fbm_official":
+                raise ConfigError(
+                    "coupled_depth is not allowed with init='fbm_official': the official "
+                    "generator's law depends on the path length, so the first L entries of a "
+                    "longer path do not have its law at length L"
+                )
         if self.chunk is not None:
             checks.integer("chunk", self.chunk, minimum=1)
 

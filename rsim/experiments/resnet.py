@@ -18,7 +18,7 @@ class ResNetSpec(Spec):
     """The branch, the weight law, the shape and the betas of a ResNet experiment."""
 
     model: str = "res3"  # res1 | res2 | res3 | mlp | conv
-    init: str = "uniform"  # gaussian | uniform | rademacher | smooth | fbm
+    init: str = "uniform"  # gaussian | uniform | rademacher | smooth | fbm | fbm_official
     activation: str = "relu"  # relu | identity | tanh | leaky_relu (res3 is relu)
     negative_slope: float = 0.01  # leaky_relu only
     gain: float = 1.0  # weights have variance gain^2 / fan_in
@@ -27,7 +27,8 @@ class ResNetSpec(Spec):
     betas: tuple[float, ...] = (0.25, 0.5, 1.0)  # alpha = L^-beta, all on the same weights
     seed: int = 0
     # Law parameters, kept only for the law that uses them (other jobs' identities do not
-    # depend on them): the smooth law's RBF lengthscale in t = k / L, the fbm Hurst index.
+    # depend on them): the smooth law's RBF lengthscale in t = k / L, the Hurst index of
+    # fbm and fbm_official.
     lengthscale: float | None = 0.1
     hurst: float | None = 0.5
     # The branch's shape (rsim.core.branches.Shape), None where the model has none: m hidden
@@ -49,7 +50,7 @@ class ResNetSpec(Spec):
                     self._set(key, default)
         if self.init != "smooth":
             self._set("lengthscale", None)
-        if self.init != "fbm":
+        if self.init not in schema.HURST_LAWS:
             self._set("hurst", None)
 
     def validate(self) -> None:

@@ -183,7 +183,9 @@ def train_grid(
         data = images(spec, data)
     grid = spec.runs()
     scale = (
-        laws.fgn_scale(spec.hurst, spec.depth) if spec.init == "fbm" else np.zeros(2 * spec.depth)
+        laws.hurst_scale(spec.init, spec.hurst, spec.depth)
+        if spec.init in schema.HURST_LAWS
+        else np.zeros(2 * spec.depth)
     )
     start = time.perf_counter()
     out = training.train_runs(
