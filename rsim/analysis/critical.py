@@ -178,34 +178,55 @@ def _fit(mid_depths, p, omega) -> tuple[float, float]:
     return float(coef[0]), float(((design @ coef - p) ** 2).sum())
 
 
+def _two_term_fit(mid_depths, p, omega) -> float:
+    """beta* of the two-term model y = A L^(2 beta*) (1 + u), u = c L^-omega, whose local
+    exponent is p = beta* - (omega / 2) u / (1 + u): the curvature the L^-2 omega terms of
+    the theory give the linear fit. c is scanned so that u at the deepest pair is in
+    [-1/2, 1] (beyond it the correction dominates and nothing can be extrapolated)."""
+    deepest = mid_depths[-1] ** -omega
+    u = np.linspace(-0.5, 1.0, 151)[:, None] / deepest * mid_depths**-omega
+    u = u[(1 + u > 0.05).all(axis=1)]
+    fitted = p + (omega / 2) * u / (1 + u)  # beta* + residual, per c
+    estimates = fitted.mean(axis=1)
+    best = int(np.argmin(((fitted - estimates[:, None]) ** 2).sum(axis=1)))
+    return float(estimates[best])
+
+
 def _extrapolate(depths, betas, cubes, omega, mask=None):
-    """(beta*, omega, local exponents) from one set of cubes; omega=None fits it."""
+    """Estimates from one set of cubes: ``{"linear": (all pairs), "deep": (without the
+    shallowest pair, 3 pairs or more), "two_term": (omega finite)}``, omega (fitted where
+    None), the local exponents and the betas used."""
     exponents = _local_exponents(depths, betas, cubes)
     far = _far_side(betas, exponents) if mask is None else mask
     if not far.any():
-        return np.nan, omega, exponents, far
+        return {"linear": np.nan}, omega, exponents, far
     p = np.median(exponents[:, far], axis=1)
     mid = np.sqrt(depths[1:] * depths[:-1]).astype(float)
     if omega is None:
         fits = [_fit(mid, p, w) for w in OMEGA_GRID]
-        best = int(np.argmin([sse for _, sse in fits]))
-        return fits[best][0], float(OMEGA_GRID[best]), exponents, far
-    return _fit(mid, p, omega)[0], omega, exponents, far
+        omega = float(OMEGA_GRID[int(np.argmin([sse for _, sse in fits]))])
+    estimates = {"linear": _fit(mid, p, omega)[0]}
+    if len(p) >= 3:
+        estimates["deep"] = _fit(mid[1:], p[1:], omega)[0]
+    if np.isfinite(omega) and len(p) >= 2:
+        estimates["two_term"] = _two_term_fit(mid, p, omega)
+    return estimates, omega, exponents, far
 
 
 def extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega=None):
     """beta* with the finite-depth bias removed (rsim/THEORY.md section 12).
 
-    1. Local exponents: between successive depths, p_i = beta + slope of the median log ratio,
+    1. Local exponents: between successive depths, p_i = beta + slope of the mean log ratio,
        taken at betas well on the identity side (FAR_SIDE above the finite-depth value), where
        it is the growth exponent of the term linear in alpha.
     2. Finite-size scaling: p_i = beta* + c L_i^-omega (L_i the pair's geometric mean depth),
        least squares; omega from the theory (:func:`correction_exponent`) or ``omega``, fitted
        on a grid where the theory gives none (then at least 4 depths). omega = inf: no
-       correction, the mean of the p_i.
-    3. Interval: the bootstrap over samples of the whole procedure (the omega fit included), at
-       ``level``, widened to contain the same bootstrap interval of the fit without the
-       shallowest pair (the extrapolation's model error: higher-order terms L^-2 omega).
+       correction, the mean of the p_i. This is the estimate.
+    3. Interval: the bootstrap over samples of the whole procedure (the omega fit included),
+       at ``level``, for the estimate and for two other models of the correction (the same
+       fit without the shallowest pair; the two-term model, :func:`_two_term_fit`); the
+       interval spans all three, so it carries the extrapolation's model error.
     """
     key = frame.iloc[0]
     source = "given"
@@ -219,18 +240,15 @@ def extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega=No
             f"extrapolate=True needs at least {minimum} depths"
             + (" (omega is fitted: the theory gives none for this series)" if omega is None else "")
         )
-    estimate, fitted, exponents, far = _extrapolate(depths, betas, cubes, omega)
-    # Without the shallowest depth (still >= 3 depths, i.e. >= 2 local exponents).
-    deep = slice(1, None) if len(depths) > minimum else slice(None)
+    estimates, fitted, exponents, far = _extrapolate(depths, betas, cubes, omega)
     rng = np.random.default_rng(seed)
-    boots, deep_boots = [], []
+    boots = {name: [] for name in estimates}
     for _ in range(n_boot):
-        drawn = _resample(cubes, rng)
-        boots.append(_extrapolate(depths, betas, drawn, omega, far)[0])
-        deep_boots.append(_extrapolate(depths[deep], betas, drawn[deep], fitted, far)[0])
+        drawn = _extrapolate(depths, betas, _resample(cubes, rng), omega, far)[0]
+        for name in boots:
+            boots[name].append(drawn.get(name, np.nan))
     quantiles = [(1 - level) / 2, (1 + level) / 2]
-    low, high = np.nanquantile(boots, quantiles)
-    deep_low, deep_high = np.nanquantile(deep_boots, quantiles)
+    bounds = np.array([np.nanquantile(b, quantiles) for b in boots.values()])
     mid = np.sqrt(depths[1:] * depths[:-1])
     local = pd.DataFrame(
         {
@@ -240,13 +258,12 @@ def extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega=No
             "local_exponent": np.median(exponents[:, far], axis=1) if far.any() else np.nan,
         }
     )
-    slopes = _slopes(
-        np.log(depths.astype(float)), betas, np.stack([np.median(c, 0) for c in cubes])
-    )
+    means = np.stack([c.mean(axis=0) for c in cubes])
+    slopes = _slopes(np.log(depths.astype(float)), betas, means)
     return CriticalBeta(
-        estimate,
-        float(min(low, deep_low)),
-        float(max(high, deep_high)),
+        estimates["linear"],
+        float(bounds[:, 0].min()),
+        float(bounds[:, 1].max()),
         _slope_table(betas, slopes),
         local,
         fitted,
