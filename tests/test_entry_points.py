@@ -34,7 +34,7 @@ TINY = {
     "heatmap_conv": ((*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.6,0.7,0.9"), "heatmap.png"),
     "heatmap_official": (
         (*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.7,0.9,0.97"),
-        "heatmap.png",
+        ("heatmap.png", "critical_curves.png"),
     ),
     "histogram": ((*CELL, "depth=8"), "histograms.png"),
     "lr_alpha": ((*TRAIN, "depth=4,8", "betas=[0.5,1.0]", "replicates=1"), "lr_alpha.png"),
@@ -135,6 +135,27 @@ def test_readme_report_status_and_bench_commands_run(tmp_path):
         str(tmp_path / "bench"),
     )
     assert "ratio_to_floor" in (tmp_path / "bench" / "bench.md").read_text()
+
+
+def test_critical_depths_script_runs(tmp_path):
+    """scripts/critical_depths.py (the README's error-vs-depth table), at a tiny size."""
+    out = tmp_path / "table.md"
+    run(
+        "scripts/critical_depths.py",
+        "--laws",
+        "gaussian,fbm:0.8",
+        "--depths",
+        "8,16,32",
+        "--width",
+        "4",
+        "--samples",
+        "8",
+        "--out",
+        str(out),
+    )
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("| law | truth | largest depth") and len(lines) == 4
+    assert "| fbm:0.8 | 0.8 | 32 |" in lines[3]
 
 
 def test_a_key_of_another_experiment_is_refused_and_nothing_is_written(tmp_path):
