@@ -246,6 +246,10 @@ def test_extrapolation_removes_the_finite_depth_bias():
     assert extrapolated.low <= 0.9 <= extrapolated.high
     assert extrapolated.omega == pytest.approx(0.2) and extrapolated.omega_source == "theory"
     assert list(extrapolated.local["depth_high"]) == list(DEPTHS[1:])
+    from rsim.analysis.summary import critical_text
+
+    line = critical_text(frame)  # summaries print both estimates
+    assert f"{finite.estimate:.3f}" in line and f"extrapolated {extrapolated.estimate:.3f}" in line
     fitted = critical_beta(frame.assign(model="mlp"), n_boot=20, extrapolate=True)
     assert fitted.omega_source == "fitted" and abs(fitted.estimate - 0.9) < 0.03, fitted
     with pytest.raises(ValueError, match="at least 4 depths"):
