@@ -169,7 +169,12 @@ def critical_curves(frame: pd.DataFrame, path: Path, metric: str = "hidden_diff"
     for i, (_, part) in enumerate(curve.groupby(_curve_keys(curve), sort=True, dropna=False)):
         first = part.iloc[0]
         label = f"{architecture_label(first)}, {first['init']}"
-        ax.plot(part["hurst"], part["beta_star"], "o-", ms=3, color=f"C{i}", label=label)
+        style = ("-", "--", "-.", ":")[
+            i % 4
+        ]  # equal curves (res-2 with ReLU is res-3) stay visible
+        ax.plot(
+            part["hurst"], part["beta_star"], marker="o", ls=style, ms=3, color=f"C{i}", label=label
+        )
         if part["low"].notna().any():
             ax.fill_between(part["hurst"], part["low"], part["high"], color=f"C{i}", alpha=0.15)
     hursts = np.linspace(curve["hurst"].min(), curve["hurst"].max(), 100)
