@@ -52,7 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rsim.core import branches, laws, projection
+from rsim.core import branches, laws, memory, projection
 from rsim.schema import (
     CORRELATED_LAWS,
     HIDDEN_METRICS,
@@ -447,6 +447,7 @@ def run(
     hurst: float | None = None,
     chunk: int | None = None,
     progress: Callable[[int], None] | None = None,
+    memory_limit=None,
 ) -> dict[str, np.ndarray]:
     """Simulate ``samples`` weight draws for every beta: metric name -> ``(samples, n_betas)``
     (and ``weight_path`` -> ``(samples, depth)`` when the kernel records it).
@@ -458,12 +459,16 @@ def run(
     local device), not on ``samples``, not on how a run is split, not on the number of
     devices the blocks are sharded over. A short last chunk is padded and trimmed.
     ``hurst`` is the fbm law's H (traced: a sweep over H compiles once); ``progress`` is
-    called with the number of samples each device call finished.
+    called with the number of samples each device call finished. Before compiling, the
+    memory preflight (:func:`rsim.core.memory.fit_chunk`, against ``memory_limit``, by default
+    the device's) lowers a chunk whose outputs would not fit and refuses a block that would
+    not fit with :class:`rsim.ConfigError`.
     """
     # Every local device gets whole blocks: a call covers a multiple of block * devices.
     n_devices = jax.local_device_count()
     per_call = kernel.block * n_devices
     chunk = per_call * max(1, -(-(chunk or per_call) // per_call))
+    chunk = memory.fit_chunk(kernel, len(betas), chunk, n_devices, memory_limit, note=True)
     with numerics(kernel.precision):
         dtype = jnp.float64 if kernel.precision == "float64" else jnp.float32
         betas = jnp.asarray(betas, dtype)
