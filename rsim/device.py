@@ -97,8 +97,8 @@ def _device_label(device) -> str:
 
 def banner() -> str:
     """``rsim: jax 0.10.2, backend cpu, 1 device: cpu:0``; on a GPU, e.g.
-    ``rsim: jax 0.10.2, backend gpu, 1 device: NVIDIA H100 80GB HBM3 (59.2 GiB)`` (the memory
-    its allocator may hand out)."""
+    ``rsim: jax 0.10.2, backend gpu, 1 device: NVIDIA H100 80GB HBM3 (N GiB)``, N the memory
+    its allocator may hand out."""
     import jax
 
     devices = jax.local_devices()

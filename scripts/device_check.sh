@@ -88,7 +88,7 @@ if [ "$DRY" = 1 ]; then
 else
     CELL=()
     WIDE=(width=60000 depth=10 samples=1)
-    BENCH=(--widths 40 100 512 1024 --numbers 2e9 --repeats 3 --block-factors 0.25 1 4)
+    BENCH=(--widths 40 100 512 1024 --numbers 5e8 --repeats 2 --block-factors 0.25 1 4)
     COROLLARY=(samples=10000)
     HEATMAP=(samples=1000)
     TRAINING=(depth=1000 epochs=10
@@ -106,13 +106,13 @@ step preflight 70 bash -c "$PY ${RUN[*]} name=wide ${WIDE[*]} figures=false; \
 $PY ${RUN[*]} name=wider ${WIDE[*]/width=*/width=80000} figures=false; \
 RSIM_MEMORY_LIMIT=1M $PY ${RUN[*]} name=limited width=512 depth=10 samples=1; \
 $PY -m pytest -q -p no:cacheprovider -s -m 'slow or not slow' -k '$XLA_CASES' tests/test_memory.py"
-step bench 100 "$PY" scripts/bench.py --models res3 "${BENCH[@]}" --output "$WORK/bench"
+step bench 130 "$PY" scripts/bench.py --models res3 "${BENCH[@]}" --output "$WORK/bench"
 step corollary1 60 "$PY" "${RUN[@]}" +sweep=corollary1 "${COROLLARY[@]}"
-step heatmap 80 "$PY" "${RUN[@]}" +sweep=heatmap "${HEATMAP[@]}"
+step heatmap 60 "$PY" "${RUN[@]}" +sweep=heatmap "${HEATMAP[@]}"
 step training 60 "$PY" "${RUN[@]}" +sweep=training hurst=0.5 "${TRAINING[@]}"
 step status 10 bash -c "for sweep in corollary1 heatmap training; do \
 $PY -m rsim.status $RESULTS/\$sweep; done"
-step tests 60 "$PY" -m pytest -q -p no:cacheprovider "${TESTS[@]}" tests/test_engine.py \
+step tests 50 "$PY" -m pytest -q -p no:cacheprovider "${TESTS[@]}" tests/test_engine.py \
     tests/test_projection.py tests/test_memory.py tests/test_device.py
 
 cp "$WORK"/bench/bench.csv "$WORK"/bench/bench.md "$OUT_DIR"/ 2>/dev/null

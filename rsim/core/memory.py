@@ -19,12 +19,14 @@ stored states       L n_b d, doubled for the projection with a tangent (exact ba
 hidden states       16 n_b d
 ==================  ==========================================================================
 
-and per sample of the call, its outputs: 2 (n_b outputs + L with weight paths). Checked
-against XLA's own buffer assignment (``compiled.memory_analysis()``) on CPU over both
-samplers, every law, conv and backprop: the estimate is 1.0-2.1x the temporary buffers XLA
-assigns (tests/test_memory.py), and 1.0-1.6x the peak resident memory a run adds to a
-fresh process (README, "Memory preflight"). On a GPU the random bits of a layer's weights may
-be fused away (the estimate up to 2x above), and cuFFT's workspace may add to fbm's.
+and per sample of the call, its outputs: 2 (n_b outputs + L with weight paths). Checked on CPU
+against XLA's own buffer assignment (``compiled.memory_analysis()``: temporaries and outputs)
+over both samplers, every law, conv and backprop: the estimate is 1.00-2.28x what XLA
+assigns (the most where a small cell's read-in dominates: XLA reuses its buffers for the
+layers); and against the peak resident memory a run adds to a fresh process (VmHWM): 1.01-1.21x
+on three cells of 0.2-0.8 GiB (tests/test_memory.py). Not yet measured on a GPU
+(scripts/device_check.sh does): there the random bits of a layer's weights may be fused away
+(the estimate then up to 2x above), and cuFFT's workspace may add to fbm's.
 
 The chunk never changes a result (only the block does), so a chunk that does not fit is
 lowered to one that does; a block that does not fit alone is refused with one line.
