@@ -79,14 +79,14 @@ def test_a_chunk_whose_outputs_do_not_fit_is_lowered_with_the_same_bits(capsys):
     kernel = make_kernel(width=8, depth=10, gradients="none", block=4)
     betas = [0.3, 0.7]
     needed = memory.estimate(kernel, len(betas))
-    # Room for one block's work and the outputs of 3 blocks: a chunk of 16 samples becomes 12.
-    room = needed.block_bytes + 3 * kernel.block * needed.output_per_sample
+    # Room for one block's work and the outputs of 2 blocks: a chunk of 16 samples becomes 8.
+    room = needed.block_bytes + 2 * kernel.block * needed.output_per_sample
     limit = device.MemoryLimit(room, "a test's limit")
-    assert memory.fit_chunk(kernel, len(betas), 16, limit=limit) == 12
-    assert memory.fit_chunk(kernel, len(betas), 8, limit=limit) == 8
-    lowered = engine.run(kernel, betas, samples=21, seed=3, chunk=16, memory_limit=limit)
-    assert "chunk=16 lowered to 12 samples per call" in capsys.readouterr().err
-    free = engine.run(kernel, betas, samples=21, seed=3, chunk=16)
+    assert memory.fit_chunk(kernel, len(betas), 16, limit=limit) == 8
+    assert memory.fit_chunk(kernel, len(betas), 4, limit=limit) == 4
+    lowered = engine.run(kernel, betas, samples=16, seed=3, chunk=16, memory_limit=limit)
+    assert "chunk=16 lowered to 8 samples per call" in capsys.readouterr().err
+    free = engine.run(kernel, betas, samples=16, seed=3, chunk=16)
     for name in kernel.outputs:
         assert np.array_equal(lowered[name], free[name]), name
 
