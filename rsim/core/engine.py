@@ -459,15 +459,15 @@ def run(
     local device), not on ``samples``, not on how a run is split, not on the number of
     devices the blocks are sharded over. A short last chunk is padded and trimmed.
     ``hurst`` is the fbm law's H (traced: a sweep over H compiles once); ``progress`` is
-    called with the number of samples each device call finished. Before compiling, the
-    memory preflight (:func:`rsim.core.memory.fit_chunk`, against ``memory_limit``, by default
-    the device's) lowers a chunk whose outputs would not fit and refuses a block that would
-    not fit with :class:`rsim.ConfigError`.
+    called with the number of samples each device call finished.
     """
     # Every local device gets whole blocks: a call covers a multiple of block * devices.
     n_devices = jax.local_device_count()
     per_call = kernel.block * n_devices
     chunk = per_call * max(1, -(-(chunk or per_call) // per_call))
+    # The memory preflight, before compiling (``memory_limit``: by default the device's): a
+    # chunk whose outputs would not fit is lowered (same results), a block that would not fit
+    # is refused with one line (rsim.ConfigError).
     chunk = memory.fit_chunk(kernel, len(betas), chunk, n_devices, memory_limit, note=True)
     with numerics(kernel.precision):
         dtype = jnp.float64 if kernel.precision == "float64" else jnp.float32

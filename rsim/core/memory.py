@@ -12,7 +12,8 @@ read-in             4 (width n_in + |x|): A and x with their random bits and the
 weights             4 W (Gaussian), 2 W (uniform, Rademacher): one layer's weights, the same
                     way (explicit sampler, i.i.d. laws)
 shifted images      2 k^2 d rows: conv's shifted copies of every hidden vector
-weight path         fbm 4 L W (the path and its circulant FFT); smooth 2 (L W + 2 n_freq W)
+weight path         fbm 4 L W (the path and its circulant FFT; measured for the Davies-Harte
+                    fbm, assumed for other fGn laws); smooth 2 (L W + 2 n_freq W)
                     (the path and the Fourier coefficients)
 projection state    6 n_matrices rows d: noise, bases and Gram-Schmidt terms of one layer
 stored states       L n_b d, doubled for the projection with a tangent (exact backprop)
@@ -77,8 +78,10 @@ def estimate(kernel, n_betas: int) -> Estimate:
     gaussian_a = kernel.init in ("gaussian", *schema.CORRELATED_LAWS)
     inputs = kernel.width * kernel.n_in + math.prod(shape.input_shape(kernel.n_in))
     per_sample = {"read-in": (4 if gaussian_a else 2) * inputs}
-    if kernel.init == "fbm":
-        per_sample["weight path"] = 4 * depth * width_w
+    if kernel.init in schema.CORRELATED_LAWS and kernel.init != "smooth":  # fGn laws
+        # The path is cut from a stream of length stream_depth >= L where the kernel has one.
+        stream = getattr(kernel, "stream_depth", depth)
+        per_sample["weight path"] = 4 * stream * width_w
     elif kernel.init == "smooth":
         n_freq = laws.rbf_spectrum(kernel.lengthscale)[0].size
         per_sample["weight path"] = 2 * (depth + 2 * n_freq) * width_w
