@@ -23,7 +23,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from rsim import results, schema, slurm
+from rsim import device, results, schema, slurm
 from rsim.checks import ConfigError
 from rsim.experiments import base
 
@@ -83,11 +83,21 @@ def job_values(cfg: DictConfig) -> list[dict[str, Any]]:
         return [_user_values(compose(name, overrides=list(job))) for job in jobs[0]]
 
 
-def validate(cfg: DictConfig) -> list[dict[str, Any]]:
-    """Check the base config and every job of the sweep; return the manifest's jobs."""
+def validate(cfg: DictConfig, on_this_machine: bool = False) -> list[dict[str, Any]]:
+    """Check the base config and every job of the sweep; return the manifest's jobs.
+
+    ``on_this_machine``: the jobs run in this process (a run, or the basic launcher), so
+    after the checks of the input the banner is printed and every job's memory preflight
+    is checked against this device (other launchers' jobs check their own device)."""
     results_folder(cfg)
     base.spec_from_config(_user_values(cfg))  # the base config alone names a bad key first
-    return base.job_manifest(job_values(cfg))
+    jobs = base.job_manifest(job_values(cfg))
+    if on_this_machine:
+        configure_jax(cfg)
+        device.announce()
+        for job in jobs:
+            base.spec_from_config(job["values"]).preflight()
+    return jobs
 
 
 def _fail(error: ConfigError) -> None:
@@ -109,10 +119,11 @@ class SweepSummary(Callback):
     """Validate before anything runs; summarise and draw when everything has run."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._validate(config)
+        self._validate(config, on_this_machine=True)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._validate(config)
+        launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
+        self._validate(config, on_this_machine=launcher.endswith(".BasicLauncher"))
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         finish(config)
@@ -121,9 +132,9 @@ class SweepSummary(Callback):
         finish(config)
 
     @staticmethod
-    def _validate(config: DictConfig) -> None:
+    def _validate(config: DictConfig, on_this_machine: bool) -> None:
         try:
-            jobs = validate(config)
+            jobs = validate(config, on_this_machine)
         except ConfigError as error:
             _fail(error)
         results.write_manifest(results_folder(config), str(config.experiment), jobs)
@@ -144,6 +155,7 @@ def configure_jax(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
     configure_jax(cfg)
+    device.announce()  # once per process: a SLURM task's log starts with it too
     try:
         run_job(cfg)
     except ConfigError as error:

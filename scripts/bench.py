@@ -21,12 +21,14 @@ ratios measured within one run are meaningful.
     python scripts/bench.py [--models res1 res3] [--widths 40 100 512] [--depth 1000]
                             [--repeats 3] [--numbers 2e8] [--output results/bench]
                             [--branch-depth M] [--image-size 8] [--kernel-size 3]
+                            [--block-factors 0.25 1 4]
     python scripts/bench.py --models conv --widths 4 16 --image-size 8   # C = 4, 16
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import math
 import os
@@ -98,6 +100,13 @@ def kernel_for(model: str, width: int, depth: int, sampler: str, gradients: str,
     ).kernel()
 
 
+def with_blocks(kernel: engine.Kernel, factors: list[float]) -> list[engine.Kernel]:
+    """The kernel at its rule's block times each factor (at least 1 sample), each block once:
+    a sweep around :func:`rsim.core.engine.default_block`'s choice."""
+    blocks = sorted({max(1, round(kernel.block * factor)) for factor in factors})
+    return [dataclasses.replace(kernel, block=block) for block in blocks]
+
+
 def samples_for(kernel: engine.Kernel, n_betas: int, numbers: float) -> int:
     """Whole blocks totalling about ``numbers`` random numbers."""
     per_sample = kernel.depth * math.prod(noise_shape(kernel, n_betas))
@@ -111,17 +120,22 @@ def measure(
     gradients: str,
     repeats: int,
     numbers: float = NUMBERS_PER_CALL,
+    block_factors: tuple[float, ...] = (1,),
     **shape,
 ) -> list[dict]:
     """Best-of-``repeats`` times of both samplers (explicit only for conv) and their floors,
-    interleaved."""
+    interleaved, at the rule's block times each of ``block_factors``."""
     betas = jnp.asarray([0.5], jnp.float32)
     root = jax.random.fold_in(jax.random.PRNGKey(0), depth)
     cases = []
     with engine.numerics("float32"):
         samplers = [s for s in schema.SAMPLERS if s == "explicit" or model in PROJECTION_MODELS]
         for sampler in samplers:
-            kernel = kernel_for(model, width, depth, sampler, gradients, **shape)
+            rule = kernel_for(model, width, depth, sampler, gradients, **shape)
+            for kernel in with_blocks(rule, block_factors):
+                cases.append((sampler, kernel, rule.block))
+        compiled = []
+        for sampler, kernel, rule_block in cases:
             n = samples_for(kernel, len(betas), numbers)
             ids = jnp.arange(n, dtype=jnp.uint32)
             sim, floor = engine._compiled(kernel), rng_floor(kernel, len(betas))
@@ -131,16 +145,16 @@ def measure(
             }
             for call in calls.values():
                 jax.block_until_ready(call())  # compile
-            cases.append((sampler, kernel, n, calls))
-        best = {(sampler, name): math.inf for sampler, *_ in cases for name in ("sim", "floor")}
+            compiled.append((sampler, kernel, rule_block, n, calls))
+        best = {(i, name): math.inf for i in range(len(compiled)) for name in ("sim", "floor")}
         for _ in range(repeats):
-            for sampler, _, _, calls in cases:
+            for i, (*_, calls) in enumerate(compiled):
                 for name, call in calls.items():
                     start = time.perf_counter()
                     jax.block_until_ready(call())
-                    best[sampler, name] = min(best[sampler, name], time.perf_counter() - start)
+                    best[i, name] = min(best[i, name], time.perf_counter() - start)
     rows = []
-    for sampler, kernel, n, _ in cases:
+    for i, (sampler, kernel, rule_block, n, _) in enumerate(compiled):
         us = 1e6 / (n * depth)
         rows.append(
             {
@@ -150,13 +164,20 @@ def measure(
                 "sampler": sampler,
                 "block": kernel.block,
                 "samples": n,
-                "samples_per_s": n / best[sampler, "sim"],
-                "us_per_layer_sample": best[sampler, "sim"] * us,
-                "floor_us": best[sampler, "floor"] * us,
-                "ratio_to_floor": best[sampler, "sim"] / best[sampler, "floor"],
+                "samples_per_s": n / best[i, "sim"],
+                "us_per_layer_sample": best[i, "sim"] * us,
+                "floor_us": best[i, "floor"] * us,
+                "ratio_to_floor": best[i, "sim"] / best[i, "floor"],
             }
         )
-    explicit = rows[0]["us_per_layer_sample"]
+        if block_factors != (1,):
+            rows[-1]["rule_block"] = rule_block
+    # Against explicit weights at the rule's block.
+    explicit = next(
+        row["us_per_layer_sample"]
+        for row, (_, kernel, rule_block, *_) in zip(rows, compiled)
+        if row["sampler"] == "explicit" and kernel.block == rule_block
+    )
     for row in rows:
         row["speedup_vs_explicit"] = explicit / row["us_per_layer_sample"]
     return rows
@@ -196,6 +217,13 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, default=Path("results/bench"))
     parser.add_argument(
+        "--block-factors",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="time each sampler at its rule's block times these (e.g. 0.25 1 4)",
+    )
+    parser.add_argument(
         "--branch-depth", type=int, default=None, help="m for mlp and conv (their default)"
     )
     parser.add_argument("--image-size", type=int, default=None, help="conv: N (default 8)")
@@ -217,7 +245,14 @@ def main() -> None:
     for model in args.models:
         for width in args.widths:
             new = measure(
-                model, width, args.depth, args.gradients, args.repeats, args.numbers, **shape
+                model,
+                width,
+                args.depth,
+                args.gradients,
+                args.repeats,
+                args.numbers,
+                tuple(args.block_factors),
+                **shape,
             )
             rows += new
             for row in new:

@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rsim.core import branches, laws, projection
+from rsim.core import branches, laws, memory, projection
 from rsim.schema import (
     CORRELATED_LAWS,
     HIDDEN_METRICS,
@@ -464,6 +464,7 @@ def run(
     hurst: float | None = None,
     chunk: int | None = None,
     progress: Callable[[int], None] | None = None,
+    memory_limit=None,
 ) -> dict[str, np.ndarray]:
     """Simulate ``samples`` weight draws for every beta: metric name -> ``(samples, n_betas)``
     (and ``weight_path`` -> ``(samples, depth)`` when the kernel records it).
@@ -481,6 +482,10 @@ def run(
     n_devices = jax.local_device_count()
     per_call = kernel.block * n_devices
     chunk = per_call * max(1, -(-(chunk or per_call) // per_call))
+    # The memory preflight, before compiling (``memory_limit``: by default the device's): a
+    # chunk whose outputs would not fit is lowered (same results), a block that would not fit
+    # is refused with one line (rsim.ConfigError).
+    chunk = memory.fit_chunk(kernel, len(betas), chunk, n_devices, memory_limit, note=True)
     with numerics(kernel.precision):
         dtype = jnp.float64 if kernel.precision == "float64" else jnp.float32
         betas = jnp.asarray(betas, dtype)

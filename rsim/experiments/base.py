@@ -128,6 +128,10 @@ class Spec:
         """Samples (or runs) computed together in one vmap: part of what fixes the float bits."""
         raise NotImplementedError
 
+    def preflight(self) -> None:
+        """Refuse, with :class:`rsim.ConfigError`, a job the device cannot hold (checked by the
+        driver before any job runs; may start the JAX backend). Nothing to check by default."""
+
     def progress_total(self) -> int:
         """Units of work that ``compute`` reports through its progress callback."""
         return self.samples

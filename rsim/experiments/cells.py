@@ -131,6 +131,15 @@ class CellSpec(ResNetSpec):
     def block(self) -> int:
         return self.kernel().block
 
+    def preflight(self, limit=None) -> None:
+        """Refuse a cell whose block of samples does not fit one device's memory (the estimate
+        of :mod:`rsim.core.memory` against ``limit``, by default the device's): one line
+        with the estimate, the limit and the options. The engine checks again when it runs,
+        and lowers a ``chunk`` whose outputs would not fit."""
+        from rsim.core import memory
+
+        memory.check_block(self.kernel(), len(self.betas), limit)
+
     def tables(self) -> tuple[str, ...]:
         return ("paths",) if self.weight_paths else ()
 

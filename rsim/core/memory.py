@@ -1,0 +1,183 @@
+"""The memory preflight: what one device call of a kernel needs, estimated before compilation,
+against what the device offers (:func:`rsim.device.memory_limit`).
+
+A device call runs its samples one block at a time (``lax.map`` over blocks), so its working
+set is one block's, plus the outputs of the whole call. Per sample of a block, in numbers of
+``precision`` (d the hidden size, L the depth, W one layer's weight entries, n_b the betas,
+rows = n_b, doubled with a tangent):
+
+==================  ==========================================================================
+read-in             4 (width n_in + |x|): A and x with their random bits and the temporaries
+                    of the normal transform (2x for the uniform and Rademacher laws)
+weights             4 W (Gaussian), 2 W (uniform, Rademacher): one layer's weights, the same
+                    way (explicit sampler, i.i.d. laws)
+shifted images      2 k^2 d rows: conv's shifted copies of every hidden vector
+weight path         fbm 4 L W (the path and its circulant FFT; measured for the Davies-Harte
+                    fbm, assumed for other fGn laws); smooth 2 (L W + 2 n_freq W)
+                    (the path and the Fourier coefficients)
+projection state    6 n_matrices rows d: noise, bases and Gram-Schmidt terms of one layer
+stored states       L n_b d, doubled for the projection with a tangent (exact backprop)
+hidden states       16 n_b d
+==================  ==========================================================================
+
+and per sample of the call, its outputs: 2 (n_b outputs + L with weight paths). Checked on CPU
+against XLA's own buffer assignment (``compiled.memory_analysis()``: temporaries and outputs)
+over both samplers, every law, conv and backprop: the estimate is 1.00-2.28x what XLA
+assigns (the most where a small cell's read-in dominates: XLA reuses its buffers for the
+layers); and against the peak resident memory a run adds to a fresh process (VmHWM): 1.01-1.21x
+on three cells of 0.2-0.8 GiB (tests/test_memory.py). Not yet measured on a GPU
+(scripts/device_check.sh does): there the random bits of a layer's weights may be fused away
+(the estimate then up to 2x above), and cuFFT's workspace may add to fbm's.
+
+The chunk never changes a result (only the block does), so a chunk that does not fit is
+lowered to one that does; a block that does not fit alone is refused with one line.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+
+from rsim import device, schema
+from rsim.checks import ConfigError
+from rsim.core import laws
+
+HIDDEN_STATE_COPIES = 16  # h, q, p, their origins, logs and the scan's carries
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Bytes one device call needs: ``block`` (per part, all samples of one block) plus
+    ``output_per_sample`` for every sample the call covers on the device."""
+
+    block: dict[str, int]
+    output_per_sample: int
+    samples_per_block: int
+
+    @property
+    def block_bytes(self) -> int:
+        return sum(self.block.values())
+
+    def call_bytes(self, samples_per_device: int) -> int:
+        return self.block_bytes + samples_per_device * self.output_per_sample
+
+
+def estimate(kernel, n_betas: int) -> Estimate:
+    """What one block of ``kernel`` needs (see the module doc for each part)."""
+    shape = kernel.shape
+    itemsize = 8 if kernel.precision == "float64" else 4
+    d, depth, width_w = shape.dim, kernel.depth, shape.weight_entries
+    tangent = kernel.gradients in ("jvp", "both")
+    backprop = kernel.gradients in ("vjp", "both")
+    projected = kernel.sampler == "projection"
+    rows = n_betas * (2 if tangent else 1)
+    # Gaussian draws hold their random bits, uniforms and the normals (4x the array);
+    # uniform and Rademacher draws the bits and the values (2x). Correlated laws draw A, B
+    # from the Gaussian.
+    gaussian_a = kernel.init in ("gaussian", *schema.CORRELATED_LAWS)
+    inputs = kernel.width * kernel.n_in + math.prod(shape.input_shape(kernel.n_in))
+    per_sample = {"read-in": (4 if gaussian_a else 2) * inputs}
+    if kernel.init in schema.CORRELATED_LAWS and kernel.init != "smooth":  # fGn laws
+        # The path is cut from a stream of length stream_depth >= L where the kernel has one.
+        stream = getattr(kernel, "stream_depth", depth)
+        per_sample["weight path"] = 4 * stream * width_w
+    elif kernel.init == "smooth":
+        n_freq = laws.rbf_spectrum(kernel.lengthscale)[0].size
+        per_sample["weight path"] = 2 * (depth + 2 * n_freq) * width_w
+    elif not projected:
+        per_sample["weights"] = (4 if kernel.init == "gaussian" else 2) * width_w
+    if kernel.model == "conv":
+        per_sample["shifted images"] = 2 * shape.activation_entries * rows
+    if projected:
+        per_sample["projection state"] = 6 * shape.n_matrices * rows * d
+    if backprop:
+        per_sample["stored states"] = depth * n_betas * d * (2 if projected and tangent else 1)
+    per_sample["hidden states"] = HIDDEN_STATE_COPIES * n_betas * d
+    outputs = n_betas * len(kernel.outputs) + (depth if kernel.weight_paths else 0)
+    return Estimate(
+        block={name: n * itemsize * kernel.block for name, n in per_sample.items()},
+        output_per_sample=2 * outputs * itemsize,
+        samples_per_block=kernel.block,
+    )
+
+
+def _options(kernel, parts: dict[str, int]) -> str:
+    """What the user can change, for the largest parts of a block that does not fit."""
+    largest = max(parts, key=parts.get)
+    options = []
+    if (
+        kernel.sampler == "explicit"
+        and kernel.model in schema.PROJECTION_MODELS
+        and kernel.init in schema.IID_LAWS
+    ):
+        gaussian = "" if kernel.init in schema.PROJECTION_LAWS else "init=gaussian "
+        options.append(f"{gaussian}sampler=projection")
+    if largest == "stored states":
+        options += ["gradients=jvp (no stored trajectory)", "fewer betas", "a smaller depth"]
+    elif largest == "weight path":
+        options += ["a smaller depth", "a smaller width"]
+    elif largest in ("projection state", "hidden states", "shifted images"):
+        options += ["fewer betas", "a smaller width"]
+    else:
+        options.append("a smaller width")
+    return ", ".join(options[:-1]) + (" or " if len(options) > 1 else "") + options[-1]
+
+
+def _size_label(kernel) -> str:
+    if kernel.model == "conv":
+        return f"C={kernel.width} N={kernel.image_size} k={kernel.kernel_size}"
+    return f"width {kernel.width}"
+
+
+def refusal(kernel, n_betas: int, needed: Estimate, limit: device.MemoryLimit) -> str:
+    """One line: the estimate, its largest parts, the limit and the options."""
+    parts = sorted(needed.block.items(), key=lambda item: -item[1])
+    shown = [f"{name} {device.size_text(n)}" for name, n in parts if n >= needed.block_bytes / 100]
+    samples = needed.samples_per_block
+    return (
+        f"this cell needs ~{device.size_text(needed.block_bytes)} per block of {samples} "
+        f"sample{'s' if samples > 1 else ''} ({kernel.model} {_size_label(kernel)}, depth "
+        f"{kernel.depth}, {n_betas} beta{'s' if n_betas > 1 else ''}, {kernel.sampler} "
+        f"sampler, gradients={kernel.gradients}: {', '.join(shown)}); the device offers "
+        f"{device.size_text(limit.bytes)} ({limit.source}); use {_options(kernel, needed.block)}"
+    )
+
+
+def check_block(kernel, n_betas: int, limit: device.MemoryLimit | None = None) -> Estimate:
+    """The estimate of one block and its outputs, or :class:`ConfigError` (one line) when it
+    exceeds ``limit`` (default :func:`rsim.device.memory_limit`)."""
+    limit = limit or device.memory_limit()
+    needed = estimate(kernel, n_betas)
+    if needed.call_bytes(kernel.block) > limit.bytes:
+        raise ConfigError(refusal(kernel, n_betas, needed, limit))
+    return needed
+
+
+def fit_chunk(
+    kernel,
+    n_betas: int,
+    chunk: int,
+    n_devices: int = 1,
+    limit: device.MemoryLimit | None = None,
+    note: bool = False,
+) -> int:
+    """The samples per call to run with: ``chunk`` (whole blocks on every device), or fewer
+    whole blocks per device if its outputs would not fit (the results are the same; ``note``
+    says so on stderr); raises :class:`ConfigError` when one block alone does not fit.
+    ``limit``: the memory of one device (default :func:`rsim.device.memory_limit`)."""
+    limit = limit or device.memory_limit()
+    needed = check_block(kernel, n_betas, limit)
+    blocks = chunk // (kernel.block * n_devices)  # per device
+    if needed.call_bytes(blocks * kernel.block) <= limit.bytes:
+        return chunk
+    room = (limit.bytes - needed.block_bytes) // (needed.output_per_sample * kernel.block)
+    fitted = kernel.block * n_devices * max(1, min(blocks, int(room)))
+    if note:
+        print(
+            f"rsim: chunk={chunk} lowered to {fitted} samples per call to fit "
+            f"{device.size_text(limit.bytes)} ({limit.source}); the results are the same",
+            file=sys.stderr,
+            flush=True,
+        )
+    return fitted

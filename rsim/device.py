@@ -1,0 +1,166 @@
+"""The machine a run computes on: the banner every run prints first, a warning when a GPU is
+present but JAX runs on the CPU, and the memory one device offers (the limit the memory
+preflight of :mod:`rsim.core.memory` checks a cell against).
+
+Memory of a device: ``RSIM_MEMORY_LIMIT`` when set (bytes, or with a unit: ``512M``,
+``24G``, ``24GiB``; K, M, G, T are powers of 1024), else what its allocator may still hand out
+(``memory_stats()``: ``bytes_limit - bytes_in_use``, GPUs), else, on the CPU, the available
+RAM (``MemAvailable`` of /proc/meminfo, or free pages from ``os.sysconf``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from rsim.checks import ConfigError
+
+MEMORY_LIMIT_ENV = "RSIM_MEMORY_LIMIT"
+# How a GPU box gets the CUDA build of jax (README, "GPU box").
+CUDA_INSTALL = "pip install -e '.[cuda12]'"
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+_announced = False
+
+
+def size_text(n_bytes: float) -> str:
+    """``79.1 GiB``, ``12.3 MiB``, ``512 B``: three significant digits, powers of 1024."""
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.3g} {unit}"
+    return f"{int(n_bytes)} B"
+
+
+def parse_size(text: str) -> int:
+    """Bytes of ``text``: ``1000000``, ``512M``, ``24G``, ``24GB``, ``24GiB`` (1024-based)."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", text, re.IGNORECASE)
+    if not match:
+        raise ConfigError(
+            f"{MEMORY_LIMIT_ENV}={text!r} is not a size; give bytes or a number with a unit "
+            "(512M, 24G, 24GiB)"
+        )
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def device_memory(device) -> int | None:
+    """Bytes the device's allocator may still hand out, or None (the CPU reports none)."""
+    try:
+        stats = device.memory_stats()
+    except Exception:  # backends without allocator statistics
+        return None
+    if not stats or "bytes_limit" not in stats:
+        return None
+    return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+
+
+def available_ram() -> int:
+    """Bytes of RAM available to a new allocation (MemAvailable), or the free pages."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True)
+class MemoryLimit:
+    bytes: int
+    source: str  # for messages: "RSIM_MEMORY_LIMIT", "available RAM", "allocator limit of ..."
+
+
+def memory_limit() -> MemoryLimit:
+    """The memory one local device offers a block (the smallest over the local devices)."""
+    text = os.environ.get(MEMORY_LIMIT_ENV)
+    if text:
+        return MemoryLimit(parse_size(text), MEMORY_LIMIT_ENV)
+    import jax
+
+    devices = jax.local_devices()
+    limits = [device_memory(device) for device in devices]
+    if all(limit is not None for limit in limits):
+        return MemoryLimit(min(limits), f"allocator limit of {devices[0].device_kind}")
+    return MemoryLimit(available_ram(), "available RAM")
+
+
+def _device_label(device) -> str:
+    label = str(device) if device.platform == "cpu" else device.device_kind
+    memory = device_memory(device)
+    return label if memory is None else f"{label} ({size_text(memory)})"
+
+
+def banner() -> str:
+    """``rsim: jax 0.10.2, backend cpu, 1 device: cpu:0``; on a GPU, e.g.
+    ``rsim: jax 0.10.2, backend gpu, 1 device: NVIDIA H100 80GB HBM3 (N GiB)``, N the memory
+    its allocator may hand out."""
+    import jax
+
+    devices = jax.local_devices()
+    labels = [_device_label(device) for device in devices]
+    if len(set(labels)) == 1 and len(labels) > 1:
+        listed = f"{len(labels)} x {labels[0]}"
+    else:
+        listed = ", ".join(labels)
+    plural = "device" if len(devices) == 1 else "devices"
+    return (
+        f"rsim: jax {jax.__version__}, backend {jax.default_backend()}, "
+        f"{len(devices)} {plural}: {listed}"
+    )
+
+
+def visible_gpus() -> list[str]:
+    """The GPU names ``nvidia-smi`` lists, or [] (no nvidia-smi, no driver, no GPU)."""
+    executable = shutil.which("nvidia-smi")
+    if executable is None:
+        return []
+    try:
+        proc = subprocess.run(
+            [executable, "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if proc.returncode != 0:
+        return []
+    return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+
+
+def cuda_warning() -> str | None:
+    """One line when nvidia-smi lists a GPU but JAX's backend is the CPU (a CPU-only jax was
+    installed), unless ``JAX_PLATFORMS=cpu`` asks for the CPU on purpose."""
+    import jax
+
+    if jax.default_backend() != "cpu" or os.environ.get("JAX_PLATFORMS", "").lower() == "cpu":
+        return None
+    gpus = visible_gpus()
+    if not gpus:
+        return None
+    names = ", ".join(sorted(set(gpus)))
+    plural = "GPU" if len(gpus) == 1 else "GPUs"
+    return (
+        f"rsim: warning: nvidia-smi lists {len(gpus)} {plural} ({names}) but JAX runs on the "
+        f"CPU; install the CUDA jax: {CUDA_INSTALL} (README: GPU box)"
+    )
+
+
+def announce() -> None:
+    """Print the banner (stdout) and the CUDA warning (stderr) once per process."""
+    global _announced
+    if _announced:
+        return
+    _announced = True
+    # The job's log level (conf/config.yaml, job_logging), also in a driver that Hydra logs
+    # at INFO: JAX's notes on absent backends ("Unable to initialize backend 'tpu'") stay out.
+    logging.getLogger("jax").setLevel(logging.WARNING)
+    print(banner(), flush=True)
+    warning = cuda_warning()
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
