@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from rsim.analysis.training import (  # noqa: E402
+    accuracy_label,
     best_accuracy,
     best_learning_rates,
     fit_lr_alpha,
@@ -55,7 +56,7 @@ def _accuracy_figure(frame: pd.DataFrame, folder: Path) -> Path:
             vmin=0,
             vmax=1,
         )
-        fig.colorbar(mesh, ax=ax, label="best test accuracy over the learning rates")
+        fig.colorbar(mesh, ax=ax, label=accuracy_label())
         hurst = np.linspace(table.index.min(), table.index.max(), 100)
         ax.plot(
             np.maximum(hurst, 0.5),
@@ -74,7 +75,7 @@ def _accuracy_figure(frame: pd.DataFrame, folder: Path) -> Path:
             label = ", ".join([name[0], *(f"{k} = {_text(v)}" for k, v in zip(keys, name[1:]))])
             ax.plot(part["beta"], part["best_test_accuracy"], "o-", label=label)
         ax.set_xlabel(r"$\beta$")
-        ax.set_ylabel("best test accuracy over the learning rates")
+        ax.set_ylabel(accuracy_label())
         ax.legend()
     first = frame.iloc[0]
     depth = _text(first["depth"]) if frame["depth"].nunique() == 1 else "several"
