@@ -21,22 +21,22 @@ ratios measured within one run are meaningful.
 The ``training`` section (``--sections training``) trains one job of the official Figure 9
 sweep (res-1, d = 30, fbm H = 0.5, 10 betas x 5 learning rates = 50 runs side by side, Adam,
 batch 128, digits; L = ``--training-depth``, 1000 officially) for ``--training-epochs``
-epochs through the experiment's own code, and reports the seconds of each epoch (wall and
-process CPU time; the first includes compiling), the job's fixed cost, the floating-point
-operations of an epoch (3 products of d x d by d x batch per layer, run and step: forward,
-and the backward pass's two; plus the test set's forward pass) and their rate against two
-float32 matrix-product rates measured in the same run: a large square product (the machine's
-rate) and the training layer's own product, (runs, d, d) by (runs, d, batch) chained through
-L layers. It writes ``<output>/training.csv`` and ``<output>/training.md``.
+epochs through the experiment's own code. It reports the seconds of an epoch (wall and
+process CPU time: the median over the epochs after the first, which compiles), the job's
+fixed cost (the rest of its time), the floating-point operations of an epoch (3 products of
+d x d by d x batch per layer, run and step: the forward one and the backward pass's two; plus
+the test set's forward pass) and their rate against two float32 matrix-product rates
+measured in the same run: a large square product (the machine's rate) and training's layer
+product, (runs, d, d) by (runs, d, batch) chained through L layers. It writes
+``<output>/training.csv`` and ``<output>/training.md``.
 
     python scripts/bench.py [--models res1 res3] [--widths 40 100 512] [--depth 1000]
                             [--repeats 3] [--numbers 2e8] [--output results/bench]
                             [--branch-depth M] [--image-size 8] [--kernel-size 3]
-                            [--sections samplers training]
-                            [--training-depth 1000] [--training-epochs 3]
     python scripts/bench.py --models conv --widths 4 16 --image-size 8   # C = 4, 16
-    python scripts/bench.py --sections training                          # Figure 9's job
-    python scripts/bench.py --sections training --training-depth 100 --training-epochs 2
+
+    python scripts/bench.py --sections training [samplers] [--training-depth 1000]
+                            [--training-epochs 3]                        # Figure 9's job
 """
 
 from __future__ import annotations
@@ -303,6 +303,27 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def bench_training(args) -> None:
+    """The training section: one Figure 9 job; training.csv and training.md."""
+    device = jax.devices()[0]
+    header = (
+        f"jax {jax.__version__}, {jax.device_count()} x {device.device_kind} "
+        f"({device.platform}, {os.cpu_count()} CPU cores), training: one Figure 9 job (res1, "
+        f"d=30, fbm, 50 runs, Adam, batch 128, digits), L={args.training_depth}, "
+        f"{args.training_epochs} epochs, float32 products best of {args.repeats}, "
+        f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
+    )
+    print(header, flush=True)
+    row = measure_training(args.training_depth, args.training_epochs, args.repeats)
+    print(" ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    table = pd.DataFrame([row])
+    args.output.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.output / "training.csv", index=False)
+    markdown = markdown_table(table)
+    (args.output / "training.md").write_text(f"{header}\n\n{markdown}\n")
+    print(f"\n{markdown}\n\nwritten to {args.output / 'training.csv'} and training.md")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["res1", "res3"])
@@ -332,39 +353,21 @@ def main() -> None:
         "--training-epochs", type=int, default=3, help="epochs timed (the first compiles)"
     )
     args = parser.parse_args()
+    if "training" in args.sections:
+        bench_training(args)
+    if "samplers" not in args.sections:
+        return
     shape = dict(
         branch_depth=args.branch_depth, image_size=args.image_size, kernel_size=args.kernel_size
     )
 
     device = jax.devices()[0]
-    machine = (
+    header = (
         f"jax {jax.__version__}, {jax.device_count()} x {device.device_kind} "
-        f"({device.platform}, {os.cpu_count()} CPU cores)"
+        f"({device.platform}, {os.cpu_count()} CPU cores), gaussian weights, "
+        f"L={args.depth}, one beta, float32, gradients={args.gradients}, "
+        f"best of {args.repeats}, {datetime.datetime.now():%Y-%m-%d %H:%M}"
     )
-    stamp = f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
-    args.output.mkdir(parents=True, exist_ok=True)
-    if "samplers" in args.sections:
-        header = (
-            f"{machine}, gaussian weights, L={args.depth}, one beta, float32, "
-            f"gradients={args.gradients}, best of {args.repeats}, {stamp}"
-        )
-        bench_samplers(args, shape, header)
-    if "training" in args.sections:
-        header = (
-            f"{machine}, training: one Figure 9 job (res1, d=30, fbm, 50 runs, Adam, batch 128, "
-            f"digits), L={args.training_depth}, {args.training_epochs} epochs, float32 "
-            f"products best of {args.repeats}, {stamp}"
-        )
-        print(header, flush=True)
-        row = measure_training(args.training_depth, args.training_epochs, args.repeats)
-        print(
-            " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
-        )
-        write_table(pd.DataFrame([row]), args.output, "training", header)
-
-
-def bench_samplers(args, shape: dict, header: str) -> None:
-    """The samplers against their floors, every model and width; bench.csv and bench.md."""
     print(header, flush=True)
     rows = []
     for model in args.models:
@@ -381,17 +384,14 @@ def bench_samplers(args, shape: dict, header: str) -> None:
                     ),
                     flush=True,
                 )
-    write_table(pd.DataFrame(rows), args.output, "bench", header)
-
-
-def write_table(table: pd.DataFrame, folder: Path, name: str, header: str) -> None:
-    """``<folder>/<name>.csv`` and ``<folder>/<name>.md`` (the header, then the table)."""
-    table.to_csv(folder / f"{name}.csv", index=False)
+    table = pd.DataFrame(rows)
+    args.output.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.output / "bench.csv", index=False)
     markdown = markdown_table(table)
-    (folder / f"{name}.md").write_text(f"{header}\n\n{markdown}\n")
+    (args.output / "bench.md").write_text(f"{header}\n\n{markdown}\n")
     print()
     print(markdown)
-    print(f"\nwritten to {folder / f'{name}.csv'} and {folder / f'{name}.md'}")
+    print(f"\nwritten to {args.output / 'bench.csv'} and {args.output / 'bench.md'}")
 
 
 if __name__ == "__main__":

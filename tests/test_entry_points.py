@@ -129,8 +129,8 @@ def test_readme_report_status_and_bench_commands_run(tmp_path):
         "--training-epochs",
         "2",
     )
-    assert "ratio_to_floor" in (tmp_path / "bench" / "bench.md").read_text()
     assert "of_layer_matmul" in (tmp_path / "bench" / "training.md").read_text()
+    assert "ratio_to_floor" in (tmp_path / "bench" / "bench.md").read_text()
 
 
 def test_a_key_of_another_experiment_is_refused_and_nothing_is_written(tmp_path):

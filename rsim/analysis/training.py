@@ -55,12 +55,10 @@ def model_label(row) -> str:
 EPOCHS = ("last", "best")
 
 
-def accuracy_label(epoch: str = "last") -> str:
-    """What :func:`best_accuracy` reports, in words (figure labels, summaries)."""
+def epoch_label(epoch: str = "last") -> str:
+    """Which epoch :func:`best_accuracy` scores a run after, in words (figure titles)."""
     _check_epoch(epoch)
-    if epoch == "last":
-        return "best test accuracy over the learning rates, after the last epoch"
-    return "best test accuracy over the learning rates and epochs"
+    return "after the last epoch" if epoch == "last" else "after the best epoch of each lr"
 
 
 def _check_epoch(epoch: str) -> None:

@@ -22,9 +22,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from rsim.analysis.training import (  # noqa: E402
-    accuracy_label,
     best_accuracy,
     best_learning_rates,
+    epoch_label,
     fit_lr_alpha,
     law_label,
     model_label,
@@ -56,7 +56,7 @@ def _accuracy_figure(frame: pd.DataFrame, folder: Path) -> Path:
             vmin=0,
             vmax=1,
         )
-        fig.colorbar(mesh, ax=ax, label=accuracy_label())
+        fig.colorbar(mesh, ax=ax, label="best test accuracy over the learning rates")
         hurst = np.linspace(table.index.min(), table.index.max(), 100)
         ax.plot(
             np.maximum(hurst, 0.5),
@@ -75,13 +75,14 @@ def _accuracy_figure(frame: pd.DataFrame, folder: Path) -> Path:
             label = ", ".join([name[0], *(f"{k} = {_text(v)}" for k, v in zip(keys, name[1:]))])
             ax.plot(part["beta"], part["best_test_accuracy"], "o-", label=label)
         ax.set_xlabel(r"$\beta$")
-        ax.set_ylabel(accuracy_label())
+        ax.set_ylabel("best test accuracy over the learning rates")
         ax.legend()
     first = frame.iloc[0]
     depth = _text(first["depth"]) if frame["depth"].nunique() == 1 else "several"
     ax.set_title(
         f"{model_label(first)}, L = {depth}, "
-        f"{first['dataset']}, {first['optimizer']}, {first['epochs']} epochs"
+        f"{first['dataset']}, {first['optimizer']}, {first['epochs']} epochs; "
+        f"accuracy {epoch_label()}"
     )
     path = folder / "training_accuracy.png"
     fig.savefig(path, dpi=120, bbox_inches="tight")
