@@ -18,11 +18,26 @@ floor, and the projection's speed-up over explicit weights; writes the table to
 function per round) and the best of ``--repeats`` rounds is kept: on a shared machine only
 ratios measured within one run are meaningful.
 
+The ``training`` section (``--sections training``) trains one job of the official Figure 9
+sweep (res-1, d = 30, fbm H = 0.5, 10 betas x 5 learning rates = 50 runs side by side, Adam,
+batch 128, digits; L = ``--training-depth``, 1000 officially) for ``--training-epochs``
+epochs through the experiment's own code. It reports the seconds of an epoch (wall and
+process CPU time: the median over the epochs after the first, which compiles), the job's
+fixed cost (the rest of its time), the floating-point operations of an epoch (3 products of
+d x d by d x batch per layer, run and step: the forward one and the backward pass's two; plus
+the test set's forward pass) and their rate against two float32 matrix-product rates
+measured in the same run: a large square product (the machine's rate) and training's layer
+product, (runs, d, d) by (runs, d, batch) chained through L layers. It writes
+``<output>/training.csv`` and ``<output>/training.md``.
+
     python scripts/bench.py [--models res1 res3] [--widths 40 100 512] [--depth 1000]
                             [--repeats 3] [--numbers 2e8] [--output results/bench]
                             [--branch-depth M] [--image-size 8] [--kernel-size 3]
                             [--block-factors 0.25 1 4]
     python scripts/bench.py --models conv --widths 4 16 --image-size 8   # C = 4, 16
+
+    python scripts/bench.py --sections training [samplers] [--training-depth 1000]
+                            [--training-epochs 3]                        # Figure 9's job
 """
 
 from __future__ import annotations
@@ -37,6 +52,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pandas as pd
 
 from rsim import schema
@@ -46,6 +62,19 @@ from rsim.schema import PROJECTION_MODELS
 
 # Random numbers per timed call (about a second at the ~5-10 ns per normal measured here).
 NUMBERS_PER_CALL = 2e8
+SECTIONS = ("samplers", "training")
+# One job of the official Figure 9 sweep (conf/sweep/training.yaml at depth=1000 with 10 betas
+# and 10 H; every job has these shapes, H changes the weights only).
+FIGURE9_JOB = dict(
+    study="accuracy",
+    model="res1",
+    init="fbm",
+    hurst=0.5,
+    width=30,
+    betas=[float(b) for b in np.round(np.linspace(0.1, 0.9, 10), 5)],
+)
+# Side of the square float32 product that measures the machine's matrix-product rate.
+MATMUL_SIDE = 2048
 
 
 def noise_shape(kernel: engine.Kernel, n_betas: int) -> tuple[int, ...]:
@@ -191,6 +220,99 @@ def _shape_label(kernel: engine.Kernel) -> str:
     return size if kernel.branch_depth is None else f"m={kernel.branch_depth} {size}"
 
 
+def best_seconds(call, repeats: int) -> float:
+    """The fastest of ``repeats`` timed calls (after one untimed call that compiles)."""
+    jax.block_until_ready(call())
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(call())
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def matmul_rate(side: int, repeats: int) -> float:
+    """GFLOP/s of a float32 (side x side) by (side x side) product (2 side^3 operations)."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (side, side), jnp.float32)
+    product = jax.jit(lambda a: a @ a)
+    return 2 * side**3 / best_seconds(lambda: product(a), repeats) / 1e9
+
+
+def layer_matmul_rate(runs: int, width: int, batch: int, depth: int, repeats: int) -> float:
+    """GFLOP/s of training's layer product: ``depth`` chained (runs, d, d) by (runs, d, batch)
+    float32 products (V relu(h) for every run, as rsim.core.training's forward pass)."""
+    key_v, key_h = jax.random.split(jax.random.PRNGKey(1))
+    layers = jax.random.normal(key_v, (runs, depth, width, width), jnp.float32) / width
+    h = jax.random.normal(key_h, (runs, width, batch), jnp.float32)
+
+    def chain(layers, h):
+        def layer(k, h):
+            v = jax.lax.dynamic_index_in_dim(layers, k, axis=1, keepdims=False)
+            return h + 0.01 * v @ jnp.maximum(h, 0)
+
+        return jax.lax.fori_loop(0, depth, layer, h)
+
+    chain = jax.jit(chain)
+    seconds = best_seconds(lambda: chain(layers, h), repeats)
+    return 2 * runs * width**2 * batch * depth / seconds / 1e9
+
+
+def measure_training(depth: int, epochs: int, repeats: int) -> dict:
+    """Seconds per epoch of one Figure 9 job at depth ``depth`` (the experiment's own code:
+    rsim.experiments.training.train_grid), its operations and their rate against the float32
+    product rates measured in the same run."""
+    from rsim import data as datasets
+    from rsim.experiments.training import TrainSpec, train_grid
+
+    spec = TrainSpec.from_config({**FIGURE9_JOB, "depth": depth, "epochs": epochs})
+    digits = datasets.load(spec.dataset)
+    marks = [(time.perf_counter(), os.times())]
+
+    def mark(_runs: int) -> None:
+        marks.append((time.perf_counter(), os.times()))
+
+    start = time.perf_counter()
+    frame = train_grid(spec, digits, progress=mark)
+    total = time.perf_counter() - start
+    runs, chunks = spec.n_runs(), math.ceil(spec.n_runs() / spec.block())
+    per_epoch = {"wall": [], "cpu": []}  # one value per (call, epoch); marks come in order
+    for (t0, c0), (t1, c1) in zip(marks[:-1], marks[1:]):
+        per_epoch["wall"].append(t1 - t0)
+        per_epoch["cpu"].append(c1.user - c0.user + c1.system - c0.system)
+    # An epoch of the job = one epoch of each call; the first epoch of the first call compiles.
+    wall = np.asarray(per_epoch["wall"]).reshape(chunks, epochs).sum(axis=0)
+    cpu = np.asarray(per_epoch["cpu"]).reshape(chunks, epochs).sum(axis=0)
+    steps = len(digits.x_train) // spec.batch_size
+    per_layer = 2 * spec.width**2 * runs * depth  # one d x d by d x 1 product, every run
+    flops = per_layer * (3 * steps * spec.batch_size + len(digits.x_test))
+    epoch_seconds = float(np.median(wall[1:])) if epochs > 1 else float(wall[0])
+    rates = {
+        "matmul_gflops": matmul_rate(MATMUL_SIDE, repeats),
+        "layer_matmul_gflops": layer_matmul_rate(
+            spec.block(), spec.width, spec.batch_size, depth, repeats
+        ),
+    }
+    achieved = flops / epoch_seconds / 1e9
+    return {
+        "depth": depth,
+        "runs": runs,
+        "runs_per_call": spec.block(),
+        "epochs": epochs,
+        "first_epoch_s": float(wall[0]),
+        "epoch_s": epoch_seconds,
+        "epoch_cpu_s": float(np.median(cpu[1:])) if epochs > 1 else float(cpu[0]),
+        "job_s": total,
+        "fixed_s": total - epochs * epoch_seconds,
+        "epoch_gflop": flops / 1e9,
+        "gflops": achieved,
+        "gflops_per_cpu_s": flops / float(np.median(cpu[1:]) if epochs > 1 else cpu[0]) / 1e9,
+        **rates,
+        "of_matmul": achieved / rates["matmul_gflops"],
+        "of_layer_matmul": achieved / rates["layer_matmul_gflops"],
+        "test_accuracy_max": float(frame["test_accuracy"].max()),
+    }
+
+
 def markdown_table(table: pd.DataFrame) -> str:
     """A Markdown table with 3 significant digits (no tabulate dependency)."""
 
@@ -200,6 +322,27 @@ def markdown_table(table: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(False)]
     return "\n".join(lines)
+
+
+def bench_training(args) -> None:
+    """The training section: one Figure 9 job; training.csv and training.md."""
+    device = jax.devices()[0]
+    header = (
+        f"jax {jax.__version__}, {jax.device_count()} x {device.device_kind} "
+        f"({device.platform}, {os.cpu_count()} CPU cores), training: one Figure 9 job (res1, "
+        f"d=30, fbm, 50 runs, Adam, batch 128, digits), L={args.training_depth}, "
+        f"{args.training_epochs} epochs, float32 products best of {args.repeats}, "
+        f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
+    )
+    print(header, flush=True)
+    row = measure_training(args.training_depth, args.training_epochs, args.repeats)
+    print(" ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    table = pd.DataFrame([row])
+    args.output.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.output / "training.csv", index=False)
+    markdown = markdown_table(table)
+    (args.output / "training.md").write_text(f"{header}\n\n{markdown}\n")
+    print(f"\n{markdown}\n\nwritten to {args.output / 'training.csv'} and training.md")
 
 
 def main() -> None:
@@ -228,7 +371,20 @@ def main() -> None:
     )
     parser.add_argument("--image-size", type=int, default=None, help="conv: N (default 8)")
     parser.add_argument("--kernel-size", type=int, default=None, help="conv: k (default 3)")
+    parser.add_argument(
+        "--sections", nargs="+", default=["samplers"], choices=SECTIONS, help="what to measure"
+    )
+    parser.add_argument(
+        "--training-depth", type=int, default=1000, help="L of the Figure 9 job (1000)"
+    )
+    parser.add_argument(
+        "--training-epochs", type=int, default=3, help="epochs timed (the first compiles)"
+    )
     args = parser.parse_args()
+    if "training" in args.sections:
+        bench_training(args)
+    if "samplers" not in args.sections:
+        return
     shape = dict(
         branch_depth=args.branch_depth, image_size=args.image_size, kernel_size=args.kernel_size
     )

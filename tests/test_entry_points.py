@@ -133,7 +133,15 @@ def test_readme_report_status_and_bench_commands_run(tmp_path):
         "1e4",
         "--output",
         str(tmp_path / "bench"),
+        "--sections",
+        "samplers",
+        "training",
+        "--training-depth",
+        "4",
+        "--training-epochs",
+        "2",
     )
+    assert "of_layer_matmul" in (tmp_path / "bench" / "training.md").read_text()
     assert "ratio_to_floor" in (tmp_path / "bench" / "bench.md").read_text()
 
 

@@ -4,6 +4,7 @@ diverged runs are flagged and kept, results round-trip through Parquet, the vari
 estimator recovers H of fbm paths, and bad input is refused naming the key."""
 
 import dataclasses
+import functools
 import json
 import subprocess
 import sys
@@ -125,9 +126,81 @@ def test_learning_rate_is_divided_by_ten_halfway():
 
 def test_runs_per_call_splits_evenly_within_the_memory_budget():
     arch = core.Architecture("res1", "relu", 0.01, "fbm", 1.0, None, 30, 1000, 64, 10)
-    chunk = core.runs_per_call(arch, 128, 50)
-    assert 1 <= chunk <= 50 and 50 % chunk <= chunk
+    # The official Figure 9 job: 50 runs x (1000 x 128 x 30 stored states + 5 x 1000 x 900
+    # weight arrays) x 4 bytes = 1.7 GB, one call.
+    assert core.runs_per_call(arch, 128, 50) == 50
     assert core.runs_per_call(arch, 128, 1) == 1
+    deeper = dataclasses.replace(arch, depth=3000)  # 100 MB per run: 20 per call at most
+    assert core.runs_per_call(deeper, 128, 50) == 17  # 3 calls of 17, 17, 16
+
+
+def test_accuracy_is_recorded_after_every_epoch(grid, digits):
+    """The learning curve ends at test_accuracy and starts where a one-epoch job ends (same
+    weights, same first permutation, same learning rate in epoch 0)."""
+    for curve, last in zip(grid["test_accuracy_by_epoch"], grid["test_accuracy"]):
+        assert len(curve) == SMALL["epochs"] and curve[-1] == last
+        n_right = np.asarray(curve) * len(digits.y_test)
+        np.testing.assert_allclose(n_right, np.round(n_right), atol=1e-3)  # counts of examples
+    first = train_grid(spec(epochs=1), digits)
+    assert first["test_accuracy"].tolist() == [c[0] for c in grid["test_accuracy_by_epoch"]]
+    assert first["final_train_loss"].tolist() == [loss[0] for loss in grid["train_loss"]]
+    assert len(set(map(tuple, grid["test_accuracy_by_epoch"]))) > 1
+
+
+# --- the layer loop written for training (columns, all runs, backward by hand) ---------------
+
+GRADIENT_CASES = {
+    "res1": dict(model="res1", width=8),
+    "mlp tanh": dict(model="mlp", width=8, branch_depth=2, activation="tanh"),
+    "conv": dict(model="conv", width=3, image_size=8, kernel_size=3, branch_depth=1),
+}
+
+
+@pytest.mark.parametrize("case", GRADIENT_CASES)
+def test_hand_written_backward_matches_autodiff_of_the_reference_model(case, digits):
+    """loss_and_gradients (columns, all runs at once, the layer loop's backward pass by hand)
+    against jax.value_and_grad of cross_entropy (rows, one run, lax.scan), run by run; and the
+    test accuracy against the reference logits. (The dense column form covers res2 and res3:
+    mlp with m = 1 and m = 1 with ReLU.)"""
+    keys = dict(GRADIENT_CASES[case])
+    model, width, activation = keys.pop("model"), keys.pop("width"), keys.pop("activation", "relu")
+    n_in = 1 if model == "conv" else 64
+    depth, runs, n = 5, 3, 16
+    arch = core.Architecture(
+        model, activation, 0.01, "gaussian", 1.5, None, width, depth, n_in, 10, **keys
+    )
+    x_all = digits.as_images().x_train if model == "conv" else digits.x_train
+    x = jnp.asarray(np.stack([x_all[i * n : (i + 1) * n] for i in range(runs)]))
+    y = jnp.asarray(np.stack([digits.y_train[i * n : (i + 1) * n] for i in range(runs)]))
+    shape = arch.shape
+    shapes = {
+        "A": (runs, width, n_in),
+        "layers": (runs, depth, shape.n_matrices, *shape.weight_shape),
+        "B": (runs, 10, shape.dim),
+    }
+    fan_in = {"A": n_in, "layers": shape.fan_in, "B": shape.dim}
+    with core.numerics():
+        keys = dict(zip(shapes, jax.random.split(jax.random.PRNGKey(4), 3)))
+        params = {
+            name: jax.random.normal(keys[name], shapes[name]) * 1.5 / np.sqrt(fan_in[name])
+            for name in shapes
+        }
+        alpha = jnp.asarray([0.2, 0.5, 1.0], jnp.float32)
+        work = core.work_buffers(arch, n, runs)
+        losses, grads, _ = jax.jit(functools.partial(core.loss_and_gradients, arch))(
+            params, alpha, x, y, *work
+        )
+        reference = jax.value_and_grad(functools.partial(core.cross_entropy, arch))
+        ref_losses, ref_grads = jax.jit(jax.vmap(reference))(params, alpha, x, y)
+        accuracy = jax.jit(functools.partial(core._accuracy, arch))(params, alpha, x[0], y[0])
+        reference_logits = jax.vmap(functools.partial(core.logits, arch), in_axes=(0, 0, None))
+        scores = jax.jit(reference_logits)(params, alpha, x[0])
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-6)
+    for name in ("A", "layers", "B"):
+        scale = np.abs(ref_grads[name]).max(axis=tuple(range(1, ref_grads[name].ndim)))
+        error = np.abs(grads[name] - ref_grads[name]).max(axis=tuple(range(1, grads[name].ndim)))
+        assert np.all(error <= 1e-5 * scale), (name, error / scale)
+    np.testing.assert_array_equal(accuracy, (np.argmax(scores, -1) == y[0]).mean(-1))
 
 
 # --- the mlp and conv branches ----------------------------------------------------------------
@@ -267,6 +340,52 @@ def test_lr_alpha_fit_recovers_a_known_power_law(tmp_path):
     assert views.figures("lr_alpha", fake_runs(), tmp_path)[0].stat().st_size > 0
 
 
+def learning_curves():
+    """One cell, two lrs, two seeds, three epochs: after the last epoch lr = 0.1 is best (0.75
+    against 0.65); at its best epoch (2) lr = 0.01 is (0.85)."""
+    curves = {
+        (0.01, 0): [0.5, 0.9, 0.7],
+        (0.01, 1): [0.5, 0.8, 0.6],
+        (0.1, 0): [0.6, 0.7, 0.8],
+        (0.1, 1): [0.6, 0.7, 0.7],
+    }
+    cell = dict(dataset="digits", model="res1", init="fbm", lengthscale=np.nan, hurst=0.5)
+    cell.update(width=8, depth=10, optimizer="adam", epochs=3, beta=0.5, n_classes=10)
+    return pd.DataFrame(
+        [
+            dict(
+                cell,
+                study="accuracy",
+                lr=lr,
+                seed=seed,
+                test_accuracy=curve[-1],
+                test_accuracy_by_epoch=curve,
+                diverged=False,
+            )
+            for (lr, seed), curve in curves.items()
+        ]
+    )
+
+
+def test_best_accuracy_after_the_last_or_the_best_epoch(tmp_path):
+    frame = learning_curves()
+    last = analysis.best_accuracy(frame).iloc[0]
+    assert (last["best_lr"], last["best_epoch"]) == (0.1, 3)
+    assert last["best_test_accuracy"] == pytest.approx(0.75)
+    best = analysis.best_accuracy(frame, epoch="best").iloc[0]
+    assert (best["best_lr"], best["best_epoch"]) == (0.01, 2)
+    assert best["best_test_accuracy"] == pytest.approx(0.85)
+    text = analysis.summary_text("accuracy", frame)
+    assert "after the last epoch" in text and "0.750" in text and "0.850 [2]" in text
+    assert analysis.epoch_label() == "after the last epoch"
+    assert "best epoch" in analysis.epoch_label("best")
+    with pytest.raises(ValueError, match="epoch='first'"):
+        analysis.best_accuracy(frame, epoch="first")
+    with pytest.raises(ValueError, match="test_accuracy_by_epoch"):
+        analysis.best_accuracy(frame.drop(columns="test_accuracy_by_epoch"), epoch="best")
+    assert views.figures("accuracy", frame, tmp_path)[0].stat().st_size > 0
+
+
 def test_results_round_trip_through_parquet(tmp_path, digits):
     frame = train_grid(spec(study="weights", epochs=1), digits)
     results.write(frame, tmp_path / "part-x.parquet", {"spec": {}})
@@ -277,6 +396,7 @@ def test_results_round_trip_through_parquet(tmp_path, digits):
         "lr",
         "seed",
         "test_accuracy",
+        "test_accuracy_by_epoch",
         "train_loss",
         "diverged",
         "hurst_init",

@@ -2,7 +2,8 @@
 are :mod:`rsim.views.training`).
 
 * ``accuracy``: the best test accuracy over the learning rates per cell (mean over seeds at
-  each lr, then the max over lrs).
+  each lr, then the max over lrs), after the last epoch or (``epoch="best"``) after the best
+  epoch of each lr.
 * ``weights``: the best run per (init, beta) with the Hurst estimates of V before and after
   training (:mod:`rsim.analysis.hurst`).
 * ``lr_alpha``: the best learning rate per (optimizer, depth, beta): the minimiser of the mean
@@ -50,15 +51,46 @@ def model_label(row) -> str:
     return f"{model}, d = {row['width']}"
 
 
-def best_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per cell: the lr whose mean test accuracy over seeds is highest, that accuracy, and the
-    number of diverged runs of the cell."""
+# Which epoch's test accuracy a run is scored by (best_accuracy's ``epoch``).
+EPOCHS = ("last", "best")
+
+
+def epoch_label(epoch: str = "last") -> str:
+    """Which epoch :func:`best_accuracy` scores a run after, in words (figure titles)."""
+    _check_epoch(epoch)
+    return "after the last epoch" if epoch == "last" else "after the best epoch of each lr"
+
+
+def _check_epoch(epoch: str) -> None:
+    if epoch not in EPOCHS:
+        raise ValueError(f"epoch={epoch!r}: choose one of {', '.join(EPOCHS)}")
+
+
+def best_accuracy(frame: pd.DataFrame, epoch: str = "last") -> pd.DataFrame:
+    """Per cell: the lr whose mean test accuracy over seeds is highest, that accuracy
+    (``best_test_accuracy``), the epoch it was measured after (``best_epoch``, counted from 1)
+    and the number of diverged runs of the cell.
+
+    ``epoch="last"`` scores every run by its accuracy after the last epoch (``test_accuracy``);
+    ``epoch="best"`` by the epoch whose mean accuracy over seeds is highest, chosen per (cell,
+    lr) like the lr itself, on the test set (needs ``test_accuracy_by_epoch``: results written
+    since it exists)."""
+    _check_epoch(epoch)
     cells = _cells(frame)
-    by_lr = (
-        frame.groupby(cells + ["lr"], dropna=False)
-        .agg(test_accuracy=("test_accuracy", "mean"), diverged=("diverged", "sum"))
-        .reset_index()
-    )
+    if epoch == "best" and "test_accuracy_by_epoch" not in frame:
+        raise ValueError(
+            "epoch='best' needs the column test_accuracy_by_epoch (results written before "
+            "it existed have the last epoch's test_accuracy only)"
+        )
+    rows = []
+    for key, part in frame.groupby(cells + ["lr"], dropna=False):
+        if epoch == "last":
+            accuracy, after = part["test_accuracy"].mean(), part["epochs"].iat[0]
+        else:
+            curve = np.mean(np.stack(part["test_accuracy_by_epoch"].map(np.asarray)), axis=0)
+            accuracy, after = curve.max(), int(np.argmax(curve)) + 1
+        rows.append((*key, accuracy, after, int(part["diverged"].sum())))
+    by_lr = pd.DataFrame(rows, columns=[*cells, "lr", "test_accuracy", "epoch", "diverged"])
     rows = []
     for key, part in by_lr.groupby(cells, dropna=False):
         best = part.loc[part["test_accuracy"].idxmax()]
@@ -67,6 +99,7 @@ def best_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
                 **dict(zip(cells, key)),
                 "best_lr": best["lr"],
                 "best_test_accuracy": best["test_accuracy"],
+                "best_epoch": int(best["epoch"]),
                 "diverged_runs": int(part["diverged"].sum()),
             }
         )
@@ -201,12 +234,30 @@ def summary_text(study: str, frame: pd.DataFrame) -> str:
                 f"{cell['hurst_trained'].median():.3f} (median over runs)"
             )
         return "\n".join(lines)
-    best["law"] = best.apply(law_label, axis=1)
     varying = varying_keys(best)
-    table = best.pivot_table(
-        index=["law", *varying], columns="beta", values="best_test_accuracy", sort=False
-    )
     rows = ", ".join(["weight law", *varying])
-    lines.append(f"  best test accuracy over lr (rows: {rows}, columns: beta)")
-    lines.append(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    lines.append(
+        f"  best test accuracy over lr, after the last epoch (rows: {rows}, columns: beta)"
+    )
+    lines.append(_accuracy_table(best, varying, lambda row: f"{row['best_test_accuracy']:.3f}"))
+    if "test_accuracy_by_epoch" in frame and frame["test_accuracy_by_epoch"].notna().all():
+        lines.append(
+            f"  best test accuracy over lr and epochs [epoch] (rows: {rows}, columns: beta)"
+        )
+        best = best_accuracy(frame, epoch="best")
+        lines.append(
+            _accuracy_table(
+                best, varying, lambda row: f"{row['best_test_accuracy']:.3f} [{row['best_epoch']}]"
+            )
+        )
     return "\n".join(lines)
+
+
+def _accuracy_table(best: pd.DataFrame, varying: list[str], text) -> str:
+    """The cells of ``best`` as a table: rows weight law and ``varying``, columns beta, each
+    entry ``text(row)``."""
+    best = best.assign(law=best.apply(law_label, axis=1), entry=best.apply(text, axis=1))
+    table = best.pivot_table(
+        index=["law", *varying], columns="beta", values="entry", aggfunc="first", sort=False
+    )
+    return table.to_string()

@@ -13,12 +13,16 @@ from n_in channels to C and B reads the flattened C x N x N state), A, V_k, W_k,
 on the mean softmax cross-entropy  -log softmax(B h_L)_y  by Adam or SGD, the learning rate
 divided by 10 after half the epochs (epoch index >= epochs / 2).
 
-:func:`train_runs` trains runs side by side: one ``vmap`` over the runs, one ``jit`` of a
-whole epoch (``lax.scan`` over its batches, each a ``lax.scan`` over the layers). alpha, the
-learning rate (``optax.inject_hyperparams``: the optimizer's state holds it as an array) and
-the fbm spectrum (a function of H) are traced, so every learning-rate grid, every beta and
-every H share one compilation whenever the shapes agree. Arrays in, arrays out: the tables
-are built by :mod:`rsim.experiments.training`.
+:func:`train_runs` trains runs side by side, one ``jit`` per epoch (a ``lax.scan`` over its
+batches, the test accuracy at the end), all runs in each array (runs first). A step is
+:func:`loss_and_gradients`: hidden states are stored as columns (dim, n), so the batched
+products over runs read every weight as stored; the layer loop is a ``fori_loop`` whose
+backward pass is written by hand (it stores each layer's input and recomputes that layer's
+branch, one ``jax.vjp``; tested against ``jax.grad`` of :func:`cross_entropy`); the optimizer
+is optax's, ``vmap``-ed over runs. alpha, the learning rate (``optax.inject_hyperparams``: the
+optimizer's state holds it as an array) and the fbm spectrum (a function of H) are traced, so
+every learning-rate grid, every beta and every H share one compilation whenever the shapes
+agree. Arrays in, arrays out: the tables are built by :mod:`rsim.experiments.training`.
 """
 
 from __future__ import annotations
@@ -123,7 +127,8 @@ def readin(arch: Architecture, a: jax.Array, x: jax.Array) -> jax.Array:
 
 def logits(arch: Architecture, params: dict, alpha: jax.Array, x: jax.Array) -> jax.Array:
     """B h_L for the examples of ``x`` (rows, or images for conv): h_0 = A x,
-    h_{k+1} = h_k + alpha V g(h_k, W) (a scan)."""
+    h_{k+1} = h_k + alpha V g(h_k, W) (a scan), one run. The definition that training's
+    column layout (:func:`loss_and_gradients`) is tested against."""
     residual = arch.branch.residual
 
     def layer(h, w):
@@ -149,9 +154,142 @@ def _with_learning_rate(state, lr):
     return state._replace(hyperparams={**state.hyperparams, "learning_rate": lr})
 
 
+# --- the layers on hidden states stored as columns, all runs at once -------------------------
+#
+# Training works on hidden states stored as columns: one run's batch is h (dim, n), so that the
+# batched matrix products over runs read V and W as they are stored (V h, not h V^T); every
+# run-dependent array has the runs first, the layers (runs, L, n_matrices, ...) included, and
+# layer k is a strided slice: no array is ever transposed between the layer loop and the
+# optimizer. The gradient of the layer stack is written by hand (:func:`_backward`): the forward
+# pass stores each layer's input h_k (L, runs, dim, n) and the backward pass recomputes that
+# layer's branch from it (``jax.vjp`` of one layer), so the memory is one hidden state per layer
+# and example, not every intermediate of every branch.
+
+
+def column_residual(arch: Architecture) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """V g(h, W) for one run's layer weights ``w`` (n_matrices, *weight_shape) and hidden states
+    stored as columns ``h`` (dim, n): ``Branch.residual(w, h.T).T`` (tested), written for
+    columns for the dense branches (V sigma(h); V sigma(W_m ... sigma(W_1 h))); conv transposes
+    around the branch."""
+    residual = arch.branch.residual
+    if arch.model == "conv":
+        return lambda w, h: residual(w, h.T).T
+    sigma = branches.activation(
+        schema.branch_activation(arch.model, arch.activation), arch.negative_slope
+    )
+    if arch.model == "res1":
+        return lambda w, h: w[0] @ sigma(h)
+
+    def dense(w, h):
+        u = h
+        for i in range(1, arch.shape.n_matrices):
+            u = sigma(w[i] @ u)
+        return w[0] @ u
+
+    return dense
+
+
+def _layer(layers: jax.Array, k) -> jax.Array:
+    """Layer k of every run: (runs, n_matrices, *weight_shape)."""
+    return jax.lax.dynamic_index_in_dim(layers, k, axis=1, keepdims=False)
+
+
+def hidden_last(arch, layers, alpha, h, trajectory=None):
+    """h_L of every run from h_0 = ``h`` (runs, dim, n): h_{k+1} = h_k + alpha V g(h_k, W),
+    ``layers`` (runs, L, ...), ``alpha`` (runs,). With ``trajectory`` (an (L, runs, dim, n)
+    buffer, overwritten) returns ``(h_L, trajectory)`` holding h_0 .. h_{L-1}."""
+    residual = jax.vmap(column_residual(arch))
+    scale = alpha[:, None, None]
+
+    def layer(k, carry):
+        h, stored = carry
+        if stored is not None:
+            stored = jax.lax.dynamic_update_index_in_dim(stored, h, k, axis=0)
+        return h + scale * residual(_layer(layers, k), h), stored
+
+    h, trajectory = jax.lax.fori_loop(0, arch.depth, layer, (h, trajectory))
+    return h if trajectory is None else (h, trajectory)
+
+
+def _backward(arch, layers, alpha, trajectory, grad_h, grad_layers):
+    """Backprop through the layers from dLoss/dh_L = ``grad_h`` (runs, dim, n): for
+    k = L-1 .. 0, with g = alpha dLoss/dh_{k+1}, dLoss/dw_k = (d branch/dw)^T g and
+    dLoss/dh_k = dLoss/dh_{k+1} + (d branch/dh)^T g, the branch recomputed at the stored h_k.
+    Returns dLoss/dh_0 and ``grad_layers`` (a (runs, L, ...) buffer, overwritten)."""
+    residual = column_residual(arch)
+
+    def pullback(w, h, g):
+        return jax.vjp(residual, w, h)[1](g)
+
+    pullback = jax.vmap(pullback)
+    scale = alpha[:, None, None]
+
+    def layer(i, carry):
+        grad_h, grad_layers = carry
+        k = arch.depth - 1 - i
+        grad_w, grad_branch = pullback(_layer(layers, k), trajectory[k], scale * grad_h)
+        grad_layers = jax.lax.dynamic_update_index_in_dim(grad_layers, grad_w, k, axis=1)
+        return grad_h + grad_branch, grad_layers
+
+    return jax.lax.fori_loop(0, arch.depth, layer, (grad_h, grad_layers))
+
+
+def _readin_columns(arch: Architecture, a: jax.Array, x: jax.Array) -> jax.Array:
+    """h_0 of one run's examples as columns (dim, n)."""
+    return readin(arch, a, x).T
+
+
+def _scores(b: jax.Array, h: jax.Array) -> jax.Array:
+    """Logits (n, n_classes) of one run's hidden states h_L (dim, n)."""
+    return h.T @ b.T
+
+
+def loss_and_gradients(arch, params, alpha, x, y, trajectory, grad_layers):
+    """Each run's mean cross-entropy on its batch ``x`` (runs, n, ...), ``y`` (runs, n) and its
+    gradient in every parameter (the same pytree as ``params``, runs first); ``trajectory``
+    and ``grad_layers`` are work buffers (see :func:`hidden_last`, :func:`_backward`), returned
+    for reuse: ``(losses, gradients, trajectory)``."""
+    h0, readin_pullback = jax.vjp(
+        lambda a: jax.vmap(functools.partial(_readin_columns, arch))(a, x), params["A"]
+    )
+    h_last, trajectory = hidden_last(arch, params["layers"], alpha, h0, trajectory)
+
+    def head(b, h):
+        losses = jax.vmap(
+            lambda b, h, y: optax.softmax_cross_entropy_with_integer_labels(_scores(b, h), y).mean()
+        )(b, h, y)
+        return losses.sum(), losses  # runs are independent: d sum / d run = d its loss
+
+    (_, losses), (grad_b, grad_h) = jax.value_and_grad(head, (0, 1), has_aux=True)(
+        params["B"], h_last
+    )
+    grad_h, grad_layers = _backward(arch, params["layers"], alpha, trajectory, grad_h, grad_layers)
+    (grad_a,) = readin_pullback(grad_h)
+    return losses, {"A": grad_a, "layers": grad_layers, "B": grad_b}, trajectory
+
+
+def work_buffers(arch: Architecture, batch_size: int, runs: int) -> tuple[jax.Array, jax.Array]:
+    """The arrays an epoch overwrites: the stored hidden states (L, runs, dim, batch) and the
+    layers' gradient (runs, L, n_matrices, *weight_shape); passed from epoch to epoch (and
+    donated), so that their memory is allocated once per call of :func:`train_runs`."""
+    shape = arch.shape
+    return (
+        jnp.zeros((arch.depth, runs, shape.dim, batch_size), jnp.float32),
+        jnp.zeros((runs, arch.depth, shape.n_matrices, *shape.weight_shape), jnp.float32),
+    )
+
+
+def _accuracy(arch: Architecture, params, alpha, x, y) -> jax.Array:
+    """Each run's fraction of rows ``x`` (n, ...) whose finite logits put the label first."""
+    h0 = jax.vmap(functools.partial(_readin_columns, arch), in_axes=(0, None))(params["A"], x)
+    scores = jax.vmap(_scores)(params["B"], hidden_last(arch, params["layers"], alpha, h0))
+    right = (jnp.argmax(scores, axis=-1) == y) & jnp.all(jnp.isfinite(scores), axis=-1)
+    return right.mean(axis=-1)
+
+
 @functools.cache
 def _initializer(arch: Architecture, optimizer_name: str):
-    """jit(vmap) over runs: (keys, fgn_scale) -> (params, optimizer state)."""
+    """jit(vmap) over runs: (keys, fgn_scale) -> (params, optimizer state), runs first."""
     tx = optimizer(optimizer_name)
 
     def one(key, fgn_scale):
@@ -162,53 +300,50 @@ def _initializer(arch: Architecture, optimizer_name: str):
 
 
 @functools.cache
-def _epoch(arch: Architecture, optimizer_name: str, batch_size: int, steps: int):
-    """jit(vmap) over runs of one epoch: ``steps`` Adam/SGD steps on batches of a fresh
-    permutation of the training set (per run), returning the mean training loss."""
+def _epoch(arch: Architecture, optimizer_name: str, batch_size: int, steps: int, runs: int):
+    """jit of one epoch of ``runs`` runs (runs first in every argument): ``steps`` Adam/SGD
+    steps on batches of a fresh permutation of the training set (per run), then the test
+    accuracy. (params, state, work, alpha, lr, keys, x, y, x_test, y_test) -> (params, state,
+    work, the mean training loss of each run, the test accuracy of each run); params, state and
+    work (:func:`work_buffers`) are donated."""
     tx = optimizer(optimizer_name)
-    loss_and_grad = jax.value_and_grad(functools.partial(cross_entropy, arch))
+    update = jax.vmap(tx.update)
 
-    def one(params, state, alpha, lr, key, x, y):
+    def epoch(params, state, work, alpha, lr, keys, x, y, x_test, y_test):
         TRACES["epoch"] += 1  # runs while tracing only: counts compilations
-        state = _with_learning_rate(state, lr)
-        order = jax.random.permutation(key, len(x))[: steps * batch_size]
+        state = jax.vmap(_with_learning_rate)(state, lr)
+        order = jax.vmap(lambda key: jax.random.permutation(key, len(x)))(keys)
+        batches = order[:, : steps * batch_size].reshape(runs, steps, batch_size)
+        trajectory, grad_layers = work
 
         def step(carry, batch):
-            params, state = carry
-            loss, grads = loss_and_grad(params, alpha, x[batch], y[batch])
-            updates, state = tx.update(grads, state, params)
-            return (optax.apply_updates(params, updates), state), loss
+            params, state, trajectory, grad_layers = carry
+            losses, grads, trajectory = loss_and_gradients(
+                arch, params, alpha, x[batch], y[batch], trajectory, grad_layers
+            )
+            updates, state = update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+            return (params, state, trajectory, grads["layers"]), losses
 
-        (params, state), losses = jax.lax.scan(
-            step, (params, state), order.reshape(steps, batch_size)
+        (params, state, *work), losses = jax.lax.scan(
+            step, (params, state, trajectory, grad_layers), batches.swapaxes(0, 1)
         )
-        return params, state, losses.mean()
+        accuracy = _accuracy(arch, params, alpha, x_test, y_test)
+        return params, state, tuple(work), losses.mean(axis=0), accuracy
 
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None, None)))
-
-
-@functools.cache
-def _accuracy(arch: Architecture):
-    """jit(vmap) over runs: the fraction of rows whose finite logits put the label first."""
-
-    def one(params, alpha, x, y):
-        scores = logits(arch, params, alpha, x)
-        right = (jnp.argmax(scores, axis=-1) == y) & jnp.all(jnp.isfinite(scores), axis=-1)
-        return right.mean()
-
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))
+    return jax.jit(epoch, donate_argnums=(0, 1, 2))
 
 
 def runs_per_call(arch: Architecture, batch_size: int, n_runs: int) -> int:
-    """How many runs one device call trains: the activations kept for backprop (about
-    3 (n_matrices + 1) batch dim L floats per run) plus weights and optimizer moments
-    (4 n_matrices L weight arrays) stay within ``MEMORY_BUDGET_BYTES``; runs are split evenly
-    so padding wastes little. (``n_in`` and ``n_classes`` do not enter.)"""
+    """How many runs one device call trains: the stored hidden states (batch dim L floats per
+    run), the weights, their gradient, the optimizer's moments and the update (5 n_matrices L
+    weight arrays) and one layer's branch (3 (n_matrices + 1) batch dim) stay within
+    ``MEMORY_BUDGET_BYTES``; runs are split evenly so padding wastes little. (``n_in`` and
+    ``n_classes`` do not enter.)"""
     shape = arch.shape
     n_mat = shape.n_matrices
-    activations = 3 * (n_mat + 1) * batch_size * shape.dim
-    weights = 4 * n_mat * math.prod(shape.weight_shape)
-    per_run = 4 * arch.depth * (activations + weights)
+    stored = arch.depth * (batch_size * shape.dim + 5 * n_mat * math.prod(shape.weight_shape))
+    per_run = 4 * (stored + 3 * (n_mat + 1) * batch_size * shape.dim)
     limit = max(1, MEMORY_BUDGET_BYTES // per_run)
     calls = math.ceil(n_runs / limit)
     return math.ceil(n_runs / calls)
@@ -237,8 +372,10 @@ def train_runs(
 ) -> dict[str, np.ndarray]:
     """Train run i (``alphas[i]``, ``lrs[i]``, ``seeds[i]``) for ``epochs`` epochs of
     ``len(x_train) // batch_size`` steps (the remainder of each epoch's permutation is unused)
-    and test it; ``chunk`` runs per device call (default :func:`runs_per_call`), the last
-    call padded with copies of its first run so that every call has the same shapes.
+    and test it after every epoch; ``chunk`` runs per device call (default
+    :func:`runs_per_call`), the last call padded with copies of its first run so that every
+    call has the same shapes (XLA's CPU kernels round differently for different numbers of
+    runs side by side, not for different positions: a run's numbers depend on ``chunk``).
 
     Run i's weights are drawn from fold_in(PRNGKey(seeds[i]), 0) and its epoch e permutes the
     training set with fold_in(PRNGKey(seeds[i]), 1 + e). ``fgn_scale`` is the fbm spectrum
@@ -247,9 +384,9 @@ def train_runs(
 
     ``x_train`` and ``x_test`` are rows ``(n, n_in)``, or images ``(n, n_in, N, N)`` for conv.
     Everything runs under :func:`numerics` (float32, ``PRNG_SETTINGS``). Returns ``losses``
-    (runs, epochs) (the mean training loss of each epoch), ``accuracy`` (runs,) on the test
-    set, and ``initial_v`` / ``trained_v`` (runs, L, *weight_shape): V of every layer before
-    and after training.
+    (runs, epochs) (the mean training loss of each epoch), ``accuracies`` (runs, epochs) (the
+    test accuracy after each epoch), and ``initial_v`` / ``trained_v`` (runs, L,
+    *weight_shape): V of every layer before and after training.
     """
     with numerics():
         n_runs = len(alphas)
@@ -260,10 +397,9 @@ def train_runs(
         x_train, y_train = jnp.asarray(x_train), jnp.asarray(y_train)
         x_test, y_test = jnp.asarray(x_test), jnp.asarray(y_test)
         initialize = _initializer(arch, optimizer_name)
-        epoch_fn = _epoch(arch, optimizer_name, batch_size, steps)
-        accuracy_fn = _accuracy(arch)
+        epoch_fn = _epoch(arch, optimizer_name, batch_size, steps, chunk)
 
-        outputs = {"losses": [], "accuracy": [], "initial_v": [], "trained_v": []}
+        outputs = {"losses": [], "accuracies": [], "initial_v": [], "trained_v": []}
         for first in range(0, n_runs, chunk):
             index = np.arange(first, first + chunk)
             index = np.where(index < n_runs, index, first)
@@ -272,19 +408,22 @@ def train_runs(
             init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(seed_keys)
             params, state = initialize(init_keys, scale)
             initial = np.asarray(params["layers"][:, :, 0])  # V of every run
+            work = work_buffers(arch, batch_size, chunk)
             alpha = jnp.asarray(alphas[index], jnp.float32)
             lr = lrs[index]
-            losses = []
+            losses, accuracies = [], []
             for epoch in range(epochs):
                 keys = jax.vmap(lambda k, e=epoch: jax.random.fold_in(k, 1 + e))(seed_keys)
                 rate = jnp.asarray(lr * learning_rate_factor(epoch, epochs), jnp.float32)
-                params, state, loss = epoch_fn(params, state, alpha, rate, keys, x_train, y_train)
+                params, state, work, loss, accuracy = epoch_fn(
+                    params, state, work, alpha, rate, keys, x_train, y_train, x_test, y_test
+                )
                 losses.append(np.asarray(loss))
+                accuracies.append(np.asarray(accuracy))
                 if progress is not None:
                     progress(len(keep))
-            accuracy = np.asarray(accuracy_fn(params, alpha, x_test, y_test))
             outputs["losses"].append(np.stack(losses, 1)[keep])
-            outputs["accuracy"].append(accuracy[keep])
+            outputs["accuracies"].append(np.stack(accuracies, 1)[keep])
             outputs["initial_v"].append(initial[keep])
             outputs["trained_v"].append(np.asarray(params["layers"][:, :, 0])[keep])
         return {name: np.concatenate(parts) for name, parts in outputs.items()}

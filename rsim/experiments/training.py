@@ -225,7 +225,8 @@ def run_frame(
 ) -> pd.DataFrame:
     """One row per run: the job's keys (``branch_depth``, ``image_size``, ``kernel_size`` NaN
     for models without them), beta, alpha, lr, seed, ``train_loss`` (list, one mean
-    per epoch), ``final_train_loss``, ``test_accuracy``, ``diverged``, ``hurst_init`` and
+    per epoch), ``final_train_loss``, ``test_accuracy`` (after the last epoch),
+    ``test_accuracy_by_epoch`` (list, after each epoch), ``diverged``, ``hurst_init`` and
     ``hurst_trained`` (variogram estimates over every entry of V), ``job_seconds``, and for
     study=weights the path of V_k[0, 0] before and after training (``weight_path_init``,
     ``weight_path``)."""
@@ -233,6 +234,7 @@ def run_frame(
     records = []
     for run in range(len(grid)):
         loss = out["losses"][run].astype(float)
+        accuracy = out["accuracies"][run].astype(float)
         initial, trained = out["initial_v"][run], out["trained_v"][run]
         record = {
             "study": spec.study,
@@ -258,7 +260,8 @@ def run_frame(
             "alpha": float(grid["alpha"].iat[run]),
             "lr": float(grid["lr"].iat[run]),
             "seed": int(grid["seed"].iat[run]),
-            "test_accuracy": float(out["accuracy"][run]),
+            "test_accuracy": float(accuracy[-1]),
+            "test_accuracy_by_epoch": accuracy.tolist(),
             "train_loss": loss.tolist(),
             "final_train_loss": float(loss[-1]),
             "diverged": bool(not np.all(np.isfinite(loss)) or np.max(loss) > threshold),

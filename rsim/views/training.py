@@ -24,6 +24,7 @@ import pandas as pd  # noqa: E402
 from rsim.analysis.training import (  # noqa: E402
     best_accuracy,
     best_learning_rates,
+    epoch_label,
     fit_lr_alpha,
     law_label,
     model_label,
@@ -89,7 +90,8 @@ def _accuracy_figure(frame: pd.DataFrame, folder: Path, critical: pd.DataFrame |
     depth = _text(first["depth"]) if frame["depth"].nunique() == 1 else "several"
     ax.set_title(
         f"{model_label(first)}, L = {depth}, "
-        f"{first['dataset']}, {first['optimizer']}, {first['epochs']} epochs"
+        f"{first['dataset']}, {first['optimizer']}, {first['epochs']} epochs; "
+        f"accuracy {epoch_label()}"
     )
     path = folder / "training_accuracy.png"
     fig.savefig(path, dpi=120, bbox_inches="tight")
