@@ -355,42 +355,38 @@ def _sample(kernel: Kernel, key, betas, law_state):
 
 @functools.cache
 def _compiled(kernel: Kernel, n_devices: int = 1):
-    """jit of: sample ids (a multiple of ``kernel.block * n_devices``) -> metrics, one block
-    at a time.
+    """Sample ids (a multiple of ``kernel.block``) -> metrics (NumPy arrays), by one jitted
+    call per block of ids, the blocks dealt out in turn over the first ``n_devices`` local
+    devices (block j to device j mod n_devices), all dispatched before any is read.
 
-    With several devices the blocks are dealt out in order (``shard_map`` over the block
-    axis, device i gets the i-th contiguous run of blocks) and every device runs the same
-    per-block program as a single device would: a sample's bits do not depend on the number
-    of devices.
+    Every call runs one program, the same on every device: a sample's bits cannot depend
+    on how many blocks a run or chunk has, nor on the number of devices. Neither a loop over
+    a chunk's blocks nor ``shard_map`` over devices gives that with jaxlib 0.12's CPU backend:
+    XLA removes a loop of one trip and compiles a small loop's body as one kernel (its dot
+    included), and the partitioned program fuses differently; each rounded some samples
+    differently (up to 30 ulp in log_hidden_ratio, 0.12.0.1).
     """
 
     def block(root, sample_ids, betas, law_state):
+        TRACE_COUNT[kernel] += 1
         keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(sample_ids)
         return jax.vmap(lambda key: _sample(kernel, key, betas, law_state))(keys)
 
-    def blocks_in_turn(root, blocks, betas, law_state):
-        return jax.lax.map(lambda ids: block(root, ids, betas, law_state), blocks)
-
-    if n_devices > 1:
-        from jax.sharding import Mesh, PartitionSpec
-
-        mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("samples",))
-        blocks_in_turn = jax.shard_map(
-            blocks_in_turn,
-            mesh=mesh,
-            out_specs=PartitionSpec("samples"),
-            in_specs=(PartitionSpec(), PartitionSpec("samples"), PartitionSpec(), PartitionSpec()),
-            # Devices never communicate; the scan carries start replicated (zeros) and
-            # become per-device, which the varying-axis type check would reject.
-            check_vma=False,
-        )
+    call = jax.jit(block)
+    devices = jax.local_devices()[:n_devices]
 
     def chunk(root, sample_ids, betas, law_state):
-        TRACE_COUNT[kernel] += 1
-        out = blocks_in_turn(root, sample_ids.reshape(-1, kernel.block), betas, law_state)
-        return {name: value.reshape(-1, *value.shape[2:]) for name, value in out.items()}
+        sample_ids = np.asarray(sample_ids)
+        shared = [jax.device_put((root, betas, law_state), device) for device in devices]
+        outs = []
+        for j, start in enumerate(range(0, sample_ids.size, kernel.block)):
+            device = j % n_devices
+            ids = jax.device_put(sample_ids[start : start + kernel.block], devices[device])
+            root_d, betas_d, law_state_d = shared[device]
+            outs.append(call(root_d, ids, betas_d, law_state_d))
+        return {name: np.concatenate([np.asarray(out[name]) for out in outs]) for name in outs[0]}
 
-    return jax.jit(chunk)
+    return chunk
 
 
 def default_block(
@@ -454,11 +450,12 @@ def run(
     Sample ``i`` always uses key ``fold_in(root, i)`` and is computed in a vmap of exactly
     ``kernel.block`` samples (XLA's CPU kernels round differently for different batch sizes,
     but not for different positions in a batch), so the result depends only on (kernel,
-    betas, seed, i): not on ``chunk`` (samples per call, rounded up to whole blocks on every
-    local device), not on ``samples``, not on how a run is split, not on the number of
-    devices the blocks are sharded over. A short last chunk is padded and trimmed.
+    betas, seed, i): not on ``chunk`` (samples read back per step, rounded up to whole blocks
+    on every local device; each device call is one block, see :func:`_compiled`), not on
+    ``samples``, not on how a run is split, not on the number of devices the blocks are dealt
+    out to. A short last chunk is padded and trimmed.
     ``hurst`` is the fbm law's H (traced: a sweep over H compiles once); ``progress`` is
-    called with the number of samples each device call finished.
+    called with the number of samples each chunk finished.
     """
     # Every local device gets whole blocks: a call covers a multiple of block * devices.
     n_devices = jax.local_device_count()
