@@ -4,7 +4,6 @@ diverged runs are flagged and kept, results round-trip through Parquet, the vari
 estimator recovers H of fbm paths, and bad input is refused naming the key."""
 
 import dataclasses
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+import regression_record
 
 import rsim
 from rsim import data, results, schema
@@ -26,7 +26,6 @@ from rsim.experiments import base
 from rsim.experiments.training import TrainSpec, compute, train_grid
 from rsim.views import training as views
 
-REGRESSION = Path(__file__).parent / "data" / "regression.json"
 # Every training test but the CLI one uses this architecture, the whole digits set and 4 runs
 # side by side, so that one compilation serves them all (compiling dominates their time).
 SMALL = dict(
@@ -294,7 +293,7 @@ def test_regression_training_values_are_bit_identical(tmp_path):
     """The grid recorded from the code before the pipeline refactor (its ``options`` are that
     code's spec; ``precision`` was always float32): the same floats, bit for bit, through the
     shared runner and Parquet, whatever the process's Threefry mode (training pins its own)."""
-    recorded = json.loads(REGRESSION.read_text())["training"]
+    recorded = regression_record.recorded()["training"]
     options = dict(recorded["options"])
     assert options.pop("precision") == "float32"
     job = TrainSpec.from_config(options)
