@@ -361,10 +361,12 @@ def _compiled(kernel: Kernel, n_devices: int = 1):
 
     Every call runs one program, the same on every device: a sample's bits cannot depend
     on how many blocks a run or chunk has, nor on the number of devices. Neither a loop over
-    a chunk's blocks nor ``shard_map`` over devices gives that with jaxlib 0.12's CPU backend:
-    XLA removes a loop of one trip and compiles a small loop's body as one kernel (its dot
-    included), and the partitioned program fuses differently; each rounded some samples
-    differently (up to 30 ulp in log_hidden_ratio, 0.12.0.1).
+    a chunk's blocks nor ``shard_map`` over devices gives that with jaxlib 0.12.0.1 on CPU.
+    XLA deletes a loop of one trip; a loop of several is small enough to be outlined into one
+    kernel by the legacy IR emitter, whose dot (the read-in A x) sums in another order than
+    the runtime's dot; and the partitioned program fuses differently. The same sample came out
+    up to 28 ulp apart in log_hidden_ratio (1 vs 2 blocks in a call) and 32 ulp (2 devices).
+    jit compiles the program once per device (the persistent cache shares it on GPU).
     """
 
     def block(root, sample_ids, betas, law_state):
