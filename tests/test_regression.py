@@ -5,9 +5,12 @@ tests/regression_record.py; the ode/sde and training values are checked in test_
 and test_train.py)."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from regression_record import BASE, recorded
 
 import rsim
@@ -24,3 +27,18 @@ def test_cell_metrics_and_file_names_are_unchanged(cell):
     for column, values in metrics.items():
         recorded_values = np.array([float.fromhex(v) for v in values])
         assert np.array_equal(frame[column].to_numpy(), recorded_values), column
+
+
+@pytest.mark.slow
+def test_the_recorder_reproduces_the_installed_jaxlibs_recording():
+    """scripts/record_regression.py computes what these tests compare (45 s: every entry)."""
+    recorded()  # skip without a recording
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "record_regression.py"), "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "reproduced bit for bit" in proc.stdout
