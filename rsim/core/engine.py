@@ -353,11 +353,40 @@ def _sample(kernel: Kernel, key, betas, law_state):
     return out
 
 
+@dataclass(frozen=True)
+class _BlockProgram:
+    """A kernel's program for one block of samples, run over any whole number of blocks.
+
+    ``call`` is the jit of (root, one block's sample ids, betas, law_state) -> metrics. A
+    chunk of ids makes one call per block, block j on ``devices[j % len(devices)]``, all
+    dispatched before any output is read (so the chunk's outputs are on the devices together).
+    """
+
+    call: Callable
+    block: int
+    devices: tuple
+
+    def __call__(self, root, sample_ids, betas, law_state) -> dict[str, np.ndarray]:
+        sample_ids = np.asarray(sample_ids)
+        shared = [jax.device_put((root, betas, law_state), device) for device in self.devices]
+        outs = []
+        for j, start in enumerate(range(0, sample_ids.size, self.block)):
+            on = j % len(self.devices)
+            ids = jax.device_put(sample_ids[start : start + self.block], self.devices[on])
+            outs.append(self.call(shared[on][0], ids, shared[on][1], shared[on][2]))
+        return {name: np.concatenate([np.asarray(out[name]) for out in outs]) for name in outs[0]}
+
+    def lower(self, root, sample_ids, betas, law_state):
+        """The one-block program lowered (``sample_ids``: one block's ids)."""
+        return self.call.lower(root, sample_ids, betas, law_state)
+
+
 @functools.cache
-def _compiled(kernel: Kernel, n_devices: int = 1):
-    """Sample ids (a multiple of ``kernel.block``) -> metrics (NumPy arrays), by one jitted
-    call per block of ids, the blocks dealt out in turn over the first ``n_devices`` local
-    devices (block j to device j mod n_devices), all dispatched before any is read.
+def _compiled(kernel: Kernel, n_devices: int = 1) -> _BlockProgram:
+    """The kernel's program: sample ids (a multiple of ``kernel.block``) -> metrics (NumPy
+    arrays), one jitted call per block, the blocks dealt out in turn over the first
+    ``n_devices`` local devices. ``run``'s ``chunk`` only sets how many samples are read back
+    (and reported to ``progress``) together.
 
     Every call runs one program, the same on every device: a sample's bits cannot depend
     on how many blocks a run or chunk has, nor on the number of devices. Neither a loop over
@@ -374,21 +403,7 @@ def _compiled(kernel: Kernel, n_devices: int = 1):
         keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(sample_ids)
         return jax.vmap(lambda key: _sample(kernel, key, betas, law_state))(keys)
 
-    call = jax.jit(block)
-    devices = jax.local_devices()[:n_devices]
-
-    def chunk(root, sample_ids, betas, law_state):
-        sample_ids = np.asarray(sample_ids)
-        shared = [jax.device_put((root, betas, law_state), device) for device in devices]
-        outs = []
-        for j, start in enumerate(range(0, sample_ids.size, kernel.block)):
-            device = j % n_devices
-            ids = jax.device_put(sample_ids[start : start + kernel.block], devices[device])
-            root_d, betas_d, law_state_d = shared[device]
-            outs.append(call(root_d, ids, betas_d, law_state_d))
-        return {name: np.concatenate([np.asarray(out[name]) for out in outs]) for name in outs[0]}
-
-    return chunk
+    return _BlockProgram(jax.jit(block), kernel.block, tuple(jax.local_devices()[:n_devices]))
 
 
 def default_block(
@@ -452,12 +467,11 @@ def run(
     Sample ``i`` always uses key ``fold_in(root, i)`` and is computed in a vmap of exactly
     ``kernel.block`` samples (XLA's CPU kernels round differently for different batch sizes,
     but not for different positions in a batch), so the result depends only on (kernel,
-    betas, seed, i): not on ``chunk`` (samples read back per step, rounded up to whole blocks
-    on every local device; each device call is one block, see :func:`_compiled`), not on
-    ``samples``, not on how a run is split, not on the number of devices the blocks are dealt
-    out to. A short last chunk is padded and trimmed.
+    betas, seed, i): not on ``chunk`` (samples per call, rounded up to whole blocks on every
+    local device), not on ``samples``, not on how a run is split, not on the number of
+    devices the blocks are sharded over. A short last chunk is padded and trimmed.
     ``hurst`` is the fbm law's H (traced: a sweep over H compiles once); ``progress`` is
-    called with the number of samples each chunk finished.
+    called with the number of samples each device call finished.
     """
     # Every local device gets whole blocks: a call covers a multiple of block * devices.
     n_devices = jax.local_device_count()

@@ -40,7 +40,7 @@ class CellSpec(ResNetSpec):
     # Samples whose path of the weight entry V_k[0, 0] (conv: V_k[0, 0, 0, 0]), k = 1..L, is
     # stored in the table ``paths/`` (correlated laws only; Figure 6 draws it).
     weight_paths: int = field(default=0, metadata=LATER_OPTION)
-    # Samples read back per step (rounded up to whole blocks); results never depend on it.
+    # Samples per device call (rounded up to whole blocks); results never depend on it.
     chunk: int | None = field(default=None, compare=False)
 
     def validate(self) -> None:
