@@ -2,7 +2,6 @@
 check, and the ode / sde experiments (rsim/THEORY.md section 5)."""
 
 import functools
-import json
 import math
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+import regression_record
 import scipy.linalg
 
 import rsim
@@ -415,7 +415,6 @@ def test_res3_ignores_activation_so_its_identity_job_is_the_relu_job():
     assert identity.digest() == relu.digest() and identity.activation == "relu"
 
 
-REGRESSION = Path(__file__).resolve().parent / "data" / "regression.json"
 # Arrays of one value per sample (the others are per depth, or per depth and beta).
 PER_SAMPLE = ("h0_norm", "reference_gap", "limit_sq_ratio", "positive_eigenvalue")
 
@@ -425,7 +424,7 @@ def test_regression_ode_sde_values_are_bit_identical(experiment):
     """The values of compute's tables are, bit for bit, those recorded from the code before
     the pipeline refactor (tests/data/regression.json: the old spec, float.hex of every
     per-sample array flattened)."""
-    recorded = json.loads(REGRESSION.read_text())[experiment]
+    recorded = regression_record.recorded()[experiment]
     old = dict(recorded["options"])
     spec_type = base.get(experiment).spec
     # The old spec's keys that are no longer options hold the experiment's constants.

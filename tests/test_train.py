@@ -5,7 +5,6 @@ estimator recovers H of fbm paths, and bad input is refused naming the key."""
 
 import dataclasses
 import functools
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+import regression_record
 
 import rsim
 from rsim import data, results, schema
@@ -27,7 +27,6 @@ from rsim.experiments import base
 from rsim.experiments.training import TrainSpec, compute, train_grid
 from rsim.views import training as views
 
-REGRESSION = Path(__file__).parent / "data" / "regression.json"
 # Every training test but the CLI one uses this architecture, the whole digits set and 4 runs
 # side by side, so that one compilation serves them all (compiling dominates their time).
 SMALL = dict(
@@ -414,7 +413,7 @@ def test_regression_training_values_are_bit_identical(tmp_path):
     """The grid recorded from the code before the pipeline refactor (its ``options`` are that
     code's spec; ``precision`` was always float32): the same floats, bit for bit, through the
     shared runner and Parquet, whatever the process's Threefry mode (training pins its own)."""
-    recorded = json.loads(REGRESSION.read_text())["training"]
+    recorded = regression_record.recorded()["training"]
     options = dict(recorded["options"])
     assert options.pop("precision") == "float32"
     job = TrainSpec.from_config(options)
