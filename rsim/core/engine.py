@@ -485,11 +485,13 @@ def run(
     Sample ``i`` always uses key ``fold_in(root, i)`` and is computed in a vmap of exactly
     ``kernel.block`` samples (XLA's CPU kernels round differently for different batch sizes,
     but not for different positions in a batch), so the result depends only on (kernel,
-    betas, seed, i): not on ``chunk`` (samples per call, rounded up to whole blocks on every
-    local device), not on ``samples``, not on how a run is split, not on the number of
-    devices the blocks are sharded over. A short last chunk is padded and trimmed.
+    betas, seed, i): not on ``chunk`` (the samples read back and reported together, rounded
+    up to whole blocks on every local device), not on ``samples``, not on how a run is split,
+    not on the number of devices. Each block is one jitted call of one program, dealt out to
+    the devices in turn (with jaxlib 0.12 a loop over blocks, or shard_map, rounded
+    differently from a lone block). A short last chunk is padded and trimmed.
     ``hurst`` is the H of fbm or fbm_official (traced: a sweep over H compiles once);
-    ``progress`` is called with the number of samples each device call finished.
+    ``progress`` is called with the number of samples each chunk finished.
     """
     # Every local device gets whole blocks: a call covers a multiple of block * devices.
     n_devices = jax.local_device_count()

@@ -1,8 +1,8 @@
 """The memory preflight: what one device call of a kernel needs, estimated before compilation,
 against what the device offers (:func:`rsim.device.memory_limit`).
 
-A device call runs its samples one block at a time (``lax.map`` over blocks), so its working
-set is one block's, plus the outputs of the whole call. Per sample of a block, in numbers of
+Each block is one jitted call, so the working set is one block's, plus the outputs of the
+chunk (its blocks' outputs stay on the device until the chunk is read back). Per sample of a block, in numbers of
 ``precision`` (d the hidden size, L the depth, W one layer's weight entries, n_b the betas,
 rows = n_b, doubled with a tangent):
 

@@ -44,9 +44,10 @@ class CellSpec(ResNetSpec):
     # network of this depth (>= every depth), truncated to its first L layers, so sample i
     # shares its input, read-in, read-out and first weights at every depth (fbm: the first L
     # entries of one fGn path). Exact in law at each depth; slopes across depths then have
-    # a much smaller Monte Carlo error. None: depths are independent.
+    # a smaller Monte Carlo error. None: depths are independent.
     coupled_depth: int | None = field(default=None, metadata=LATER_OPTION)
-    # Samples per device call (rounded up to whole blocks); results never depend on it.
+    # Samples read back together (whole blocks, one device call each); results never depend
+    # on it.
     chunk: int | None = field(default=None, compare=False)
 
     def validate(self) -> None:
