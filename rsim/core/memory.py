@@ -2,9 +2,9 @@
 against what the device offers (:func:`rsim.device.memory_limit`).
 
 Each block is one jitted call, so the working set is one block's, plus the outputs of the
-chunk (its blocks' outputs stay on the device until the chunk is read back). Per sample of a block, in numbers of
-``precision`` (d the hidden size, L the depth, W one layer's weight entries, n_b the betas,
-rows = n_b, doubled with a tangent):
+chunk (its blocks' outputs stay on the device until the chunk is read back). Per sample of a
+block, in numbers of ``precision`` (d the hidden size, L the depth, W one layer's weight
+entries, n_b the betas, rows = n_b, doubled with a tangent):
 
 ==================  ==========================================================================
 read-in             4 (width n_in + |x|): A and x with their random bits and the temporaries
