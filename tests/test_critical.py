@@ -29,14 +29,16 @@ def depth_sweep(**law):
     )
 
 
+# Two laws in the default suite (the critical_* sweeps' smoke tests and the extrapolation tests
+# cover the rest); all six with -m slow.
 @pytest.mark.parametrize(
     "law,expected",
     [
         (dict(init="gaussian"), 0.5),
-        (dict(init="uniform"), 0.5),
-        (dict(init="smooth", lengthscale=0.1), 1.0),
-        (dict(init="fbm", hurst=0.3), 0.5),
-        (dict(init="fbm", hurst=0.7), 0.7),
+        pytest.param(dict(init="uniform"), 0.5, marks=pytest.mark.slow),
+        pytest.param(dict(init="smooth", lengthscale=0.1), 1.0, marks=pytest.mark.slow),
+        pytest.param(dict(init="fbm", hurst=0.3), 0.5, marks=pytest.mark.slow),
+        pytest.param(dict(init="fbm", hurst=0.7), 0.7, marks=pytest.mark.slow),
         (dict(init="fbm", hurst=0.9), 0.9),
     ],
 )
