@@ -18,6 +18,13 @@ floor, and the projection's speed-up over explicit weights; writes the table to
 function per round) and the best of ``--repeats`` rounds is kept: on a shared machine only
 ratios measured within one run are meaningful.
 
+The ``backprop`` section (``--sections backprop``) times the projection sampler's exact
+backprop against its forward pass, at d in ``--backprop-widths`` (1024): ``gradients`` none
+against vjp and jvp against both, interleaved, each at its rule's block on the same samples.
+It reports the total time over the forward pass's, the backward pass's over the forward's, and
+the floor of that total set by the random numbers (``normals_ratio``: 2 for vjp, 1.5 for
+both), into ``<output>/backprop.csv`` and ``backprop.md``.
+
 The ``training`` section (``--sections training``) trains one job of the official Figure 9
 sweep (res-1, d = 30, fbm H = 0.5, 10 betas x 5 learning rates = 50 runs side by side, Adam,
 batch 128, digits; L = ``--training-depth``, 1000 officially) for ``--training-epochs``
@@ -36,6 +43,7 @@ product, (runs, d, d) by (runs, d, batch) chained through L layers. It writes
                             [--block-factors 0.25 1 4]
     python scripts/bench.py --models conv --widths 4 16 --image-size 8   # C = 4, 16
 
+    python scripts/bench.py --sections backprop [--backprop-widths 1024]  # exact backprop
     python scripts/bench.py --sections training [samplers] [--training-depth 1000]
                             [--training-epochs 3]                        # Figure 9's job
 """
@@ -62,7 +70,7 @@ from rsim.schema import PROJECTION_MODELS
 
 # Random numbers per timed call (about a second at the ~5-10 ns per normal measured here).
 NUMBERS_PER_CALL = 2e8
-SECTIONS = ("samplers", "training")
+SECTIONS = ("samplers", "backprop", "training")
 # One job of the official Figure 9 sweep (conf/sweep/training.yaml at depth=1000 with 10 betas
 # and 10 H; every job has these shapes, H changes the weights only).
 FIGURE9_JOB = dict(
@@ -175,13 +183,14 @@ def measure(
             for call in calls.values():
                 jax.block_until_ready(call())  # compile
             compiled.append((sampler, kernel, rule_block, n, calls))
-        best = {(i, name): math.inf for i in range(len(compiled)) for name in ("sim", "floor")}
-        for _ in range(repeats):
-            for i, (*_, calls) in enumerate(compiled):
-                for name, call in calls.items():
-                    start = time.perf_counter()
-                    jax.block_until_ready(call())
-                    best[i, name] = min(best[i, name], time.perf_counter() - start)
+        best = interleaved_best(
+            {
+                (i, name): call
+                for i, (*_, calls) in enumerate(compiled)
+                for name, call in calls.items()
+            },
+            repeats,
+        )
     rows = []
     for i, (sampler, kernel, rule_block, n, _) in enumerate(compiled):
         us = 1e6 / (n * depth)
@@ -209,6 +218,62 @@ def measure(
     )
     for row in rows:
         row["speedup_vs_explicit"] = explicit / row["us_per_layer_sample"]
+    return rows
+
+
+def interleaved_best(calls: dict, repeats: int) -> dict:
+    """The fastest of ``repeats`` rounds of each (compiled) call, one call of each per round."""
+    best = dict.fromkeys(calls, math.inf)
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            jax.block_until_ready(call())
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+# Exact backprop's runs and the forward-only runs they are compared with.
+BACKPROP_PAIRS = (("none", "vjp"), ("jvp", "both"))
+
+
+def measure_backprop(model: str, width: int, depth: int, repeats: int, numbers: float) -> list:
+    """The projection sampler's cost of exact backprop: best-of-``repeats`` times of
+    ``gradients`` none, vjp, jvp and both (interleaved, each at its rule's block, the same
+    samples), one row per pair (none -> vjp, jvp -> both). ``normals_ratio`` is the floor
+    that the random numbers set: backprop draws n_betas d fresh normals per matrix and layer
+    on top of the forward pass's noise (it stores that noise rather than drawing it again)."""
+    betas = jnp.asarray([0.5], jnp.float32)
+    root = jax.random.fold_in(jax.random.PRNGKey(0), depth)
+    with engine.numerics("float32"):
+        kernels = {g: kernel_for(model, width, depth, "projection", g) for g in schema.GRADIENTS}
+        block = max(kernel.block for kernel in kernels.values())
+        n = block * max(1, round(samples_for(kernels["jvp"], 1, numbers) / block))
+        ids = jnp.arange(n, dtype=jnp.uint32)
+        calls = {}
+        for gradients, kernel in kernels.items():
+            sim = engine._compiled(kernel)
+            calls[gradients] = lambda sim=sim: sim(root, ids, betas, 0.0)
+            jax.block_until_ready(calls[gradients]())  # compile
+        best = interleaved_best(calls, repeats)
+    us = {g: seconds * 1e6 / (n * depth) for g, seconds in best.items()}
+    rows = []
+    for forward, backprop in BACKPROP_PAIRS:
+        noise_rows = noise_shape(kernels[forward], len(betas))[1]
+        rows.append(
+            {
+                "model": model,
+                "d": width,
+                "forward": forward,
+                "backprop": backprop,
+                "samples": n,
+                "block": f"{kernels[forward].block}/{kernels[backprop].block}",
+                "us_forward": us[forward],
+                "us_backprop": us[backprop],
+                "total_over_forward": us[backprop] / us[forward],
+                "backward_over_forward": (us[backprop] - us[forward]) / us[forward],
+                "normals_ratio": (noise_rows + len(betas)) / noise_rows,
+            }
+        )
     return rows
 
 
@@ -337,12 +402,41 @@ def bench_training(args) -> None:
     print(header, flush=True)
     row = measure_training(args.training_depth, args.training_epochs, args.repeats)
     print(" ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-    table = pd.DataFrame([row])
-    args.output.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.output / "training.csv", index=False)
+    write_table(pd.DataFrame([row]), header, args.output, "training")
+
+
+def bench_backprop(args) -> None:
+    """The backprop section: the projection's exact backprop against its forward pass, for
+    each model at each of ``--backprop-widths``; backprop.csv and backprop.md."""
+    device = jax.devices()[0]
+    header = (
+        f"jax {jax.__version__}, {jax.device_count()} x {device.device_kind} "
+        f"({device.platform}, {os.cpu_count()} CPU cores), projection sampler, gaussian "
+        f"weights, L={args.depth}, one beta, float32, best of {args.repeats}, "
+        f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
+    )
+    print(header, flush=True)
+    rows = []
+    for model in [m for m in args.models if m in PROJECTION_MODELS]:
+        for width in args.backprop_widths:
+            rows += measure_backprop(model, width, args.depth, args.repeats, args.numbers)
+            print(
+                " ".join(
+                    f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in rows[-1].items()
+                ),
+                flush=True,
+            )
+    write_table(pd.DataFrame(rows), header, args.output, "backprop")
+
+
+def write_table(table: pd.DataFrame, header: str, output: Path, name: str) -> None:
+    """``<output>/<name>.csv`` and ``<name>.md`` (the header, then the Markdown table)."""
+    output.mkdir(parents=True, exist_ok=True)
+    table.to_csv(output / f"{name}.csv", index=False)
     markdown = markdown_table(table)
-    (args.output / "training.md").write_text(f"{header}\n\n{markdown}\n")
-    print(f"\n{markdown}\n\nwritten to {args.output / 'training.csv'} and training.md")
+    (output / f"{name}.md").write_text(f"{header}\n\n{markdown}\n")
+    print(f"\n{markdown}\n\nwritten to {output / name}.csv and {name}.md")
 
 
 def main() -> None:
@@ -372,6 +466,9 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=None, help="conv: N (default 8)")
     parser.add_argument("--kernel-size", type=int, default=None, help="conv: k (default 3)")
     parser.add_argument(
+        "--backprop-widths", type=int, nargs="+", default=[1024], help="backprop section: d"
+    )
+    parser.add_argument(
         "--sections", nargs="+", default=["samplers"], choices=SECTIONS, help="what to measure"
     )
     parser.add_argument(
@@ -383,6 +480,8 @@ def main() -> None:
     args = parser.parse_args()
     if "training" in args.sections:
         bench_training(args)
+    if "backprop" in args.sections:
+        bench_backprop(args)
     if "samplers" not in args.sections:
         return
     shape = dict(
@@ -419,14 +518,7 @@ def main() -> None:
                     ),
                     flush=True,
                 )
-    table = pd.DataFrame(rows)
-    args.output.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.output / "bench.csv", index=False)
-    markdown = markdown_table(table)
-    (args.output / "bench.md").write_text(f"{header}\n\n{markdown}\n")
-    print()
-    print(markdown)
-    print(f"\nwritten to {args.output / 'bench.csv'} and {args.output / 'bench.md'}")
+    write_table(pd.DataFrame(rows), header, args.output, "bench")
 
 
 if __name__ == "__main__":

@@ -155,7 +155,7 @@ def _sigma(kernel: Kernel):
     )
 
 
-def _projected_layer(kernel: Kernel, key, h, q):
+def _projected_layer(kernel: Kernel, key, h, q, noise=None):
     """One layer's branch increments by Gaussian projection, and what the layer's matrices saw.
 
     res-1: (V sigma(h), V (sigma'(h) q)); res-2/3 and mlp: W_1 sees [h; q] (the rows of
@@ -164,16 +164,18 @@ def _projected_layer(kernel: Kernel, key, h, q):
     one's output [a; da] (res-2/3: (V sigma(W h), V (sigma'(W h) W q))). Every product M x is
     sampled jointly from its exact law given the vectors x, each matrix independently of the
     others and of what it acts on: per layer 2 n_betas d (without a tangent n_betas d) random
-    numbers per matrix, drawn from ``key`` in one call (V first, then W_1..W_m).
+    numbers per matrix, drawn from ``key`` in one call (V first, then W_1..W_m), unless
+    ``noise`` gives them (exact backprop replays a layer with the noise its forward drew).
     Returns ``(dh, dq, (seen, activated))``, per matrix, V first: ``seen`` the basis and
     noise of :func:`projection.action`, ``activated`` the ``a`` that sigma was applied to
     before the matrix (W_{i-1}'s output, W_m's for V, h itself for res-1's V; None for W_1).
     """
     n = h.shape[0]
     inputs = h if q is None else jnp.concatenate([h, q])
-    scale = jnp.asarray(kernel.gain / math.sqrt(kernel.shape.fan_in), h.dtype)
     n_matrices = kernel.shape.n_matrices
-    noise = jax.random.normal(key, (n_matrices, *inputs.shape), h.dtype) * scale
+    if noise is None:
+        scale = jnp.asarray(kernel.gain / math.sqrt(kernel.shape.fan_in), h.dtype)
+        noise = jax.random.normal(key, (n_matrices, *inputs.shape), h.dtype) * scale
     sigma = _sigma(kernel)
     seen = [None] * n_matrices
     activated = [None] * n_matrices
@@ -196,15 +198,17 @@ def _projected_layer(kernel: Kernel, key, h, q):
     return pre[:n], pre[n:], (seen, activated)
 
 
-def _projected_pullback(kernel: Kernel, key, h, q, p):
+def _projected_pullback(kernel: Kernel, key, h, q, noise, p):
     """(dg/dh)^T V^T p for the rows p of ``(n_betas, d)``, in law given the forward pass.
 
-    The layer is replayed from the same key (the same noise, so the same view of every
-    matrix); V^T p and each W_i^T y are drawn from their conditional law given that view
-    (:func:`projection.transpose_action`), with fresh noise from ``fold_in(key, 1)``.
+    The layer is replayed from its input and the noise its forward pass drew (the same
+    view of every matrix; stored, which measured 8% faster than drawing it again for res-3 at
+    d = 1024, 5% slower for res-1); V^T p and each W_i^T y are drawn from their conditional
+    law given that view (:func:`projection.transpose_action`), with fresh noise from
+    ``fold_in(key, 1)``.
     res-1: sigma'(h) V^T p; res-2/3, mlp: W_1^T (sigma'(a_1) W_2^T (.. sigma'(a_m) V^T p)).
     """
-    _, _, (seen, activated) = _projected_layer(kernel, key, h, q)
+    _, _, (seen, activated) = _projected_layer(kernel, key, h, q, noise)
     scale = jnp.asarray(kernel.gain / math.sqrt(kernel.shape.fan_in), p.dtype)
     n_matrices = len(seen)
     fresh = jax.random.normal(jax.random.fold_in(key, 1), (n_matrices, *p.shape), p.dtype) * scale
@@ -300,7 +304,7 @@ def _sample(kernel: Kernel, key, betas, law_state):
         h, log_h, log_max, q, log_q = carry
         h_in, q_in = h, q
         if projected:
-            dh, dq, _ = _projected_layer(
+            dh, dq, (seen, _) = _projected_layer(
                 kernel, jax.random.fold_in(layer_key, xs[0]), h, q if tangent else None
             )
             h_next = h + alpha * dh
@@ -316,10 +320,13 @@ def _sample(kernel: Kernel, key, betas, law_state):
         h_next, log_h = renormalise(h_next, log_h)
         log_max = jnp.maximum(log_max, _log_distance(log_h, h_next, origin))
         # Exact backprop replays each layer: explicit weights need its input h, the projection
-        # also the tangent that its matrices saw.
+        # also the tangent that its matrices saw and the noise it drew.
         stored = None
         if backprop:
-            stored = (h_in, q_in) if projected and tangent else (h_in, None)
+            stored = (h_in, None, None)
+            if projected:
+                noise = jnp.stack([noise for _, noise in seen])
+                stored = (h_in, q_in if tangent else None, noise)
         return (h_next, log_h, log_max, q, log_q), stored
 
     init = (h, log_h, jnp.full((n_betas,), -jnp.inf, dtype), z, zeros)
@@ -349,10 +356,10 @@ def _sample(kernel: Kernel, key, betas, law_state):
 
         def backward(carry, xs):
             p, log_p = carry
-            k, w, (h_in, q_in) = xs
+            k, w, (h_in, q_in, noise) = xs
             if projected:
                 p = p + alpha * _projected_pullback(
-                    kernel, jax.random.fold_in(layer_key, k), h_in, q_in, p
+                    kernel, jax.random.fold_in(layer_key, k), h_in, q_in, noise, p
                 )
             else:
                 _, pullback = jax.vjp(layer(k, w), h_in)
@@ -430,12 +437,14 @@ def default_block(
 ) -> int:
     """Samples vmapped together: a power of two giving about 2^20 weight entries per layer step
     on CPU (measured fastest here: 256 at d = 40, 64 at d = 100 for res-3), 2^24 on
-    accelerators; at most 256 MiB per beta of stored trajectory for exact backprop, and
+    accelerators; at most 1 GiB per beta of stored trajectory for exact backprop, and
     256 MiB of weight paths (with their FFT workspace, about 4x the path) for correlated laws.
     A layer's weight entries are ``shape.weight_entries`` (n_matrices d^2, or n_matrices C^2
     k^2 for conv), counted at least as ``shape.activation_entries`` (conv's k^2 shifted
     copies of the hidden state, which can outnumber its kernels' entries); a stored state has
-    ``shape.dim`` entries.
+    ``shape.dim`` entries, and (1 + n_matrices) times as many with the projection (the
+    tangent and the noise too). The projection's backprop at d = 1024, L = 1000 measured
+    1.2-1.3x slower at the blocks a 256 MiB cap gave (8, 16) than at 32.
     The projection sampler draws about 2 d numbers per matrix and layer: 2^16 / (n_matrices d)
     samples on CPU (measured: 1024 at d = 40, 64 at d = 512, res-3), at most 1024.
     ``path_depth`` is the length of a correlated law's path when it exceeds the depth
@@ -450,9 +459,10 @@ def default_block(
     if sampler == "projection":
         target, most = (2**16, 1024) if platform == "cpu" else (2**22, 2**16)
         fit = target / (n_matrices * width)
-        stored = 2 * width if gradients == "both" else width  # h and the tangent
+        # h, the tangent and each matrix's noise on them
+        stored = (1 + n_matrices) * width * (2 if gradients == "both" else 1)
     if gradients in ("vjp", "both"):
-        fit = min(fit, 2**28 / (itemsize * depth * stored))
+        fit = min(fit, 2**30 / (itemsize * depth * stored))
     if correlated:
         length = max(depth, path_depth or depth)
         fit = min(fit, 2**28 / (4 * itemsize * length * shape.weight_entries))

@@ -16,7 +16,8 @@ weight path         fbm 4 L W (the path and its circulant FFT; measured for the 
                     fbm, assumed for other fGn laws); smooth 2 (L W + 2 n_freq W)
                     (the path and the Fourier coefficients)
 projection state    6 n_matrices rows d: noise, bases and Gram-Schmidt terms of one layer
-stored states       L n_b d, doubled for the projection with a tangent (exact backprop)
+stored states       L n_b d (exact backprop); projection L rows d (1 + n_matrices): the
+                    states, the tangents its matrices saw and their noise
 hidden states       16 n_b d
 ==================  ==========================================================================
 
@@ -92,7 +93,9 @@ def estimate(kernel, n_betas: int) -> Estimate:
     if projected:
         per_sample["projection state"] = 6 * shape.n_matrices * rows * d
     if backprop:
-        per_sample["stored states"] = depth * n_betas * d * (2 if projected and tangent else 1)
+        # The projection also keeps the tangent its matrices saw, and each matrix's noise.
+        stored = rows * (1 + shape.n_matrices) if projected else n_betas
+        per_sample["stored states"] = depth * stored * d
     per_sample["hidden states"] = HIDDEN_STATE_COPIES * n_betas * d
     outputs = n_betas * len(kernel.outputs) + (depth if kernel.weight_paths else 0)
     return Estimate(
