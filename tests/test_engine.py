@@ -10,7 +10,7 @@ from scipy import stats
 
 import rsim
 from rsim.analysis import theory
-from rsim.core import branches, engine, laws
+from rsim.core import branches, engine, laws, spectra
 from rsim.schema import CORRELATED_LAWS
 
 
@@ -40,7 +40,7 @@ def reference(
         layer_key = jax.random.fold_in(key, 4)
         weights = (branch.n_matrices, *shape.weight_shape)
         if kernel.init in CORRELATED_LAWS:
-            scale = laws.fgn_scale(hurst, kernel.depth) if kernel.init == "fbm" else None
+            scale = spectra.fgn_scale(hurst, kernel.depth) if kernel.init == "fbm" else None
             path = laws.path(
                 kernel.init,
                 layer_key,

@@ -12,7 +12,7 @@ from scipy import stats
 
 import rsim
 from rsim.checks import ConfigError
-from rsim.core import engine, laws
+from rsim.core import engine, laws, spectra
 from rsim.experiments.cells import CellSpec, compute
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -62,7 +62,7 @@ def rsim_sequences(normals: np.ndarray, hurst: float, precision: str) -> np.ndar
     dtype = jnp.float64 if precision == "float64" else jnp.float32
     n = normals.shape[-1]
     with engine.numerics(precision):
-        scale = jnp.asarray(laws.hurst_scale("fbm_official", hurst, n), dtype)
+        scale = jnp.asarray(spectra.hurst_scale("fbm_official", hurst, n), dtype)
         return np.asarray(laws.fgn_official_from_normals(jnp.asarray(normals, dtype), scale))
 
 
@@ -92,7 +92,7 @@ def test_construction_covariance_has_the_closed_form_of_the_theory(hurst):
     lam = generator_eigenvalues(hurst, n)
     lambda_0 = n ** (2 * hurst) - (n - 1) ** (2 * hurst)  # the sum of the first row
     np.testing.assert_allclose(lam[0].real, lambda_0, rtol=1e-12)
-    want = laws.fgn_autocovariance(hurst, d) + (lambda_0 - lam[n].real) * (-1.0) ** d / (2 * n)
+    want = spectra.fgn_autocovariance(hurst, d) + (lambda_0 - lam[n].real) * (-1.0) ** d / (2 * n)
     j = np.arange(1, n)
     negative = lam[j].real < 0
     opposite = np.signbit(np.sqrt(lam[j]).imag) != np.signbit(np.sqrt(lam[2 * n - j]).imag)
@@ -131,7 +131,7 @@ def test_paths_have_the_covariance_of_the_construction(hurst):
             9,
             1.5,
             jnp.float32,
-            fgn_scale=laws.hurst_scale("fbm_official", hurst, n),
+            fgn_scale=spectra.hurst_scale("fbm_official", hurst, n),
         )
     paths = np.asarray(paths, np.float64) * 3 / 1.5  # sqrt(fan_in) / gain: the unit sequence
     mean, se, rho, rho_se = _moments(paths)
@@ -139,7 +139,7 @@ def test_paths_have_the_covariance_of_the_construction(hurst):
     assert np.all(np.abs(mean - want) < 4 * se), (mean, want, se)
     assert np.all(np.abs(rho - want_rho)[1:] < 4 * rho_se[1:]), (rho, want_rho, rho_se)
     if hurst != 0.5:  # and the test tells the law from exact fGn
-        fgn_rho = laws.fgn_autocovariance(hurst, 1)
+        fgn_rho = spectra.fgn_autocovariance(hurst, 1)
         assert abs(want[0] - 1) > 10 * se[0] or abs(want_rho[1] - fgn_rho) > 10 * rho_se[1]
 
 
@@ -164,7 +164,7 @@ def test_one_half_is_iid_gaussian():
     the defect needs H != 1/2."""
     n = 64
     np.testing.assert_allclose(construction_covariance(0.5, n), np.eye(n), atol=1e-12)
-    scale = laws.fgn_official_scale(0.5, n)
+    scale = spectra.fgn_official_scale(0.5, n)
     np.testing.assert_array_equal(scale[1], 0)
     with engine.numerics("float32"):
         paths = laws.fgn_official(jax.random.PRNGKey(4), n, 4000, scale, jnp.float32)

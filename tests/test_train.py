@@ -21,7 +21,7 @@ from rsim import data, results, schema
 from rsim.analysis import training as analysis
 from rsim.analysis.hurst import hurst_exponent
 from rsim.checks import ConfigError
-from rsim.core import laws
+from rsim.core import laws, spectra
 from rsim.core import training as core
 from rsim.experiments import base
 from rsim.experiments.training import TrainSpec, compute, train_grid
@@ -62,7 +62,7 @@ def grid(digits):
 def test_variogram_recovers_the_hurst_index_of_fbm_paths(hurst):
     depth = 256
     noise = laws.fgn(
-        jax.random.PRNGKey(7), depth, 16, laws.fgn_scale(hurst, depth), jnp.float32
+        jax.random.PRNGKey(7), depth, 16, spectra.fgn_scale(hurst, depth), jnp.float32
     )  # 16 fGn paths; their partial sums are fbm
     assert abs(hurst_exponent(np.asarray(noise)) - hurst) < 0.05
 
@@ -243,7 +243,9 @@ def test_every_law_draws_the_mlp_and_conv_weights(model, init, digits):
     depth = 64
     arch = architecture(model, init, depth)
     shape = arch.shape
-    scale = laws.hurst_scale(init, 0.7, depth) if init in schema.HURST_LAWS else np.zeros(2 * depth)
+    scale = (
+        spectra.hurst_scale(init, 0.7, depth) if init in schema.HURST_LAWS else np.zeros(2 * depth)
+    )
     with core.numerics():
         params = core.init_params(arch, jax.random.PRNGKey(1), jnp.asarray(scale, jnp.float32))
         x = digits.as_images().x_test[:5] if model == "conv" else digits.x_test[:5]

@@ -10,14 +10,14 @@ import pytest
 from scipy import stats
 
 import rsim
-from rsim.core import engine, laws
+from rsim.core import engine, laws, spectra
 from rsim.experiments.cells import CellSpec
 
 
 @pytest.mark.parametrize("lengthscale", [0.02, 0.1, 0.5, 2.0])
 def test_fourier_series_produces_the_rbf_kernel(lengthscale):
     tau = np.linspace(-1, 1, 4001)
-    produced = laws.rbf_kernel_produced(lengthscale, tau)
+    produced = spectra.rbf_kernel_produced(lengthscale, tau)
     np.testing.assert_allclose(produced, np.exp(-(tau**2) / (2 * lengthscale**2)), atol=1e-12)
 
 
@@ -60,10 +60,10 @@ def test_fgn_has_the_exact_autocovariance(hurst):
     n, count = 64, 6000
     with engine.numerics("float64"):
         paths = np.asarray(
-            laws.fgn(jax.random.PRNGKey(1), n, count, laws.fgn_scale(hurst, n), jnp.float64)
+            laws.fgn(jax.random.PRNGKey(1), n, count, spectra.fgn_scale(hurst, n), jnp.float64)
         )
     lags = np.arange(8)
-    want = np.asarray(laws.fgn_autocovariance(hurst, lags))
+    want = np.asarray(spectra.fgn_autocovariance(hurst, lags))
     # pooled estimate over count * (n - k) correlated products: 0.02 is ~5 standard errors
     np.testing.assert_allclose(_autocovariance(paths, lags), want, atol=0.02)
     # partial sums are fBm: Var(sum of n steps) = n^{2H}
@@ -75,9 +75,9 @@ def test_fgn_has_the_exact_autocovariance(hurst):
 def test_circulant_embedding_is_nonnegative(hurst):
     n = 1000
     lags = np.concatenate([np.arange(n + 1), np.arange(n - 1, 0, -1)])
-    eigenvalues = np.fft.fft(laws.fgn_autocovariance(hurst, lags)).real
+    eigenvalues = np.fft.fft(spectra.fgn_autocovariance(hurst, lags)).real
     assert eigenvalues.min() > -1e-10
-    np.testing.assert_allclose(laws.fgn_scale(hurst, n) ** 2 * 2 * n, np.maximum(eigenvalues, 0))
+    np.testing.assert_allclose(spectra.fgn_scale(hurst, n) ** 2 * 2 * n, np.maximum(eigenvalues, 0))
 
 
 def test_fbm_at_one_half_is_iid_gaussian_in_law():

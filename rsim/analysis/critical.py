@@ -34,6 +34,11 @@ def _series(frame: pd.DataFrame) -> list[str]:
     return [c for c in SERIES if c in frame]
 
 
+def curve_keys(frame: pd.DataFrame) -> list[str]:
+    """The columns that make one critical curve beta*(H): every series column but H."""
+    return [c for c in _series(frame) if c != "hurst"]
+
+
 @dataclass(frozen=True)
 class CriticalBeta:
     estimate: float

@@ -92,7 +92,7 @@ def critical_text(frame: pd.DataFrame) -> str | None:
     """The critical beta of every series swept over depths and betas (the finite-depth value
     and, with 3 depths or more, the extrapolated one), or, for an H sweep at one depth, the
     beta where the mean log10 ratio crosses 0; None when neither applies."""
-    from rsim.analysis.critical import critical_betas, critical_curve
+    from rsim.analysis.critical import critical_betas, critical_curve, curve_keys
     from rsim.analysis.report import architecture_label
 
     if frame["beta"].nunique() < 2:
@@ -120,8 +120,7 @@ def critical_text(frame: pd.DataFrame) -> str | None:
                 lines.append(line + " (90%)")
     elif frame["hurst"].nunique() > 1 and frame["beta"].nunique() >= 5:
         curve = critical_curve(frame, "hidden_diff")
-        keys = [c for c in curve.columns[: list(curve.columns).index("depth")] if c != "hurst"]
-        for _, part in curve.groupby(keys, sort=True, dropna=False):
+        for _, part in curve.groupby(curve_keys(curve), sort=True, dropna=False):
             first = part.iloc[0]
             pairs = ", ".join(
                 f"H={h:.3g}: {b:.3f}" for h, b in zip(part["hurst"], part["beta_star"])

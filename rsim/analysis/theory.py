@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rsim import schema
+from rsim.core import spectra
 
 
 @dataclass(frozen=True)
@@ -643,8 +644,7 @@ def depth_correlation(init: str, hurst: float | None, lags) -> np.ndarray | NotA
     if init in schema.IID_LAWS:
         return (k == 0).astype(np.float64)
     if init == "fbm":
-        two_h = 2 * float(hurst)
-        return 0.5 * (np.abs(k - 1) ** two_h - 2 * k**two_h + (k + 1) ** two_h)
+        return spectra.fgn_autocovariance(hurst, k)
     return NotApplicable(f"a depth correlation in closed form (init={init!r})")
 
 

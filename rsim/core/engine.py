@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rsim.core import branches, laws, memory, projection
+from rsim.core import branches, laws, memory, projection, spectra
 from rsim.schema import (
     CORRELATED_LAWS,
     HIDDEN_METRICS,
@@ -229,7 +229,7 @@ def _sample(kernel: Kernel, key, betas, law_state):
     sampler, their action on the layer's vectors); correlated laws (smooth, fbm) build the
     sample's whole weight path first, shared by every beta, and scan over it.
     ``law_state`` is traced: for fbm and fbm_official the circulant scale of H
-    (:func:`laws.hurst_scale`, so a sweep over H compiles once), unused otherwise.
+    (:func:`spectra.hurst_scale`, so a sweep over H compiles once), unused otherwise.
     """
     dtype = jnp.float64 if kernel.precision == "float64" else jnp.float32
     shape = kernel.shape
@@ -437,14 +437,14 @@ def default_block(
 ) -> int:
     """Samples vmapped together: a power of two giving about 2^20 weight entries per layer step
     on CPU (measured fastest here: 256 at d = 40, 64 at d = 100 for res-3), 2^24 on
-    accelerators; at most 1 GiB per beta of stored trajectory for exact backprop, and
+    accelerators; at most 256 MiB per beta of stored states for exact backprop, and
     256 MiB of weight paths (with their FFT workspace, about 4x the path) for correlated laws.
     A layer's weight entries are ``shape.weight_entries`` (n_matrices d^2, or n_matrices C^2
     k^2 for conv), counted at least as ``shape.activation_entries`` (conv's k^2 shifted
     copies of the hidden state, which can outnumber its kernels' entries); a stored state has
-    ``shape.dim`` entries, and (1 + n_matrices) times as many with the projection (the
-    tangent and the noise too). The projection's backprop at d = 1024, L = 1000 measured
-    1.2-1.3x slower at the blocks a 256 MiB cap gave (8, 16) than at 32.
+    ``shape.dim`` entries (the projection also stores the tangent, and the noise each matrix
+    drew, n_matrices times the states, not counted here: capping it too gave blocks of 8-16
+    at d = 1024, L = 1000, whose backprop measured 1.2-1.3x slower than at 32).
     The projection sampler draws about 2 d numbers per matrix and layer: 2^16 / (n_matrices d)
     samples on CPU (measured: 1024 at d = 40, 64 at d = 512, res-3), at most 1024.
     ``path_depth`` is the length of a correlated law's path when it exceeds the depth
@@ -459,10 +459,9 @@ def default_block(
     if sampler == "projection":
         target, most = (2**16, 1024) if platform == "cpu" else (2**22, 2**16)
         fit = target / (n_matrices * width)
-        # h, the tangent and each matrix's noise on them
-        stored = (1 + n_matrices) * width * (2 if gradients == "both" else 1)
+        stored = 2 * width if gradients == "both" else width  # h and the tangent
     if gradients in ("vjp", "both"):
-        fit = min(fit, 2**30 / (itemsize * depth * stored))
+        fit = min(fit, 2**28 / (itemsize * depth * stored))
     if correlated:
         length = max(depth, path_depth or depth)
         fit = min(fit, 2**28 / (4 * itemsize * length * shape.weight_entries))
@@ -517,7 +516,7 @@ def run(
         law_state = jnp.zeros((), dtype)
         if kernel.init in HURST_LAWS:
             law_state = jnp.asarray(
-                laws.hurst_scale(kernel.init, hurst, kernel.stream_depth), dtype
+                spectra.hurst_scale(kernel.init, hurst, kernel.stream_depth), dtype
             )
         root = root_key(kernel, seed)
         fn = _compiled(kernel, n_devices)

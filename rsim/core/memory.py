@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 from rsim import device, schema
 from rsim.checks import ConfigError
-from rsim.core import laws
+from rsim.core import spectra
 
 HIDDEN_STATE_COPIES = 16  # h, q, p, their origins, logs and the scan's carries
 
@@ -84,7 +84,7 @@ def estimate(kernel, n_betas: int) -> Estimate:
         stream = getattr(kernel, "stream_depth", depth)
         per_sample["weight path"] = 4 * stream * width_w
     elif kernel.init == "smooth":
-        n_freq = laws.rbf_spectrum(kernel.lengthscale)[0].size
+        n_freq = spectra.rbf_spectrum(kernel.lengthscale)[0].size
         per_sample["weight path"] = 2 * (depth + 2 * n_freq) * width_w
     elif not projected:
         per_sample["weights"] = (4 if kernel.init == "gaussian" else 2) * width_w

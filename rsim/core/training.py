@@ -379,7 +379,7 @@ def train_runs(
 
     Run i's weights are drawn from fold_in(PRNGKey(seeds[i]), 0) and its epoch e permutes the
     training set with fold_in(PRNGKey(seeds[i]), 1 + e). ``fgn_scale`` is the fbm spectrum
-    (:func:`laws.fgn_scale`; any array of length 2 L for other laws). ``progress(n)`` is told
+    (:func:`spectra.fgn_scale`; any array of length 2 L for other laws). ``progress(n)`` is told
     after each epoch of a call the number n of runs it trained (runs x epochs in all).
 
     ``x_train`` and ``x_test`` are rows ``(n, n_in)``, or images ``(n, n_in, N, N)`` for conv.

@@ -172,7 +172,7 @@ def train_grid(
 ) -> pd.DataFrame:
     """Train every run of ``spec.runs()`` on ``data``; one row per run (:func:`run_frame`).
     conv trains on ``data`` read as images (:meth:`rsim.data.Dataset.as_images`)."""
-    from rsim.core import laws, training
+    from rsim.core import spectra, training
 
     if len(data.x_train) < spec.batch_size:
         raise ConfigError(
@@ -183,7 +183,7 @@ def train_grid(
         data = images(spec, data)
     grid = spec.runs()
     scale = (
-        laws.hurst_scale(spec.init, spec.hurst, spec.depth)
+        spectra.hurst_scale(spec.init, spec.hurst, spec.depth)
         if spec.init in schema.HURST_LAWS
         else np.zeros(2 * spec.depth)
     )

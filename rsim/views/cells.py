@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from rsim import schema
 from rsim.analysis import theory
-from rsim.analysis.critical import critical_curve, zero_crossings
+from rsim.analysis.critical import critical_curve, curve_keys, zero_crossings
 from rsim.analysis.report import architecture_label
 
 SERIES = list(schema.CELL_SERIES)
@@ -123,7 +123,7 @@ def heatmap(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
     """Figure 7: mean log10 ratio over (H, beta) at one depth, one row per architecture and law
     (res-1, res-2, res-3...), each with its own estimated critical curve (where the mean
     crosses 0); res-3 rows also show its heuristic max(H, 1/2), a formula of res-3 only."""
-    series = list(frame.groupby(_curve_keys(frame), sort=True, dropna=False))
+    series = list(frame.groupby(curve_keys(frame), sort=True, dropna=False))
     fig = Figure(figsize=(6 * len(ratios), 4.8 * len(series)))
     axes = fig.subplots(len(series), len(ratios), squeeze=False)
     for row, (_, part) in zip(axes, series):
@@ -154,11 +154,6 @@ def heatmap(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
     return path
 
 
-def _curve_keys(frame: pd.DataFrame) -> list[str]:
-    """The columns that make one critical curve beta*(H): every series column but H."""
-    return [c for c in SERIES if c in frame and c != "hurst"]
-
-
 def critical_curves(frame: pd.DataFrame, path: Path, metric: str = "hidden_diff") -> Path:
     """beta*(H) of every architecture and law of an H sweep on one plot
     (:func:`rsim.analysis.critical.critical_curve`), e.g. res-1 against res-3, or the exact
@@ -166,7 +161,7 @@ def critical_curves(frame: pd.DataFrame, path: Path, metric: str = "hidden_diff"
     curve = critical_curve(frame, metric)
     fig = Figure(figsize=(5.5, 4.5))
     ax = fig.subplots()
-    for i, (_, part) in enumerate(curve.groupby(_curve_keys(curve), sort=True, dropna=False)):
+    for i, (_, part) in enumerate(curve.groupby(curve_keys(curve), sort=True, dropna=False)):
         first = part.iloc[0]
         label = f"{architecture_label(first)}, {first['init']}"
         style = ("-", "--", "-.", ":")[
