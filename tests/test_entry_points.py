@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import ROOT
 
@@ -135,7 +136,10 @@ def test_readme_report_status_and_bench_commands_run(tmp_path):
         str(tmp_path / "bench"),
         "--sections",
         "samplers",
+        "backprop",
         "training",
+        "--backprop-widths",
+        "4",
         "--training-depth",
         "4",
         "--training-epochs",
@@ -143,6 +147,8 @@ def test_readme_report_status_and_bench_commands_run(tmp_path):
     )
     assert "of_layer_matmul" in (tmp_path / "bench" / "training.md").read_text()
     assert "ratio_to_floor" in (tmp_path / "bench" / "bench.md").read_text()
+    backprop = pd.read_csv(tmp_path / "bench" / "backprop.csv")
+    assert list(backprop["backprop"]) == ["vjp", "both"] and (backprop["us_backprop"] > 0).all()
 
 
 def test_critical_depths_script_runs(tmp_path):
