@@ -49,6 +49,13 @@ CORRELATED_LAWS = ("smooth", "fbm", "fbm_official")
 # Laws with a Hurst index H: exact fGn, and the paper authors' generator (its defects kept,
 # to reproduce the published figures; rsim/core/laws.py).
 HURST_LAWS = ("fbm", "fbm_official")
+# Laws whose first L layers, cut from a deeper network's streams, do not have the law at depth
+# L (what ``coupled_depth`` needs), and why.
+NOT_TRUNCATABLE_LAWS = {
+    "smooth": "its realisation is a function of t = k / L shared by every depth already",
+    "fbm_official": "the official generator's law depends on the path length, so the first L "
+    "entries of a longer path do not have its law at length L",
+}
 LAWS = IID_LAWS + CORRELATED_LAWS
 GRADIENTS = ("none", "jvp", "vjp", "both")
 PRECISIONS = ("float32", "float64")

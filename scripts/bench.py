@@ -401,7 +401,7 @@ def bench_training(args) -> None:
     )
     print(header, flush=True)
     row = measure_training(args.training_depth, args.training_epochs, args.repeats)
-    print(" ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    print_row(row)
     write_table(pd.DataFrame([row]), header, args.output, "training")
 
 
@@ -419,15 +419,19 @@ def bench_backprop(args) -> None:
     rows = []
     for model in [m for m in args.models if m in PROJECTION_MODELS]:
         for width in args.backprop_widths:
-            rows += measure_backprop(model, width, args.depth, args.repeats, args.numbers)
-            print(
-                " ".join(
-                    f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in rows[-1].items()
-                ),
-                flush=True,
-            )
+            new = measure_backprop(model, width, args.depth, args.repeats, args.numbers)
+            rows += new
+            for row in new:
+                print_row(row)
     write_table(pd.DataFrame(rows), header, args.output, "backprop")
+
+
+def print_row(row: dict) -> None:
+    """One measured row as ``key=value`` pairs (floats to 3 significant digits)."""
+    print(
+        " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+        flush=True,
+    )
 
 
 def write_table(table: pd.DataFrame, header: str, output: Path, name: str) -> None:
@@ -511,13 +515,7 @@ def main() -> None:
             )
             rows += new
             for row in new:
-                print(
-                    " ".join(
-                        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in row.items()
-                    ),
-                    flush=True,
-                )
+                print_row(row)
     write_table(pd.DataFrame(rows), header, args.output, "bench")
 
 

@@ -204,6 +204,8 @@ def test_coupled_depths_share_one_realisation():
         rsim.simulate(**options, depth=20, coupled_depth=10)
     with pytest.raises(rsim.ConfigError, match="smooth"):
         rsim.simulate(init="smooth", depth=20, coupled_depth=40, samples=2)
+    with pytest.raises(rsim.ConfigError, match="'fbm_official': the official generator's law"):
+        rsim.simulate(init="fbm_official", hurst=0.7, depth=20, coupled_depth=40, samples=2)
 
 
 def linear_regime_sweep(hurst, seed=0, samples=400):

@@ -26,7 +26,8 @@ Samplers. ``explicit`` draws every entry of every weight matrix (any law). ``pro
 action of V and of each W on the vectors they meet (the hidden states and tangents of every
 beta) from its exact joint law, with O(d n_betas) random numbers per matrix
 (:mod:`rsim.core.projection`, rsim/THEORY.md section 4). Exact backprop replays the layer from
-the same key and draws V^T p, W_i^T y from their law given the forward's view. Same law as
+its stored input, tangent and noise, and draws V^T p, W_i^T y from their law given the
+forward's view. Same law as
 explicit Gaussian weights, different stream. (A convolution's matrix repeats each kernel entry
 along the pixels, so its action is not that of an i.i.d. Gaussian matrix: conv is explicit.)
 

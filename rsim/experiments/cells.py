@@ -78,16 +78,10 @@ class CellSpec(ResNetSpec):
             )
         if self.coupled_depth is not None:
             checks.integer("coupled_depth", self.coupled_depth, minimum=self.depth)
-            if self.init == "smooth":
+            if self.init in schema.NOT_TRUNCATABLE_LAWS:
                 raise ConfigError(
-                    "coupled_depth is not allowed with init='smooth': its realisation is a "
-                    "function of t = k / L shared by every depth already"
-                )
-            if self.init == "fbm_official":
-                raise ConfigError(
-                    "coupled_depth is not allowed with init='fbm_official': the official "
-                    "generator's law depends on the path length, so the first L entries of a "
-                    "longer path do not have its law at length L"
+                    f"coupled_depth is not allowed with init={self.init!r}: "
+                    + schema.NOT_TRUNCATABLE_LAWS[self.init]
                 )
         if self.chunk is not None:
             checks.integer("chunk", self.chunk, minimum=1)
