@@ -174,16 +174,6 @@ def test_one_half_is_iid_gaussian():
     assert stats.kstest(paths[17], "norm").pvalue > 0.01
 
 
-def test_hurst_sweep_compiles_once():
-    spec = CellSpec(init="fbm_official", hurst=0.3, width=6, depth=12, samples=2)
-    kernel = spec.kernel()
-    rsim.simulate(init="fbm_official", hurst=0.3, width=6, depth=12, samples=2)
-    traces = engine.TRACE_COUNT[kernel]
-    frame = rsim.simulate(init="fbm_official", hurst=0.9, width=6, depth=12, samples=2)
-    assert engine.TRACE_COUNT[kernel] == traces
-    assert (frame["hurst"] == 0.9).all() and (frame["init"] == "fbm_official").all()
-
-
 @pytest.mark.parametrize(
     "options,message",
     [

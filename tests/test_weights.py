@@ -100,14 +100,17 @@ def test_all_betas_share_one_weight_path():
     )
 
 
-def test_hurst_is_traced_and_columns_are_carried():
-    spec = CellSpec(init="fbm", hurst=0.3, width=6, depth=12, samples=2)
+@pytest.mark.parametrize("init", ["fbm", "fbm_official"])
+def test_hurst_is_traced_and_columns_are_carried(init):
+    """A sweep over H compiles once, for both laws with a Hurst index."""
+    spec = CellSpec(init=init, hurst=0.3, width=6, depth=12, samples=2)
     kernel = spec.kernel()
-    rsim.simulate(init="fbm", hurst=0.3, width=6, depth=12, samples=2)
+    rsim.simulate(init=init, hurst=0.3, width=6, depth=12, samples=2)
     traces = engine.TRACE_COUNT[kernel]
-    frame = rsim.simulate(init="fbm", hurst=0.9, width=6, depth=12, samples=2)
+    frame = rsim.simulate(init=init, hurst=0.9, width=6, depth=12, samples=2)
     assert engine.TRACE_COUNT[kernel] == traces
     assert (frame["hurst"] == 0.9).all() and frame["lengthscale"].isna().all()
+    assert (frame["init"] == init).all()
     smooth = rsim.simulate(init="smooth", lengthscale=0.2, width=6, depth=12, samples=2)
     assert (smooth["lengthscale"] == 0.2).all() and smooth["hurst"].isna().all()
 

@@ -221,11 +221,13 @@ def simulated_critical_curve(key: pd.Series, hursts, seed: int = 0) -> pd.DataFr
     defaults where the key lacks them)."""
     from rsim.analysis.critical import critical_curve
 
-    names = ("model", "activation", "negative_slope", "init", "gain", "width", "depth")
-    options = {name: key[name] for name in names if name in key and pd.notna(key[name])}
-    for name in ("width", "depth", "branch_depth", "image_size", "kernel_size"):
-        if name in key and pd.notna(key[name]):
-            options[name] = int(key[name])
+    integers = ("width", "depth", "branch_depth", "image_size", "kernel_size")
+    names = ("model", "activation", "negative_slope", "init", "gain", *integers)
+    options = {
+        name: int(key[name]) if name in integers else key[name]
+        for name in names
+        if name in key and pd.notna(key[name])
+    }
     frames = [
         simulate(
             **options,
