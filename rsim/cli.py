@@ -89,9 +89,11 @@ def validate(cfg: DictConfig, on_this_machine: bool = False) -> list[dict[str, A
     ``on_this_machine``: the jobs run in this process (a run, or the basic launcher), so
     after the checks of the input the banner is printed and every job's memory preflight
     is checked against this device (other launchers' jobs check their own device)."""
-    results_folder(cfg)
+    folder = results_folder(cfg)
     base.spec_from_config(_user_values(cfg))  # the base config alone names a bad key first
     jobs = base.job_manifest(job_values(cfg))
+    for job in jobs[:1]:  # one code version per folder: refused before any job runs
+        base.check_folder(folder, base.spec_from_config(job["values"]))
     if on_this_machine:
         configure_jax(cfg)
         device.announce()

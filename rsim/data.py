@@ -21,6 +21,12 @@ URL and the folder to put them in, and leaves nothing behind. A folder ``data_di
 itself holds a complete copy (the files placed there by hand: IDX files plain or ``.gz``,
 the CIFAR batches in it or in its ``cifar-10-batches-py/``) is read as it is, unchecked.
 
+**Content hash** (:func:`data_sha256`). Whatever their origin (downloaded, or placed or
+edited by hand), the files a dataset is read from (:func:`required_files`) are hashed: one
+SHA-256 over each file's name and SHA-256, which a training job's identity includes, so that
+new files make a new job. A file is hashed once per process while its size and modification
+time are unchanged.
+
 Inputs are flattened and scaled to [0, 1] (pixel / max pixel value); labels are int32. Every
 dataset is made of images, channel-major: :attr:`Dataset.image_shape` is (channels, rows,
 cols) and the flat vector of an example is its image in C order, so :meth:`Dataset.as_images`
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import io
 import os
 import pickle
@@ -361,7 +368,8 @@ def _cifar_root(folder: Path) -> Path:
 
 # --- fetching ---------------------------------------------------------------------------------
 
-# Files whose hash has matched in this process: (path, size, mtime in ns) -> the hash.
+# The SHA-256 of the files hashed (or downloaded and verified) in this process:
+# (path, size, mtime in ns) -> the hash.
 _VERIFIED: dict[tuple[str, int, int], str] = {}
 
 
@@ -451,22 +459,46 @@ def source_url(name: str, data_url: str | None = None) -> str:
 
 
 def verify(path: Path, sha256: str) -> None:
-    """Check ``path`` against its pinned SHA-256 (once per process while it is unchanged);
-    on a mismatch remove it and raise :class:`DataError` naming both hashes."""
-    import pooch
-
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if _VERIFIED.get(key) == sha256:
-        return
-    actual = pooch.file_hash(str(path), alg="sha256")
+    """Check ``path`` against its pinned SHA-256 (hashed once per process while it is
+    unchanged, :func:`file_sha256`); on a mismatch remove it and raise :class:`DataError`
+    naming both hashes."""
+    actual = file_sha256(path)
     if actual != sha256:
         path.unlink(missing_ok=True)
         raise DataError(
             f"{path}: checksum mismatch, sha256 expected {sha256}, got {actual}; the file was "
             "removed"
         )
-    _VERIFIED[key] = sha256
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of ``path``'s content, hashed once per process while its size and
+    modification time (ns) are unchanged. A missing or unreadable file raises
+    :class:`DataError` naming it."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in _VERIFIED:
+            with path.open("rb") as stream:
+                _VERIFIED[key] = hashlib.file_digest(stream, "sha256").hexdigest()
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing data file") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror})") from None
+    return _VERIFIED[key]
+
+
+def data_sha256(name: str, data_dir: str | Path | None = schema.DATA_DIR) -> str | None:
+    """The SHA-256 of the files dataset ``name`` is read from (:func:`dataset_folder`,
+    :func:`required_files`), None for ``digits`` (bundled): the hash of the lines
+    ``<file sha256>  <file name>``, sorted by name (``sha256sum``'s format). Raises
+    :class:`DataError` naming a missing file."""
+    if name not in SOURCES:
+        return None
+    files = required_files(name, dataset_folder(name, data_dir))
+    lines = sorted((path.name, f"{file_sha256(path)}  {path.name}\n") for path in files)
+    return hashlib.sha256("".join(line for _, line in lines).encode()).hexdigest()
 
 
 def _download(url: str, path: Path, sha256: str, progressbar: bool) -> None:

@@ -1,21 +1,45 @@
-"""Results folders: Parquet tables written atomically, the sweep manifest, failure records.
+"""Results folders: Parquet tables, the history of the commands that wrote them, failure records.
 
-A results folder ``<output>/<name>/`` holds, for every job of any experiment,
-``part-<digest>.parquet`` (and ``<table>/part-<digest>.parquet`` for its sub-tables). Each
-file's schema metadata (JSON under the key ``rsim``) records its provenance
-(:func:`rsim.experiments.base.provenance`). ``sweep.json`` lists the jobs a run or sweep
-expects; ``failed-<digest>.json`` records a job that raised. Dot-prefixed names are temporary
-or private and are never read.
+A results folder ``<output>/<name>/`` holds one ``part-<digest>.parquet`` per stored unit (a
+simulation cell, whose later runs add samples, betas or gradients to the same file; one job
+of the other experiments) and ``<table>/part-<digest>.parquet`` for its sub-tables. Rules:
+
+* **A row means one draw, once.** Each file's metadata names the columns that identify a
+  row (``row_key``: for cells every option that changes a draw, then ``beta`` and
+  ``sample``); :func:`load` keeps one copy of a row found twice and says so (``strict``:
+  refuses).
+* **One code version per folder.** Every file records ``code_version``
+  (:func:`code_version`: a digest of rsim's source, the jax and jaxlib versions and the
+  PRNG settings); :func:`load` and a resumed run refuse a folder whose files disagree,
+  naming them. ``git_revision`` is provenance only.
+* **Every file is written atomically** (:func:`atomic_write`): a temporary dot-name with the
+  host, the PID and a random part, fsync, rename; :func:`remove_leftovers` deletes the
+  temporaries of writers that died. Parquet pages carry CRC checksums, verified on reading.
+* ``sweep.json`` keeps the history of the commands that wrote to the folder (each with its
+  jobs); :func:`status` and the end of a run look at the latest. ``failed-<digest>.json``
+  records a job that raised.
+
+Dot-prefixed names are temporary or private and are never read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
+import hashlib
 import json
 import os
+import secrets
+import socket
 import subprocess
+import sys
+import time
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,11 +50,126 @@ from rsim.schema import RATIOS
 
 METADATA_KEY = b"rsim"
 MANIFEST = "sweep.json"
+PACKAGE = Path(__file__).resolve().parent
+# A temporary file older than this is a dead writer's, whatever host wrote it.
+STALE_TEMPORARY_SECONDS = 3600
+
+
+class ResultsError(RuntimeError):
+    """A results file or folder that cannot be used; the message (one line) names it."""
+
+
+class StorageError(OSError):
+    """A write to the results folder failed (disk full, read-only, quota): the run stops."""
+
+
+# --- atomic files -------------------------------------------------------------------------------
+
+
+def _temporary_name(path: Path) -> Path:
+    host = socket.gethostname().split(".")[0] or "host"
+    return path.with_name(f".{path.name}.{host}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """Make ``path`` appear whole or not at all: ``write(temporary)`` writes a dot-named
+    temporary beside it, which is fsynced and renamed over ``path`` (and the folder fsynced).
+    A failed write removes the temporary and raises :class:`StorageError`."""
+    path = Path(path)
+    tmp = _temporary_name(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        with contextlib.suppress(OSError):  # not every file system syncs a folder
+            folder = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+    except OSError as error:
+        raise StorageError(
+            error.errno or errno.EIO, f"cannot write {path}: {error.strerror or error}"
+        ) from error
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """``path`` with ``text`` (UTF-8), atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """``frame`` as CSV without its index, atomically."""
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def save_figure(fig, path: str | os.PathLike, **options: Any) -> Path:
+    """``fig.savefig(path, **options)``, atomically (the format from ``path``'s suffix)."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".") or "png"
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, **options))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_leftovers(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries of writers that died in ``folder`` and its sub-tables: this
+    host's whose process is gone, any host's older than an hour. Returns what was removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    host = socket.gethostname().split(".")[0] or "host"
+    removed = []
+    for tmp in [*folder.glob(".*.tmp"), *folder.glob("*/.*.tmp")]:
+        parts = tmp.name.rsplit(".", 4)  # .<name>.<host>.<pid>.<random>.tmp
+        try:
+            dead = len(parts) == 5 and parts[1] == host and not _pid_alive(int(parts[2]))
+            old = time.time() - tmp.stat().st_mtime > STALE_TEMPORARY_SECONDS
+        except (ValueError, OSError):
+            continue
+        if dead or old or len(parts) < 5:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+@contextlib.contextmanager
+def locked(folder: Path, name: str) -> Iterator[None]:
+    """An exclusive lock on ``<folder>/.lock-<name>`` (``flock``; NFS clients emulate it
+    with POSIX locks): the jobs that store into one file take turns."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f".lock-{name}", "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+# --- provenance ---------------------------------------------------------------------------------
 
 
 def git_revision() -> str:
-    """HEAD of the checkout rsim runs from, with '+dirty' for local changes; 'unknown' if none."""
-    root = Path(__file__).resolve().parent.parent
+    """HEAD of the checkout rsim runs from, with '+dirty' for local changes; 'unknown' if none
+    (provenance only: the code version that decides resuming is :func:`code_version`)."""
+    root = PACKAGE.parent
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
@@ -47,69 +186,67 @@ def git_revision() -> str:
     return head + ("+dirty" if dirty.strip() else "")
 
 
-def write(frame: pd.DataFrame, path: Path, metadata: dict) -> None:
-    """Write ``frame`` to ``path`` atomically: a dot-prefixed temp file, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+@functools.cache
+def source_digest(package: Path = PACKAGE) -> str:
+    """SHA-256 of rsim's Python source (every ``.py`` under ``package``, by relative path):
+    an edit to the code changes it, an edit to the README, the docs or a notebook does not."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def code_version(prng: dict, versions: dict) -> str:
+    """The version of the code that computes: a short digest of rsim's source, the jax and
+    jaxlib versions and the PRNG settings (and jax's default matmul precision). Files of one
+    folder must share it."""
+    import jax
+
+    parts = {
+        "source": source_digest(),
+        "jax": versions.get("jax"),
+        "jaxlib": versions.get("jaxlib"),
+        "prng": prng,
+        "matmul_precision": str(jax.config.jax_default_matmul_precision),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --- Parquet tables -----------------------------------------------------------------------------
+
+
+def write(frame: pd.DataFrame, path: Path, metadata: dict) -> Path:
+    """Write ``frame`` to ``path`` atomically, with page checksums and ``metadata`` (JSON
+    under the schema key ``rsim``)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     schema_metadata = dict(table.schema.metadata or {})
-    schema_metadata[METADATA_KEY] = json.dumps(metadata).encode()
+    schema_metadata[METADATA_KEY] = json.dumps(metadata, default=str).encode()
     table = table.replace_schema_metadata(schema_metadata)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, write_page_checksum=True))
 
 
 def read_metadata(path: Path) -> dict:
     return json.loads(pq.read_schema(path).metadata[METADATA_KEY])
 
 
-class ResultsError(RuntimeError):
-    """A results file that cannot be used; the message names it."""
-
-
 def read_table(path: Path) -> pd.DataFrame:
-    """One rsim result file, or :class:`ResultsError` naming the file and what is wrong
-    (unreadable Parquet, or a Parquet file without rsim metadata: a foreign file)."""
+    """One rsim result file, its page checksums verified, or :class:`ResultsError` naming the
+    file and what is wrong (unreadable or corrupted Parquet, or a Parquet file without rsim
+    metadata: a foreign file)."""
     try:
         metadata = pq.read_schema(path).metadata or {}
         if METADATA_KEY not in metadata:
             raise ResultsError(f"{path}: not an rsim result (no 'rsim' schema metadata)")
-        return pd.read_parquet(path)
+        return pq.read_table(path, page_checksum_verification=True).to_pandas()
     except ResultsError:
         raise
     except Exception as error:  # pyarrow raises several types for damaged files
         raise ResultsError(
             f"{path}: unreadable Parquet file ({type(error).__name__}: {error})"
         ) from error
-
-
-# What must match for a rerun to add to an existing job instead of mixing two codes.
-RESUME_KEYS = ("versions", "prng", "x64", "block", "git_revision")
-
-
-def resume_conflict(path: Path, current: dict) -> str | None:
-    """Why the existing file at ``path`` must not be taken as this run's result, or None.
-
-    The job digest already fixes the spec (precision included); this compares what the
-    digest does not: package versions, PRNG settings, the sample block and the git
-    revision. A different code version could change the numbers, so it is refused rather
-    than mixed silently."""
-    try:
-        existing = read_metadata(path)
-    except Exception as error:
-        return f"{path} is unreadable ({type(error).__name__}); delete it to recompute"
-    for key in RESUME_KEYS:
-        if existing.get(key) != current.get(key):
-            return (
-                f"{path} was written with {key}={existing.get(key)!r}, this run has "
-                f"{key}={current.get(key)!r}; use another output folder, or delete the "
-                f"file to recompute it"
-            )
-    return None
 
 
 def result_files(path: Path) -> list[Path]:
@@ -119,25 +256,116 @@ def result_files(path: Path) -> list[Path]:
     return sorted(p for p in path.glob("*.parquet") if not p.name.startswith("."))
 
 
-def load(path: str | os.PathLike, strict: bool = False) -> pd.DataFrame:
+def folder_files(folder: Path) -> list[Path]:
+    """Every result file of a folder: its tables and its sub-tables' (not dot-names)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return [f for sub in [folder, *subfolders] for f in result_files(sub)]
+
+
+def _version_of(path: Path) -> str | None:
+    try:
+        return read_metadata(path).get("code_version")
+    except Exception:  # unreadable files are reported where they are read
+        return None
+
+
+def version_conflicts(files: Sequence[Path], version: str | None = None) -> str | None:
+    """Why ``files`` are not one code version (``version``: the one they must all have), as
+    one line naming them and the way out; None when they agree."""
+    versions: dict[str | None, list[Path]] = {}
+    for path in files:
+        versions.setdefault(_version_of(path), []).append(path)
+    versions.pop(None, None)
+    if version is not None:
+        others = {v: paths for v, paths in versions.items() if v != version}
+    elif len(versions) > 1:
+        common = max(versions, key=lambda v: len(versions[v]))
+        version = common
+        others = {v: paths for v, paths in versions.items() if v != common}
+    else:
+        return None
+    if not others:
+        return None
+    stray = [p for paths in others.values() for p in paths]
+    named = ", ".join(str(p) for p in stray[:3]) + (f" and {len(stray) - 3} more" if len(stray) > 3 else "")
+    return (
+        f"{len(stray)} file(s) were written by another code version "
+        f"({', '.join(sorted(others))}, not {version}): {named}; use another output folder, "
+        "or move those files away (or delete them to recompute)"
+    )
+
+
+def row_key(path: Path) -> tuple[str, ...] | None:
+    """The columns that identify a row of the file (its metadata's ``row_key``)."""
+    key = read_metadata(path).get("row_key")
+    return tuple(key) if key else None
+
+
+def deduplicate(
+    frame: pd.DataFrame, key: Sequence[str], strict: bool, source: str
+) -> pd.DataFrame:
+    """One copy of each row identified by ``key`` (the copy with the most metrics filled);
+    a repeated row is a warning naming ``source``, or with ``strict`` a :class:`ResultsError`."""
+    key = [k for k in key if k in frame]
+    repeated = frame.duplicated(key, keep=False)
+    if not repeated.any():
+        return frame
+    copies = int(repeated.sum() - frame[repeated].drop_duplicates(key).shape[0])
+    message = (
+        f"{source}: {copies} rows repeat draws already present (same {', '.join(key[-3:])} "
+        "and cell)"
+    )
+    if strict:
+        raise ResultsError(f"{message}; load without strict=True to keep one copy of each")
+    warnings.warn(f"rsim.load: {message}: kept one copy of each", stacklevel=3)
+    filled = frame.notna().sum(axis=1)
+    order = np.argsort(-filled.to_numpy(), kind="stable")
+    kept = frame.iloc[order].drop_duplicates(key).index
+    return frame.loc[sorted(kept)].reset_index(drop=True)
+
+
+def load(
+    path: str | os.PathLike | Sequence[str | os.PathLike],
+    strict: bool = False,
+    mixed_versions: bool = False,
+) -> pd.DataFrame:
     """Read a results folder (or one file) into a DataFrame and add the plain ratios.
 
     For every stored ``log_<name>`` column a ``<name>`` column holds ``exp(log_<name>)``
     (``hidden_ratio`` = ||h_L|| / ||h_0||, ...); ratios past float64 range read as inf.
-    A damaged or foreign ``.parquet`` file is skipped with a warning naming it (``strict``:
-    raise :class:`ResultsError` instead); dot-prefixed temporary files are never read.
+    A damaged, corrupted (page checksum) or foreign ``.parquet`` file is skipped with a
+    warning naming it; a row stored twice (the same draw in two files) is kept once with a
+    warning. ``strict``: both raise :class:`ResultsError` instead. Files written by different
+    code versions are refused (:class:`ResultsError` naming them) unless ``mixed_versions``.
+    Dot-prefixed temporary files are never read.
     """
-    tables = []
-    for file in result_files(Path(path)):
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    files = [f for p in paths for f in result_files(Path(p))]
+    tables, keys = [], {}
+    for file in files:
         try:
             tables.append(read_table(file))
         except ResultsError as error:
             if strict:
                 raise
             warnings.warn(f"rsim.load: skipping {error}", stacklevel=2)
+            continue
+        keys.setdefault(row_key(file), []).append(len(tables) - 1)
     if not tables:
         raise FileNotFoundError(f"no rsim Parquet files in {path}")
-    return with_ratios(pd.concat(tables, ignore_index=True))
+    if not mixed_versions:
+        conflict = version_conflicts(files)
+        if conflict:
+            raise ResultsError(f"rsim.load: {conflict} (or load with mixed_versions=True)")
+    frame = pd.concat(tables, ignore_index=True)
+    source = str(path) if isinstance(path, (str, os.PathLike)) else "the folders"
+    key = next(iter(keys)) if len(keys) == 1 else None
+    if key:
+        frame = deduplicate(frame, key, strict, source)
+    return with_ratios(frame)
 
 
 def with_ratios(frame: pd.DataFrame) -> pd.DataFrame:
@@ -149,29 +377,73 @@ def with_ratios(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-# --- the manifest of a sweep, failure records, status -------------------------------------------
+# --- the history of a folder, failure records ---------------------------------------------------
 
 
-def write_manifest(folder: Path, experiment: str, jobs: list[dict]) -> Path:
-    """``sweep.json``: the experiment and its expected jobs (``digest``, ``label``, ``values``)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / MANIFEST
-    path.write_text(json.dumps({"experiment": experiment, "jobs": jobs}, indent=1, default=str))
-    return path
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultsError(
+            f"{path} is damaged ({type(error).__name__}: {error}); move it away"
+        ) from error
 
 
 def read_manifest(folder: Path) -> dict:
-    return json.loads((Path(folder) / MANIFEST).read_text())
+    """``sweep.json``: ``runs`` (the history: each command's time, command line, experiment
+    and jobs, oldest first) with ``experiment`` and ``jobs`` of the latest. A damaged or
+    foreign file raises :class:`ResultsError` (one line)."""
+    path = Path(folder) / MANIFEST
+    manifest = _read_json(path)
+    if isinstance(manifest, dict) and "runs" not in manifest and "jobs" in manifest:
+        manifest = {"runs": [manifest]}  # written before the history existed
+    runs = manifest.get("runs") if isinstance(manifest, dict) else None
+    if not runs or not all(isinstance(r, dict) and "jobs" in r for r in runs):
+        raise ResultsError(f"{path} is damaged (no runs with jobs); move it away")
+    latest = runs[-1]
+    return {"experiment": latest.get("experiment"), "jobs": latest["jobs"], "runs": runs}
+
+
+def write_manifest(
+    folder: Path, experiment: str, jobs: list[dict], command: Sequence[str] | None = None
+) -> Path:
+    """Add this command (its time, command line, experiment and expected jobs: ``digest``,
+    ``label``, ``values``) to the folder's history ``sweep.json``. A damaged history is
+    refused (:class:`ResultsError`), not overwritten."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    runs = read_manifest(folder)["runs"] if path.exists() else []
+    runs.append(
+        {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "command": list(sys.argv if command is None else command),
+            "experiment": experiment,
+            "jobs": jobs,
+        }
+    )
+    return write_text(path, json.dumps({"runs": runs}, indent=1, default=str))
 
 
 def failure_path(folder: Path, digest: str) -> Path:
     return Path(folder) / f"failed-{digest}.json"
 
 
+def write_failure(folder: Path, digest: str, record: dict) -> Path:
+    return write_text(failure_path(folder, digest), json.dumps(record, default=str))
+
+
+def read_failure(folder: Path, digest: str) -> dict:
+    """A failure record, or :class:`ResultsError` (one line) when it is damaged."""
+    record = _read_json(failure_path(folder, digest))
+    if not isinstance(record, dict) or "error" not in record:
+        raise ResultsError(f"{failure_path(folder, digest)} is damaged (no error); move it away")
+    return record
+
+
 @dataclass
 class Status:
-    """The jobs of a manifest sorted by state; ``unreadable`` lists damaged or foreign files."""
+    """The jobs of the latest command sorted by state; ``unreadable`` lists damaged or
+    foreign files."""
 
     experiment: str
     expected: list[dict]
@@ -184,6 +456,13 @@ class Status:
     def complete(self) -> bool:
         return bool(self.expected) and len(self.done) == len(self.expected) and not self.unreadable
 
+    def coverage(self) -> str:
+        """``all 4 jobs done``, or ``5 of 10 jobs missing`` (failed ones counted as missing)."""
+        absent = len(self.expected) - len(self.done)
+        if not absent:
+            return f"all {len(self.expected)} jobs done"
+        return f"{absent} of {len(self.expected)} jobs missing"
+
     def line(self, folder: Path) -> str:
         return (
             f"{folder}: {self.experiment}: {len(self.expected)} jobs expected, "
@@ -193,29 +472,23 @@ class Status:
 
 
 def status(folder: Path) -> Status:
-    """Each expected job is done (its main table is a readable rsim file), failed (a failure
-    record and no result) or missing."""
+    """Each job of the latest command is done (its rows are stored in readable files),
+    failed (a failure record and no result) or missing."""
+    from rsim.experiments import base
+
     folder = Path(folder)
     manifest = read_manifest(folder)
     report = Status(manifest["experiment"], manifest["jobs"])
-    files = [
-        f
-        for sub in [
-            folder,
-            *sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
-        ]
-        for f in result_files(sub)
-    ]
     bad = set()
-    for file in files:
+    for file in folder_files(folder):
         try:
             read_table(file)
         except ResultsError as error:
             report.unreadable.append(str(error))
             bad.add(file)
     for job in report.expected:
-        part = folder / f"part-{job['digest']}.parquet"
-        if part.exists() and part not in bad:
+        spec = base.spec_from_config(job["values"])
+        if base.is_done(spec, folder, unreadable=bad):
             report.done.append(job)
         elif failure_path(folder, job["digest"]).exists():
             report.failed.append(job)

@@ -90,8 +90,11 @@ GRADIENT_RATIOS = ("grad_ratio", "jvp_ratio")
 
 # --- columns that identify rows -----------------------------------------------------------------
 
-# A simulation cell, in table order; ``beta`` and ``sample`` come next. The branch's shape
-# options (mlp, conv) are NaN for the models that have none.
+# A simulation cell, in table order; ``beta`` and ``sample`` come next: together they identify
+# one draw (a row). Every option that changes a draw is here (precision: float32 and float64
+# runs of a cell are the same draws, rounded differently; the samplers and coupled_depth draw
+# other streams). The branch's shape options (mlp, conv) and coupled_depth are NaN for the
+# models and runs that have none.
 CELL_COLUMNS = (
     "model",
     "init",
@@ -107,7 +110,18 @@ CELL_COLUMNS = (
     "branch_depth",
     "image_size",
     "kernel_size",
+    "precision",
+    "sampler",
+    "coupled_depth",
 )
+# What a row of a cell's table computed besides its hidden-state metrics (``gradients``):
+# which settings give each, the larger first.
+GRADIENT_COVERS = {
+    "none": ("none", "jvp", "vjp", "both"),
+    "jvp": ("jvp", "both"),
+    "vjp": ("vjp", "both"),
+    "both": ("both",),
+}
 # A series of cells: everything but the depth (one curve against L).
 CELL_SERIES = tuple(c for c in CELL_COLUMNS if c != "depth")
 # One convergence order of the ode / sde experiments.

@@ -488,9 +488,11 @@ def run(
     chunk: int | None = None,
     progress: Callable[[int], None] | None = None,
     memory_limit=None,
+    start: int = 0,
 ) -> dict[str, np.ndarray]:
-    """Simulate ``samples`` weight draws for every beta: metric name -> ``(samples, n_betas)``
-    (and ``weight_path`` -> ``(samples, depth)`` when the kernel records it).
+    """Simulate the weight draws ``start .. samples - 1`` for every beta: metric name ->
+    ``(samples - start, n_betas)`` (and ``weight_path`` -> ``(samples - start, depth)`` when
+    the kernel records it).
 
     Sample ``i`` always uses key ``fold_in(root, i)`` and is computed in a vmap of exactly
     ``kernel.block`` samples (XLA's CPU kernels round differently for different batch sizes,
@@ -501,7 +503,10 @@ def run(
     the devices in turn (with jaxlib 0.12 a loop over blocks, or shard_map, rounded
     differently from a lone block). A short last chunk is padded and trimmed.
     ``hurst`` is the H of fbm or fbm_official (traced: a sweep over H compiles once);
-    ``progress`` is called with the number of samples each chunk finished.
+    ``progress`` is called with the number of samples each chunk finished. ``start``: the
+    first sample (a run that adds samples to stored ones); the blocks still begin at
+    multiples of ``kernel.block``, as in a run from 0, and the samples before ``start`` are
+    computed and dropped, so sample i's bits are those of a run from 0.
     """
     # Every local device gets whole blocks: a call covers a multiple of block * devices.
     n_devices = jax.local_device_count()
@@ -522,12 +527,14 @@ def run(
         root = root_key(kernel, seed)
         fn = _compiled(kernel, n_devices)
         parts = collections.defaultdict(list)
-        for start in range(0, samples, chunk):
-            n = min(chunk, samples - start)
-            ids = jnp.arange(start, start + -(-n // per_call) * per_call, dtype=jnp.uint32)
+        aligned = start - start % kernel.block
+        for begin in range(aligned, samples, chunk):
+            n = min(chunk, samples - begin)
+            ids = jnp.arange(begin, begin + -(-n // per_call) * per_call, dtype=jnp.uint32)
             out = fn(root, ids, betas, law_state)
+            skip = max(start - begin, 0)
             for name, value in out.items():
-                parts[name].append(np.asarray(value)[:n])
+                parts[name].append(np.asarray(value)[skip:n])
             if progress:
-                progress(n)
+                progress(n - skip)
     return {name: np.concatenate(parts[name]) for name in kernel.outputs}

@@ -25,6 +25,8 @@ import hashlib
 import importlib
 import json
 import platform
+import sys
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,8 @@ MODULES = {
 # Options added after result files existed: left out of the identity at their default, so
 # the files of earlier specs keep their names.
 LATER_OPTION = {"identity": "omitted at default"}
+# Fields that the runner sets, never the user (not options, not in the identity).
+INTERNAL = {"internal": True}
 # Packages whose versions every result file records.
 PACKAGES = ("jax", "jaxlib", "numpy", "pandas", "pyarrow", "optax", "diffrax")
 
@@ -68,6 +72,8 @@ class Spec:
         """The option names with their defaults (tuples as lists): the Hydra group's node."""
         values = {}
         for f in dataclasses.fields(cls):
+            if f.metadata == INTERNAL:
+                continue
             default = f.default
             values[f.name] = list(default) if isinstance(default, tuple) else default
         return values
@@ -76,7 +82,7 @@ class Spec:
     def from_config(cls, values: Mapping[str, Any]) -> Spec:
         """Build a spec from plain values (validated on construction, like every spec); a key
         the experiment does not use is refused (runner keys such as ``output`` are ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls) if f.metadata != INTERNAL}
         for key in values:
             if key not in names and key not in schema.RUN_OPTIONS:
                 raise ConfigError(
@@ -136,6 +142,41 @@ class Spec:
         """Units of work that ``compute`` reports through its progress callback."""
         return self.samples
 
+    # --- storage: what a job adds to its folder (the defaults: one file per job) ---
+
+    def store_identity(self) -> dict[str, Any]:
+        """The identity of the file the job's rows are stored in (its hash is the name): by
+        default the job's own; cells store every job of one cell in one file."""
+        return self.identity()
+
+    def store_digest(self) -> str:
+        text = json.dumps(self.store_identity(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def row_key(self, table: str = "") -> tuple[str, ...] | None:
+        """The columns that identify one draw in ``table`` (None: rows are told apart by
+        their file only)."""
+        return None
+
+    def parts(self, stored: dict[str, pd.DataFrame] | None) -> list[Spec]:
+        """The computations still needed, given the tables already stored (None: none)."""
+        return [self] if stored is None else []
+
+    def merge(
+        self, stored: dict[str, pd.DataFrame] | None, computed: list[dict[str, pd.DataFrame]]
+    ) -> dict[str, pd.DataFrame]:
+        """The tables to store: the stored ones with the computed parts' rows."""
+        (tables,) = computed
+        return tables
+
+    def selects(self, frame: pd.DataFrame) -> pd.Series:
+        """The rows of a stored main table that belong to this job."""
+        return pd.Series(True, index=frame.index)
+
+    def covered(self, frame: pd.DataFrame) -> bool:
+        """Whether a stored main table holds every row of this job."""
+        return True
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -159,75 +200,179 @@ def spec_from_config(values: Mapping[str, Any]) -> Spec:
 
 
 def table_path(folder: Path, spec: Spec, table: str = "") -> Path:
-    return Path(folder) / table / f"part-{spec.digest()}.parquet"
+    """The file that stores ``spec``'s rows of ``table`` (``""``: the main table)."""
+    return Path(folder) / table / f"part-{spec.store_digest()}.parquet"
 
 
 def provenance(spec: Spec) -> dict[str, Any]:
-    """What produced a file, the same keys for every experiment: experiment, spec, versions,
-    PRNG settings, x64, the block, device and git revision."""
-    from importlib import metadata
-
+    """What produced a file, the same keys for every experiment: experiment, the stored
+    unit's spec, versions, PRNG settings, x64, the block, device, git revision, the code
+    version (:func:`rsim.results.code_version`) and the columns of a row's identity."""
     import jax
 
-    versions = {"python": platform.python_version()}
-    versions.update({package: metadata.version(package) for package in PACKAGES})
+    versions = package_versions()
     return {
         "experiment": spec.experiment,
-        "spec": spec.identity(),
+        "spec": spec.store_identity(),
         "versions": versions,
         "prng": spec.prng,
         "x64": getattr(spec, "precision", "float32") == "float64",
         "block": spec.block(),
         "device": str(jax.devices()[0].device_kind),
         "git_revision": results.git_revision(),
+        "code_version": results.code_version(spec.prng, versions),
     }
 
 
-def run_job(spec: Spec, folder: Path, progress: bool = False) -> Path:
-    """Compute one job and write its tables, or find them written by the same code.
+def package_versions() -> dict[str, str]:
+    """Python's version and those of :data:`PACKAGES`."""
+    from importlib import metadata
 
-    Existing files written by another code version (versions, PRNG, x64, block, git revision)
-    are refused, not mixed. Sub-tables are written first and the main table last, so its
-    presence means the job is done. An exception other than bad input leaves
-    ``failed-<digest>.json`` (read by ``rsim.status``) before it propagates.
+    versions = {"python": platform.python_version()}
+    versions.update({package: metadata.version(package) for package in PACKAGES})
+    return versions
+
+
+def check_folder(folder: Path, spec: Spec) -> None:
+    """Refuse (:class:`rsim.ConfigError`, one line) a folder holding files of another code
+    version than this run's (no device is started)."""
+    version = results.code_version(spec.prng, package_versions())
+    conflict = results.version_conflicts(results.folder_files(folder), version)
+    if conflict:
+        raise ConfigError(f"cannot add to {folder}: {conflict}")
+
+
+def stored_tables(spec: Spec, folder: Path) -> dict[str, pd.DataFrame] | None:
+    """The tables already stored for ``spec``'s unit (None when its main table is absent);
+    an unreadable one is refused, naming it."""
+    paths = {table: table_path(folder, spec, table) for table in (*spec.tables(), "")}
+    if not paths[""].exists():
+        return None
+    tables = {}
+    for table, path in paths.items():
+        if not path.exists():
+            continue
+        try:
+            tables[table] = results.read_table(path)
+        except results.ResultsError as error:
+            raise ConfigError(f"cannot resume: {error}; delete it to recompute") from error
+    return tables
+
+
+def is_done(spec: Spec, folder: Path, unreadable: set = frozenset()) -> bool:
+    """Whether every row of ``spec`` is stored in a readable file of ``folder``."""
+    path = table_path(folder, spec)
+    if not path.exists() or path in unreadable:
+        return False
+    try:
+        return spec.covered(results.read_table(path))
+    except results.ResultsError:
+        return False
+
+
+def run_job(spec: Spec, folder: Path, progress: bool = False) -> Path:
+    """Compute what one job still needs and store it, or find it stored by the same code.
+
+    The folder must hold one code version (:func:`check_folder`). The jobs that store into one
+    file take turns (a lock per file); each reads what is stored, computes only the missing
+    parts (:meth:`Spec.parts`: for cells, new samples, betas or gradients), merges them
+    (:meth:`Spec.merge`, a draw once) and writes every table atomically, sub-tables first and
+    the main table last. An exception other than bad input leaves ``failed-<digest>.json``
+    (read by ``rsim.status``) before it propagates; a failed write raises
+    :class:`rsim.results.StorageError` (the driver stops the sweep).
     """
     folder = Path(folder)
+    results.remove_leftovers(folder)
+    check_folder(folder, spec)
     paths = {table: table_path(folder, spec, table) for table in (*spec.tables(), "")}
-    current = provenance(spec)
-    if paths[""].exists():
-        for path in paths.values():
-            conflict = results.resume_conflict(path, current)
-            if conflict:
-                raise ConfigError(f"cannot resume: {conflict}")
-        print(f"rsim: skip {spec.label()}: {paths['']} exists")
-        return paths[""]
-    failure = results.failure_path(folder, spec.digest())
-    try:
-        tables = get(spec.experiment).compute(spec, _progress_bar(spec, progress))
-    except ConfigError:
-        raise
-    except Exception as error:
-        folder.mkdir(parents=True, exist_ok=True)
-        failure.write_text(
-            json.dumps(
-                {"error": f"{type(error).__name__}: {error}", "job": spec.identity()}, default=str
-            )
-        )
-        raise
-    for table, path in paths.items():
-        results.write(tables[table], path, current)
-    failure.unlink(missing_ok=True)
-    print(f"rsim: wrote {len(tables[''])} rows to {paths['']} ({spec.label()})")
+    with results.locked(folder, spec.store_digest()):
+        stored = stored_tables(spec, folder)
+        parts = spec.parts(stored)
+        if not parts:
+            print(f"rsim: skip {spec.label()}: its rows are in {paths['']}")
+            return paths[""]
+        try:
+            bar = _progress_bar(spec, sum(p.progress_total() for p in parts), progress)
+            computed = [get(spec.experiment).compute(part, bar) for part in parts]
+            tables = spec.merge(stored, computed)
+            metadata = provenance(spec)
+            for table, path in paths.items():
+                metadata["row_key"] = spec.row_key(table)
+                results.write(tables[table], path, metadata)
+        except ConfigError:
+            raise
+        except Exception as error:
+            _record_failure(folder, spec, error)
+            raise
+    results.failure_path(folder, spec.digest()).unlink(missing_ok=True)
+    added = sum(len(t[""]) for t in computed)
+    print(f"rsim: wrote {added} rows to {paths['']} ({spec.label()})")
     return paths[""]
 
 
-def _progress_bar(spec: Spec, enabled: bool) -> Progress | None:
-    """A tqdm bar's update, closed when it reaches its total (the spec's ``progress_total``)."""
-    if not enabled:
+def _record_failure(folder: Path, spec: Spec, error: Exception) -> None:
+    """``failed-<digest>.json``; on a full disk this may fail too, which is then said."""
+    record = {"error": f"{type(error).__name__}: {error}", "job": spec.identity()}
+    try:
+        results.write_failure(folder, spec.digest(), record)
+    except results.StorageError as again:
+        print(f"rsim: error: no failure record either: {again}", file=sys.stderr)
+
+
+def load_run(folder: Path, table: str = "", strict: bool = False) -> pd.DataFrame:
+    """The rows of the jobs of the latest command that wrote to ``folder`` (its manifest),
+    each draw once; without a manifest, the whole folder (:func:`rsim.results.load`)."""
+    folder = Path(folder)
+    if not (folder / results.MANIFEST).exists():
+        return results.load(folder / table, strict=strict)
+    frames, keys, files = [], set(), []
+    for job in results.read_manifest(folder)["jobs"]:
+        spec = spec_from_config(job["values"])
+        path = table_path(folder, spec, table)
+        if not path.exists():
+            continue
+        try:
+            frame = results.read_table(path)
+        except results.ResultsError as error:
+            if strict:
+                raise
+            warnings.warn(f"rsim.load: skipping {error}", stacklevel=2)
+            continue
+        files.append(path)
+        frames.append(frame[spec.selects(frame)] if not table else frame)
+        keys.add(spec.row_key(table))
+    if not frames:
+        raise FileNotFoundError(f"no rsim Parquet files of the latest command in {folder}")
+    conflict = results.version_conflicts(files)
+    if conflict:
+        raise results.ResultsError(f"rsim.load: {conflict}")
+    frame = pd.concat(frames, ignore_index=True)
+    if len(keys) == 1 and None not in keys:
+        frame = results.deduplicate(frame, keys.pop(), strict, str(folder))
+    else:  # the same file twice (two jobs of one cell): its rows once
+        frame = frame.drop_duplicates(ignore_index=True)
+    return results.with_ratios(frame)
+
+
+def run_description(folder: Path) -> str:
+    """Which jobs :func:`load_run` covers: ``the 3 jobs of the latest command (run 2 of
+    <folder>/sweep.json)``, or ``every file in <folder>``."""
+    if not (Path(folder) / results.MANIFEST).exists():
+        return f"every file in {folder}"
+    manifest = results.read_manifest(folder)
+    return (
+        f"the {len(manifest['jobs'])} jobs of the latest command "
+        f"(run {len(manifest['runs'])} of {Path(folder) / results.MANIFEST})"
+    )
+
+
+def _progress_bar(spec: Spec, total: int, enabled: bool) -> Progress | None:
+    """A tqdm bar's update over ``total`` units, closed when it reaches them."""
+    if not enabled or total <= 0:
         return None
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=spec.progress_total(), desc=spec.label(), leave=False)
+    bar = tqdm(total=total, desc=spec.label(), leave=False)
 
     def update(n: int) -> None:
         bar.update(n)

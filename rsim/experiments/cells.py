@@ -8,6 +8,7 @@ it with :mod:`rsim.core.engine` and lays the metrics out one row per (sample, be
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pandas as pd
 
 from rsim import checks, schema
 from rsim.checks import ConfigError
-from rsim.experiments.base import LATER_OPTION, Experiment, Progress
+from rsim.experiments.base import INTERNAL, LATER_OPTION, Experiment, Progress
 from rsim.experiments.resnet import ResNetSpec
 
 
@@ -49,6 +50,9 @@ class CellSpec(ResNetSpec):
     # Samples read back together (whole blocks, one device call each); results never depend
     # on it.
     chunk: int | None = field(default=None, compare=False)
+    # The first sample index to compute (set by the runner when a cell's first samples are
+    # stored already; sample i's numbers do not depend on it).
+    first_sample: int = field(default=0, compare=False, metadata=INTERNAL)
 
     def validate(self) -> None:
         super().validate()
@@ -138,6 +142,88 @@ class CellSpec(ResNetSpec):
     def tables(self) -> tuple[str, ...]:
         return ("paths",) if self.weight_paths else ()
 
+    def progress_total(self) -> int:
+        return self.samples - self.first_sample
+
+    # --- storage: one file per cell, each (beta, sample) once ---
+
+    def store_identity(self) -> dict[str, Any]:
+        """The cell without what a run adds to it: its samples, betas and gradients."""
+        identity = self.identity()
+        for name in ("samples", "betas", "gradients"):
+            identity.pop(name)
+        return identity
+
+    def row_key(self, table: str = "") -> tuple[str, ...]:
+        return (*schema.CELL_COLUMNS, "sample", "layer" if table else "beta")
+
+    def _wanted(self, frame: pd.DataFrame) -> pd.Series:
+        return frame["beta"].isin(self.betas) & (frame["sample"] < self.samples)
+
+    def selects(self, frame: pd.DataFrame) -> pd.Series:
+        return self._wanted(frame)
+
+    def _satisfied(self, frame: pd.DataFrame) -> pd.Series:
+        return self._wanted(frame) & frame["gradients"].isin(
+            schema.GRADIENT_COVERS[self.gradients]
+        )
+
+    def covered(self, frame: pd.DataFrame) -> bool:
+        return int(self._satisfied(frame).sum()) == self.samples * len(set(self.betas))
+
+    def parts(self, stored: dict[str, pd.DataFrame] | None) -> list[CellSpec]:
+        """What the stored cell lacks, as cells to compute: per beta, the samples from the
+        first one not stored with (at least) these gradients to ``samples``; betas that
+        start at the same sample are computed together, with the gradients of the rows they
+        replace added to the requested ones."""
+        if stored is None:
+            return [self]
+        frame = stored[""]
+        satisfied = frame[self._satisfied(frame)]
+        starts = {}
+        for beta in dict.fromkeys(self.betas):
+            have = set(satisfied.loc[satisfied["beta"] == beta, "sample"])
+            start = next((i for i in range(self.samples) if i not in have), self.samples)
+            if start < self.samples:
+                starts.setdefault(start, []).append(beta)
+        parts = []
+        for start, betas in starts.items():
+            replaced = frame[frame["beta"].isin(betas) & (frame["sample"] >= start)]
+            gradients = self.gradients
+            for other in replaced["gradients"].unique():
+                gradients = _gradient_union(gradients, other)
+            parts.append(
+                dataclasses.replace(
+                    self, betas=tuple(betas), first_sample=start, gradients=gradients
+                )
+            )
+        return parts
+
+    def merge(
+        self, stored: dict[str, pd.DataFrame] | None, computed: list[dict[str, pd.DataFrame]]
+    ) -> dict[str, pd.DataFrame]:
+        """The stored rows and the computed ones, a computed row replacing a stored row of
+        the same draw; sorted by sample, then beta (paths: sample, then layer)."""
+        merged = {}
+        for table in (*self.tables(), ""):
+            frames = [tables[table] for tables in computed if table in tables]
+            if stored and table in stored:
+                frames.insert(0, stored[table])
+            frame = pd.concat(frames, ignore_index=True)
+            key = list(self.row_key(table))
+            frame = frame.drop_duplicates(key, keep="last")
+            order = ["sample", "layer"] if table else ["sample", "beta"]
+            merged[table] = frame.sort_values(order, kind="stable", ignore_index=True)
+        return merged
+
+
+def _gradient_union(a: str, b: str) -> str:
+    """The gradients setting that computes everything ``a`` and ``b`` compute."""
+    for setting in schema.GRADIENT_COVERS[a]:
+        if setting in schema.GRADIENT_COVERS[b]:
+            return setting
+    raise AssertionError((a, b))
+
 
 def compute(spec: CellSpec, progress: Progress | None = None) -> dict[str, pd.DataFrame]:
     """The cell's metrics, one row per (sample, beta); with ``weight_paths`` the table
@@ -152,10 +238,12 @@ def compute(spec: CellSpec, progress: Progress | None = None) -> dict[str, pd.Da
         hurst=spec.hurst,
         chunk=spec.chunk,
         progress=progress,
+        start=spec.first_sample,
     )
     tables = {"": cell_frame(spec, {k: v for k, v in out.items() if k.startswith("log_")})}
     if spec.weight_paths:
-        tables["paths"] = path_frame(spec, out["weight_path"][: spec.weight_paths])
+        first = max(spec.weight_paths - spec.first_sample, 0)
+        tables["paths"] = path_frame(spec, out["weight_path"][:first])
     return tables
 
 
@@ -167,15 +255,16 @@ def _cell_columns(spec: CellSpec, rows: int) -> dict[str, np.ndarray]:
 
 
 def cell_frame(spec: CellSpec, metrics: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Cell columns, ``beta``, ``alpha``, ``sample``, ``sampler`` and one column per metric."""
+    """Cell columns, ``beta``, ``alpha``, ``sample``, ``gradients`` (what the row computed)
+    and one column per metric, for the samples ``first_sample .. samples - 1``."""
     n_betas = len(spec.betas)
+    n = spec.samples - spec.first_sample
     betas = np.asarray(spec.betas, dtype=np.float64)
-    frame = _cell_columns(spec, spec.samples * n_betas)
-    frame["beta"] = np.tile(betas, spec.samples)
-    frame["alpha"] = np.tile(float(spec.depth) ** -betas, spec.samples)
-    frame["sample"] = np.repeat(np.arange(spec.samples, dtype=np.int64), n_betas)
-    # Not a cell column: both samplers draw the same law, so summaries pool them.
-    frame["sampler"] = np.repeat(spec.sampler, spec.samples * n_betas)
+    frame = _cell_columns(spec, n * n_betas)
+    frame["beta"] = np.tile(betas, n)
+    frame["alpha"] = np.tile(float(spec.depth) ** -betas, n)
+    frame["sample"] = np.repeat(np.arange(spec.first_sample, spec.samples, dtype=np.int64), n_betas)
+    frame["gradients"] = np.repeat(spec.gradients, n * n_betas)
     for name, values in metrics.items():
         frame[name] = values.astype(np.float64).reshape(-1)
     return pd.DataFrame(frame)
@@ -183,10 +272,11 @@ def cell_frame(spec: CellSpec, metrics: dict[str, np.ndarray]) -> pd.DataFrame:
 
 def path_frame(spec: CellSpec, paths: np.ndarray) -> pd.DataFrame:
     """One row per (sample, layer k): the weight entry ``weight`` = V_k[0, 0] that sample
-    was simulated with."""
+    was simulated with (samples from ``first_sample``)."""
     n, depth = paths.shape
     frame = _cell_columns(spec, n * depth)
-    frame["sample"] = np.repeat(np.arange(n, dtype=np.int64), depth)
+    first = spec.first_sample
+    frame["sample"] = np.repeat(np.arange(first, first + n, dtype=np.int64), depth)
     frame["layer"] = np.tile(np.arange(1, depth + 1, dtype=np.int64), n)
     frame["weight"] = paths.astype(np.float64).reshape(-1)
     return pd.DataFrame(frame)
@@ -209,7 +299,7 @@ def simulate(progress: bool = False, **options: Any) -> pd.DataFrame:
     from rsim.experiments.base import _progress_bar
 
     spec = CellSpec.from_config(options)
-    return compute(spec, _progress_bar(spec, progress))[""]
+    return compute(spec, _progress_bar(spec, spec.samples, progress))[""]
 
 
 def simulated_critical_curve(key: pd.Series, hursts, seed: int = 0) -> pd.DataFrame:
@@ -243,14 +333,17 @@ def simulated_critical_curve(key: pd.Series, hursts, seed: int = 0) -> pd.DataFr
 
 
 def finish(folder: Path, figures: bool) -> None:
-    """Print the summary of a results folder, write its figures and its theory report."""
+    """Print the summary of the latest command's jobs in a results folder (its manifest),
+    write their figures and their theory report."""
     from rsim import report, results
     from rsim.analysis import summary
+    from rsim.experiments.base import load_run, run_description
 
     folder = Path(folder)
-    frame = results.load(folder)
+    frame = load_run(folder)
+    print(f"rsim: summary of {run_description(folder)}")
     table = summary.summarize(frame)
-    table.to_csv(folder / "summary.csv", index=False)
+    results.write_csv(table, folder / "summary.csv")
     if len(table) <= 60:
         print(summary.format_summary(table))
     else:
@@ -261,7 +354,7 @@ def finish(folder: Path, figures: bool) -> None:
     if figures:
         from rsim.views import cells as views
 
-        paths = results.load(folder / "paths") if (folder / "paths").is_dir() else None
+        paths = load_run(folder, "paths") if (folder / "paths").is_dir() else None
         for path in views.sweep_figures(frame, folder, paths):
             print(f"rsim: figure {path}")
     written = report.write_report(folder, figures=figures)

@@ -120,6 +120,10 @@ class LimitSpec(Spec):
         per_sample = self.finest() * 2 * self.width**2
         return int(max(1, min(16, BLOCK_BUDGET // per_sample)))
 
+    def row_key(self, table: str = "") -> tuple[str, ...]:
+        """A draw: the series, the sample and the depth (regimes: and the beta)."""
+        return (*schema.LIMIT_SERIES, "sample", "depth", *(("beta",) if table else ()))
+
     def series(self) -> dict[str, Any]:
         """The :data:`rsim.schema.LIMIT_SERIES` values shared by every row of this series
         (NaN where a key does not apply)."""
@@ -303,28 +307,30 @@ def compute(spec: LimitSpec, progress: Progress | None = None) -> dict[str, pd.D
 
 
 def finish(folder: Path, figures: bool) -> None:
-    """Print the orders (and the Proposition 8/9 or weak-check lines), write ``orders.csv``
-    and ``weak_check.csv``, and draw the figures."""
+    """Print the orders of the latest command's jobs (and the Proposition 8/9 or weak-check
+    lines), write ``orders.csv`` and ``weak_check.csv``, and draw the figures."""
     from rsim import results
     from rsim.analysis import convergence
+    from rsim.experiments.base import load_run, run_description
 
     folder = Path(folder)
-    frame = results.load(folder)
+    frame = load_run(folder)
+    print(f"rsim: summary of {run_description(folder)}")
     for line in convergence.order_lines(frame):
         print(line)
-    convergence.convergence_orders(frame).to_csv(folder / "orders.csv", index=False)
+    results.write_csv(convergence.convergence_orders(frame), folder / "orders.csv")
     if figures:
         from rsim.views import limits as views
     drawn = [views.error_figure(frame, folder / "error_vs_depth.png")] if figures else []
     if (folder / REGIMES).is_dir() and results.result_files(folder / REGIMES):
-        regimes = results.load(folder / REGIMES)
+        regimes = load_run(folder, REGIMES)
         for line in convergence.regime_lines(regimes):
             print(line)
         if figures:
             drawn.append(views.regimes_figure(regimes, folder / "regimes.png"))
     if "limit_sq_ratio" in frame and (frame["activation"] == "identity").any():
         table = convergence.weak_check(frame)
-        table.to_csv(folder / "weak_check.csv", index=False)
+        results.write_csv(table, folder / "weak_check.csv")
         for line in convergence.weak_lines(table):
             print(line)
         if figures:

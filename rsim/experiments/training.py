@@ -4,6 +4,12 @@ A job is one model, one weight law, one dataset and the grid betas x lrs x seeds
 by side by :func:`rsim.core.training.train_runs` (Adam or SGD, the learning rate divided by
 10 after half the epochs). :func:`compute` lays the runs out one row per run.
 
+The dataset's content is part of the job: the identity of a job on files (MNIST,
+Fashion-MNIST, CIFAR-10; not the bundled digits) holds ``data_sha256``, the SHA-256 of the
+files it reads (:attr:`TrainSpec.data_sha256`), so it lands in every result file's metadata
+and files changed since (fixed or replaced by hand) make a new job, computed anew, never
+taken for done.
+
 Dense models (res1-3, mlp) read each example as a flat vector (n_in = its length); ``conv``
 reads it as an image of n_in channels, whose side must be ``image_size`` (8 for digits, 28
 for MNIST and Fashion-MNIST, 32 for CIFAR-10).
@@ -27,7 +33,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -45,7 +51,8 @@ DIVERGED_LOSS_FACTOR = 10.0
 @dataclass(frozen=True)
 class TrainSpec(ResNetSpec):
     """One job: a model, a weight law, a dataset, and the grid betas x lrs x seeds; every field
-    is an option of ``experiment=training``."""
+    is an option of ``experiment=training``. The identity adds the dataset's content hash,
+    :attr:`data_sha256` (not an option: computed from the files)."""
 
     experiment = "training"
     # The random stream of the runs (rsim.core.training pins it), not the simulator's.
@@ -95,6 +102,25 @@ class TrainSpec(ResNetSpec):
             self.check_image_size(self.dataset, rows, cols)
         if self.dataset != "digits":  # fetched here, in the driver, before any job runs
             datasets.fetch(self.dataset, self.data_dir, self.data_url)
+
+    @property
+    def data_sha256(self) -> str | None:
+        """The SHA-256 of the dataset files this job reads (:func:`rsim.data.data_sha256`;
+        None for digits, which has none), hashed at the first use of this spec and kept: its
+        digest, its metadata and the check of :func:`compute` see the same files."""
+        if "_data_sha256" not in self.__dict__:
+            object.__setattr__(
+                self, "_data_sha256", datasets.data_sha256(self.dataset, self.data_dir)
+            )
+        return self.__dict__["_data_sha256"]
+
+    def identity(self) -> dict[str, Any]:
+        """The options that fix the results, and ``data_sha256`` for a dataset of files: jobs
+        on other files are other jobs (digits jobs, without it, keep their digests)."""
+        values = super().identity()
+        if self.data_sha256 is not None:
+            values["data_sha256"] = self.data_sha256
+        return values
 
     def check_image_size(self, dataset: str, rows: int, cols: int) -> None:
         """conv reads each example as a square image of side ``image_size``."""
@@ -162,8 +188,16 @@ class TrainSpec(ResNetSpec):
 
 def compute(spec: TrainSpec, progress: Progress | None = None) -> dict[str, pd.DataFrame]:
     """Train every run of ``spec.runs()`` on the spec's data; the main table has one row per
-    run (:func:`run_frame`)."""
+    run (:func:`run_frame`). Data files changed since the spec hashed them (its digest names
+    the file) are refused: the results would be filed under the old files' hash."""
     data = datasets.load(spec.dataset, spec.data_dir, spec.train_limit, spec.data_url)
+    read = datasets.data_sha256(spec.dataset, spec.data_dir)
+    if read != spec.data_sha256:
+        folder = datasets.dataset_folder(spec.dataset, spec.data_dir)
+        raise datasets.DataError(
+            f"dataset={spec.dataset}: the files in {folder} changed since the job was set up "
+            f"(sha256 {spec.data_sha256}, now {read}); run it again"
+        )
     return {"": train_grid(spec, data, progress)}
 
 
@@ -283,12 +317,14 @@ def _number(value: int | None) -> float:
 
 
 def finish(folder: Path, figures: bool) -> None:
-    """Print each study's summary; write its figure next to the data."""
-    from rsim import results
+    """Print each study's summary of the latest command's jobs; write its figure next to the
+    data."""
     from rsim.analysis import training as analysis
+    from rsim.experiments.base import load_run, run_description
 
     folder = Path(folder)
-    frame = results.load(folder)
+    frame = load_run(folder)
+    print(f"rsim: summary of {run_description(folder)}")
     for study, part in frame.groupby("study"):
         print(analysis.summary_text(study, part))
         if figures:
@@ -315,7 +351,9 @@ def critical_curve(frame: pd.DataFrame, folder: Path) -> pd.DataFrame | None:
         return pd.read_csv(path)
     print(f"rsim: simulating the critical curve of {key['model']} at L = {key['depth']}")
     curve = simulated_critical_curve(key, frame["hurst"].unique())
-    curve.to_csv(path, index=False)
+    from rsim import results
+
+    results.write_csv(curve, path)
     return curve
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from rsim import schema
+from rsim import results, schema
 from rsim.analysis import theory
 from rsim.analysis.critical import critical_curve, curve_keys, zero_crossings
 from rsim.analysis.report import architecture_label
@@ -87,7 +87,7 @@ def ratio_vs_depth(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
     ax.set_title(f"{_title(frame)}\n{caption}", fontsize=9)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    results.save_figure(fig, path, dpi=120)
     return path
 
 
@@ -115,7 +115,7 @@ def histograms(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
         fontsize=10,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    results.save_figure(fig, path, dpi=120)
     return path
 
 
@@ -150,7 +150,7 @@ def heatmap(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
         f"L = {frame['depth'].iloc[0]}, {frame['sample'].nunique()} samples per cell", fontsize=10
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    results.save_figure(fig, path, dpi=120)
     return path
 
 
@@ -181,7 +181,7 @@ def critical_curves(frame: pd.DataFrame, path: Path, metric: str = "hidden_diff"
     ax.set_title(f"simulated critical curves ({method}, L = {curve['depth'].max()})", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    results.save_figure(fig, path, dpi=120)
     return path
 
 
@@ -215,7 +215,7 @@ def fbm_paths(paths: pd.DataFrame, path: Path) -> Path:
     axes[-1, 0].set_xlabel("layer k")
     axes[-1, 1].set_xlabel("layer k")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    results.save_figure(fig, path, dpi=120)
     return path
 
 
@@ -256,7 +256,7 @@ def architectures(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
         fontsize=9,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    results.save_figure(fig, path, dpi=120)
     return path
 
 

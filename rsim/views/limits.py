@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from rsim import results  # noqa: E402
 from rsim.analysis.convergence import (  # noqa: E402
     THEORY_ORDER,
     convergence_order,
@@ -29,7 +30,7 @@ from rsim.analysis.convergence import (  # noqa: E402
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    results.save_figure(fig, path, dpi=120)
     plt.close(fig)
     return Path(path)
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from rsim import results
 from rsim.analysis.report import (
     HIDDEN,
     NOT_APPLICABLE,
@@ -113,7 +114,7 @@ def _draw_vs_depth(
     )
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    results.save_figure(fig, path, dpi=110)
     return path
 
 
@@ -184,7 +185,7 @@ def _draw_histograms(
             ax.set_title(rf"$\beta$ = {beta:g}, L = {depth}", fontsize=9)
     fig.suptitle(series_label(group.iloc[0]), fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    results.save_figure(fig, path, dpi=110)
     return path
 
 

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from rsim import results  # noqa: E402
 from rsim.analysis.training import (  # noqa: E402
     best_accuracy,
     best_learning_rates,
@@ -94,7 +95,7 @@ def _accuracy_figure(frame: pd.DataFrame, folder: Path, critical: pd.DataFrame |
         f"accuracy {epoch_label()}"
     )
     path = folder / "training_accuracy.png"
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    results.save_figure(fig, path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -134,7 +135,7 @@ def _weights_figure(frame: pd.DataFrame, folder: Path) -> Path | None:
     axes[-1, 0].set_xlabel("layer k")
     fig.tight_layout()
     path = folder / "weights_after_training.png"
-    fig.savefig(path, dpi=120)
+    results.save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
 
@@ -166,6 +167,6 @@ def _lr_alpha_figure(frame: pd.DataFrame, folder: Path) -> Path:
         ax.legend(fontsize=8)
     fig.tight_layout()
     path = folder / "lr_alpha.png"
-    fig.savefig(path, dpi=120)
+    results.save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
