@@ -14,6 +14,16 @@ from typing import Any
 from rsim import schema
 
 
+# The largest values the numerics can index without wrapping (an input beyond them would
+# silently mean another, or end in an OverflowError), checked by every experiment's spec:
+# a seed is a PRNGKey, whose 32 bits a float32 run keeps (seed=2^32 would be seed=0);
+MAX_SEED = 2**32 - 1
+# a depth is an int32 layer index (jnp.arange(1, depth + 1), fold_in(key, k));
+MAX_DEPTH = 2**31 - 1
+# samples are numbered 0 .. samples - 1 by uint32 ids (fold_in(root, i)).
+MAX_SAMPLES = 2**32
+
+
 class ConfigError(ValueError):
     """Bad user input; the message is one line that names the key."""
 
@@ -23,9 +33,25 @@ def choice(key: str, value: Any, allowed: Sequence[str]) -> None:
         raise ConfigError(f"{key}={value!r} is not allowed; choose one of {', '.join(allowed)}")
 
 
-def integer(key: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{key}={value!r} is not allowed; it must be an integer >= {minimum}")
+def integer(key: str, value: Any, minimum: int, maximum: int | None = None) -> None:
+    """An integer (not a bool) >= ``minimum`` and, if given, <= ``maximum``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        allowed = f">= {minimum}" + ("" if maximum is None else f" and <= {_bound(maximum)}")
+        raise ConfigError(f"{key}={value!r} is not allowed; it must be an integer {allowed}")
+
+
+def _bound(n: int) -> str:
+    """``4294967295 (2^32 - 1)``: a bound next to a power of two says which."""
+    for offset, text in ((0, ""), (1, " - 1")):
+        k = (n + offset).bit_length() - 1
+        if n >= 2**16 and n + offset == 2**k:
+            return f"{n} (2^{k}{text})"
+    return str(n)
 
 
 def real(key: str, value: Any) -> None:

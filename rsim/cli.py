@@ -7,6 +7,12 @@ option's default is written once, on its spec. ``SweepSummary`` validates the wh
 before any job starts (bad input, including a key the experiment does not use: one line on
 stderr, exit code 2, nothing written), writes the manifest of expected jobs and, once the run
 or sweep has finished, calls the experiment's finish (summary, figures, report).
+
+Errors stop the run: any exception in those callbacks (which Hydra would turn into a
+warning), and in a job bad input, a failed write to the results folder (full disk,
+read-only: the sweep stops at the first, the job's failure record left if it could be) or a
+damaged results file, end it with one line on stderr (``rsim: error: ...``) and exit code 2.
+Any other error of a job is Hydra's: a traceback, and the basic launcher runs the next job.
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -44,13 +53,27 @@ slurm.install()  # launcher=slurm: rsim waits for the array without sacct (rsim/
 
 
 def results_folder(cfg: DictConfig) -> Path:
-    """``<output>/<name>``, refusing an output root that is not a folder."""
-    output = Path(str(cfg.output))
-    if output.exists() and not output.is_dir():
-        raise ConfigError(f"output={str(output)!r} is a file; give a folder (created if missing)")
-    if not str(cfg.name) or "/" in str(cfg.name):
-        raise ConfigError(f"name={cfg.name!r} is not allowed; give a plain folder name")
-    return output / str(cfg.name)
+    """``<output>/<name>``: ``output`` the path of a folder (created if missing; not null, not
+    empty, not a file), ``name`` one plain folder name inside it (not empty, ``.`` or ``..``;
+    no ``/``, ``\\`` or NUL, so it cannot leave ``output``; no leading dot: dot-names in a
+    results folder are private or temporary). Anything else: :class:`ConfigError`."""
+    output = cfg.output
+    if output is None or isinstance(output, bool) or not str(output).strip() or "\0" in str(output):
+        raise ConfigError(
+            f"output={'null' if output is None else repr(output)} is not allowed; give the path "
+            "of a folder (created if missing)"
+        )
+    root = Path(str(output))
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"output={str(root)!r} is a file; give a folder (created if missing)")
+    name = cfg.name
+    text = "" if name is None or isinstance(name, bool) else str(name)
+    if not text.strip() or text.startswith(".") or any(c in text for c in "/\\\0"):
+        raise ConfigError(
+            f"name={'null' if name is None else repr(name)} is not allowed; give one plain "
+            "folder name (not empty, no '/', '\\' or NUL, not starting with '.')"
+        )
+    return root / text
 
 
 def _user_values(cfg: DictConfig) -> dict[str, Any]:
@@ -102,9 +125,38 @@ def validate(cfg: DictConfig, on_this_machine: bool = False) -> list[dict[str, A
     return jobs
 
 
-def _fail(error: ConfigError) -> None:
-    print(f"rsim: error: {error}", file=sys.stderr)
+def _message(error: BaseException) -> str:
+    """``error`` in one line: bad input (ConfigError), a damaged file (ResultsError) and a
+    failed write (StorageError) as they say it, anything else after its type's name (an
+    OmegaConf error names its key first)."""
+    text = str(getattr(error, "strerror", None) or error)  # StorageError: no "[Errno 28]"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(error, (ConfigError, results.ResultsError, results.StorageError)):
+        return " ".join(lines)
+    key = getattr(error, "full_key", None)  # OmegaConf: "<msg>\n    full_key: ...\n ..."
+    text = f"{key}: {lines[0]}" if key and lines else " ".join(lines)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _fail(error: BaseException) -> NoReturn:
+    """One line on stderr and exit code 2 (a SystemExit: Hydra lets it through, where it
+    turns an exception in a callback into a warning and one in a job into the next job).
+    ``HYDRA_FULL_ERROR=1`` prints the traceback first."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        traceback.print_exception(error)
+    print(f"rsim: error: {_message(error)}", file=sys.stderr)
     sys.exit(2)
+
+
+@contextlib.contextmanager
+def _errors_stop_the_run() -> Iterator[None]:
+    """Any exception in a callback (bad input, an interpolation that does not resolve, a
+    folder that cannot be written, a damaged sweep.json, the experiment's finish) stops the
+    run through :func:`_fail`."""
+    try:
+        yield
+    except Exception as error:
+        _fail(error)
 
 
 def run_job(cfg: DictConfig) -> Path:
@@ -121,24 +173,27 @@ class SweepSummary(Callback):
     """Validate before anything runs; summarise and draw when everything has run."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._validate(config, on_this_machine=True)
+        with _errors_stop_the_run():
+            self._validate(config, on_this_machine=True)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
-        self._validate(config, on_this_machine=launcher.endswith(".BasicLauncher"))
+        with _errors_stop_the_run():
+            launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
+            self._validate(config, on_this_machine=launcher.endswith(".BasicLauncher"))
 
-    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        finish(config)
+    def on_run_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
+        if getattr(job_return, "status", None) == JobStatus.FAILED:
+            return  # Hydra reports the job's own error next: no finish of a failed run
+        with _errors_stop_the_run():
+            finish(config)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        finish(config)
+        with _errors_stop_the_run():  # reached only when every job returned
+            finish(config)
 
     @staticmethod
     def _validate(config: DictConfig, on_this_machine: bool) -> None:
-        try:
-            jobs = validate(config, on_this_machine)
-        except ConfigError as error:
-            _fail(error)
+        jobs = validate(config, on_this_machine)
         results.write_manifest(results_folder(config), str(config.experiment), jobs)
 
 
@@ -160,5 +215,9 @@ def main(cfg: DictConfig) -> None:
     device.announce()  # once per process: a SLURM task's log starts with it too
     try:
         run_job(cfg)
-    except ConfigError as error:
+    except (ConfigError, results.StorageError, results.ResultsError) as error:
+        # A SystemExit stops the whole sweep (the basic launcher runs the next job after any
+        # Exception): bad input, a write that failed (full disk, read-only folder: every
+        # later job would fail too; run_job left a failure record if it could), a damaged
+        # results file.
         _fail(error)

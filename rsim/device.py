@@ -1,11 +1,17 @@
 """The machine a run computes on: the banner every run prints first, a warning when a GPU is
-present but JAX runs on the CPU, and the memory one device offers (the limit the memory
-preflight of :mod:`rsim.core.memory` checks a cell against).
+present but JAX runs on the CPU, and the memory one device and the host offer (the limits the
+memory preflight of :mod:`rsim.core.memory` checks a cell's block and its result table
+against).
 
 Memory of a device: ``RSIM_MEMORY_LIMIT`` when set (bytes, or with a unit: ``512M``,
 ``24G``, ``24GiB``; K, M, G, T are powers of 1024), else what its allocator may still hand out
 (``memory_stats()``: ``bytes_limit - bytes_in_use``, GPUs), else, on the CPU, the available
 RAM (``MemAvailable`` of /proc/meminfo, or free pages from ``os.sysconf``).
+
+Memory of the host (the process's own arrays: a result table): on the CPU backend the
+device's memory is the host's, so the same limit; on an accelerator the available RAM
+(``RSIM_MEMORY_LIMIT`` is the device's there). Either way at most the address space that
+``RLIMIT_AS`` (``ulimit -v``) still leaves the process.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -87,6 +94,38 @@ def memory_limit() -> MemoryLimit:
     if all(limit is not None for limit in limits):
         return MemoryLimit(min(limits), f"allocator limit of {devices[0].device_kind}")
     return MemoryLimit(available_ram(), "available RAM")
+
+
+def address_space_room() -> int | None:
+    """Bytes the process may still map under ``RLIMIT_AS`` (``ulimit -v``): the soft limit
+    less what it maps now (VmSize of /proc/self/status); None when unlimited."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return max(0, soft - int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return soft
+
+
+def host_memory_limit() -> MemoryLimit:
+    """The memory the host offers this process's own arrays (see the module doc): on the CPU
+    backend :func:`memory_limit`, else the available RAM; the smaller of that and
+    :func:`address_space_room`."""
+    import jax
+
+    if jax.default_backend() == "cpu":
+        limit = memory_limit()
+    else:
+        limit = MemoryLimit(available_ram(), "available RAM")
+    room = address_space_room()
+    if room is not None and room < limit.bytes:
+        return MemoryLimit(room, "address space left under ulimit -v")
+    return limit
 
 
 def _device_label(device) -> str:

@@ -2,6 +2,13 @@
 
     python -m rsim.report results/<sweep>      # writes report.md, report.csv and figures
 
+It checks the rows of the jobs of the latest command that wrote to the folder (its manifest
+``sweep.json``; a folder without one: every file in it), and the verdict line says how many
+of those jobs are stored, e.g. ``AGREES: ... — 5 of 10 jobs missing``. Exit code: 0 when the
+report agrees and every job is done, 1 when a statement is violated or jobs are missing, 2 on
+an error (no result files, a damaged manifest, a folder that cannot be read or written), said
+in one line on stderr.
+
 The verdicts and the markdown are :mod:`rsim.analysis.report` (its docstring and
 rsim/THEORY.md section 8 give the Monte Carlo rules); the figures are
 :mod:`rsim.views.report`. This module reads the folder and writes the files. report.md names,
@@ -21,29 +28,40 @@ import pandas as pd
 
 from rsim import results
 from rsim.analysis import report as analysis
+from rsim.checks import ConfigError
+from rsim.experiments import base
 
 
 @dataclass(frozen=True)
 class Report:
     path: Path  # report.md
-    verdict: str  # the sweep's one-line verdict
+    verdict: str  # the sweep's one-line verdict, with the run's coverage when it has a manifest
     checks: pd.DataFrame  # one row per check, as in report.csv
+    missing: int = 0  # jobs of the latest command not stored (failed ones included)
 
 
 def write_report(folder: str | Path, figures: bool = True) -> Report:
-    """Check a results folder against the theory; write report.md, report.csv and figures."""
+    """Check the latest command's rows in a results folder (:func:`base.load_run`) against the
+    theory; write report.md, report.csv and figures (atomically). With a manifest the verdict
+    ends with the coverage: ``— all 4 jobs done`` or ``— 5 of 10 jobs missing``."""
     folder = Path(folder)
-    frame = results.load(folder)
+    frame = base.load_run(folder)
     checks = analysis.check_table(frame)
+    verdict, missing = analysis.sweep_verdict(checks), 0
+    if (folder / results.MANIFEST).exists():
+        state = results.status(folder)
+        missing = len(state.expected) - len(state.done)
+        verdict = f"{verdict} — {state.coverage()}"
     drawn = []
     if figures:
         from rsim.views.report import report_figures
 
         drawn = report_figures(frame, checks, folder)
-    path = folder / "report.md"
-    path.write_text(analysis.render_markdown(checks, folder, drawn), encoding="utf-8")
-    checks.to_csv(folder / "report.csv", index=False)
-    return Report(path, analysis.sweep_verdict(checks), checks)
+    path = results.write_text(
+        folder / "report.md", analysis.render_markdown(checks, folder, drawn, verdict)
+    )
+    results.write_csv(checks, folder / "report.csv")
+    return Report(path, verdict, checks, missing)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,11 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         report = write_report(args.folder, figures=not args.no_figures)
-    except FileNotFoundError as error:
-        print(f"rsim.report: error: {error}", file=sys.stderr)
+    except (OSError, results.ResultsError, ConfigError) as error:
+        # OSError: no result files (FileNotFoundError), a folder that cannot be read or
+        # written (StorageError); ResultsError: a damaged manifest; ConfigError: a manifest
+        # whose jobs this code refuses.
+        print(f"rsim.report: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     print(f"rsim: report {report.path}: {report.verdict}")
-    return 1 if report.verdict.startswith("VIOLATES") else 0
+    return 1 if report.verdict.startswith("VIOLATES") or report.missing else 0
 
 
 if __name__ == "__main__":

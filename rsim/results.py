@@ -290,7 +290,9 @@ def version_conflicts(files: Sequence[Path], version: str | None = None) -> str 
     if not others:
         return None
     stray = [p for paths in others.values() for p in paths]
-    named = ", ".join(str(p) for p in stray[:3]) + (f" and {len(stray) - 3} more" if len(stray) > 3 else "")
+    named = ", ".join(str(p) for p in stray[:3]) + (
+        f" and {len(stray) - 3} more" if len(stray) > 3 else ""
+    )
     return (
         f"{len(stray)} file(s) were written by another code version "
         f"({', '.join(sorted(others))}, not {version}): {named}; use another output folder, "
@@ -304,9 +306,7 @@ def row_key(path: Path) -> tuple[str, ...] | None:
     return tuple(key) if key else None
 
 
-def deduplicate(
-    frame: pd.DataFrame, key: Sequence[str], strict: bool, source: str
-) -> pd.DataFrame:
+def deduplicate(frame: pd.DataFrame, key: Sequence[str], strict: bool, source: str) -> pd.DataFrame:
     """One copy of each row identified by ``key`` (the copy with the most metrics filled);
     a repeated row is a warning naming ``source``, or with ``strict`` a :class:`ResultsError`."""
     key = [k for k in key if k in frame]

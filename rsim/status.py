@@ -2,18 +2,34 @@
 failed, for every experiment.
 
 The expected jobs come from ``sweep.json``, written into the results folder when a run or
-sweep starts. Exit code: 0 when every expected job is done and no file is damaged, 1
-otherwise (each missing or failed job is named), 2 when the folder has no manifest.
+sweep starts (the latest command's jobs). Exit code: 0 when every expected job is done and no
+file is damaged, 1 otherwise (each missing or failed job and each damaged result file is
+named), 2 on an error, said in one line on stderr: the folder has no manifest, its
+``sweep.json`` or a ``failed-*.json`` record is damaged, or it cannot be read.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from rsim import results
+from rsim.checks import ConfigError
+
+
+def _lines(folder: Path) -> tuple[list[str], bool]:
+    """What to print, and whether the run is complete (raises on a damaged file)."""
+    report = results.status(folder)
+    lines = [report.line(folder)]
+    for job in report.missing:
+        lines.append(f"  missing: part-{job['digest']} ({job['label']})")
+    for job in report.failed:
+        record = results.read_failure(folder, job["digest"])
+        lines.append(f"  failed: part-{job['digest']} ({job['label']}): {record['error']}")
+    for message in report.unreadable:
+        lines.append(f"  unreadable: {message}")
+    return lines, report.complete
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,16 +45,15 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    report = results.status(folder)
-    print(report.line(folder))
-    for job in report.missing:
-        print(f"  missing: part-{job['digest']} ({job['label']})")
-    for job in report.failed:
-        record = json.loads(results.failure_path(folder, job["digest"]).read_text())
-        print(f"  failed: part-{job['digest']} ({job['label']}): {record['error']}")
-    for message in report.unreadable:
-        print(f"  unreadable: {message}")
-    return 0 if report.complete else 1
+    try:
+        lines, complete = _lines(folder)
+    except (results.ResultsError, ConfigError, OSError) as error:
+        # ResultsError: a damaged sweep.json or failure record; ConfigError: a manifest whose
+        # jobs this code refuses; OSError: a folder that cannot be read.
+        print(f"rsim.status: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0 if complete else 1
 
 
 if __name__ == "__main__":

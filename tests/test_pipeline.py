@@ -2,6 +2,7 @@
 status, refusal of files from another code version, failure records, one provenance."""
 
 import dataclasses
+import os
 
 import pytest
 
@@ -45,7 +46,18 @@ TINY = {
     ),
 }
 EXPERIMENTS = sorted(TINY)
-PROVENANCE = {"experiment", "spec", "versions", "prng", "x64", "block", "device", "git_revision"}
+PROVENANCE = {
+    "experiment",
+    "spec",
+    "versions",
+    "prng",
+    "x64",
+    "block",
+    "device",
+    "git_revision",
+    "code_version",
+    "row_key",
+}
 
 
 def two_jobs(experiment):
@@ -77,18 +89,29 @@ def test_a_file_written_by_another_code_version_is_refused(experiment, tmp_path)
     path = base.run_job(spec, tmp_path)
     assert set(results.read_metadata(path)) == PROVENANCE
     assert results.read_metadata(path)["prng"] == spec.prng  # the stream the core ran under
-    for table in spec.tables():  # sub-tables carry the same provenance
-        assert results.read_metadata(
-            base.table_path(tmp_path, spec, table)
-        ) == results.read_metadata(path)
+    for table in spec.tables():  # sub-tables carry the same provenance, their own row key
+        sub = results.read_metadata(base.table_path(tmp_path, spec, table))
+        assert {**sub, "row_key": None} == {**results.read_metadata(path), "row_key": None}
     frame = results.read_table(path)
     metadata = results.read_metadata(path)
     assert base.run_job(spec, tmp_path) == path  # same code: skipped
-    metadata["versions"]["jax"] = "0.0.1"
+    metadata["git_revision"] = "0123abc+dirty"  # provenance only: an edit elsewhere
     results.write(frame, path, metadata)
-    with pytest.raises(ConfigError, match="cannot resume: .* versions="):
+    assert base.run_job(spec, tmp_path) == path
+    metadata["code_version"] = "0" * 16  # rsim's source, jax or jaxlib changed
+    results.write(frame, path, metadata)
+    with pytest.raises(ConfigError, match="cannot add to .* another code version .*part-"):
         base.run_job(spec, tmp_path)
-    assert results.read_metadata(path)["versions"]["jax"] == "0.0.1"  # left as it was
+    assert results.read_metadata(path)["code_version"] == "0" * 16  # left as it was
+    # ... and so is any other job's run into that folder, and loading it
+    other = base.spec_from_config({**TINY[experiment], "seed": 1})
+    with pytest.raises(ConfigError, match="another code version"):
+        base.run_job(other, tmp_path)
+    base.run_job(other, tmp_path / "fresh")
+    os.replace(base.table_path(tmp_path / "fresh", other), base.table_path(tmp_path, other))
+    with pytest.raises(results.ResultsError, match="another code version"):
+        results.load(tmp_path)
+    assert len(results.load(tmp_path, mixed_versions=True)) == 2 * len(frame)
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

@@ -20,7 +20,7 @@ def test_write_is_atomic_and_load_derives_ratios(tmp_path):
     pd.testing.assert_frame_equal(loaded[frame.columns], frame)
     for name in ("hidden_ratio", "hidden_diff", "jvp_ratio", "grad_ratio", "grad_diff"):
         np.testing.assert_allclose(loaded[name], np.exp(loaded[f"log_{name}"]))
-    assert results.read_metadata(path)["spec"] == spec.identity()
+    assert results.read_metadata(path)["spec"] == spec.store_identity()
 
 
 def test_load_of_an_empty_folder_says_so(tmp_path):

@@ -713,10 +713,14 @@ def _method_text() -> str:
     )
 
 
-def render_markdown(checks: pd.DataFrame, folder: Path, figures: list[Path]) -> str:
+def render_markdown(
+    checks: pd.DataFrame, folder: Path, figures: list[Path], verdict: str | None = None
+) -> str:
+    """report.md; ``verdict``: the line to state (default :func:`sweep_verdict`; rsim.report
+    adds the run's coverage, e.g. ``— 5 of 10 jobs missing``)."""
     parts = [
         f"# rsim theory report: `{folder}`\n",
-        f"**Verdict: {sweep_verdict(checks)}.**\n",
+        f"**Verdict: {verdict or sweep_verdict(checks)}.**\n",
         _method_text(),
         "## Constants and hypotheses\n",
         _constants_table(checks) + "\n",

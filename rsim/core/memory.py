@@ -32,6 +32,11 @@ on three cells of 0.2-0.8 GiB (tests/test_memory.py). Not yet measured on a GPU
 
 The chunk never changes a result (only the block does), so a chunk that does not fit is
 lowered to one that does; a block that does not fit alone is refused with one line.
+
+The result table lives in the host's memory (:func:`rsim.device.host_memory_limit`), which on
+the CPU the blocks share: :func:`check_table` refuses, in one line and before anything is
+computed, a cell whose rows (samples x betas, and the weight paths' samples x depth) at
+:data:`TABLE_BYTES_PER_ROW` each do not fit beside them.
 """
 
 from __future__ import annotations
@@ -45,6 +50,15 @@ from rsim.checks import ConfigError
 from rsim.core import spectra
 
 HIDDEN_STATE_COPIES = 16  # h, q, p, their origins, logs and the scan's carries
+# Host bytes per row of a cell's result table at the peak of a run, measured on CPU (pandas
+# 3.1, pyarrow 26; width 8, depth 10, 0.6-2.7 M rows, gradients none to both, 1 or 3 betas;
+# the peak after the job and after finish less that after a 1-sample job of the same cell):
+# the final DataFrame holds 191-223 B a row (21-25 columns); computing and writing it (the
+# engine's metric arrays, their concatenation, the columns, the DataFrame, the Arrow table
+# written to Parquet) peaks at 526-656 B resident (VmHWM); finish (the table read back with
+# its ratios, the summary and the report, in the same process) at 893-1242 B resident and
+# 450-1506 B of address space (VmPeak, what ulimit -v bounds): up to 6.8x the frame.
+TABLE_BYTES_PER_ROW = 1600
 
 
 @dataclass(frozen=True)
@@ -155,6 +169,44 @@ def check_block(kernel, n_betas: int, limit: device.MemoryLimit | None = None) -
     if needed.call_bytes(kernel.block) > limit.bytes:
         raise ConfigError(refusal(kernel, n_betas, needed, limit))
     return needed
+
+
+def check_table(
+    samples: int,
+    n_betas: int,
+    path_rows: int = 0,
+    shared_bytes: int = 0,
+    limit: device.MemoryLimit | None = None,
+) -> int:
+    """The host bytes of a cell's result table (``samples`` x ``n_betas`` rows and
+    ``path_rows`` of weight paths, at :data:`TABLE_BYTES_PER_ROW`), or :class:`ConfigError`
+    (one line: the estimate, the limit and the samples that would fit) when they and
+    ``shared_bytes`` (the device's blocks, on the CPU) exceed ``limit`` (default
+    :func:`rsim.device.host_memory_limit`)."""
+    limit = limit or device.host_memory_limit()
+    rows = samples * n_betas + path_rows
+    needed = rows * TABLE_BYTES_PER_ROW
+    if needed + shared_bytes <= limit.bytes:
+        return needed
+    room = limit.bytes - shared_bytes - path_rows * TABLE_BYTES_PER_ROW
+    fit = max(0, room // (n_betas * TABLE_BYTES_PER_ROW))
+    paths = f" and {path_rows} of weight paths" if path_rows else ""
+    beside = f", beside {device.size_text(shared_bytes)} of blocks" if shared_bytes else ""
+    if fit:
+        advice = (
+            f"use samples={fit} or fewer, or split the run into several of at most {fit} "
+            "samples, each with its own seed"
+        )
+    else:
+        advice = "use fewer weight_paths" if path_rows else "use a smaller cell"
+    message = (
+        f"this cell's result table needs ~{device.size_text(needed)} of host memory "
+        f"({samples} sample{'s' if samples > 1 else ''} x {n_betas} beta"
+        f"{'s' if n_betas > 1 else ''} = {samples * n_betas} rows{paths}, at "
+        f"~{TABLE_BYTES_PER_ROW} B a row while it is computed, written and summarised"
+        f"{beside}); the host offers {device.size_text(limit.bytes)} ({limit.source}); {advice}"
+    )
+    raise ConfigError(message)
 
 
 def fit_chunk(

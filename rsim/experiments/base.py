@@ -5,17 +5,20 @@ An experiment is three things (:class:`Experiment`):
 * a **spec**: a frozen dataclass deriving from :class:`Spec`, whose fields are the
   experiment's options with their defaults (the only place they are written; the Hydra group
   ``experiment=<name>`` is generated from them) and whose ``validate`` raises
-  :class:`rsim.ConfigError` with one line naming the key. Its ``identity()`` fixes the results:
-  its hash is the file name.
+  :class:`rsim.ConfigError` with one line naming the key. Its ``identity()`` fixes the
+  job's results; its storage protocol (``store_identity``, whose hash is the file name,
+  ``row_key``, ``parts``, ``merge``, ``selects``, ``covered``) says where its rows live and
+  what a rerun still has to compute (by default: one file per job, computed once).
 * ``compute(spec, progress)``: the pure computation, returning the job's tables by name
   (``""`` is the main table; any other name is a sub-folder, e.g. ``regimes``).
 * ``finish(folder, figures)``: the end of a run or sweep: summaries from the tables (analysis)
   and figures (views).
 
 The runner (:func:`run_job`) does everything else, identically for every experiment: the path
-from the digest, resume with the code-version check, the atomic Parquet writes with one
-provenance, the failure record; :func:`job_manifest` lists the jobs that ``rsim.status``
-expects.
+from the digest, one code version per folder, the lock per file, computing only the missing
+parts, the atomic Parquet writes with one provenance, the failure record;
+:func:`job_manifest` lists the jobs that ``rsim.status`` expects, and :func:`load_run` reads
+the rows of the latest command's jobs (what a finish summarises).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
 from rsim import checks, results, schema
@@ -325,12 +329,14 @@ def load_run(folder: Path, table: str = "", strict: bool = False) -> pd.DataFram
     folder = Path(folder)
     if not (folder / results.MANIFEST).exists():
         return results.load(folder / table, strict=strict)
-    frames, keys, files = [], set(), []
+    selected: dict[Path, list[Spec]] = {}  # file -> the jobs stored in it
     for job in results.read_manifest(folder)["jobs"]:
         spec = spec_from_config(job["values"])
         path = table_path(folder, spec, table)
-        if not path.exists():
-            continue
+        if path.exists():
+            selected.setdefault(path, []).append(spec)
+    frames, keys = [], set()
+    for path, specs in selected.items():
         try:
             frame = results.read_table(path)
         except results.ResultsError as error:
@@ -338,19 +344,18 @@ def load_run(folder: Path, table: str = "", strict: bool = False) -> pd.DataFram
                 raise
             warnings.warn(f"rsim.load: skipping {error}", stacklevel=2)
             continue
-        files.append(path)
-        frames.append(frame[spec.selects(frame)] if not table else frame)
-        keys.add(spec.row_key(table))
+        if not table:  # the rows of the jobs (cells: their betas and samples), each once
+            frame = frame[np.logical_or.reduce([spec.selects(frame) for spec in specs])]
+        frames.append(frame)
+        keys.add(specs[0].row_key(table))
     if not frames:
         raise FileNotFoundError(f"no rsim Parquet files of the latest command in {folder}")
-    conflict = results.version_conflicts(files)
+    conflict = results.version_conflicts(list(selected))
     if conflict:
         raise results.ResultsError(f"rsim.load: {conflict}")
     frame = pd.concat(frames, ignore_index=True)
-    if len(keys) == 1 and None not in keys:
+    if len(keys) == 1 and None not in keys:  # two files sharing draws: each draw once
         frame = results.deduplicate(frame, keys.pop(), strict, str(folder))
-    else:  # the same file twice (two jobs of one cell): its rows once
-        frame = frame.drop_duplicates(ignore_index=True)
     return results.with_ratios(frame)
 
 

@@ -71,8 +71,8 @@ class CellSpec(ResNetSpec):
                 "on a vector is not that of an i.i.d. Gaussian matrix and the projection would "
                 "not be exact in law (use sampler=explicit)"
             )
-        for key in ("n_in", "samples"):
-            checks.integer(key, getattr(self, key), minimum=1)
+        checks.integer("n_in", self.n_in, minimum=1)
+        checks.integer("samples", self.samples, minimum=1, maximum=checks.MAX_SAMPLES)
         checks.integer("weight_paths", self.weight_paths, minimum=0)
         if self.weight_paths and self.init not in schema.CORRELATED_LAWS:
             raise ConfigError(
@@ -81,7 +81,9 @@ class CellSpec(ResNetSpec):
                 f"({', '.join(schema.CORRELATED_LAWS)}) build a weight path"
             )
         if self.coupled_depth is not None:
-            checks.integer("coupled_depth", self.coupled_depth, minimum=self.depth)
+            checks.integer(
+                "coupled_depth", self.coupled_depth, minimum=self.depth, maximum=checks.MAX_DEPTH
+            )
             if self.init in schema.NOT_TRUNCATABLE_LAWS:
                 raise ConfigError(
                     f"coupled_depth is not allowed with init={self.init!r}: "
@@ -130,14 +132,25 @@ class CellSpec(ResNetSpec):
     def block(self) -> int:
         return self.kernel().block
 
-    def preflight(self, limit=None) -> None:
+    def preflight(self, limit=None, host_limit=None) -> None:
         """Refuse a cell whose block of samples does not fit one device's memory (the estimate
-        of :mod:`rsim.core.memory` against ``limit``, by default the device's): one line
-        with the estimate, the limit and the options. The engine checks again when it runs,
-        and lowers a ``chunk`` whose outputs would not fit."""
+        of :mod:`rsim.core.memory` against ``limit``, by default the device's), or whose
+        result table does not fit the host's (:func:`rsim.core.memory.check_table` against
+        ``host_limit``, by default :func:`rsim.device.host_memory_limit`; on the CPU beside
+        one block per local device, the same memory): one line with the estimate, the limit
+        and the options, before anything is computed. The engine checks the block again when
+        it runs, and lowers a ``chunk`` whose outputs would not fit."""
+        import jax
+
         from rsim.core import memory
 
-        memory.check_block(self.kernel(), len(self.betas), limit)
+        kernel = self.kernel()
+        needed = memory.check_block(kernel, len(self.betas), limit)
+        shared = 0
+        if jax.default_backend() == "cpu":
+            shared = jax.local_device_count() * needed.call_bytes(kernel.block)
+        path_rows = min(self.weight_paths, self.samples) * self.depth
+        memory.check_table(self.samples, len(self.betas), path_rows, shared, host_limit)
 
     def tables(self) -> tuple[str, ...]:
         return ("paths",) if self.weight_paths else ()
@@ -164,9 +177,7 @@ class CellSpec(ResNetSpec):
         return self._wanted(frame)
 
     def _satisfied(self, frame: pd.DataFrame) -> pd.Series:
-        return self._wanted(frame) & frame["gradients"].isin(
-            schema.GRADIENT_COVERS[self.gradients]
-        )
+        return self._wanted(frame) & frame["gradients"].isin(schema.GRADIENT_COVERS[self.gradients])
 
     def covered(self, frame: pd.DataFrame) -> bool:
         return int(self._satisfied(frame).sum()) == self.samples * len(set(self.betas))

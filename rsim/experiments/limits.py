@@ -88,12 +88,12 @@ class LimitSpec(Spec):
     def validate(self) -> None:
         for key in ("width", "n_in"):
             checks.integer(key, getattr(self, key), minimum=1)
-        checks.integer("samples", self.samples, minimum=2)
-        checks.integer("seed", self.seed, minimum=0)
+        checks.integer("samples", self.samples, minimum=2, maximum=checks.MAX_SAMPLES)
+        checks.integer("seed", self.seed, minimum=0, maximum=checks.MAX_SEED)
         checks.positive("gain", self.gain)
         checks.real("negative_slope", self.negative_slope)
         for depth in self.depths:
-            checks.integer("depths", depth, minimum=1)
+            checks.integer("depths", depth, minimum=1, maximum=checks.MAX_DEPTH)
         if len(self.depths) < 2:
             raise ConfigError(
                 f"depths={list(self.depths)!r} is not allowed; give >= 2 distinct depths"
@@ -212,7 +212,7 @@ class SdeSpec(LimitSpec):
     def validate(self) -> None:
         checks.architecture(self.model, self.activation)
         super().validate()
-        checks.integer("reference_depth", self.reference_depth, minimum=2)
+        checks.integer("reference_depth", self.reference_depth, minimum=2, maximum=checks.MAX_DEPTH)
         if self.reference_depth <= max(self.depths) or any(
             self.reference_depth % depth for depth in self.depths
         ):

@@ -57,9 +57,9 @@ class ResNetSpec(Spec):
         checks.architecture(self.model, self.activation, schema.MODELS)
         checks.branch_shape(self.model, self.branch_depth, self.image_size, self.kernel_size)
         checks.choice("init", self.init, schema.LAWS)
-        for key in ("width", "depth"):
-            checks.integer(key, getattr(self, key), minimum=1)
-        checks.integer("seed", self.seed, minimum=0)
+        checks.integer("width", self.width, minimum=1)
+        checks.integer("depth", self.depth, minimum=1, maximum=checks.MAX_DEPTH)
+        checks.integer("seed", self.seed, minimum=0, maximum=checks.MAX_SEED)
         checks.positive("gain", self.gain)
         checks.real("negative_slope", self.negative_slope)
         checks.law_parameters(self.init, self.lengthscale, self.hurst)

@@ -91,6 +91,11 @@ class TrainSpec(ResNetSpec):
         checks.choice("optimizer", self.optimizer, schema.OPTIMIZERS)
         for key in ("replicates", "epochs", "batch_size"):
             checks.integer(key, getattr(self, key), minimum=1)
+        if self.seed + self.replicates - 1 > checks.MAX_SEED:  # the runs' seeds are PRNGKeys too
+            raise ConfigError(
+                f"seed={self.seed} is not allowed with replicates={self.replicates}; the runs' "
+                f"seeds seed .. seed + replicates - 1 must be <= {checks.MAX_SEED} (2^32 - 1)"
+            )
         if not self.lrs:
             raise ConfigError("lrs=[] is not allowed; give at least one learning rate > 0")
         for lr in self.lrs:
