@@ -13,7 +13,6 @@ from typing import Any
 
 from rsim import schema
 
-
 # The largest values the numerics can index without wrapping (an input beyond them would
 # silently mean another, or end in an OverflowError), checked by every experiment's spec:
 # a seed is a PRNGKey, whose 32 bits a float32 run keeps (seed=2^32 would be seed=0);

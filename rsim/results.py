@@ -154,13 +154,20 @@ def locked(folder: Path, name: str) -> Iterator[None]:
     with POSIX locks): the jobs that store into one file take turns."""
     import fcntl
 
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f".lock-{name}", "a") as handle:
+    path = folder / f".lock-{name}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115 (closed below)
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    except OSError as error:
+        raise StorageError(
+            error.errno or errno.EIO, f"cannot lock {path}: {error.strerror or error}"
+        ) from error
+    try:
+        yield
+    finally:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle.close()
 
 
 # --- provenance ---------------------------------------------------------------------------------
@@ -398,10 +405,22 @@ def read_manifest(folder: Path) -> dict:
     if isinstance(manifest, dict) and "runs" not in manifest and "jobs" in manifest:
         manifest = {"runs": [manifest]}  # written before the history existed
     runs = manifest.get("runs") if isinstance(manifest, dict) else None
-    if not runs or not all(isinstance(r, dict) and "jobs" in r for r in runs):
-        raise ResultsError(f"{path} is damaged (no runs with jobs); move it away")
+    if not runs or not all(_is_run(run) for run in runs):
+        raise ResultsError(f"{path} is damaged (not a list of runs with jobs); move it away")
     latest = runs[-1]
     return {"experiment": latest.get("experiment"), "jobs": latest["jobs"], "runs": runs}
+
+
+def _is_run(run: Any) -> bool:
+    """A history entry: a dict whose jobs each have a digest, a label and values."""
+    jobs = run.get("jobs") if isinstance(run, dict) else None
+    return isinstance(jobs, list) and all(
+        isinstance(job, dict)
+        and isinstance(job.get("digest"), str)
+        and isinstance(job.get("values"), dict)
+        and "label" in job
+        for job in jobs
+    )
 
 
 def write_manifest(
@@ -479,16 +498,16 @@ def status(folder: Path) -> Status:
     folder = Path(folder)
     manifest = read_manifest(folder)
     report = Status(manifest["experiment"], manifest["jobs"])
-    bad = set()
+    tables = {}  # every readable file, each read (and its checksums verified) once
     for file in folder_files(folder):
         try:
-            read_table(file)
+            tables[file] = read_table(file)
         except ResultsError as error:
             report.unreadable.append(str(error))
-            bad.add(file)
     for job in report.expected:
         spec = base.spec_from_config(job["values"])
-        if base.is_done(spec, folder, unreadable=bad):
+        stored = tables.get(base.table_path(folder, spec))
+        if stored is not None and spec.covered(stored):
             report.done.append(job)
         elif failure_path(folder, job["digest"]).exists():
             report.failed.append(job)

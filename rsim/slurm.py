@@ -194,7 +194,7 @@ def wait(tasks: list, jobs: list[dict[str, Any]]):
         for i, reason in sorted(failed.items()):
             spec = jobs[i]["spec"]
             print(
-                f"rsim: error: job part-{spec.digest()} ({spec.label()}), SLURM task "
+                f"rsim: error: job {spec.digest()} ({spec.label()}), SLURM task "
                 f"{tasks[i].job_id}: {reason}",
                 file=sys.stderr,
             )

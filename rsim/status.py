@@ -23,10 +23,10 @@ def _lines(folder: Path) -> tuple[list[str], bool]:
     report = results.status(folder)
     lines = [report.line(folder)]
     for job in report.missing:
-        lines.append(f"  missing: part-{job['digest']} ({job['label']})")
+        lines.append(f"  missing: job {job['digest']} ({job['label']})")
     for job in report.failed:
         record = results.read_failure(folder, job["digest"])
-        lines.append(f"  failed: part-{job['digest']} ({job['label']}): {record['error']}")
+        lines.append(f"  failed: job {job['digest']} ({job['label']}): {record['error']}")
     for message in report.unreadable:
         lines.append(f"  unreadable: {message}")
     return lines, report.complete

@@ -178,3 +178,11 @@ def test_report_on_a_half_finished_sweep_says_so_and_exits_1(tmp_path, capsys):
     assert rsim.report.main([str(tmp_path), "--no-figures"]) == 0
     assert capsys.readouterr().out.strip().endswith("— all 2 jobs done")
     assert "— all 2 jobs done.**" in (tmp_path / "report.md").read_text()
+
+    # A report that cannot be written (here report.csv is a folder; a read-only or full
+    # folder alike): exit 2, not the 1 of a violation.
+    (tmp_path / "report.csv").unlink()
+    (tmp_path / "report.csv").mkdir()
+    assert rsim.report.main([str(tmp_path), "--no-figures"]) == 2
+    line = error_line(capsys.readouterr().err, "rsim.report: error: ")
+    assert "cannot write" in line and "report.csv" in line

@@ -71,7 +71,7 @@ def test_status_names_missing_jobs_until_the_sweep_is_complete(experiment, tmp_p
     specs, jobs = two_jobs(experiment)
     results.write_manifest(tmp_path, experiment, jobs)
     assert status.main([str(tmp_path)]) == 1  # only the manifest: nothing done
-    assert capsys.readouterr().out.count("missing: part-") == 2
+    assert capsys.readouterr().out.count("missing: job ") == 2
     for spec in specs:
         base.run_job(spec, tmp_path)
     assert status.main([str(tmp_path)]) == 0
@@ -79,7 +79,7 @@ def test_status_names_missing_jobs_until_the_sweep_is_complete(experiment, tmp_p
     base.table_path(tmp_path, specs[1]).unlink()
     assert status.main([str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert f"missing: part-{specs[1].digest()} ({specs[1].label()})" in out
+    assert f"missing: job {specs[1].digest()} ({specs[1].label()})" in out
     assert specs[0].digest() not in out
 
 

@@ -158,9 +158,9 @@ def test_a_cancelled_task_fails_its_job_and_a_rerun_computes_only_it(tmp_path, c
     assert time.time() - cancelled < 60, "the driver noticed the cancelled task too late"
     assert code == 1
     long_cell = rsim.CellSpec(width=8, n_in=4, samples=256, depth=40000, gradients="both")
-    assert f"part-{long_cell.digest()} ({long_cell.label()})" in err and "cancelled" in err
+    assert f"job {long_cell.digest()} ({long_cell.label()})" in err and "cancelled" in err
     assert status.main([str(folder)]) == 1
-    assert f"failed: part-{long_cell.digest()}" in capsys.readouterr().out
+    assert f"failed: job {long_cell.digest()}" in capsys.readouterr().out
     quick = {p: p.stat().st_mtime_ns for p in folder.glob("part-*.parquet")}
     assert len(quick) == 1
 

@@ -263,10 +263,10 @@ def stored_tables(spec: Spec, folder: Path) -> dict[str, pd.DataFrame] | None:
     return tables
 
 
-def is_done(spec: Spec, folder: Path, unreadable: set = frozenset()) -> bool:
+def is_done(spec: Spec, folder: Path) -> bool:
     """Whether every row of ``spec`` is stored in a readable file of ``folder``."""
     path = table_path(folder, spec)
-    if not path.exists() or path in unreadable:
+    if not path.exists():
         return False
     try:
         return spec.covered(results.read_table(path))
