@@ -32,9 +32,10 @@ MEMORY_LIMIT_ENV = "RSIM_MEMORY_LIMIT"
 CUDA_INSTALL = "pip install -e '.[cuda12]'"
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 # Address space a run maps beyond its arrays after the preflight (the compiler, thread stacks,
-# glibc's malloc arenas of 64 MiB each, up to 8 per CPU): 1.13 GiB measured on CPU with 2
-# CPUs and 23 threads (VmSize at the preflight to VmPeak of a 1000-sample cell), while the
-# resident memory grew 0.13 GiB. Kept out of what RLIMIT_AS leaves the arrays.
+# glibc's malloc arenas of 64 MiB each, up to 8 per CPU): 1.13-1.23 GiB measured on CPU with
+# 2 CPUs and 23-25 threads (VmSize at the preflight to VmPeak of a 1000-sample cell), while
+# the resident memory grew 0.13-0.2 GiB; more CPUs may map more. Kept out of what RLIMIT_AS
+# leaves the arrays.
 ADDRESS_SPACE_RESERVE = 2 * 2**30
 _announced = False
 

@@ -94,7 +94,7 @@ class TrainSpec(ResNetSpec):
         if self.seed + self.replicates - 1 > checks.MAX_SEED:  # the runs' seeds are PRNGKeys too
             raise ConfigError(
                 f"seed={self.seed} is not allowed with replicates={self.replicates}; the runs' "
-                f"seeds seed .. seed + replicates - 1 must be <= {checks.MAX_SEED} (2^32 - 1)"
+                f"seeds seed .. seed + replicates - 1 must be <= {checks.MAX_SEED}"
             )
         if not self.lrs:
             raise ConfigError("lrs=[] is not allowed; give at least one learning rate > 0")
