@@ -272,9 +272,17 @@ def folder_files(folder: Path) -> list[Path]:
     return [f for sub in [folder, *subfolders] for f in result_files(sub)]
 
 
+# (path, size, mtime in ns) -> the file's code version: a sweep's jobs each check the folder.
+_VERSIONS: dict[tuple[str, int, int], str | None] = {}
+
+
 def _version_of(path: Path) -> str | None:
     try:
-        return read_metadata(path).get("code_version")
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in _VERSIONS:
+            _VERSIONS[key] = read_metadata(path).get("code_version")
+        return _VERSIONS[key]
     except Exception:  # unreadable files are reported where they are read
         return None
 
@@ -321,10 +329,8 @@ def deduplicate(frame: pd.DataFrame, key: Sequence[str], strict: bool, source: s
     if not repeated.any():
         return frame
     copies = int(repeated.sum() - frame[repeated].drop_duplicates(key).shape[0])
-    message = (
-        f"{source}: {copies} rows repeat draws already present (same {', '.join(key[-3:])} "
-        "and cell)"
-    )
+    same = " and ".join(key[-2:])
+    message = f"{source}: {copies} rows repeat draws already present (same {same} of a cell)"
     if strict:
         raise ResultsError(f"{message}; load without strict=True to keep one copy of each")
     warnings.warn(f"rsim.load: {message}: kept one copy of each", stacklevel=3)
