@@ -74,6 +74,18 @@ def test_a_draw_stored_twice_is_loaded_once_and_strict_refuses(tmp_path):
         rsim.load(tmp_path, strict=True)
 
 
+def test_weight_paths_are_added_to_the_stored_draws(tmp_path):
+    smooth = dict(CELL, init="smooth", samples=6)
+    base.run_job(CellSpec(**smooth), tmp_path)
+    base.run_job(CellSpec(weight_paths=2, **smooth), tmp_path)  # the paths of samples 0, 1
+    base.run_job(CellSpec(weight_paths=3, **{**smooth, "samples": 8}), tmp_path)
+    frame = rsim.load(tmp_path, strict=True)
+    assert len(frame) == 8 * 3 and not frame.duplicated(["beta", "sample"]).any()
+    paths = rsim.load(tmp_path / "paths", strict=True)
+    assert sorted(paths["sample"].unique()) == [0, 1, 2] and len(paths) == 3 * CELL["depth"]
+    assert len(list(tmp_path.glob("part-*.parquet"))) == 1  # one cell, one file
+
+
 def test_the_summary_covers_the_latest_command_only(tmp_path):
     one, other = CellSpec(samples=8, **CELL), CellSpec(samples=4, seed=3, **CELL)
     for spec in (one, other):
@@ -149,8 +161,7 @@ def test_a_flipped_bit_in_a_data_page_is_refused(tmp_path):
 )
 def test_the_row_key_names_every_option_that_changes_a_draw(options):
     """Every field of a cell's stored identity (the cell but for the run's samples, betas and
-    gradients) is a column of its row key, so rows of two cells never share a key value
-    (``weight_paths`` only adds a table of the same draws)."""
+    gradients) is a column of its row key, so rows of two cells never share a key value."""
     spec = CellSpec(samples=4, **{**CELL, **options})
-    assert set(spec.store_identity()) - {"weight_paths"} <= set(spec.row_key())
+    assert set(spec.store_identity()) <= set(spec.row_key())
     assert {"beta", "sample"} <= set(spec.row_key())

@@ -302,7 +302,8 @@ def run_job(spec: Spec, folder: Path, progress: bool = False) -> Path:
             metadata = provenance(spec)
             for table, path in paths.items():
                 metadata["row_key"] = spec.row_key(table)
-                results.write(tables[table], path, metadata)
+                if table in tables:
+                    results.write(tables[table], path, metadata)
         except ConfigError:
             raise
         except Exception as error:

@@ -161,10 +161,11 @@ class CellSpec(ResNetSpec):
     # --- storage: one file per cell, each (beta, sample) once ---
 
     def store_identity(self) -> dict[str, Any]:
-        """The cell without what a run adds to it: its samples, betas and gradients."""
+        """The cell without what a run adds to it: its samples, betas, gradients and weight
+        paths."""
         identity = self.identity()
-        for name in ("samples", "betas", "gradients"):
-            identity.pop(name)
+        for name in ("samples", "betas", "gradients", "weight_paths"):
+            identity.pop(name, None)
         return identity
 
     def row_key(self, table: str = "") -> tuple[str, ...]:
@@ -191,10 +192,15 @@ class CellSpec(ResNetSpec):
             return [self]
         frame = stored[""]
         satisfied = frame[self._satisfied(frame)]
+        # the weight paths of samples 0 .. weight_paths - 1: computed with their rows
+        have_paths = set(stored["paths"]["sample"]) if "paths" in stored else set()
+        wanted_paths = min(self.weight_paths, self.samples)
+        paths_start = next((i for i in range(wanted_paths) if i not in have_paths), self.samples)
         starts = {}
         for beta in dict.fromkeys(self.betas):
             have = set(satisfied.loc[satisfied["beta"] == beta, "sample"])
             start = next((i for i in range(self.samples) if i not in have), self.samples)
+            start = min(start, paths_start)
             if start < self.samples:
                 starts.setdefault(start, []).append(beta)
         parts = []
@@ -220,6 +226,8 @@ class CellSpec(ResNetSpec):
             frames = [tables[table] for tables in computed if table in tables]
             if stored and table in stored:
                 frames.insert(0, stored[table])
+            if not frames:  # weight paths asked for samples that are all computed already
+                continue
             frame = pd.concat(frames, ignore_index=True)
             key = list(self.row_key(table))
             frame = frame.drop_duplicates(key, keep="last")
