@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from regression_record import BASE, path_for  # noqa: E402
+from regression_record import BASE, cpu_model, path_for  # noqa: E402
 
 
 def _hexes(values) -> list[str]:
@@ -85,6 +85,7 @@ def record() -> dict:
     return {
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
+        "cpu": cpu_model(),
         "cells": record_cells(base),
         "ode": record_limit(base, "ode"),
         "sde": record_limit(base, "sde"),
