@@ -185,33 +185,34 @@ class CellSpec(ResNetSpec):
 
     def parts(self, stored: dict[str, pd.DataFrame] | None) -> list[CellSpec]:
         """What the stored cell lacks, as cells to compute: per beta, the samples from the
-        first one not stored with (at least) these gradients to ``samples``; betas that
-        start at the same sample are computed together, with the gradients of the rows they
-        replace added to the requested ones."""
+        first one not stored with (at least) these gradients to ``samples`` (betas that
+        start at the same sample are computed together), and the samples from the first
+        whose weight path is not stored to ``weight_paths``. A part computes the gradients
+        of the rows it replaces too."""
         if stored is None:
             return [self]
         frame = stored[""]
         satisfied = frame[self._satisfied(frame)]
-        # the weight paths of samples 0 .. weight_paths - 1: computed with their rows
-        have_paths = set(stored["paths"]["sample"]) if "paths" in stored else set()
-        wanted_paths = min(self.weight_paths, self.samples)
-        paths_start = next((i for i in range(wanted_paths) if i not in have_paths), self.samples)
-        starts = {}
+        ranges = {}  # (first sample, end) -> betas
         for beta in dict.fromkeys(self.betas):
             have = set(satisfied.loc[satisfied["beta"] == beta, "sample"])
             start = next((i for i in range(self.samples) if i not in have), self.samples)
-            start = min(start, paths_start)
             if start < self.samples:
-                starts.setdefault(start, []).append(beta)
+                ranges.setdefault((start, self.samples), []).append(beta)
+        have_paths = set(stored["paths"]["sample"]) if "paths" in stored else set()
+        end = min(self.weight_paths, self.samples)
+        start = next((i for i in range(end) if i not in have_paths), end)
+        if start < end:  # the weight paths, computed with their rows, every beta
+            ranges.setdefault((start, end), list(dict.fromkeys(self.betas)))
         parts = []
-        for start, betas in starts.items():
-            replaced = frame[frame["beta"].isin(betas) & (frame["sample"] >= start)]
+        for (start, end), betas in ranges.items():
+            replaced = frame["beta"].isin(betas) & frame["sample"].between(start, end - 1)
             gradients = self.gradients
-            for other in replaced["gradients"].unique():
+            for other in frame.loc[replaced, "gradients"].unique():
                 gradients = _gradient_union(gradients, other)
             parts.append(
                 dataclasses.replace(
-                    self, betas=tuple(betas), first_sample=start, gradients=gradients
+                    self, betas=tuple(betas), samples=end, first_sample=start, gradients=gradients
                 )
             )
         return parts
