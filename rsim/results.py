@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,7 +157,7 @@ def locked(folder: Path, name: str) -> Iterator[None]:
     path = folder / f".lock-{name}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a")  # noqa: SIM115 (closed below)
+        handle = open(path, "a")  # closed in the finally below
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
     except OSError as error:
         raise StorageError(
@@ -344,8 +344,10 @@ def load(
     path: str | os.PathLike | Sequence[str | os.PathLike],
     strict: bool = False,
     mixed_versions: bool = False,
+    rows: Mapping[Path, Callable[[pd.DataFrame], pd.Series]] | None = None,
 ) -> pd.DataFrame:
-    """Read a results folder (or one file) into a DataFrame and add the plain ratios.
+    """Read a results folder (or one file, or a list of them) into a DataFrame and add the
+    plain ratios.
 
     For every stored ``log_<name>`` column a ``<name>`` column holds ``exp(log_<name>)``
     (``hidden_ratio`` = ||h_L|| / ||h_0||, ...); ratios past float64 range read as inf.
@@ -353,31 +355,32 @@ def load(
     warning naming it; a row stored twice (the same draw in two files) is kept once with a
     warning. ``strict``: both raise :class:`ResultsError` instead. Files written by different
     code versions are refused (:class:`ResultsError` naming them) unless ``mixed_versions``.
-    Dot-prefixed temporary files are never read.
+    ``rows``: per file, the mask of the rows to keep (the others are not read into the
+    result). Dot-prefixed temporary files are never read.
     """
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     files = [f for p in paths for f in result_files(Path(p))]
-    tables, keys = [], {}
+    tables, keys = [], set()
     for file in files:
         try:
-            tables.append(read_table(file))
+            table = read_table(file)
         except ResultsError as error:
             if strict:
                 raise
             warnings.warn(f"rsim.load: skipping {error}", stacklevel=2)
             continue
-        keys.setdefault(row_key(file), []).append(len(tables) - 1)
+        tables.append(table[rows[file](table)] if rows and file in rows else table)
+        keys.add(row_key(file))
+    source = str(path) if isinstance(path, (str, os.PathLike)) else ", ".join(map(str, paths))
     if not tables:
-        raise FileNotFoundError(f"no rsim Parquet files in {path}")
+        raise FileNotFoundError(f"no rsim Parquet files in {source or path}")
     if not mixed_versions:
         conflict = version_conflicts(files)
         if conflict:
             raise ResultsError(f"rsim.load: {conflict} (or load with mixed_versions=True)")
     frame = pd.concat(tables, ignore_index=True)
-    source = str(path) if isinstance(path, (str, os.PathLike)) else "the folders"
-    key = next(iter(keys)) if len(keys) == 1 else None
-    if key:
-        frame = deduplicate(frame, key, strict, source)
+    if len(keys) == 1 and None not in keys:  # two files sharing draws: each draw once
+        frame = deduplicate(frame, keys.pop(), strict, source)
     return with_ratios(frame)
 
 

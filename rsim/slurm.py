@@ -23,7 +23,6 @@ only the jobs without a result: finished jobs are skipped by the runner.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -216,15 +215,13 @@ def _record(
     path = results.failure_path(job["folder"], spec.digest())
     if path.exists() and not replace:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(
-            {
-                "error": f"SLURM: {reason}",
-                "job": spec.identity(),
-                "slurm_task": str(task.job_id),
-                "log": str(task.paths.stderr),
-            },
-            default=str,
-        )
+    results.write_failure(
+        job["folder"],
+        spec.digest(),
+        {
+            "error": f"SLURM: {reason}",
+            "job": spec.identity(),
+            "slurm_task": str(task.job_id),
+            "log": str(task.paths.stderr),
+        },
     )

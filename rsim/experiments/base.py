@@ -29,7 +29,6 @@ import importlib
 import json
 import platform
 import sys
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -336,28 +335,16 @@ def load_run(folder: Path, table: str = "", strict: bool = False) -> pd.DataFram
         path = table_path(folder, spec, table)
         if path.exists():
             selected.setdefault(path, []).append(spec)
-    frames, keys = [], set()
-    for path, specs in selected.items():
-        try:
-            frame = results.read_table(path)
-        except results.ResultsError as error:
-            if strict:
-                raise
-            warnings.warn(f"rsim.load: skipping {error}", stacklevel=2)
-            continue
-        if not table:  # the rows of the jobs (cells: their betas and samples), each once
-            frame = frame[np.logical_or.reduce([spec.selects(frame) for spec in specs])]
-        frames.append(frame)
-        keys.add(specs[0].row_key(table))
-    if not frames:
+    if not selected:
         raise FileNotFoundError(f"no rsim Parquet files of the latest command in {folder}")
-    conflict = results.version_conflicts(list(selected))
-    if conflict:
-        raise results.ResultsError(f"rsim.load: {conflict}")
-    frame = pd.concat(frames, ignore_index=True)
-    if len(keys) == 1 and None not in keys:  # two files sharing draws: each draw once
-        frame = results.deduplicate(frame, keys.pop(), strict, str(folder))
-    return results.with_ratios(frame)
+    if table:  # a sub-table: every row of the files
+        return results.load(list(selected), strict=strict)
+    # the rows of the jobs (cells: their betas and samples), each once
+    rows = {
+        path: lambda frame, specs=specs: np.logical_or.reduce([s.selects(frame) for s in specs])
+        for path, specs in selected.items()
+    }
+    return results.load(list(selected), strict=strict, rows=rows)
 
 
 def run_description(folder: Path) -> str:

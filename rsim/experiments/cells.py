@@ -171,14 +171,11 @@ class CellSpec(ResNetSpec):
     def row_key(self, table: str = "") -> tuple[str, ...]:
         return (*schema.CELL_COLUMNS, "sample", "layer" if table else "beta")
 
-    def _wanted(self, frame: pd.DataFrame) -> pd.Series:
+    def selects(self, frame: pd.DataFrame) -> pd.Series:
         return frame["beta"].isin(self.betas) & (frame["sample"] < self.samples)
 
-    def selects(self, frame: pd.DataFrame) -> pd.Series:
-        return self._wanted(frame)
-
     def _satisfied(self, frame: pd.DataFrame) -> pd.Series:
-        return self._wanted(frame) & frame["gradients"].isin(schema.GRADIENT_COVERS[self.gradients])
+        return self.selects(frame) & frame["gradients"].isin(schema.GRADIENT_COVERS[self.gradients])
 
     def covered(self, frame: pd.DataFrame) -> bool:
         return int(self._satisfied(frame).sum()) == self.samples * len(set(self.betas))
