@@ -2,9 +2,11 @@
 experiments (rsim/THEORY.md section 5). Plain numpy and pandas: never imports jax.
 
 * :func:`convergence_order` fits log E[error] = log c - p log L by least squares over the
-  depths (E over samples) and bootstraps the samples (each sample's errors at every depth kept
-  together: they share one realisation) for a percentile interval of p;
-  :func:`convergence_orders` does it for every series of a table.
+  asymptotic depths (:func:`asymptotic_depths`; E over samples) and bootstraps the samples
+  (each sample's errors at every depth kept together: they share one realisation) for a
+  percentile interval of p; :func:`convergence_orders` does it for every series of a table.
+  The error is reference-free by default (:data:`ORDER_METRIC`: depth L against depth 2L on
+  the same realisation), so no reference solution's own error biases the slope.
 * :func:`order_lines`, :func:`regime_lines` and :func:`weak_lines` are the lines that
   ``finish`` prints; :func:`weak_check` compares the sde Monte Carlo means with the exact
   moments of the linear SDE (:func:`linear_sde_second_moment`, ...).
@@ -57,11 +59,38 @@ def euler_maruyama_second_moment(gain: float, depth: int) -> float:
 
 # --- the fitted order ---------------------------------------------------------------------------
 
+# The metric an order is fitted on: ||h^(L)_L - h^(2L)_2L||, reference-free (rsim/THEORY.md
+# section 5). Not the max over the depth-L grid: the max of L points of a random-walk-like
+# error lies below the max over [0, 1] by a relative O(L^-1/2), which biases the SDE's slope
+# low (measured: 0.485 where the end point gives 0.494, L = 64..2048, 2048 samples).
+ORDER_METRIC = "doubling_gap_final"
+# What each metric measures, for the printed lines.
+METRICS = {
+    "doubling_gap_final": "E||h^(L)_L - h^(2L)_2L||",
+    "doubling_gap": "E max_k ||h^(L)_k - h^(2L)_2k||",
+    "error": "E max_k ||H_{k/L} - h_k||",
+    "error_final": "E||H_1 - h_L||",
+}
+
+
+def asymptotic_depths(depths) -> tuple[int, ...]:
+    """The depths an order is fitted on: those at or above the geometric mean of the smallest
+    and the largest (the upper half in log L), and at least the 3 largest (all if fewer).
+
+    The smallest depths are pre-asymptotic: the SDE's local orders rise from 0.27 (L = 4 to 8)
+    to 0.5 by L ~ 100, the deficit halving with each doubling (rsim/THEORY.md section 5).
+    """
+    depths = sorted(int(depth) for depth in depths)
+    middle = math.sqrt(depths[0] * depths[-1])
+    upper = [depth for depth in depths if depth >= middle * (1 - 1e-12)]
+    return tuple(upper if len(upper) >= 3 else depths[-3:])
+
 
 @dataclass(frozen=True)
 class ConvergenceOrder:
-    """p in E[error] ~ c L^-p: ``order`` = p = -``slope``, [``low``, ``high``] its bootstrap
-    percentile interval at ``level`` over ``n_samples`` realisations."""
+    """p in E[metric] ~ c L^-p, fitted over ``fit_depths``: ``order`` = p = -``slope``,
+    [``low``, ``high``] its bootstrap percentile interval at ``level`` over ``n_samples``
+    realisations; ``depths`` and ``mean_errors``: every depth of the series and its mean."""
 
     order: float
     low: float
@@ -72,13 +101,30 @@ class ConvergenceOrder:
     n_samples: int
     depths: tuple[int, ...]
     mean_errors: tuple[float, ...]
+    fit_depths: tuple[int, ...]
+    metric: str
+
+    def local_orders(self) -> list[tuple[int, int, float]]:
+        """(L, L', -slope of log E[metric] between L and L') for consecutive depths."""
+        return local_orders(self.depths, self.mean_errors)
 
     def __str__(self) -> str:
         return (
             f"order {self.order:.3f} [{self.low:.3f}, {self.high:.3f}] "
             f"({self.level:.0%} bootstrap over {self.n_samples} samples, "
-            f"L = {min(self.depths)}..{max(self.depths)})"
+            f"L = {min(self.fit_depths)}..{max(self.fit_depths)})"
         )
+
+
+def local_orders(depths, means) -> list[tuple[int, int, float]]:
+    """(L, L', p) for consecutive depths: p = -slope of log ``means`` between L and L'."""
+    slopes = -np.diff(np.log(means)) / np.diff(np.log(np.asarray(depths, float)))
+    return [(int(a), int(b), float(p)) for a, b, p in zip(depths, depths[1:], slopes)]
+
+
+def mean_errors(frame: pd.DataFrame, metric: str) -> pd.Series:
+    """The mean over samples of ``metric`` at each depth (index: depth)."""
+    return frame.groupby("depth")[metric].mean()
 
 
 def _least_squares_slopes(log_x: np.ndarray, log_y: np.ndarray) -> np.ndarray:
@@ -94,13 +140,17 @@ def series_columns(frame: pd.DataFrame) -> list[str]:
 
 def convergence_order(
     frame: pd.DataFrame,
-    metric: str = "error",
+    metric: str = ORDER_METRIC,
     level: float = 0.95,
     n_boot: int = 2000,
     seed: int = 0,
+    min_depth: int | None = None,
 ) -> ConvergenceOrder:
     """Fit log mean(``metric``) = a - p log L over the depths of one series (columns
-    ``depth``, ``sample``, ``metric``; every sample at every depth) and bootstrap the samples.
+    ``depth``, ``sample``, ``metric``; every sample at every depth) and bootstrap the samples
+    (a sample's depths kept together) for a percentile interval of p.
+
+    The fit uses the depths >= ``min_depth``; None (the default): :func:`asymptotic_depths`.
     """
     columns = series_columns(frame)
     if columns and len(frame.groupby(columns, dropna=False)) > 1:
@@ -113,9 +163,16 @@ def convergence_order(
         raise ValueError(
             f"convergence_order needs {metric} for >= 2 samples at the same >= 2 depths"
         )
-    depths = cube.columns.to_numpy()
-    errors = cube.to_numpy(float)
-    log_depths = np.log(depths.astype(float))
+    depths = tuple(int(d) for d in cube.columns)
+    fit_depths = (
+        asymptotic_depths(depths)
+        if min_depth is None
+        else tuple(d for d in depths if d >= min_depth)
+    )
+    if len(fit_depths) < 2:
+        raise ValueError(f"min_depth={min_depth!r} leaves fewer than 2 depths of {depths}")
+    errors = cube[list(fit_depths)].to_numpy(float)
+    log_depths = np.log(np.asarray(fit_depths, float))
     means = errors.mean(axis=0)
     slope = float(_least_squares_slopes(log_depths, np.log(means)))
     intercept = float(np.log(means).mean() - slope * log_depths.mean())
@@ -131,12 +188,14 @@ def convergence_order(
         intercept,
         level,
         len(errors),
-        tuple(int(d) for d in depths),
-        tuple(means.tolist()),
+        depths,
+        tuple(cube.to_numpy(float).mean(axis=0).tolist()),
+        fit_depths,
+        metric,
     )
 
 
-def convergence_orders(frame: pd.DataFrame, metric: str = "error", **kwargs) -> pd.DataFrame:
+def convergence_orders(frame: pd.DataFrame, metric: str = ORDER_METRIC, **kwargs) -> pd.DataFrame:
     """:func:`convergence_order` for every series of a table; one row per series."""
     columns = series_columns(frame)
     rows = []
@@ -145,11 +204,14 @@ def convergence_orders(frame: pd.DataFrame, metric: str = "error", **kwargs) -> 
         rows.append(
             {
                 **dict(zip(columns, key)),
+                "metric": fit.metric,
                 "order": fit.order,
                 "low": fit.low,
                 "high": fit.high,
                 "level": fit.level,
                 "n_samples": fit.n_samples,
+                "fit_min_depth": min(fit.fit_depths),
+                "fit_max_depth": max(fit.fit_depths),
                 "min_depth": min(fit.depths),
                 "max_depth": max(fit.depths),
             }
@@ -165,23 +227,37 @@ def series_label(row) -> str:
 # --- the lines that finish prints ---------------------------------------------------------------
 
 
+def _reference(first) -> str:
+    """The reference solution of a series, in words."""
+    if first["experiment"] == "ode":
+        return f"H = Dopri8 at tolerance {first['tolerance']:g}"
+    n = int(first["reference_depth"])
+    return f"H = Euler-Maruyama at N = {n} steps, so it falls like sqrt(1/L - 1/N)"
+
+
 def order_lines(frame: pd.DataFrame) -> list[str]:
-    """One line per series: the fitted order with its interval (and the solver's bound)."""
+    """Per series: the reference-free order with its interval (the only order printed), its
+    local orders over every depth, and the reference-based errors as a diagnostic (their
+    local slopes, no interval; ode: and the reference solver's error bound)."""
     lines = []
     columns = series_columns(frame)
     for _, group in frame.groupby(columns, dropna=False, sort=True):
         first = group.iloc[0]
         fit = convergence_order(group)
-        line = (
+        lines.append(
             f"rsim: {first['experiment']} {series_label(first)} d={first['width']}: strong "
-            f"{fit} (theory {THEORY_ORDER[first['experiment']]:g})"
+            f"order {fit.order:.3f} [{fit.low:.3f}, {fit.high:.3f}] (theory "
+            f"{THEORY_ORDER[first['experiment']]:g}), reference-free from "
+            f"{METRICS[fit.metric]} at L = {min(fit.fit_depths)}..{max(fit.fit_depths)} of "
+            f"{min(fit.depths)}..{max(fit.depths)} (the upper half in log L, at least 3 "
+            f"depths), {fit.level:.0%} bootstrap over {fit.n_samples} samples"
         )
-        depths = sorted(group["depth"].unique())
-        if len(depths) >= 4:  # the smallest depths can be pre-asymptotic: show the fit without
-            upper = convergence_order(group[group["depth"] >= depths[2]])
-            line += (
-                f"; without L < {depths[2]}: {upper.order:.3f} [{upper.low:.3f}, {upper.high:.3f}]"
-            )
+        lines.append(f"rsim:   local orders of {METRICS[fit.metric]}: {_local(fit.local_orders())}")
+        reference = mean_errors(group, "error")
+        line = (
+            f"rsim:   diagnostic, reference-based ({_reference(first)}): local slopes of "
+            f"{METRICS['error']}: {_local(local_orders(reference.index, reference))}"
+        )
         if "reference_gap" in group:
             line += (
                 f"; reference solver: max ||H(tol) - H(100 tol)|| = "
@@ -190,6 +266,10 @@ def order_lines(frame: pd.DataFrame) -> list[str]:
             )
         lines.append(line)
     return lines
+
+
+def _local(orders: list[tuple[int, int, float]]) -> str:
+    return ", ".join(f"{a}-{b} {p:.2f}" for a, b, p in orders)
 
 
 def weak_check(frame: pd.DataFrame) -> pd.DataFrame:

@@ -2,9 +2,10 @@
 (rsim/THEORY.md section 5).
 
 Pure JAX: couplings, Euler schemes, reference solutions and the strong errors of one
-realisation. The experiments that run them are in :mod:`rsim.experiments.limits`; the fitted
-convergence order and the exact moments of the weak check are in
-:mod:`rsim.analysis.convergence` (numpy / pandas).
+realisation: against a reference solution, and reference-free between the nested grids of
+depths L and 2L (:func:`doubling_gaps`, the ones the fitted order uses). The experiments that
+run them are in :mod:`rsim.experiments.limits`; the fitted convergence order and the exact
+moments of the weak check are in :mod:`rsim.analysis.convergence` (numpy / pandas).
 
 ODE (Proposition 7). With alpha = 1/L and smooth weights V_k = V(k/L), Theta_k = Theta(k/L),
 
@@ -24,6 +25,13 @@ V has i.i.d. N(0, gain^2/d) entries:
 is the Euler-Maruyama scheme of the Ito SDE dH_t = (gain/sqrt(d)) dB_t sigma(H_t), strong
 error E max_k ||H_{k/L} - h_k|| <= c/sqrt(L). Every depth of a sample is built from one
 Brownian path: the increments of the finest grid, summed in blocks for coarser grids.
+
+Reference-free error (both limits). On nested grids, the depths L and 2L share the weights
+(the smooth V(t), or the Brownian path), so h^(L) - h^(2L) = e_L - e_2L with e_L the error of
+depth L; for a scheme of order p it is of order L^-p (ODE: e_L ~ C/L, so about C/(2L); SDE:
+e_L ~ L^-1/2 U_L with (U_L, U_2L) jointly converging in law), and its slope against L is the
+order with no reference solution, whose own error biases the fit near its grid (an
+Euler-Maruyama reference at N steps gives errors ~ sqrt(1/L - 1/N); rsim/THEORY.md section 5).
 """
 
 from __future__ import annotations
@@ -120,6 +128,21 @@ def reference_ode(
     return solution.ys
 
 
+def doubling_gaps(trajectories: dict[int, jax.Array], depths) -> tuple[jax.Array, jax.Array]:
+    """The reference-free errors of each depth L of ``depths``: max_k ||h^(L)_k - h^(2L)_2k||
+    and ||h^(L)_L - h^(2L)_2L|| (at t = 1), ``(len(depths),)`` each.
+
+    ``trajectories[n]``: the depth-n trajectory ``(n + 1, d)`` (h_0 first), for every L and
+    2L, all on one realisation of the weights (nested grids).
+    """
+    maxima, finals = [], []
+    for depth in depths:
+        gaps = jnp.linalg.norm(trajectories[depth] - trajectories[2 * depth][::2], axis=-1)
+        maxima.append(gaps.max())
+        finals.append(gaps[-1])
+    return jnp.stack(maxima), jnp.stack(finals)
+
+
 def largest_real_eigenvalue(matrices) -> jax.Array:
     """max over the matrices ``(n, d, d)`` of their largest real eigenvalue; -inf if none.
 
@@ -148,6 +171,8 @@ def ode_sample(
     """Everything the ODE experiment measures on one realisation, for every depth L:
 
     * ``error[L]`` = max_k ||H_{k/L} - h_k|| at alpha = 1/L; ``error_final[L]`` = ||H_1 - h_L||;
+    * ``doubling_gap[L]``, ``doubling_gap_final[L]``: the reference-free errors
+      (:func:`doubling_gaps`) at alpha = 1/L, the weights of depth 2L on the same V(t);
     * ``log_hidden_diff[L, beta]`` = log ||h_L - h_0||/||h_0|| and ``log_hidden_maxdiff``
       (max over k) at alpha = L^-beta (Propositions 8 and 9);
     * ``reference_gap`` = max over the finest grid of ||H_tol - H_{100 tol}||, a bound on the
@@ -161,7 +186,11 @@ def ode_sample(
     ts = jnp.arange(finest + 1, dtype=dtype) / finest
     limit = reference_ode(branch.residual, coefficients, lengthscale, h0, ts, tolerance)
     loose = reference_ode(branch.residual, coefficients, lengthscale, h0, ts, 100 * tolerance)
-    path = weight_path(coefficients, finest, lengthscale)
+    path = weight_path(coefficients, 2 * finest, lengthscale)  # depth 2L for every L
+
+    def grid(depth):  # the weights of depth L: t = k/L, k = 1..L
+        return path[2 * finest // depth - 1 :: 2 * finest // depth]
+
     norm0 = jnp.linalg.norm(h0)
     out = {
         "h0_norm": norm0,
@@ -170,7 +199,7 @@ def ode_sample(
             laws.smooth_at(coefficients, jnp.linspace(0, 1, 65), lengthscale)[:, 0]
         ),
     }
-    errors, finals, diffs, maxdiffs = [], [], [], []
+    errors, finals, diffs, maxdiffs, trajectories = [], [], [], [], {}
     for depth in depths:
         r = finest // depth
         alphas = jnp.concatenate(
@@ -179,16 +208,22 @@ def ode_sample(
                 jnp.asarray(depth, dtype) ** -jnp.asarray(betas, dtype),
             ]
         )
-        trajectory = euler(branch.residual, path[r - 1 :: r], h0, alphas)
+        trajectory = euler(branch.residual, grid(depth), h0, alphas)
+        trajectories[depth] = trajectory[:, 0]
         gaps = jnp.linalg.norm(trajectory[:, 0] - limit[::r], axis=-1)
         errors.append(gaps.max())
         finals.append(gaps[-1])
         moved = jnp.linalg.norm(trajectory[:, 1:] - h0, axis=-1) / norm0  # (L + 1, n_betas)
         diffs.append(jnp.log(moved[-1]))
         maxdiffs.append(jnp.log(moved.max(axis=0)))
+    for depth in {2 * depth for depth in depths} - set(depths):
+        trajectories[depth] = euler(branch.residual, grid(depth), h0, [1.0 / depth])[:, 0]
+    doubling_gap, doubling_gap_final = doubling_gaps(trajectories, depths)
     out.update(
         error=jnp.stack(errors),
         error_final=jnp.stack(finals),
+        doubling_gap=doubling_gap,
+        doubling_gap_final=doubling_gap_final,
         log_hidden_diff=jnp.stack(diffs),
         log_hidden_maxdiff=jnp.stack(maxdiffs),
     )
@@ -240,27 +275,35 @@ def sde_sample(
 ) -> dict:
     """Strong errors of res-1 against its SDE on one Brownian path, for every depth L:
 
+    * ``doubling_gap[L]``, ``doubling_gap_final[L]``: the reference-free errors
+      (:func:`doubling_gaps`), depth 2L on the same path;
     * ``error[L]`` = max_k ||H_{k/L} - h_k||, ``error_final[L]`` = ||H_1 - h_L||, where H is
-      Euler-Maruyama on the finest grid (``reference_depth`` steps), h the depth-L ResNet on
-      the same path;
+      Euler-Maruyama on the finest grid (``reference_depth`` steps, a multiple of every 2L), h
+      the depth-L ResNet on the same path;
     * ``sq_ratio[L]`` = ||h_L||^2/||h_0||^2 and ``limit_sq_ratio`` = ||H_1||^2/||H_0||^2.
     """
     h0 = initial_state(key, width, n_in, dtype)
     fine = brownian_increments(key, reference_depth, width, dtype)
     limit = euler_maruyama(activation, negative_slope, gain, h0, fine)
+    trajectories = {reference_depth: limit}
+    for depth in sorted({*depths, *(2 * depth for depth in depths)} - {reference_depth}):
+        increments = coarsen(fine, reference_depth // depth)
+        trajectories[depth] = euler_maruyama(activation, negative_slope, gain, h0, increments)
     norm0 = jnp.linalg.norm(h0)
     errors, finals, ratios = [], [], []
     for depth in depths:
-        r = reference_depth // depth
-        trajectory = euler_maruyama(activation, negative_slope, gain, h0, coarsen(fine, r))
-        gaps = jnp.linalg.norm(trajectory - limit[::r], axis=-1)
+        trajectory = trajectories[depth]
+        gaps = jnp.linalg.norm(trajectory - limit[:: reference_depth // depth], axis=-1)
         errors.append(gaps.max())
         finals.append(gaps[-1])
         ratios.append((jnp.linalg.norm(trajectory[-1]) / norm0) ** 2)
+    doubling_gap, doubling_gap_final = doubling_gaps(trajectories, depths)
     return {
         "h0_norm": norm0,
         "error": jnp.stack(errors),
         "error_final": jnp.stack(finals),
+        "doubling_gap": doubling_gap,
+        "doubling_gap_final": doubling_gap_final,
         "sq_ratio": jnp.stack(ratios),
         "limit_sq_ratio": (jnp.linalg.norm(limit[-1]) / norm0) ** 2,
     }

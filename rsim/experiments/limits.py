@@ -5,10 +5,12 @@ A job is one series (a branch, i.e. model and activation) with every depth of ``
 computed on the same realisations: sample i's key is fold_in(PRNGKey(seed), i), never the
 depth. Its tables, in ``<output>/<name>/``:
 
-* ``part-<digest>.parquet``: one row per (sample, depth): ``error`` = max_k ||H_{k/L} - h_k||,
-  ``error_final`` = ||H_1 - h_L||, ``h0_norm``; ode adds ``reference_gap`` (a bound on the
-  reference solver's error) and sde ``sq_ratio`` = ||h_L||^2/||h_0||^2 and
-  ``limit_sq_ratio`` = ||H_1||^2/||H_0||^2 (the weak check).
+* ``part-<digest>.parquet``: one row per (sample, depth): the reference-free errors
+  ``doubling_gap`` = max_k ||h^(L)_k - h^(2L)_2k|| and ``doubling_gap_final`` =
+  ||h^(L)_L - h^(2L)_2L|| (depth 2L on the same realisation), the errors against the reference
+  ``error`` = max_k ||H_{k/L} - h_k|| and ``error_final`` = ||H_1 - h_L||, ``h0_norm``; ode
+  adds ``reference_gap`` (a bound on the reference solver's error) and sde ``sq_ratio`` =
+  ||h_L||^2/||h_0||^2 and ``limit_sq_ratio`` = ||H_1||^2/||H_0||^2 (the weak check).
 * ode only, ``regimes/part-<digest>.parquet``: one row per (sample, depth, beta) with
   alpha = L^-beta: ``log_hidden_diff``, ``log_hidden_maxdiff`` (as the simulator's columns)
   and ``positive_eigenvalue`` (largest real eigenvalue of V(t) over a grid of t), for
@@ -16,9 +18,10 @@ depth. Its tables, in ``<output>/<name>/``:
 
 Both tables start with the :data:`rsim.schema.LIMIT_SERIES` columns, which identify a series
 (NaN where a key does not apply; ``init``, and ``model`` for sde, are constants of the
-experiment, not options). ``finish`` prints the fitted orders
-(:func:`rsim.analysis.convergence.convergence_order`) with their intervals, the reference
-solver's error bound, the Proposition 8/9 medians and the weak check, and draws
+experiment, not options). ``finish`` prints the fitted order of each series
+(:func:`rsim.analysis.convergence.convergence_order`: reference-free, over the asymptotic
+depths) with its interval and local orders, the reference-based errors as a diagnostic, the
+Proposition 8/9 medians and the weak check, and draws
 ``error_vs_depth.png``, ``regimes.png`` (ode), ``weak_check.png`` (sde).
 """
 
@@ -108,7 +111,8 @@ class LimitSpec(Spec):
             )
 
     def finest(self) -> int:
-        """Steps of the finest grid of a sample (the largest array is this x 2 d^2)."""
+        """Steps of the finest grid of a sample (the largest array is this x 2 d^2); a multiple
+        of 2L for every depth L (the doubling gaps compare L with 2L)."""
         raise NotImplementedError
 
     def label(self) -> str:
@@ -153,7 +157,8 @@ class OdeSpec(LimitSpec):
     model: str = "res3"  # res1 | res2 | res3 (res3 is relu whatever activation says)
     gain: float = 1.0
     width: int = 16
-    depths: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)  # nested grids
+    # nested grids; the weight path is evaluated at 2 x the largest (the doubling gaps)
+    depths: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
     samples: int = 128
     # RBF kernel exp(-(s - t)^2 / (2 l^2)) in t = k / L of the smooth weights
     lengthscale: float = 0.1
@@ -185,7 +190,7 @@ class OdeSpec(LimitSpec):
         self._check_block_budget()
 
     def finest(self) -> int:
-        return max(self.depths)
+        return 2 * max(self.depths)
 
     def tables(self) -> tuple[str, ...]:
         return (REGIMES,)
@@ -204,21 +209,20 @@ class SdeSpec(LimitSpec):
 
     gain: float = math.sqrt(2)
     width: int = 10
-    depths: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
+    depths: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
     samples: int = 512
-    # Euler-Maruyama steps of the reference H (a multiple of every depth, larger than them)
-    reference_depth: int = 16384
+    # Euler-Maruyama steps of the finest grid: the reference H, the weak check's H_1 and the
+    # partner of the largest depth in the doubling gaps (a multiple of 2L for every depth L)
+    reference_depth: int = 8192
 
     def validate(self) -> None:
         checks.architecture(self.model, self.activation)
         super().validate()
         checks.integer("reference_depth", self.reference_depth, minimum=2, maximum=checks.MAX_DEPTH)
-        if self.reference_depth <= max(self.depths) or any(
-            self.reference_depth % depth for depth in self.depths
-        ):
+        if any(self.reference_depth % (2 * depth) for depth in self.depths):
             raise ConfigError(
-                f"reference_depth={self.reference_depth!r} is not allowed; it "
-                "must be a multiple of every depth and larger than them all"
+                f"reference_depth={self.reference_depth!r} is not allowed; it must be a "
+                "multiple of twice every depth (the doubling gaps compare L with 2L)"
             )
         self._check_block_budget()
 
@@ -273,7 +277,7 @@ def frames(spec: LimitSpec, out: dict[str, np.ndarray]) -> dict[str, pd.DataFram
     errors["sample"] = np.repeat(np.arange(n), len(depths))
     errors["depth"] = np.tile(depths, n)
     errors["alpha"] = errors["depth"].astype(float) ** -spec.scheme_beta
-    for key in ("error", "error_final", "sq_ratio"):  # per depth
+    for key in ("doubling_gap", "doubling_gap_final", "error", "error_final", "sq_ratio"):
         if key in out:
             errors[key] = out[key].reshape(-1)
     for key in ("h0_norm", "reference_gap", "limit_sq_ratio"):  # per sample

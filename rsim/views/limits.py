@@ -1,7 +1,7 @@
 """Figures of the ode and sde experiments, drawn from their tables (never from jax).
 
-* ``error_vs_depth.png``: the strong error against L per series, with the fitted order
-  (:func:`error_figure`);
+* ``error_vs_depth.png``: the reference-free strong error against L per series, with the
+  fitted order and the reference-based error (:func:`error_figure`);
 * ``regimes.png`` (ode): r_h and max_k r_h against L per beta, Propositions 8 and 9
   (:func:`regimes_figure`);
 * ``weak_check.png`` (sde): the Monte Carlo second moment against its exact value
@@ -21,8 +21,10 @@ import pandas as pd  # noqa: E402
 
 from rsim import results  # noqa: E402
 from rsim.analysis.convergence import (  # noqa: E402
+    METRICS,
     THEORY_ORDER,
     convergence_order,
+    mean_errors,
     series_columns,
     series_label,
 )
@@ -36,36 +38,51 @@ def _save(fig, path: Path) -> Path:
 
 
 def error_figure(frame: pd.DataFrame, path: Path) -> Path:
-    """Error against L, log-log, per series: samples (thin), mean, fitted line, theory slope."""
+    """The reference-free error against L, log-log, per series: samples (thin), mean (filled:
+    the depths of the fit), fitted line, theory slope, and the mean error against the
+    reference solution (open, a diagnostic)."""
     groups = list(frame.groupby(series_columns(frame), dropna=False, sort=True))
     fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 4), squeeze=False)
     for ax, (_, group) in zip(axes[0], groups):
         first = group.iloc[0]
         fit = convergence_order(group)
-        cube = group.pivot_table(index="sample", columns="depth", values="error")
-        depths = cube.columns.to_numpy(float)
+        cube = group.pivot_table(index="sample", columns="depth", values=fit.metric)
+        depths = np.asarray(fit.depths, float)
         for _, row in cube.head(40).iterrows():
-            ax.plot(depths, row.to_numpy(), color="0.7", lw=0.5)
-        ax.plot(depths, fit.mean_errors, "o", color="C0", label="mean over samples")
+            ax.plot(depths, row.to_numpy(), color="0.8", lw=0.5)
+        means = np.asarray(fit.mean_errors)
+        fitted = np.isin(fit.depths, fit.fit_depths)
+        ax.plot(depths, means, "o", mfc="none", color="C0", label=METRICS[fit.metric])
+        ax.plot(depths[fitted], means[fitted], "o", color="C0", label="depths of the fit")
         ax.plot(
-            depths,
-            np.exp(fit.intercept) * depths**fit.slope,
+            depths[fitted],
+            np.exp(fit.intercept) * depths[fitted] ** fit.slope,
             color="C0",
-            label=f"fit: slope {fit.slope:.3f} [{-fit.high:.3f}, {-fit.low:.3f}]",
+            label=f"fit: order {fit.order:.3f} [{fit.low:.3f}, {fit.high:.3f}]",
         )
         p = THEORY_ORDER[first["experiment"]]
-        anchor = np.exp(np.log(fit.mean_errors).mean() + p * np.log(depths).mean())
+        anchor = np.exp(np.log(means[fitted]).mean() + p * np.log(depths[fitted]).mean())
         ax.plot(depths, anchor * depths**-p, "k--", lw=1, label=f"slope -{p:g}")
+        reference = mean_errors(group, "error")
+        ax.plot(
+            reference.index,
+            reference.to_numpy(),
+            "s",
+            mfc="none",
+            ms=4,
+            color="C3",
+            label=f"{METRICS['error']} (reference-based, diagnostic)",
+        )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("depth L")
-        ax.set_ylabel(r"$\max_k \|H_{k/L} - h_k\|$")
+        ax.set_ylabel("strong error")
         ax.set_title(
             f"{first['experiment'].upper()}: {series_label(first)}, "
             f"d = {first['width']}, {fit.n_samples} samples",
             fontsize=9,
         )
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6)
     return _save(fig, path)
 
 
