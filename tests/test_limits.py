@@ -48,7 +48,7 @@ def test_convergence_order_recovers_a_planted_order_and_its_interval_covers_it()
     for order in (0.5, 1.0, 2.0):
         scale = rng.lognormal(0, 0.5, (200, 1))  # each realisation its own constant
         errors = scale * depths**-order * rng.lognormal(0, 0.1, (200, len(depths)))
-        fit = rsim.convergence_order(_frame(errors, depths), "error", min_depth=0)
+        fit = rsim.convergence_order(_frame(errors, depths), "error", min_depth=0, correction=False)
         assert fit.low <= order <= fit.high, fit
         assert fit.high - fit.low < 0.05 and fit.slope == -fit.order
         assert fit.fit_depths == fit.depths == tuple(depths)
@@ -57,40 +57,35 @@ def test_convergence_order_recovers_a_planted_order_and_its_interval_covers_it()
     assert abs(flat.order) < 0.1
 
 
-def test_asymptotic_depths_are_the_upper_half_in_log_depth():
-    assert convergence.asymptotic_depths(2 ** np.arange(2, 13)) == (128, 256, 512, 1024, 2048, 4096)
-    assert convergence.asymptotic_depths([16, 32, 64, 128, 256]) == (64, 128, 256)
-    assert convergence.asymptotic_depths([4, 8, 16]) == (4, 8, 16)  # at least 3
-    assert convergence.asymptotic_depths([8, 4]) == (4, 8)
+def test_asymptotic_depths_drop_the_first_two_octaves_when_four_depths_remain():
+    assert convergence.asymptotic_depths(2 ** np.arange(2, 13)) == tuple(2 ** np.arange(4, 13))
+    # only 3 depths from 4 x 8 = 32 on: every depth
+    assert convergence.asymptotic_depths([64, 8, 16, 32, 128]) == (8, 16, 32, 64, 128)
+    assert convergence.asymptotic_depths([8, 16, 32, 64, 128, 256]) == (32, 64, 128, 256)
+    assert convergence.asymptotic_depths([4, 8]) == (4, 8)
 
 
-def test_the_asymptotic_fit_ignores_a_pre_asymptotic_bend_that_biases_the_fit_over_all_depths():
-    """Errors c L^-1/2 (1 - 2/L) (the SDE's local orders rise to 1/2 like this, rsim/THEORY.md
-    section 5) with per-sample noise: the fit over every depth is biased low and its interval
-    misses 1/2; the default fit (the upper half in log L) covers it."""
+def test_the_fit_with_its_1_over_l_correction_removes_a_pre_asymptotic_bias():
+    """Errors c L^-1/2 (1 - 2/L) (the SDE's local orders approach 1/2 like this, rsim/THEORY.md
+    section 5) with per-sample noise, L = 4..4096: a power law over every depth is biased low
+    and its interval misses 1/2; the default fit (L >= 16, power law x (1 + b/L)) covers it
+    and finds b ~ -2."""
     rng = np.random.default_rng(1)
     depths = 2 ** np.arange(2, 13)
     truth = depths**-0.5 * (1 - 2 / depths)
     errors = truth * rng.lognormal(0, 0.3, (512, 1)) * rng.lognormal(0, 0.3, (512, len(depths)))
     frame = _frame(errors, depths, convergence.ORDER_METRIC)
-    everything = rsim.convergence_order(frame, min_depth=0)
-    assert everything.high < 0.5, everything
+    plain = rsim.convergence_order(frame, min_depth=0, correction=False)
+    assert plain.high < 0.5 and plain.correction is None, plain
     fit = rsim.convergence_order(frame)
-    assert fit.fit_depths == (128, 256, 512, 1024, 2048, 4096) and fit.low <= 0.5 <= fit.high, fit
-    assert [round(p, 2) for _, _, p in fit.local_orders()[:2]] == pytest.approx(
-        [0.5 - np.log2((1 - 2 / 8) / (1 - 2 / 4)), 0.5 - np.log2((1 - 2 / 16) / (1 - 2 / 8))],
-        abs=0.05,
-    )
+    assert fit.fit_depths == tuple(depths[2:]) and fit.low <= 0.5 <= fit.high, fit
+    assert -3 < fit.correction < -1.5, fit
+    np.testing.assert_allclose(fit.fitted(depths[2:]), fit.mean_errors[2:], rtol=0.05)
+    # The local orders show the bend: low at the smallest depths, 1/2 at the largest.
+    local = [p for _, _, p in fit.local_orders()]
+    assert local[0] < 0.3 and abs(np.mean(local[-4:]) - 0.5) < 0.05, local
     with pytest.raises(ValueError, match="min_depth"):
         rsim.convergence_order(frame, min_depth=4096)
-
-
-def test_convergence_order_refuses_mixed_series():
-    frame = _frame(np.ones((4, 2)), [2, 4])
-    frame = pd.concat([frame.assign(model="res1"), frame.assign(model="res3")])
-    with pytest.raises(ValueError, match="several series"):
-        rsim.convergence_order(frame, "error")
-    assert len(convergence.convergence_orders(frame, "error")) == 2
 
 
 # --- SDE: coupling, order, weak check -----------------------------------------------------------
@@ -145,7 +140,7 @@ def test_the_reference_free_order_tells_euler_maruyama_from_milstein():
         finals = {n: _gbm_finals(increments, n, milstein) for n in (*depths, finest)}
         gaps = np.stack([np.abs(finals[n] - finals[2 * n]) for n in depths], axis=1)
         fit = rsim.convergence_order(_frame(gaps, depths, convergence.ORDER_METRIC))
-        assert fit.fit_depths == (128, 256, 512, 1024), fit
+        assert fit.fit_depths == (32, 64, 128, 256, 512, 1024), fit
         assert abs(fit.order - order) < 0.1 and fit.high - fit.low < 0.1, (milstein, fit)
         if not milstein:
             errors = np.stack([np.abs(finals[n] - finals[finest]) for n in depths], axis=1)
@@ -205,7 +200,7 @@ def test_sde_strong_order_is_one_half(activation):
     fit = rsim.convergence_order(
         _frame(out["doubling_gap_final"], SDE_DEPTHS, convergence.ORDER_METRIC)
     )
-    assert fit.fit_depths == (64, 128, 256, 512)
+    assert fit.fit_depths == (32, 64, 128, 256, 512)
     assert abs(fit.order - 0.5) < 0.1 and fit.low <= 0.5 <= fit.high, fit
     assert fit.low > 0.35 and fit.high < 0.65, fit
 

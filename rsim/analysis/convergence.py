@@ -74,29 +74,26 @@ METRICS = {
 
 
 def asymptotic_depths(depths) -> tuple[int, ...]:
-    """The depths an order is fitted on: those at or above the geometric mean of the smallest
-    and the largest (the upper half in log L), and at least the 3 largest (all if fewer).
-
-    The smallest depths are pre-asymptotic: the SDE's local orders rise from 0.27 (L = 4 to 8)
-    to 0.5 by L ~ 100, the deficit halving with each doubling (rsim/THEORY.md section 5).
-    """
+    """The depths an order is fitted on: L >= 4 x the smallest (the first two octaves, the
+    most pre-asymptotic, dropped) if that leaves >= 4 depths; else every depth."""
     depths = sorted(int(depth) for depth in depths)
-    middle = math.sqrt(depths[0] * depths[-1])
-    upper = [depth for depth in depths if depth >= middle * (1 - 1e-12)]
-    return tuple(upper if len(upper) >= 3 else depths[-3:])
+    upper = [depth for depth in depths if depth >= 4 * depths[0]]
+    return tuple(upper if len(upper) >= 4 else depths)
 
 
 @dataclass(frozen=True)
 class ConvergenceOrder:
-    """p in E[metric] ~ c L^-p, fitted over ``fit_depths``: ``order`` = p = -``slope``,
-    [``low``, ``high``] its bootstrap percentile interval at ``level`` over ``n_samples``
-    realisations; ``depths`` and ``mean_errors``: every depth of the series and its mean."""
+    """p in E[metric] ~ c L^-p (1 + b/L), fitted over ``fit_depths``: ``order`` = p =
+    -``slope``, [``low``, ``high``] its bootstrap percentile interval at ``level`` over
+    ``n_samples`` realisations, ``correction`` = b (None: a plain power law); ``depths`` and
+    ``mean_errors``: every depth of the series and its mean."""
 
     order: float
     low: float
     high: float
     slope: float
     intercept: float
+    correction: float | None
     level: float
     n_samples: int
     depths: tuple[int, ...]
@@ -104,15 +101,22 @@ class ConvergenceOrder:
     fit_depths: tuple[int, ...]
     metric: str
 
+    def fitted(self, depths) -> np.ndarray:
+        """The fitted mean error at ``depths``: exp(a - p log L + b/L)."""
+        depths = np.asarray(depths, float)
+        b = self.correction or 0.0
+        return np.exp(self.intercept + self.slope * np.log(depths) + b / depths)
+
     def local_orders(self) -> list[tuple[int, int, float]]:
         """(L, L', -slope of log E[metric] between L and L') for consecutive depths."""
         return local_orders(self.depths, self.mean_errors)
 
     def __str__(self) -> str:
+        model = "" if self.correction is None else " with a 1/L correction"
         return (
             f"order {self.order:.3f} [{self.low:.3f}, {self.high:.3f}] "
             f"({self.level:.0%} bootstrap over {self.n_samples} samples, "
-            f"L = {min(self.fit_depths)}..{max(self.fit_depths)})"
+            f"L = {min(self.fit_depths)}..{max(self.fit_depths)}{model})"
         )
 
 
@@ -127,10 +131,15 @@ def mean_errors(frame: pd.DataFrame, metric: str) -> pd.Series:
     return frame.groupby("depth")[metric].mean()
 
 
-def _least_squares_slopes(log_x: np.ndarray, log_y: np.ndarray) -> np.ndarray:
-    """Slopes of log_y (``(..., n)``) against log_x (``(n,)``) by ordinary least squares."""
-    centred = log_x - log_x.mean()
-    return (log_y - log_y.mean(axis=-1, keepdims=True)) @ centred / (centred @ centred)
+def _least_squares(depths, log_means: np.ndarray, correction: bool) -> np.ndarray:
+    """(a, -p, b) of log_means (``(..., n)``) = a - p log L (+ b/L) by ordinary least
+    squares over ``depths`` (``(n,)``); b = 0 without the correction."""
+    depths = np.asarray(depths, float)
+    columns = [np.ones_like(depths), np.log(depths)] + ([1 / depths] if correction else [])
+    coefficients = log_means @ np.linalg.pinv(np.stack(columns, axis=1)).T
+    if not correction:
+        coefficients = np.concatenate([coefficients, np.zeros_like(coefficients[..., :1])], -1)
+    return coefficients
 
 
 def series_columns(frame: pd.DataFrame) -> list[str]:
@@ -145,12 +154,15 @@ def convergence_order(
     n_boot: int = 2000,
     seed: int = 0,
     min_depth: int | None = None,
+    correction: bool | None = None,
 ) -> ConvergenceOrder:
-    """Fit log mean(``metric``) = a - p log L over the depths of one series (columns
+    """Fit log mean(``metric``) = a - p log L + b/L over the depths of one series (columns
     ``depth``, ``sample``, ``metric``; every sample at every depth) and bootstrap the samples
     (a sample's depths kept together) for a percentile interval of p.
 
     The fit uses the depths >= ``min_depth``; None (the default): :func:`asymptotic_depths`.
+    The b/L term, the leading correction to the power law (rsim/THEORY.md section 5), is
+    fitted when ``correction`` is True; None (the default): when >= 4 depths are fitted.
     """
     columns = series_columns(frame)
     if columns and len(frame.groupby(columns, dropna=False)) > 1:
@@ -169,23 +181,25 @@ def convergence_order(
         if min_depth is None
         else tuple(d for d in depths if d >= min_depth)
     )
-    if len(fit_depths) < 2:
-        raise ValueError(f"min_depth={min_depth!r} leaves fewer than 2 depths of {depths}")
+    correction = len(fit_depths) >= 4 if correction is None else correction
+    if len(fit_depths) < 2 + correction:
+        raise ValueError(
+            f"min_depth={min_depth!r} leaves {len(fit_depths)} of the depths {depths}: too "
+            f"few for the fit{' with a correction' if correction else ''}"
+        )
     errors = cube[list(fit_depths)].to_numpy(float)
-    log_depths = np.log(np.asarray(fit_depths, float))
-    means = errors.mean(axis=0)
-    slope = float(_least_squares_slopes(log_depths, np.log(means)))
-    intercept = float(np.log(means).mean() - slope * log_depths.mean())
+    intercept, slope, b = _least_squares(fit_depths, np.log(errors.mean(axis=0)), correction)
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(errors), (n_boot, len(errors)))
-    boot = -_least_squares_slopes(log_depths, np.log(errors[picks].mean(axis=1)))
+    boot = -_least_squares(fit_depths, np.log(errors[picks].mean(axis=1)), correction)[:, 1]
     low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     return ConvergenceOrder(
-        -slope,
+        -float(slope),
         float(low),
         float(high),
-        slope,
-        intercept,
+        float(slope),
+        float(intercept),
+        float(b) if correction else None,
         level,
         len(errors),
         depths,
@@ -249,8 +263,8 @@ def order_lines(frame: pd.DataFrame) -> list[str]:
             f"order {fit.order:.3f} [{fit.low:.3f}, {fit.high:.3f}] (theory "
             f"{THEORY_ORDER[first['experiment']]:g}), reference-free from "
             f"{METRICS[fit.metric]} at L = {min(fit.fit_depths)}..{max(fit.fit_depths)} of "
-            f"{min(fit.depths)}..{max(fit.depths)} (the upper half in log L, at least 3 "
-            f"depths), {fit.level:.0%} bootstrap over {fit.n_samples} samples"
+            f"{min(fit.depths)}..{max(fit.depths)}{_model(fit)}, {fit.level:.0%} bootstrap "
+            f"over {fit.n_samples} samples"
         )
         lines.append(f"rsim:   local orders of {METRICS[fit.metric]}: {_local(fit.local_orders())}")
         reference = mean_errors(group, "error")
@@ -266,6 +280,12 @@ def order_lines(frame: pd.DataFrame) -> list[str]:
             )
         lines.append(line)
     return lines
+
+
+def _model(fit: ConvergenceOrder) -> str:
+    if fit.correction is None:
+        return " (a power law)"
+    return f" (power law x (1 + b/L), b = {fit.correction:.2f})"
 
 
 def _local(orders: list[tuple[int, int, float]]) -> str:

@@ -56,7 +56,7 @@ def error_figure(frame: pd.DataFrame, path: Path) -> Path:
         ax.plot(depths[fitted], means[fitted], "o", color="C0", label="depths of the fit")
         ax.plot(
             depths[fitted],
-            np.exp(fit.intercept) * depths[fitted] ** fit.slope,
+            fit.fitted(depths[fitted]),
             color="C0",
             label=f"fit: order {fit.order:.3f} [{fit.low:.3f}, {fit.high:.3f}]",
         )
