@@ -196,13 +196,25 @@ def test_sde_doubling_gaps_compare_depth_l_with_2l_on_one_path():
 
 @pytest.mark.parametrize("activation", ["relu", "identity"])
 def test_sde_strong_order_is_one_half(activation):
+    """The doubling gaps of sde_sample at 64 samples, d = 4: a power law over L >= 32 (the
+    1/L-corrected default needs more samples; see the slow test below)."""
     out = _sde_errors(activation)
-    fit = rsim.convergence_order(
-        _frame(out["doubling_gap_final"], SDE_DEPTHS, convergence.ORDER_METRIC)
-    )
-    assert fit.fit_depths == (32, 64, 128, 256, 512)
+    frame = _frame(out["doubling_gap_final"], SDE_DEPTHS, convergence.ORDER_METRIC)
+    fit = rsim.convergence_order(frame, min_depth=32, correction=False)
     assert abs(fit.order - 0.5) < 0.1 and fit.low <= 0.5 <= fit.high, fit
     assert fit.low > 0.35 and fit.high < 0.65, fit
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("activation", ["relu", "identity"])
+def test_sde_sweep_order_at_full_depth_is_one_half(activation):
+    """The default pipeline (L = 4..4096, 1/L-corrected fit over L >= 16) at d = 4 and 512
+    samples (the sweep at another width; measured 0.504 / 0.510): within 0.03 of 1/2, its
+    interval covering 1/2."""
+    spec = lx.SdeSpec.from_config({"activation": activation, "width": 4})
+    fit = rsim.convergence_order(lx.compute(spec)[""])
+    assert fit.fit_depths == tuple(2 ** np.arange(4, 13)) and fit.correction is not None
+    assert abs(fit.order - 0.5) < 0.03 and fit.low <= 0.5 <= fit.high, fit
 
 
 def test_sde_without_the_coupling_does_not_converge():
