@@ -3,6 +3,9 @@ check, and the ode / sde experiments (rsim/THEORY.md section 5)."""
 
 import functools
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -573,3 +576,23 @@ def test_sweep_runs_end_to_end_from_the_command_line(run_cli, tmp_path, sweep):
     assert "strong order" in proc.stdout
     assert (tmp_path / sweep / "error_vs_depth.png").stat().st_size > 0
     assert rsim.load(tmp_path / sweep)["depth"].nunique() == 3
+
+
+def test_sde_order_check_script_runs(tmp_path):
+    """scripts/sde_order_check.py (the README's replicate check) end to end, at a tiny size."""
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "scripts/sde_order_check.py", "--activations", "identity"]
+    command += ["--widths", "3", "--samples", "4", "--seeds", "0", "1"]
+    command += ["--depths", "4", "8", "16", "--reference-depth", "32"]
+    proc = subprocess.run(
+        command,
+        cwd=root,
+        env=dict(os.environ, PYTHONPATH=str(root)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and all(" 1/2)" in line for line in lines), proc.stdout
+    assert lines[1].startswith("identity d=3 samples=4 seed=1: order ")
