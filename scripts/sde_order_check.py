@@ -4,9 +4,10 @@ is one ``experiment=sde`` series computed in memory (nothing is stored), fitted 
     python scripts/sde_order_check.py --widths 4 10 --seeds 1 2 3 --samples 512
 
 prints, per (activation, width, samples, seed), the default order (1/L-corrected power law over
-L >= 4 x the smallest depth: the one ``+sweep=sde`` prints) and, for comparison, a plain power
-law over the upper half in log L, with their 95% bootstrap intervals and whether they
-contain 1/2 (rsim/THEORY.md section 5).
+L >= 4 x the smallest depth: the one ``+sweep=sde`` prints) and, for comparison, plain power
+laws over the upper half in log L, of the gap at t = 1 and of its max over the depth-L grid,
+with their 95% bootstrap intervals and whether they contain 1/2, and the local orders
+(rsim/THEORY.md section 5).
 """
 
 from __future__ import annotations
@@ -56,12 +57,22 @@ def main(argv=None) -> None:
                     frame = limits.compute(spec)[""]
                     fit = convergence.convergence_order(frame)
                     middle = math.sqrt(min(spec.depths) * max(spec.depths))
-                    plain = convergence.convergence_order(frame, min_depth=middle, correction=False)
+                    plain = {
+                        metric: convergence.convergence_order(
+                            frame, metric, min_depth=middle, correction=False
+                        )
+                        for metric in (convergence.ORDER_METRIC, "doubling_gap")
+                    }
+                    model = "plain" if fit.correction is None else "1/L-corrected"
+                    local = ", ".join(f"{p:.2f}" for _, _, p in fit.local_orders())
                     print(
-                        f"{activation} d={width} samples={samples} seed={seed}: "
-                        f"order {_interval(fit)}, L >= {min(fit.fit_depths)} with 1/L "
-                        f"correction; plain power law L >= {min(plain.fit_depths)}: "
-                        f"{_interval(plain)}; {time.perf_counter() - start:.0f} s",
+                        f"{activation} d={width} samples={samples} seed={seed}: order "
+                        f"{_interval(fit)}, L >= {min(fit.fit_depths)}, {model} "
+                        f"({time.perf_counter() - start:.0f} s)\n"
+                        f"  plain power law, L >= {min(plain['doubling_gap'].fit_depths)}: "
+                        f"{_interval(plain[convergence.ORDER_METRIC])}; on the max over the "
+                        f"depth-L grid: {_interval(plain['doubling_gap'])}\n"
+                        f"  local orders at t = 1, L = {min(spec.depths)}..: {local}",
                         flush=True,
                     )
 

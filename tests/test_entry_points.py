@@ -91,7 +91,12 @@ def test_sweep_runs(sweep, tmp_path):
     assert report.complete and report.expected, report.line(folder)
     assert len(rsim.load(folder)) > 0
     if sweep in ("ode", "sde"):
-        assert "strong order" in proc.stdout
+        # One order line per series (sde: relu and identity), the reference-free one; the
+        # reference-based errors only as local slopes.
+        series = 2 if sweep == "sde" else 1
+        assert proc.stdout.count("strong order ") == series, proc.stdout
+        assert proc.stdout.count("order ") == series and "reference-free" in proc.stdout
+        assert proc.stdout.count("diagnostic, reference-based") == series
     rerun = run(
         "-m",
         "rsim",

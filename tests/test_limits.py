@@ -391,6 +391,8 @@ def test_sde_experiment_writes_parquet_prints_orders_and_skips_on_rerun(tmp_path
     for column in (
         "depth",
         "sample",
+        "doubling_gap",
+        "doubling_gap_final",
         "error",
         "error_final",
         "alpha",
@@ -415,7 +417,10 @@ def test_sde_experiment_writes_parquet_prints_orders_and_skips_on_rerun(tmp_path
     lx.EXPERIMENTS["sde"].finish(folder, figures=True)
     out = capsys.readouterr().out
     assert "strong order" in out and "weak check (limit log" in out
-    assert "rsim: sde res1 identity d=3: strong order" in out
+    assert "rsim: sde res1 identity d=3: strong order" in out and "reference-free" in out
+    assert "diagnostic, reference-based (H = Euler-Maruyama at N = 64 steps" in out
+    orders = pd.read_csv(folder / "orders.csv")
+    assert (orders["metric"] == convergence.ORDER_METRIC).all() and len(orders) == 1
     assert (folder / "orders.csv").stat().st_size > 0
     assert (folder / "weak_check.csv").stat().st_size > 0
     for figure in ("error_vs_depth.png", "weak_check.png"):
@@ -594,5 +599,9 @@ def test_sde_order_check_script_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert len(lines) == 2 and all(" 1/2)" in line for line in lines), proc.stdout
-    assert lines[1].startswith("identity d=3 samples=4 seed=1: order ")
+    assert len(lines) == 6 and all(" 1/2)" in line for line in lines[::3]), proc.stdout
+    assert lines[3].startswith("identity d=3 samples=4 seed=1: order ")
+    assert (
+        "on the max over the depth-L grid" in lines[4]
+        and len(lines[5].split(": ")[1].split(", ")) == 2
+    )
