@@ -1,8 +1,9 @@
 """Convergence of the ResNet to its ODE / SDE limit, from the tables of the ode and sde
 experiments (rsim/THEORY.md section 5). Plain numpy and pandas: never imports jax.
 
-* :func:`convergence_order` fits log E[error] = log c - p log L by least squares over the
-  asymptotic depths (:func:`asymptotic_depths`; E over samples) and bootstraps the samples
+* :func:`convergence_order` fits log E[error] = log c - p log L + b/L (the power law with its
+  leading correction) by least squares over the asymptotic depths (:func:`asymptotic_depths`;
+  E over samples) and bootstraps the samples
   (each sample's errors at every depth kept together: they share one realisation) for a
   percentile interval of p; :func:`convergence_orders` does it for every series of a table.
   The error is reference-free by default (:data:`ORDER_METRIC`: depth L against depth 2L on
@@ -162,7 +163,8 @@ def convergence_order(
 
     The fit uses the depths >= ``min_depth``; None (the default): :func:`asymptotic_depths`.
     The b/L term, the leading correction to the power law (rsim/THEORY.md section 5), is
-    fitted when ``correction`` is True; None (the default): when >= 4 depths are fitted.
+    fitted when ``correction`` is True (>= 4 depths); None (the default): when >= 4 depths
+    are fitted.
     """
     columns = series_columns(frame)
     if columns and len(frame.groupby(columns, dropna=False)) > 1:
@@ -182,10 +184,10 @@ def convergence_order(
         else tuple(d for d in depths if d >= min_depth)
     )
     correction = len(fit_depths) >= 4 if correction is None else correction
-    if len(fit_depths) < 2 + correction:
+    if len(fit_depths) < (4 if correction else 2):
         raise ValueError(
             f"min_depth={min_depth!r} leaves {len(fit_depths)} of the depths {depths}: too "
-            f"few for the fit{' with a correction' if correction else ''}"
+            f"few for the fit ({'4 with the correction' if correction else '2'} needed)"
         )
     errors = cube[list(fit_depths)].to_numpy(float)
     intercept, slope, b = _least_squares(fit_depths, np.log(errors.mean(axis=0)), correction)

@@ -175,8 +175,8 @@ def ode_sample(
       (:func:`doubling_gaps`) at alpha = 1/L, the weights of depth 2L on the same V(t);
     * ``log_hidden_diff[L, beta]`` = log ||h_L - h_0||/||h_0|| and ``log_hidden_maxdiff``
       (max over k) at alpha = L^-beta (Propositions 8 and 9);
-    * ``reference_gap`` = max over the finest grid of ||H_tol - H_{100 tol}||, a bound on the
-      reference solver's own error at 100 x the tolerance used;
+    * ``reference_gap`` = max over the grid of the largest depth of ||H_tol - H_{100 tol}||, a
+      bound on the reference solver's own error at 100 x the tolerance used;
     * ``positive_eigenvalue``: the largest real eigenvalue of V(t) over t in {0, 1/64, .., 1}.
     """
     branch = branches.branch(model, activation, negative_slope)

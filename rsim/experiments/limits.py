@@ -277,7 +277,8 @@ def frames(spec: LimitSpec, out: dict[str, np.ndarray]) -> dict[str, pd.DataFram
     errors["sample"] = np.repeat(np.arange(n), len(depths))
     errors["depth"] = np.tile(depths, n)
     errors["alpha"] = errors["depth"].astype(float) ** -spec.scheme_beta
-    for key in ("doubling_gap", "doubling_gap_final", "error", "error_final", "sq_ratio"):
+    per_depth = ("doubling_gap", "doubling_gap_final", "error", "error_final", "sq_ratio")
+    for key in per_depth:
         if key in out:
             errors[key] = out[key].reshape(-1)
     for key in ("h0_norm", "reference_gap", "limit_sq_ratio"):  # per sample
