@@ -24,7 +24,10 @@ TINY = {
     # Two of the five branches (conf/branch/): architectures.png needs several.
     "branches": ((*CELL, DEPTHS, "+branch=mlp2,conv"), "architectures.png"),
     "corollary1": ((*CELL, DEPTHS), "grad_diff_vs_depth.png"),
-    "critical_fbm": ((*CELL, DEPTHS, BETAS, "hurst=0.7"), "hidden_diff_vs_depth.png"),
+    "critical_fbm": (
+        (*CELL, DEPTHS, BETAS, "hurst=0.3,0.7"),
+        ("hidden_diff_vs_depth_0.png", "critical_curves.png"),
+    ),
     "critical_iid": ((*CELL, DEPTHS, BETAS, "init=gaussian"), "hidden_diff_vs_depth.png"),
     "critical_smooth": ((*CELL, DEPTHS, BETAS), "hidden_diff_vs_depth.png"),
     "fbm_paths": ((*CELL, "depth=16", "hurst=0.3,0.8", "weight_paths=2"), "fbm_paths.png"),

@@ -300,9 +300,11 @@ def critical_betas(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -
 
 
 def zero_crossings(frame: pd.DataFrame, metric: str = "hidden_diff") -> pd.DataFrame:
-    """At a single depth: for every series (e.g. every H of the heatmap), the beta at which
-    the mean log10 ratio crosses 0, by linear interpolation on the beta grid (the fixed-depth
-    reading of the official Figure 7); NaN where it does not cross."""
+    """At each depth: for every series (e.g. every H of the heatmap), the beta at which the
+    mean log10 ratio crosses 0, by linear interpolation on the beta grid (the fixed-depth
+    reading of the official Figure 7); NaN where it does not cross. This is the contour
+    r = 1 at that L, not beta*: at finite depth it lies below beta* (rsim/THEORY.md sections 8
+    and 12), even for i.i.d. weights; :func:`extrapolated_curve` removes that bias."""
     column = f"log_{metric}"
     rows = []
     keys = _series(frame) + ["depth"]
@@ -323,9 +325,11 @@ def critical_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -
     """beta*(H) of every architecture and law family of an H sweep: one row per (series, H).
 
     Every series but the Hurst index (model, branch, width, init...) is one curve. At a single
-    depth, beta* is where the mean log10 ratio crosses 0 (:func:`zero_crossings`: the official
-    Figure 7 reading, a finite-depth value; ``low`` and ``high`` are NaN); a sweep over several
-    depths uses :func:`critical_beta` per H (``kwargs`` go to it, ``extrapolate`` included).
+    depth, ``beta_star`` is where the mean log10 ratio crosses 0 (:func:`zero_crossings`: the
+    official Figure 7 reading, the contour r = 1 at that L, below beta* at finite depth;
+    ``low`` and ``high`` are NaN); a sweep over several depths uses :func:`critical_beta` per H
+    (``kwargs`` go to it, ``extrapolate`` included; :func:`extrapolated_curve` keeps the H
+    whose depths allow the extrapolation).
     Columns: the series columns, ``depth`` (the depth, or the largest one), ``metric``,
     ``beta_star``, ``low``, ``high``, ``method`` (``zero_crossing`` | ``depth_slopes`` |
     ``extrapolated``).
@@ -343,3 +347,26 @@ def critical_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -
         table["method"] = "extrapolated" if kwargs.get("extrapolate") else "depth_slopes"
     columns = [c for c in SERIES if c in table] + ["depth", "metric", "beta_star", "low", "high"]
     return table[columns + ["method"]].reset_index(drop=True)
+
+
+def extrapolated_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -> pd.DataFrame:
+    """The extrapolated beta*(H) (:func:`critical_curve` with ``extrapolate=True``) of every
+    (series, H) of an H sweep whose depths allow it, with :func:`critical_curve`'s columns;
+    ``kwargs`` go to :func:`critical_beta`. A series at one depth, or at fewer depths than its
+    extrapolation needs (:func:`critical_beta` raises), has no row; none at all gives an empty
+    table. ``beta_star``, ``low`` or ``high`` may be NaN where the estimator cannot decide."""
+    if f"log_{metric}" not in frame:
+        raise ValueError(f"metric={metric!r}: the table has no column 'log_{metric}'")
+    parts = []
+    swept = frame[frame["hurst"].notna()]
+    for _, series in swept.groupby(_series(swept), dropna=False, sort=True):
+        if series["depth"].nunique() < 2:
+            continue
+        try:
+            parts.append(critical_curve(series, metric, extrapolate=True, **kwargs))
+        except ValueError:  # too few depths (or betas) to extrapolate this series
+            continue
+    if parts:
+        return pd.concat(parts, ignore_index=True)
+    columns = [*_series(frame), "depth", "metric", "beta_star", "low", "high", "method"]
+    return pd.DataFrame(columns=columns)
