@@ -53,7 +53,9 @@ def lines(ax) -> dict[str, object]:
 
 
 def test_critical_curves_label_the_contour_depth_and_draw_the_extrapolation():
-    drawn = lines(views.critical_curves_figure(power_law_sweep()).axes[0])
+    ax = views.critical_curves_figure(power_law_sweep()).axes[0]
+    assert ax.get_title().endswith("extrapolated $\\beta^*$ (dashed)")
+    drawn = lines(ax)
     extrapolated = "extrapolated $\\beta^*$ from L = 100, 300, 1000, 3000 (90% interval)"
     for model in ("res1", "res3"):
         contour = drawn[f"{model} d=4, fbm: $r_h$ = 1 at L = 3000"]
@@ -72,7 +74,9 @@ def test_critical_curves_label_the_contour_depth_and_draw_the_extrapolation():
 
 def test_one_depth_draws_the_contour_only_and_no_guide_for_res1():
     frame = power_law_sweep(depths=(1000,), models=("res1",))
-    drawn = lines(views.critical_curves_figure(frame).axes[0])
+    ax = views.critical_curves_figure(frame).axes[0]
+    assert "extrapolated" not in ax.get_title()
+    drawn = lines(ax)
     assert list(drawn) == ["res1 d=4, fbm: $r_h$ = 1 at L = 1000"]
     np.testing.assert_allclose(
         drawn["res1 d=4, fbm: $r_h$ = 1 at L = 1000"].get_ydata(),
@@ -96,14 +100,16 @@ def test_heatmap_rows_label_their_lines(depths):
         assert not any("= H" in label for label in drawn)
 
 
-def test_undecided_extrapolations_are_left_out(monkeypatch):
-    """The estimator may return NaN (cannot decide from the depths given): no point there."""
+@pytest.mark.parametrize("value", [np.nan, -np.inf])
+def test_undecided_extrapolations_are_left_out(monkeypatch, value):
+    """The estimator may return NaN (cannot decide from the depths given), or -inf (a sample
+    with r = 0 exactly, res-1 at small width): no point there."""
     real = views.extrapolated_curve
 
     def undecided_at(hursts):
         def curve(*args, **kwargs):
             table = real(*args, **kwargs)
-            table.loc[table["hurst"].isin(hursts), ["beta_star", "low", "high"]] = np.nan
+            table.loc[table["hurst"].isin(hursts), ["beta_star", "low", "high"]] = value
             return table
 
         return curve

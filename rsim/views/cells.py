@@ -158,7 +158,9 @@ def heatmap_figure(frame: pd.DataFrame, ratios: list[str]) -> Figure:
             )
             _extrapolated_line(ax, whole, ratio, heatmap=True, color="C2", lw=1.5)
             if _heuristic_holds(first):
-                ax.plot(np.maximum(hursts, 0.5), hursts, "k--", lw=1, label=HEURISTIC)
+                ax.plot(np.maximum(hursts, 0.5), hursts, "k:", lw=1.5, label=HEURISTIC)
+            ax.set_xlim(*_edges(betas))  # an extrapolated band past the grid is cut
+            ax.set_ylim(*_edges(hursts))
             ax.set_xlabel(r"$\beta$")
             ax.set_ylabel("Hurst index H")
             title = f"{architecture_label(first)}, {first['init']} weights, L = {depth}"
@@ -186,6 +188,7 @@ def critical_curves_figure(frame: pd.DataFrame, metric: str = "hidden_diff") -> 
     fig = Figure(figsize=(5.5, 4.5))
     ax = fig.subplots()
     series = list(frame.groupby(curve_keys(frame), sort=True, dropna=False))
+    extrapolated = False
     for i, (_, whole) in enumerate(series):
         first, depth = whole.iloc[0], whole["depth"].max()
         name = f"{architecture_label(first)}, {first['init']}"
@@ -194,17 +197,26 @@ def critical_curves_figure(frame: pd.DataFrame, metric: str = "hidden_diff") -> 
         contour = zero_crossings(whole[whole["depth"] == depth], metric)
         label = f"{name}: {_contour(metric, depth)}"
         ax.plot(contour["hurst"], contour["beta_zero"], ls="-", label=label, **style)
-        _extrapolated_line(ax, whole, metric, prefix=f"{name}: ", **style)
+        extrapolated |= _extrapolated_line(ax, whole, metric, prefix=f"{name}: ", **style)
     if any(_heuristic_holds(whole.iloc[0]) for _, whole in series):
         hursts = np.linspace(frame["hurst"].min(), frame["hurst"].max(), 100)
         ax.plot(hursts, np.maximum(hursts, 0.5), "k:", lw=1, label=f"{HEURISTIC} (res-2/res-3)")
     ax.set_xlabel("Hurst index H")
     ax.set_ylabel(rf"$\beta$ ({LABELS.get(metric, metric)})")
-    title = rf"{_symbol(metric)} = 1 at the deepest L (solid) and extrapolated $\beta^*$"
+    title = f"{_symbol(metric)} = 1: where mean log10 {_symbol(metric)} crosses 0 at one L"
+    if extrapolated:
+        title += r" (solid); extrapolated $\beta^*$ (dashed)"
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def _edges(centres: np.ndarray) -> tuple[float, float]:
+    """The outer edges of a heatmap's cells around sorted centres (half a step beyond)."""
+    if len(centres) < 2:
+        return centres[0] - 0.5, centres[0] + 0.5
+    return centres[0] - (centres[1] - centres[0]) / 2, centres[-1] + (centres[-1] - centres[-2]) / 2
 
 
 def _symbol(metric: str) -> str:
@@ -224,24 +236,26 @@ def _heuristic_holds(key) -> bool:
     )
 
 
-def _extrapolated_line(ax, whole, metric: str, prefix: str = "", heatmap=False, **style):
+def _extrapolated_line(ax, whole, metric: str, prefix="", heatmap=False, **style) -> bool:
     """The extrapolated beta*(H) of one series with its interval band, where the series has
-    the depths for it; NaN estimates (the estimator cannot decide) are left out. On a
-    ``heatmap`` beta is the x axis, otherwise H is."""
+    the depths for it; NaN estimates (the estimator cannot decide) and infinite ones (a
+    sample with r = 0 exactly) are left out. On a ``heatmap`` beta is the x axis, otherwise H
+    is. Whether a line was drawn."""
     curve = extrapolated_curve(whole, metric, level=LEVEL)
-    curve = curve[curve["beta_star"].notna()].sort_values("hurst")
+    curve = curve[np.isfinite(curve["beta_star"].astype(float))].sort_values("hurst")
     if curve.empty:
-        return
+        return False
     depths = np.sort(whole["depth"].unique())
     label = (
         rf"{prefix}extrapolated $\beta^*$ from L = {', '.join(map(str, depths))} "
         f"({LEVEL:.0%} interval)"
     )
     hurst, beta = curve["hurst"], curve["beta_star"]
-    band = curve["low"].notna() & curve["high"].notna()
+    band = np.isfinite(curve["low"].astype(float)) & np.isfinite(curve["high"].astype(float))
     fill = ax.fill_betweenx if heatmap else ax.fill_between
     ax.plot(*((beta, hurst) if heatmap else (hurst, beta)), ls="--", label=label, **style)
     fill(hurst[band], curve["low"][band], curve["high"][band], color=style["color"], alpha=0.2)
+    return True
 
 
 def fbm_paths(paths: pd.DataFrame, path: Path) -> Path:
