@@ -159,8 +159,8 @@ def heatmap_figure(frame: pd.DataFrame, ratios: list[str]) -> Figure:
             _extrapolated_line(ax, whole, ratio, heatmap=True, color="C2", lw=1.5)
             if _heuristic_holds(first):
                 ax.plot(np.maximum(hursts, 0.5), hursts, "k:", lw=1.5, label=HEURISTIC)
-            ax.set_xlim(*_edges(betas))  # an extrapolated band past the grid is cut
-            ax.set_ylim(*_edges(hursts))
+            ax.set_xlim(*_extent(betas))  # an extrapolated band past the grid is cut
+            ax.set_ylim(*_extent(hursts))
             ax.set_xlabel(r"$\beta$")
             ax.set_ylabel("Hurst index H")
             title = f"{architecture_label(first)}, {first['init']} weights, L = {depth}"
@@ -212,7 +212,7 @@ def critical_curves_figure(frame: pd.DataFrame, metric: str = "hidden_diff") -> 
     return fig
 
 
-def _edges(centres: np.ndarray) -> tuple[float, float]:
+def _extent(centres: np.ndarray) -> tuple[float, float]:
     """The outer edges of a heatmap's cells around sorted centres (half a step beyond)."""
     if len(centres) < 2:
         return centres[0] - 0.5, centres[0] + 0.5
@@ -229,7 +229,7 @@ def _contour(metric: str, depth) -> str:
 
 
 def _heuristic_holds(key) -> bool:
-    """max(H, 1/2) is the heuristic of res-2/res-3 with ReLU (rsim/THEORY.md section 12); res-1
+    """max(H, 1/2) is the heuristic of res-2/res-3 with ReLU (rsim/THEORY.md sections 6, 12); res-1
     at fixed width tends to 1/2 below H = 1/2 too."""
     return key["model"] in ("res2", "res3") and (
         schema.branch_activation(key["model"], key["activation"]) == "relu"
