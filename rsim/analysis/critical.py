@@ -131,6 +131,10 @@ def critical_beta(
     is the bootstrap percentile interval at ``level``. ``extrapolate=True`` removes the
     finite-depth bias (:func:`extrapolated_beta`, at least 3 depths); ``omega`` then
     overrides the correction exponent the theory gives (:func:`correction_exponent`).
+    Either estimate is the linear term's exponent; where it lies more than SECOND_ORDER_GAP
+    below 1/2, the betas between it and 1/2 decide (:func:`_check_second_order`, from the
+    column log_hidden_ratio whatever ``metric``: the drift belongs to the product of the layers,
+    which h, the tangent and the gradient share).
     """
     depths, betas, cubes = _cube(frame, metric)
     if extrapolate:
