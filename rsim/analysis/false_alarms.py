@@ -41,6 +41,24 @@ CELLS = (
     dict(model="res3", init="gaussian", width=64, n_in=8, sampler="projection", depths=(10, 30)),
 )
 BETAS = (0.25, 0.5, 1.0)
+# The cells of conf/sweep/theory_sharp.yaml, where every high-probability bound of
+# rsim/THEORY.md section 3 is informative somewhere (a test checks they match the sweep):
+# their false-alarm rate on the informative checks is the one that exercises a bound which
+# could fail.
+SHARP_CELLS = tuple(
+    dict(
+        model="res1",
+        activation="identity",
+        init="gaussian",
+        sampler="projection",
+        width=width,
+        n_in=16,
+        depths=(11000,),
+    )
+    for width in (4, 64, 1024)
+)
+SHARP_BETAS = (0.355, 0.5)
+SHARP_SAMPLE_COUNTS = (4, 16, 64, 256)
 
 
 def simulate_pools(
@@ -99,23 +117,35 @@ def measure(
             count = min(count, max_replicates)
         block = pool["sample"].to_numpy() // n
         sweeps = 0
-        tally = {kind: [0, 0] for kind in ("all", "mean", "probability")}
+        tally = {kind: [0, 0] for kind in ("all", "mean", "probability", "informative")}
+        by_statement: dict[str, list[int]] = {}
         skipped = 0
         for _, part in pool[block < count].groupby(block[block < count], sort=True):
             checks = report.check_table(part)
             sweeps += report.sweep_verdict(checks).startswith("VIOLATES")
             judged = checks[checks["verdict"].isin([AGREES, VIOLATES])]
             skipped += int((checks["verdict"] == TOO_FEW).sum())
+            informative = judged[judged["informative"].astype(bool)]
             for kind in tally:
-                mine = judged if kind == "all" else judged[judged["kind"] == kind]
+                mine = {"all": judged, "informative": informative}.get(kind)
+                if mine is None:
+                    mine = judged[judged["kind"] == kind]
                 tally[kind][0] += int((mine["verdict"] == VIOLATES).sum())
                 tally[kind][1] += len(mine)
+            for (quantity, statement, column), mine in informative.groupby(
+                ["quantity", "statement", "column"], sort=False
+            ):
+                label = f"{quantity} {report.statement_label(quantity, statement, column)}"
+                counts = by_statement.setdefault(label, [0, 0])
+                counts[0] += int((mine["verdict"] == VIOLATES).sum())
+                counts[1] += len(mine)
         rows.append(
             {
                 "n": n,
                 "replicates": count,
                 "sweep": Rate(sweeps, count),
                 **{f"check_{kind}": Rate(*tally[kind]) for kind in tally},
+                "informative_by_statement": {k: Rate(*v) for k, v in by_statement.items()},
                 "too_few_per_report": skipped / count,
             }
         )
@@ -132,15 +162,30 @@ def format_table(table: pd.DataFrame) -> str:
     """The markdown table of :func:`measure`."""
     header = (
         "| n | replicates | sweep VIOLATES | per check (all) | per check (means) | "
-        "per check (probabilities) | skipped per report |\n|---|---|---|---|---|---|---|"
+        "per check (probabilities) | per informative check | skipped per report |\n"
+        "|---|---|---|---|---|---|---|---|"
     )
     lines = [header]
     for _, r in table.iterrows():
         lines.append(
             f"| {r['n']} | {r['replicates']} | {r['sweep'].text()} | {r['check_all'].text()} | "
             f"{r['check_mean'].text()} | {r['check_probability'].text()} | "
-            f"{r['too_few_per_report']:.1f} |"
+            f"{r['check_informative'].text()} | {r['too_few_per_report']:.1f} |"
         )
+    return "\n".join(lines)
+
+
+def format_statement_table(table: pd.DataFrame) -> str:
+    """Per statement (rows) and n (columns): violations over informative judged checks."""
+    statements = list(dict.fromkeys(name for r in table["informative_by_statement"] for name in r))
+    header = "| informative checks of | " + " | ".join(f"n = {n}" for n in table["n"]) + " |"
+    lines = [header, "|---|" + "---|" * len(table)]
+    for name in statements:
+        cells = [
+            f"{rates[name].events}/{rates[name].trials}" if name in rates else "-"
+            for rates in table["informative_by_statement"]
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
