@@ -65,7 +65,7 @@ TINY = {
     # Its bounds bite only at L ~ 10^4 (the full sweep, README "Theory report"); tiny here.
     "theory_sharp": (
         ("samples=6", "n_in=3", "width=4,64", DEPTHS),
-        ("hidden_diff_vs_depth.png", "report.md"),
+        ("hidden_diff_vs_depth_1.png", "report.md"),
     ),
     "weights_after_training": ((*TRAIN, "depth=16"), "weights_after_training.png"),
 }
