@@ -4,7 +4,9 @@
 :func:`~rsim.analysis.report.sweep_verdict`) on many independent replicates of correct
 simulations at each sample count n and tallies how often it cries wolf: per n, the fraction of
 replicates whose sweep verdict is VIOLATES and the per-check rate (violations over judged
-checks, overall and per kind of check), each with its binomial standard error.
+checks, overall, per kind of check and over the informative checks, also per statement),
+each with its binomial standard error. SHARP_CELLS are the cells of ``+sweep=theory_sharp``,
+where the high-probability bounds are informative.
 ``scripts/false_alarms.py`` prints the table; rsim/THEORY.md section 8 and the README quote it.
 
 Replicates. Sample i of a cell always uses the key ``fold_in(root, i)`` (rsim.core.engine), so
@@ -126,10 +128,13 @@ def measure(
             judged = checks[checks["verdict"].isin([AGREES, VIOLATES])]
             skipped += int((checks["verdict"] == TOO_FEW).sum())
             informative = judged[judged["informative"].astype(bool)]
-            for kind in tally:
-                mine = {"all": judged, "informative": informative}.get(kind)
-                if mine is None:
-                    mine = judged[judged["kind"] == kind]
+            subsets = {
+                "all": judged,
+                "mean": judged[judged["kind"] == "mean"],
+                "probability": judged[judged["kind"] == "probability"],
+                "informative": informative,
+            }
+            for kind, mine in subsets.items():
                 tally[kind][0] += int((mine["verdict"] == VIOLATES).sum())
                 tally[kind][1] += len(mine)
             for (quantity, statement, column), mine in informative.groupby(
