@@ -65,6 +65,11 @@ TINY = {
         ("training_accuracy.png", "critical_curve.csv"),
     ),
     "training_conv": ((*TRAIN, "depth=4", "betas=[0.5]"), "training_accuracy.png"),
+    # Its bounds bite only at L ~ 10^4 (the full sweep, README "Theory report"); tiny here.
+    "theory_sharp": (
+        ("samples=6", "n_in=3", "width=4,64", DEPTHS),
+        ("hidden_diff_vs_depth_1.png", "report.md"),
+    ),
     "weights_after_training": ((*TRAIN, "depth=16"), "weights_after_training.png"),
 }
 
@@ -95,6 +100,10 @@ def test_sweep_runs(sweep, tmp_path):
     assert len(rsim.load(folder)) > 0
     if sweep in ("ode", "sde"):
         assert "strong order" in proc.stdout
+    if sweep == "theory_sharp":
+        assert "agree (" in proc.stdout and "## Informative checks" in (
+            folder / "report.md"
+        ).read_text(encoding="utf-8")
     rerun = run(
         "-m",
         "rsim",
