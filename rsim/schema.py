@@ -160,8 +160,9 @@ DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 # into on first use (<data_dir>/<dataset>/; rsim/data.py).
 DATA_DIR = "~/.cache/rsim/data"
 STUDIES = ("accuracy", "weights", "lr_alpha")
-# The critical curve a training figure overlays, simulated at the training's own architecture
-# and depth: betas 0..1.3 step 0.05, this many samples per (H, beta).
+# The contour r_h = 1 (zero crossing of mean log10 r_h) a training figure overlays, simulated
+# at the training's own architecture and depth: betas 0..1.3 step 0.05, this many samples per
+# (H, beta).
 CRITICAL_CURVE_BETAS = tuple(round(0.05 * i, 2) for i in range(27))
 CRITICAL_CURVE_SAMPLES = 32
 OPTIMIZERS = ("adam", "sgd")

@@ -24,7 +24,10 @@ TINY = {
     # Two of the five branches (conf/branch/): architectures.png needs several.
     "branches": ((*CELL, DEPTHS, "+branch=mlp2,conv"), "architectures.png"),
     "corollary1": ((*CELL, DEPTHS), "grad_diff_vs_depth.png"),
-    "critical_fbm": ((*CELL, DEPTHS, BETAS, "hurst=0.7"), "hidden_diff_vs_depth.png"),
+    "critical_fbm": (
+        (*CELL, DEPTHS, BETAS, "hurst=0.3,0.7"),
+        ("hidden_diff_vs_depth_0.png", "critical_curves.png"),
+    ),
     "critical_iid": ((*CELL, DEPTHS, BETAS, "init=gaussian"), "hidden_diff_vs_depth.png"),
     "critical_smooth": ((*CELL, DEPTHS, BETAS), "hidden_diff_vs_depth.png"),
     "fbm_paths": ((*CELL, "depth=16", "hurst=0.3,0.8", "weight_paths=2"), "fbm_paths.png"),
@@ -62,6 +65,11 @@ TINY = {
         ("training_accuracy.png", "critical_curve.csv"),
     ),
     "training_conv": ((*TRAIN, "depth=4", "betas=[0.5]"), "training_accuracy.png"),
+    # Its bounds bite only at L ~ 10^4 (the full sweep, README "Theory report"); tiny here.
+    "theory_sharp": (
+        ("samples=6", "n_in=3", "width=4,64", DEPTHS),
+        ("hidden_diff_vs_depth_1.png", "report.md"),
+    ),
     "weights_after_training": ((*TRAIN, "depth=16"), "weights_after_training.png"),
 }
 
@@ -97,6 +105,10 @@ def test_sweep_runs(sweep, tmp_path):
         assert proc.stdout.count("strong order ") == series, proc.stdout
         assert proc.stdout.count("order ") == series and "reference-free" in proc.stdout
         assert proc.stdout.count("diagnostic, reference-based") == series
+    if sweep == "theory_sharp":
+        assert "agree (" in proc.stdout and "## Informative checks" in (
+            folder / "report.md"
+        ).read_text(encoding="utf-8")
     rerun = run(
         "-m",
         "rsim",

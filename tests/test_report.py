@@ -349,7 +349,7 @@ def _assert_false_alarms_within_nominal(replicates: int):
     pool = false_alarms.simulate_pools(replicates)
     table = false_alarms.measure(pool)
     for _, row in table.iterrows():
-        for column in ("check_all", "check_mean", "check_probability"):
+        for column in ("check_all", "check_mean", "check_probability", "check_informative"):
             rate = row[column]
             assert not false_alarms.exceeds_nominal(rate), (row["n"], column, rate.text())
     return table
@@ -366,3 +366,172 @@ def test_false_alarm_rate_of_the_report_is_nominal_at_every_n():
 @pytest.mark.slow
 def test_false_alarm_rate_of_the_report_measured_long():
     _assert_false_alarms_within_nominal(replicates=40)
+
+
+# --------------------------------------------------------------------------------------------
+# Informative checks (issue 22): a bound that cannot fail at its cell agrees vacuously.
+
+
+def test_informative_sides_at_the_thresholds():
+    ratio = report.INFORMATIVE_RATIO
+    assert report.informative_sides(Band(-math.inf, ratio * 2.0), 2.0) == (False, True)
+    assert report.informative_sides(Band(-math.inf, ratio * 2.0 * (1 + 1e-9)), 2.0) == (
+        False,
+        False,
+    )
+    assert report.informative_sides(Band(1e-12, math.inf), 2.0) == (True, False)
+    assert report.informative_sides(Band(0.0, math.inf), 2.0) == (False, False)
+    assert report.informative_sides(Band(-0.1, 5.0), 1.0) == (False, True)
+    assert report.informative_sides(Band(3.0, 3.0), 0.1) == (True, False)  # an exact value
+    assert report.informative_sides(Band(-math.inf, 5.0), math.nan) == (False, False)
+
+
+def test_prop3_lower_bound_becomes_informative_where_it_crosses_zero():
+    """Prop 3 (i)'s bound exp(3x/8 - sqrt(11 x/(d delta))) - 1 is > 0 iff x = L alpha^2 >
+    704/(9 d delta): at d = 64, delta = 0.1, alpha^2 = 1e-3 that is L > 12222.2."""
+    net = theory.Network("res1", "identity", 0.0, "gaussian", 1.0, 64, None, None, None)
+    alpha = math.sqrt(1e-3)
+    below = theory.prop3_lower(net, alpha, 12222, 0.1)
+    above = theory.prop3_lower(net, alpha, 12223, 0.1)
+    assert -1e-3 < below < 0 < above < 1e-3  # the slope in x there is 3/16
+    assert report.informative_sides(Band(below, math.inf), 1.0) == (False, False)
+    assert report.informative_sides(Band(above, math.inf), 1.0) == (True, False)
+
+
+def _checks(verdicts_informative, kind="probability"):
+    """A synthetic check table: one cell, one row per (verdict, informative)."""
+    return pd.DataFrame(
+        [
+            {
+                "model": "res1",
+                "width": 4,
+                "depth": 10,
+                "beta": 0.5,
+                "quantity": "hidden",
+                "column": report.HIDDEN,
+                "statement": f"Prop {i}",
+                "kind": kind,
+                "verdict": verdict,
+                "informative": informative,
+            }
+            for i, (verdict, informative) in enumerate(verdicts_informative)
+        ]
+    )
+
+
+def test_sweep_verdict_counts_informative_agreements_apart():
+    checks = _checks(
+        [(AGREES, True)] * 3 + [(AGREES, False)] * 2 + [(NOT_APPLICABLE, False), (VIOLATES, True)]
+    )
+    verdict = report.sweep_verdict(checks)
+    assert verdict.startswith("VIOLATES: 1 cells, 7 checks: 5 agree (3 informative, 2 vacuous)")
+    verdict = report.sweep_verdict(checks[checks["verdict"] != VIOLATES])
+    assert verdict == (
+        "AGREES: 1 cells, 6 checks: 5 agree (3 informative, 2 vacuous), 0 violate beyond "
+        "Monte Carlo error, 1 not applicable"
+    )
+    counts = report.informative_counts(checks).set_index("statement")
+    assert counts.loc["Prop 0", "informative"] == 1 and counts.loc["Prop 3", "vacuous"] == 1
+    assert counts["violate"].sum() == 1 and counts["not_applicable"].sum() == 1
+
+
+def test_sweep_verdict_says_when_no_agreement_is_informative():
+    verdict = report.sweep_verdict(_checks([(AGREES, False)] * 4 + [(report.TOO_FEW, True)]))
+    assert verdict.startswith("AGREES (0 informative checks: every agreeing bound is vacuous")
+    assert "4 agree (0 informative, 4 vacuous)" in verdict and "1 too few" in verdict
+
+
+@pytest.fixture(scope="module")
+def sharp_cell():
+    """res-1 with the identity at d = 64, L = 800, beta = 1/2 (L alpha^2 = 1): Prop 3 (ii) and
+    Corollary 1 (iii) apply (L >= 10.5 d + 96 = 768) and their upper ends are a few times the
+    observed (1 - delta) quantile of r_h^2 (about 2.4); Prop 3 (i)'s lower end is below 0."""
+    return rsim.simulate(
+        model="res1",
+        activation="identity",
+        init="gaussian",
+        sampler="projection",
+        width=64,
+        depth=800,
+        n_in=8,
+        betas=[0.5],
+        samples=256,
+        seed=3,
+        gradients="jvp",
+    )
+
+
+def test_a_sharp_cell_has_informative_bounds_and_the_report_says_so(sharp_cell, tmp_path):
+    checks = report.check_table(sharp_cell)
+    hidden = checks[(checks["quantity"] == "hidden") & (checks["kind"] == "probability")]
+    by = {(r["statement"], r["delta"]): r for _, r in hidden.iterrows()}
+    for statement in ("Prop 3 (ii)", "Cor 1 (iii)"):
+        for delta in report.DELTAS:
+            row = by[(statement, delta)]
+            assert row["verdict"] == AGREES and row["informative"], (statement, delta)
+            assert 1 < row["bound_over_observed"] < report.INFORMATIVE_RATIO
+            assert row["bound_over_observed"] == pytest.approx(row["bound_upper"] / row["estimate"])
+    for delta in report.DELTAS:  # lower end exp(3/8 - sqrt(11/(64 delta))) - 1 < 0: vacuous
+        row = by[("Prop 3 (i)", delta)]
+        assert row["verdict"] == AGREES and row["bound_lower"] < 0 and not row["informative"]
+    verdict = report.sweep_verdict(checks)
+    assert verdict.startswith("AGREES: ") and " vacuous)" in verdict
+    # Prop 5 judged on the jvp tangent holds through Markov only, and says so.
+    prop5 = checks[(checks["statement"] == "Prop 5") & (checks["verdict"] != NOT_APPLICABLE)]
+    assert len(prop5) and prop5["note"].str.contains("only through Markov").all()
+    text = report.render_markdown(checks, tmp_path, [])
+    assert "## Informative checks" in text and "Prop 5 on r_q (Markov only)" in text
+    assert "informative: " in text and "vacuous" in text
+
+
+def test_prop5_on_backprop_is_not_labelled_markov(planted):
+    checks = report.check_table(planted["honest"])
+    prop5 = checks[checks["statement"] == "Prop 5"]
+    assert (prop5["column"] == "log_grad_diff").all()
+    assert not prop5["note"].str.contains("Markov").any()
+    assert "Prop 5 on r_q" not in report.render_markdown(checks, ROOT, [])
+
+
+def test_vacuous_checks_never_violate():
+    """An upper bound above the observed (1 - delta) quantile leaves fewer than delta n
+    samples outside, and a lower bound <= 0 none: a vacuous check cannot fail."""
+    rng = np.random.default_rng(11)
+    for n in (4, 16, 64, 256):
+        for _ in range(50):
+            log_sq = rng.normal(0, 3, size=n)
+            for delta in report.DELTAS:
+                q = float(np.exp(stats.quantile_interval(log_sq, 1 - delta)[0]))
+                band = Band(-math.inf, report.INFORMATIVE_RATIO * q * 1.0001)
+                assert report.informative_sides(band, q) == (False, False)
+                assert report.check_probability(log_sq, band, delta)[0] == AGREES
+                assert report.check_probability(log_sq, Band(0.0, math.inf), delta)[0] == AGREES
+
+
+def test_sharp_false_alarm_cells_are_the_theory_sharp_sweep():
+    from omegaconf import OmegaConf
+
+    from rsim.analysis import false_alarms
+
+    sweep = OmegaConf.load(ROOT / "conf" / "sweep" / "theory_sharp.yaml")
+    widths = [int(w) for w in str(sweep.hydra.sweeper.params.width).split(",")]
+    assert [c["width"] for c in false_alarms.SHARP_CELLS] == widths
+    assert list(false_alarms.SHARP_BETAS) == list(sweep.betas)
+    for cell in false_alarms.SHARP_CELLS:
+        assert cell["depths"] == (sweep.depth,)
+        for key in ("model", "activation", "init", "sampler", "n_in"):
+            assert cell[key] == sweep[key], key
+
+
+def test_false_alarm_tally_of_informative_checks(sharp_cell):
+    from rsim.analysis import false_alarms
+
+    table = false_alarms.measure(sharp_cell, ns=(16, 64))
+    for _, row in table.iterrows():
+        rate = row["check_informative"]
+        assert rate.events == 0 and rate.trials > 0
+        by = row["informative_by_statement"]
+        # Prop 3 (ii) and Cor 1 (iii) are informative at both deltas in every replicate.
+        for name in ("hidden Prop 3 (ii)", "hidden Cor 1 (iii)"):
+            assert by[name].trials >= 2 * row["replicates"] - 1, (name, by[name])
+    text = false_alarms.format_statement_table(table)
+    assert text.splitlines()[0] == "| informative checks of | n = 16 | n = 64 |"

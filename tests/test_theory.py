@@ -483,3 +483,42 @@ def test_conv_branch_second_moment_by_monte_carlo(law, m, side, activation):
     ratio = np.sum(out**2, axis=(1, 2, 3)) / np.sum(h[0] ** 2)
     c = theory.second_moment_factor("conv", activation, slope, gain, m)
     assert abs(ratio.mean() - c) < 4 * ratio.std() / math.sqrt(n), (ratio.mean(), c)
+
+
+def test_theory_sharp_sweep_runs_each_bound_where_it_bites():
+    """conf/sweep/theory_sharp.yaml (issue 22): at its (d, L, beta) each high-probability bound
+    applies, inside its hypotheses, with an informative lower end where the sweep says so, for
+    res-1 with the identity (C = 1) and for res-3 (C(d)) alike; one layer fewer (or a beta a
+    little lower) and Corollary 1 (iii) or Proposition 3 (i) no longer applies."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    sweep = OmegaConf.load(Path(__file__).resolve().parent.parent / "conf/sweep/theory_sharp.yaml")
+    depth, (low_beta, half) = int(sweep.depth), [float(b) for b in sweep.betas]
+    widths = [int(w) for w in str(sweep.hydra.sweeper.params.width).split(",")]
+    assert half == 0.5 and widths == [4, 64, 1024]
+    for model, activation in ((sweep.model, sweep.activation), ("res3", "relu")):
+
+        def net(d, model=model, activation=activation):
+            return network(model=model, activation=activation, init=sweep.init, width=d)
+
+        # Prop 3 (i) > 0 at d = 64 on the explosion side and at d = 1024 at beta = 1/2 (delta
+        # 0.1); at delta = 0.05 it applies but is <= 0 there.
+        assert theory.prop3_lower(net(64), depth**-low_beta, depth, 0.1) > 0.5
+        assert 0.04 < theory.prop3_lower(net(1024), depth**-half, depth, 0.1) < 0.05
+        assert theory.prop3_lower(net(1024), depth**-half, depth, 0.05) < 0
+        assert isinstance(
+            theory.prop3_lower(net(64), depth ** -(low_beta - 0.02), depth, 0.1), NotApplicable
+        )
+        # Prop 3 (ii) and Cor 1 (iii) apply at beta = 1/2 from d = 64; Cor 1 (iii)'s lower end
+        # is <= 0 (d delta < 156); Prop 2 everywhere at beta = 1/2 (L alpha^2 = 1).
+        for d in widths[1:]:
+            assert theory.prop3_upper(net(d), depth**-half, depth, 0.05) < 11
+            band = theory.corollary1_band(net(d), half, depth, 0.1)
+            assert band.lower < 0 < band.upper < 11
+        assert theory.prop2_upper(net(4), depth**-half, depth, 0.1) == pytest.approx(20)
+    # L >= 10.5 d + 96 for res-1 (C = s = 1): 10848 at d = 1024.
+    res1 = network(model="res1", activation="identity", init="gaussian", width=1024)
+    assert isinstance(theory.corollary1_band(res1, 0.5, 10848, 0.1), Band)
+    assert isinstance(theory.corollary1_band(res1, 0.5, 10847, 0.1), NotApplicable)

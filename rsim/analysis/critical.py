@@ -12,11 +12,17 @@ H = 0.9, res-3 has terms of order L^0.9 and L^0.8 and depths up to 3000 give abo
 ``extrapolate=True`` removes that bias by finite-size scaling of the local exponents in
 L^-omega, with omega from the theory (rsim/THEORY.md section 12), and widens the interval by
 the extrapolation's own uncertainty. :func:`critical_curve` gives beta*(H) per architecture.
+
+Both read the exponent p of the term linear in alpha. Where p is below 1/2 (res-1 with rough
+fbm weights, H < 1/2), the betas between p and 1/2 need not be on the identity side: there
+the second-order terms drift log ||h_L|| by about -alpha^2 L / d (THEORY.md section 12), which
+diverges for beta < 1/2. :func:`second_order_drift` measures that drift; where it is seen,
+beta* is reported as 1/2, and where it cannot be decided the result says so (estimate NaN).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -50,17 +56,24 @@ class CriticalBeta:
     local: pd.DataFrame | None = None
     omega: float | None = None
     omega_source: str | None = None
+    # Where the linear-term exponent is below 1/2 - SECOND_ORDER_GAP: that exponent (estimate,
+    # low, high), the drift table of :func:`second_order_drift` and a one-line verdict. The
+    # estimate is then 1/2 (drift seen; low = the largest drifting beta) or NaN (undecided;
+    # [low, high] = [linear low, 1/2]).
+    linear: tuple[float, float, float] | None = None
+    drift: pd.DataFrame | None = None
+    note: str | None = None
 
     def __str__(self) -> str:
         text = f"beta* = {self.estimate:.3f} [{self.low:.3f}, {self.high:.3f}]"
         if self.omega is not None:
             text += f" (extrapolated in L^-omega, omega = {self.omega:.3g}, {self.omega_source})"
-        return text
+        return text + (f"; {self.note}" if self.note else "")
 
 
 def _cube(frame: pd.DataFrame, metric: str):
-    """Depths, betas and one ``(samples, betas)`` array of log ratios per depth (rows in the
-    same sample order at every depth: coupled depths share sample ids)."""
+    """Depths, betas and one ``(samples, betas)`` array of ``log_<metric>`` per depth (rows in
+    the same sample order at every depth: coupled depths share sample ids)."""
     column = f"log_{metric}"
     if column not in frame:
         raise ValueError(f"metric={metric!r}: the table has no column {column!r}")
@@ -118,10 +131,15 @@ def critical_beta(
     is the bootstrap percentile interval at ``level``. ``extrapolate=True`` removes the
     finite-depth bias (:func:`extrapolated_beta`, at least 3 depths); ``omega`` then
     overrides the correction exponent the theory gives (:func:`correction_exponent`).
+    Either estimate is the linear term's exponent; where it lies more than SECOND_ORDER_GAP
+    below 1/2, the betas between it and 1/2 decide (:func:`_check_second_order`, from the
+    column log_hidden_ratio whatever ``metric``: the drift belongs to the product of the layers,
+    which h, the tangent and the gradient share).
     """
     depths, betas, cubes = _cube(frame, metric)
     if extrapolate:
-        return extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega)
+        result = extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega)
+        return _check_second_order(frame, result)
     log_depths = np.log(depths.astype(float))
     medians = np.stack([np.median(c, axis=0) for c in cubes])
     slopes = _slopes(log_depths, betas, medians)
@@ -131,9 +149,10 @@ def critical_beta(
         resampled = np.stack([np.median(c, axis=0) for c in _resample(cubes, rng)])
         boots.append(_estimate(betas, _slopes(log_depths, betas, resampled)))
     low, high = np.nanquantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    return CriticalBeta(
+    result = CriticalBeta(
         _estimate(betas, slopes), float(low), float(high), _slope_table(betas, slopes)
     )
+    return _check_second_order(frame, result)
 
 
 def _slope_table(betas, slopes) -> pd.DataFrame:
@@ -276,6 +295,101 @@ def extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega=No
     )
 
 
+# --- the betas between the linear-term exponent and 1/2 -------------------------------------
+
+# The check runs where the linear-term exponent is this far below 1/2: i.i.d. laws, smooth
+# weights and fbm with H >= 1/2 have it at 1/2 or above (up to Monte Carlo error), and their
+# estimates are unchanged.
+SECOND_ORDER_GAP = 0.05
+# A drift coefficient this many standard errors from 0 is a drift (the level of the theory
+# report: false alarm 3.2e-5 per side and beta).
+DRIFT_Z = 4.0
+
+
+def second_order_drift(frame: pd.DataFrame, linear: float) -> pd.DataFrame:
+    """The drift of the mean log ||h_L|| / ||h_0|| at the betas strictly between the linear-term
+    exponent ``linear`` (p) and 1/2 (rsim/THEORY.md section 12).
+
+    To order alpha^2 (alpha = L^-beta) that mean is A L^(2p - 2 beta) + B L^(1 - 2 beta): the
+    energy of the linear term (res-1: (1 - 1/d) K L^2H / 2) and the second-order drift (res-1:
+    B = -K / (2d)). Between p and 1/2 the first vanishes and the second diverges unless B = 0,
+    so B != 0 means those betas are not on the identity side. Per beta: the least-squares B
+    over the depths, its standard error (samples paired across depths where the depths have
+    the same sample count, as coupled depths share their samples; independent otherwise),
+    z = B / SE, ``detected`` (|z| > DRIFT_Z) and the mean at the shallowest and deepest depth.
+    """
+    depths, betas, cubes = _cube(frame, "hidden_ratio")
+    depths = depths.astype(float)
+    paired = len({len(c) for c in cubes}) == 1
+    rows = []
+    for j in np.flatnonzero((betas > linear) & (betas < 0.5)):
+        beta = betas[j]
+        design = np.stack([depths ** (2 * linear - 2 * beta), depths ** (1 - 2 * beta)], axis=1)
+        weights = np.linalg.pinv(design)[1]  # B = weights @ (mean per depth)
+        columns = [c[:, j] for c in cubes]
+        if paired:
+            combined = np.stack(columns, axis=1) @ weights
+            coefficient = combined.mean()
+            se = combined.std(ddof=1) / np.sqrt(len(combined))
+        else:
+            coefficient = sum(w * c.mean() for w, c in zip(weights, columns))
+            se = np.sqrt(sum(w**2 * c.var(ddof=1) / len(c) for w, c in zip(weights, columns)))
+        z = coefficient / se if se > 0 else (0.0 if coefficient == 0 else np.inf * coefficient)
+        rows.append(
+            {
+                "beta": beta,
+                "mean_shallowest": columns[0].mean(),
+                "mean_deepest": columns[-1].mean(),
+                "drift": coefficient,
+                "se": se,
+                "z": z,
+                "detected": bool(abs(z) > DRIFT_Z),
+            }
+        )
+    columns = ["beta", "mean_shallowest", "mean_deepest", "drift", "se", "z", "detected"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _check_second_order(frame: pd.DataFrame, result: CriticalBeta) -> CriticalBeta:
+    """``result`` as it is where its linear-term exponent is not below 1/2 - SECOND_ORDER_GAP;
+    otherwise beta* = 1/2 if :func:`second_order_drift` sees a drift, else undecided."""
+    p = result.estimate
+    if not np.isfinite(p) or p >= 0.5 - SECOND_ORDER_GAP:
+        return result
+    linear = (p, result.low, result.high)
+    head = f"linear-term exponent {p:.3f} [{result.low:.3f}, {result.high:.3f}]"
+    undecided = dict(estimate=np.nan, low=result.low, high=0.5, linear=linear)
+    if "log_hidden_ratio" not in frame:
+        why = "the table has no log_hidden_ratio column to check the betas between it and 1/2"
+        return replace(result, **undecided, note=f"undecided: {head}; {why}")
+    drift = second_order_drift(frame, p)
+    if drift.empty:
+        why = "no beta of the sweep lies between it and 1/2"
+        return replace(result, **undecided, drift=drift, note=f"undecided: {head}; {why}")
+    seen = drift[drift["detected"]]
+    zs = ", ".join(f"{b:g} (z = {z:.1f})" for b, z in zip(drift["beta"], drift["z"]))
+    if seen.empty:
+        why = (
+            f"no drift of mean log ||h_L||/||h_0|| in L^(1-2beta) at beta {zs}: these depths "
+            "cannot tell whether beta* is the linear-term exponent or 1/2 (THEORY.md section 12)"
+        )
+        return replace(result, **undecided, drift=drift, note=f"undecided: {head}; {why}")
+    note = (
+        f"{head}, but mean log ||h_L||/||h_0|| drifts in L^(1-2beta) at beta {zs}: the "
+        "alpha^2 L/d drift of THEORY.md section 12, so beta* = 1/2 at fixed width "
+        "(interval: the largest drifting beta to 1/2)"
+    )
+    return replace(
+        result,
+        estimate=0.5,
+        low=float(seen["beta"].max()),
+        high=0.5,
+        linear=linear,
+        drift=drift,
+        note=note,
+    )
+
+
 def critical_betas(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -> pd.DataFrame:
     """:func:`critical_beta` for every series (law, H, architecture: model, branch_depth,
     image_size, kernel_size...) of a sweep that has at least 2 depths and 2 betas; one row
@@ -294,15 +408,18 @@ def critical_betas(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -
                 "low": result.low,
                 "high": result.high,
                 **({"omega": result.omega} if result.omega is not None else {}),
+                **({"note": result.note} if result.note else {}),
             }
         )
     return pd.DataFrame(rows)
 
 
 def zero_crossings(frame: pd.DataFrame, metric: str = "hidden_diff") -> pd.DataFrame:
-    """At a single depth: for every series (e.g. every H of the heatmap), the beta at which
-    the mean log10 ratio crosses 0, by linear interpolation on the beta grid (the fixed-depth
-    reading of the official Figure 7); NaN where it does not cross."""
+    """At each depth: for every series (e.g. every H of the heatmap), the beta at which the
+    mean log10 ratio crosses 0, by linear interpolation on the beta grid (the fixed-depth
+    reading of the official Figure 7); NaN where it does not cross. This is the contour
+    r = 1 at that L, not beta*: at finite depth it lies below beta* (rsim/THEORY.md sections 8
+    and 12), even for i.i.d. weights; :func:`extrapolated_curve` removes that bias."""
     column = f"log_{metric}"
     rows = []
     keys = _series(frame) + ["depth"]
@@ -323,9 +440,11 @@ def critical_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -
     """beta*(H) of every architecture and law family of an H sweep: one row per (series, H).
 
     Every series but the Hurst index (model, branch, width, init...) is one curve. At a single
-    depth, beta* is where the mean log10 ratio crosses 0 (:func:`zero_crossings`: the official
-    Figure 7 reading, a finite-depth value; ``low`` and ``high`` are NaN); a sweep over several
-    depths uses :func:`critical_beta` per H (``kwargs`` go to it, ``extrapolate`` included).
+    depth, ``beta_star`` is where the mean log10 ratio crosses 0 (:func:`zero_crossings`: the
+    official Figure 7 reading, the contour r = 1 at that L, below beta* at finite depth;
+    ``low`` and ``high`` are NaN); a sweep over several depths uses :func:`critical_beta` per H
+    (``kwargs`` go to it, ``extrapolate`` included; :func:`extrapolated_curve` keeps the H
+    whose depths allow the extrapolation).
     Columns: the series columns, ``depth`` (the depth, or the largest one), ``metric``,
     ``beta_star``, ``low``, ``high``, ``method`` (``zero_crossing`` | ``depth_slopes`` |
     ``extrapolated``).
@@ -343,3 +462,26 @@ def critical_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -
         table["method"] = "extrapolated" if kwargs.get("extrapolate") else "depth_slopes"
     columns = [c for c in SERIES if c in table] + ["depth", "metric", "beta_star", "low", "high"]
     return table[columns + ["method"]].reset_index(drop=True)
+
+
+def extrapolated_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -> pd.DataFrame:
+    """The extrapolated beta*(H) (:func:`critical_curve` with ``extrapolate=True``) of every
+    (series, H) of an H sweep whose depths allow it, with :func:`critical_curve`'s columns;
+    ``kwargs`` go to :func:`critical_beta`. A series at one depth, or at fewer depths than its
+    extrapolation needs (:func:`critical_beta` raises), has no row; none at all gives an empty
+    table. ``beta_star``, ``low`` or ``high`` may be NaN where the estimator cannot decide."""
+    if f"log_{metric}" not in frame:
+        raise ValueError(f"metric={metric!r}: the table has no column 'log_{metric}'")
+    parts = []
+    swept = frame[frame["hurst"].notna()]
+    for _, series in swept.groupby(_series(swept), dropna=False, sort=True):
+        if series["depth"].nunique() < 2:
+            continue
+        try:
+            parts.append(critical_curve(series, metric, extrapolate=True, **kwargs))
+        except ValueError:  # too few depths (or betas) to extrapolate this series
+            continue
+    if parts:
+        return pd.concat(parts, ignore_index=True)
+    columns = [*_series(frame), "depth", "metric", "beta_star", "low", "high", "method"]
+    return pd.DataFrame(columns=columns)

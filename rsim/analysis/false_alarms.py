@@ -4,7 +4,9 @@
 :func:`~rsim.analysis.report.sweep_verdict`) on many independent replicates of correct
 simulations at each sample count n and tallies how often it cries wolf: per n, the fraction of
 replicates whose sweep verdict is VIOLATES and the per-check rate (violations over judged
-checks, overall and per kind of check), each with its binomial standard error.
+checks, overall, per kind of check and over the informative checks, also per statement),
+each with its binomial standard error. SHARP_CELLS are the cells of ``+sweep=theory_sharp``,
+where the high-probability bounds are informative.
 ``scripts/false_alarms.py`` prints the table; rsim/THEORY.md section 8 and the README quote it.
 
 Replicates. Sample i of a cell always uses the key ``fold_in(root, i)`` (rsim.core.engine), so
@@ -41,6 +43,24 @@ CELLS = (
     dict(model="res3", init="gaussian", width=64, n_in=8, sampler="projection", depths=(10, 30)),
 )
 BETAS = (0.25, 0.5, 1.0)
+# The cells of conf/sweep/theory_sharp.yaml, where every high-probability bound of
+# rsim/THEORY.md section 3 is informative somewhere (a test checks they match the sweep):
+# their false-alarm rate on the informative checks is the one that exercises a bound which
+# could fail.
+SHARP_CELLS = tuple(
+    dict(
+        model="res1",
+        activation="identity",
+        init="gaussian",
+        sampler="projection",
+        width=width,
+        n_in=16,
+        depths=(11000,),
+    )
+    for width in (4, 64, 1024)
+)
+SHARP_BETAS = (0.355, 0.5)
+SHARP_SAMPLE_COUNTS = (4, 16, 64, 256)
 
 
 def simulate_pools(
@@ -99,23 +119,38 @@ def measure(
             count = min(count, max_replicates)
         block = pool["sample"].to_numpy() // n
         sweeps = 0
-        tally = {kind: [0, 0] for kind in ("all", "mean", "probability")}
+        tally = {kind: [0, 0] for kind in ("all", "mean", "probability", "informative")}
+        by_statement: dict[str, list[int]] = {}
         skipped = 0
         for _, part in pool[block < count].groupby(block[block < count], sort=True):
             checks = report.check_table(part)
             sweeps += report.sweep_verdict(checks).startswith("VIOLATES")
             judged = checks[checks["verdict"].isin([AGREES, VIOLATES])]
             skipped += int((checks["verdict"] == TOO_FEW).sum())
-            for kind in tally:
-                mine = judged if kind == "all" else judged[judged["kind"] == kind]
+            informative = judged[judged["informative"].astype(bool)]
+            subsets = {
+                "all": judged,
+                "mean": judged[judged["kind"] == "mean"],
+                "probability": judged[judged["kind"] == "probability"],
+                "informative": informative,
+            }
+            for kind, mine in subsets.items():
                 tally[kind][0] += int((mine["verdict"] == VIOLATES).sum())
                 tally[kind][1] += len(mine)
+            for (quantity, statement, column), mine in informative.groupby(
+                ["quantity", "statement", "column"], sort=False
+            ):
+                label = f"{quantity} {report.statement_label(quantity, statement, column)}"
+                counts = by_statement.setdefault(label, [0, 0])
+                counts[0] += int((mine["verdict"] == VIOLATES).sum())
+                counts[1] += len(mine)
         rows.append(
             {
                 "n": n,
                 "replicates": count,
                 "sweep": Rate(sweeps, count),
                 **{f"check_{kind}": Rate(*tally[kind]) for kind in tally},
+                "informative_by_statement": {k: Rate(*v) for k, v in by_statement.items()},
                 "too_few_per_report": skipped / count,
             }
         )
@@ -132,15 +167,30 @@ def format_table(table: pd.DataFrame) -> str:
     """The markdown table of :func:`measure`."""
     header = (
         "| n | replicates | sweep VIOLATES | per check (all) | per check (means) | "
-        "per check (probabilities) | skipped per report |\n|---|---|---|---|---|---|---|"
+        "per check (probabilities) | per informative check | skipped per report |\n"
+        "|---|---|---|---|---|---|---|---|"
     )
     lines = [header]
     for _, r in table.iterrows():
         lines.append(
             f"| {r['n']} | {r['replicates']} | {r['sweep'].text()} | {r['check_all'].text()} | "
             f"{r['check_mean'].text()} | {r['check_probability'].text()} | "
-            f"{r['too_few_per_report']:.1f} |"
+            f"{r['check_informative'].text()} | {r['too_few_per_report']:.1f} |"
         )
+    return "\n".join(lines)
+
+
+def format_statement_table(table: pd.DataFrame) -> str:
+    """Per statement (rows) and n (columns): violations over informative judged checks."""
+    statements = list(dict.fromkeys(name for r in table["informative_by_statement"] for name in r))
+    header = "| informative checks of | " + " | ".join(f"n = {n}" for n in table["n"]) + " |"
+    lines = [header, "|---|" + "---|" * len(table)]
+    for name in statements:
+        cells = [
+            f"{rates[name].events}/{rates[name].trials}" if name in rates else "-"
+            for rates in table["informative_by_statement"]
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

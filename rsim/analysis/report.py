@@ -15,11 +15,16 @@ For every cell (a row group of the table: the cell's columns and beta) and for h
   with the empirical (1 - delta) quantile (delta quantile for lower bounds);
 
 and gives each check a verdict: ``agrees``, ``violates`` (beyond Monte Carlo error),
-``too few samples to judge`` or ``not applicable`` (with the failed condition). The sweep
-gets a one-line verdict, and report.md a table per series of the hypotheses that fail (H1,
-H1', H2, H4) and of where each statement applies: the exact value holds for every branch with
-a closed form, c = gain^2 (gain^2 kappa)^m (m hidden layers for mlp and conv, rsim/THEORY.md
-section 11).
+``too few samples to judge`` or ``not applicable`` (with the failed condition), and says
+whether its bound was informative at that cell (:func:`informative_sides`): a bound that
+cannot fail there (a lower bound <= 0, an upper bound more than INFORMATIVE_RATIO times the
+observed quantity) agrees vacuously, and the verdict line counts those agreements apart.
+Proposition 5 judged on the forward-mode r_q (no backprop column) is labelled as holding
+through Markov's inequality only (:data:`PROP5_ON_TANGENT`). The sweep gets a one-line
+verdict, and report.md a table of informative checks per statement, and per series a table of
+the hypotheses that fail (H1, H1', H2, H4) and of where each statement applies: the exact
+value holds for every branch with a closed form, c = gain^2 (gain^2 kappa)^m (m hidden layers
+for mlp and conv, rsim/THEORY.md section 11).
 
 Monte Carlo error (the estimators are in :mod:`rsim.analysis.stats`; rsim/THEORY.md
 section 8 states the same rules).
@@ -102,9 +107,24 @@ LEFT_SKEWED = -0.5
 # (L = 1000, d = 64: few kernel entries per layer, rsim/THEORY.md section 11); the dense
 # branches stay within +-0.25.
 RIGHT_SKEWED = 0.5
+# A bound is informative at a cell when the cell could contradict it: a lower bound above 0
+# (r^2 > 0 always, so a lower bound <= 0 cannot fail), or an upper bound at most this many
+# times the observed quantity it bounds (the (1 - delta) quantile of r^2 for a high-probability
+# bound, the Monte Carlo mean for a bound on E[r^2]). An upper bound above the observed
+# (1 - delta) quantile leaves fewer than delta n samples outside, so a vacuous check never
+# violates (rsim/THEORY.md section 8).
+INFORMATIVE_RATIO = 10.0
 HIDDEN = "log_hidden_diff"
 # The gradient's log r column, in order of preference: exact backprop, then forward mode.
 GRADIENT_COLUMNS = tuple(f"log_{name}" for name in schema.GRADIENT_DIFFS)
+JVP_COLUMN = "log_jvp_diff"
+# Proposition 5 is a statement on the law of r_p. The forward-mode r_q shares only its second
+# moment (E r_q^2 = E r_p^2, rsim/THEORY.md section 4), so 2 L alpha^2 / delta bounds r_q
+# through Markov's inequality on that mean, not as Proposition 5 itself.
+PROP5_ON_TANGENT = (
+    "judged on the jvp tangent r_q, not r_p: holds only through Markov's inequality on "
+    "E r_q^2 = E r_p^2 <= 2 L alpha^2"
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,6 +203,28 @@ def check_probability(log_sq: np.ndarray, band: Band, delta: float) -> tuple[str
     return AGREES, "", outside
 
 
+def informative_sides(band: Band, observed: float) -> tuple[bool, bool]:
+    """(lower, upper): whether each end of ``band`` is informative against ``observed``, the
+    quantity it bounds at this cell (see INFORMATIVE_RATIO): a lower end > 0, an upper end
+    finite and <= INFORMATIVE_RATIO * observed. A one-sided bound has the other end at -inf
+    or +inf, which is never informative; an exact value (lower = upper > 0) always is."""
+    lower = band.lower > 0
+    upper = (
+        math.isfinite(band.upper)
+        and math.isfinite(observed)
+        and observed > 0
+        and band.upper <= INFORMATIVE_RATIO * observed
+    )
+    return bool(lower), bool(upper)
+
+
+def _informative_update(band: Band, observed: float) -> dict:
+    """The row fields ``informative`` and ``bound_over_observed`` (upper end / observed)."""
+    lower, upper = informative_sides(band, observed)
+    ratio = band.upper / observed if math.isfinite(band.upper) and observed > 0 else math.nan
+    return {"informative": lower or upper, "bound_over_observed": ratio}
+
+
 def _fmt(x: float) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return ""
@@ -207,6 +249,8 @@ def _row(
         "outside": math.nan,
         "n": math.nan,
         "verdict": NOT_APPLICABLE,
+        "informative": False,
+        "bound_over_observed": math.nan,
         "note": "",
     }
 
@@ -228,6 +272,7 @@ def _mean_row(base: dict, log_sq: np.ndarray, target) -> dict:
         n=est.n,
         verdict=verdict,
         note=note,
+        **_informative_update(band, est.value),
     )
     return row
 
@@ -258,6 +303,7 @@ def _probability_row(base: dict, log_sq: np.ndarray, bound, side: str, delta: fl
         n=log_sq.size,
         verdict=verdict,
         note=note,
+        **_informative_update(band, math.exp(estimate)),
     )
     return row
 
@@ -368,10 +414,14 @@ def cell_checks(key: dict, group: pd.DataFrame) -> list[dict]:
     column = gradient_column(group)
     gradient = None if column is None else 2 * group[column].to_numpy(dtype=np.float64)
     unusable = _unusable(gradient, "no gradient column (simulated with gradients=none)")
-    rows += _judge(
+    gradient_rows = _judge(
         key, "gradient", column or "", gradient, gradient_statements(net, beta, depth), unusable
     )
-    return rows
+    if column == JVP_COLUMN:
+        for row in gradient_rows:
+            if row["statement"] == "Prop 5" and row["verdict"] != NOT_APPLICABLE:
+                row["note"] = "; ".join(n for n in (PROP5_ON_TANGENT, row["note"]) if n)
+    return rows + gradient_rows
 
 
 def gradient_column(frame: pd.DataFrame) -> str | None:
@@ -400,17 +450,21 @@ def check_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep_verdict(checks: pd.DataFrame) -> str:
-    """One line: how many checks agree, violate, are too few samples to judge (means below
-    MIN_MEAN_SAMPLES), are not applicable; AGREES or VIOLATES."""
+    """One line: how many checks agree (informative and vacuous apart), violate, are too few
+    samples to judge (means below the sample floors), are not applicable; AGREES or VIOLATES.
+    AGREES with no informative agreement says so: nothing the cells could contradict was
+    checked."""
     judged = checks[checks["kind"] != "limit"]
     counts = judged["verdict"].value_counts()
     n_cells = len(judged.drop_duplicates(cell_columns(judged)))
     agree, violate = int(counts.get(AGREES, 0)), int(counts.get(VIOLATES, 0))
     na, few = int(counts.get(NOT_APPLICABLE, 0)), int(counts.get(TOO_FEW, 0))
+    informative = int(judged[judged["verdict"] == AGREES]["informative"].astype(bool).sum())
     skipped = f", {few} too few samples to judge" if few else ""
     text = (
-        f"{n_cells} cells, {len(judged)} checks: {agree} agree, {violate} violate beyond "
-        f"Monte Carlo error{skipped}, {na} not applicable"
+        f"{n_cells} cells, {len(judged)} checks: {agree} agree ({informative} informative, "
+        f"{agree - informative} vacuous), {violate} violate beyond Monte Carlo error{skipped}, "
+        f"{na} not applicable"
     )
     if violate:
         bad = judged[judged["verdict"] == VIOLATES]
@@ -423,7 +477,39 @@ def sweep_verdict(checks: pd.DataFrame) -> str:
         if few:
             return f"TOO FEW SAMPLES: {text}"
         return f"NOTHING CHECKED: {text}"
+    if not informative:
+        return f"AGREES (0 informative checks: every agreeing bound is vacuous here): {text}"
     return f"AGREES: {text}"
+
+
+def statement_label(quantity: str, statement: str, column: str) -> str:
+    """A statement's name in report.md: Proposition 5 on the jvp tangent says it holds
+    through Markov only (PROP5_ON_TANGENT)."""
+    if quantity == "gradient" and statement == "Prop 5" and column == JVP_COLUMN:
+        return "Prop 5 on r_q (Markov only)"
+    return statement
+
+
+def informative_counts(checks: pd.DataFrame) -> pd.DataFrame:
+    """Per (quantity, statement, column), in the order of the checks: how many checks agree
+    with an informative bound, agree vacuously, violate, are too few to judge, not apply."""
+    judged = checks[checks["kind"] != "limit"]
+    rows = []
+    keys = ["quantity", "statement", "column"]
+    for (quantity, statement, column), part in judged.groupby(keys, sort=False):
+        verdict, informative = part["verdict"], part["informative"].astype(bool)
+        rows.append(
+            {
+                "quantity": quantity,
+                "statement": statement_label(quantity, statement, column),
+                "informative": int(((verdict == AGREES) & informative).sum()),
+                "vacuous": int(((verdict == AGREES) & ~informative).sum()),
+                "violate": int((verdict == VIOLATES).sum()),
+                "too_few": int((verdict == TOO_FEW).sum()),
+                "not_applicable": int((verdict == NOT_APPLICABLE).sum()),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,18 +661,59 @@ def _cell_tables(checks: pd.DataFrame) -> list[str]:
                         "n/a"
                         if r["verdict"] == NOT_APPLICABLE
                         else f"{_bound_text(r)} {_verdict_mark(r)} "
-                        f"({int(r['outside'])}/{int(r['n'])} out)"
+                        f"({int(r['outside'])}/{int(r['n'])} out; {_informative_text(r)})"
                     )
                 rows.append([f"{depth}", f"{beta:g}", f"{delta:g}", quantiles] + entries)
             out.append(
                 f"**{title}: high-probability bounds on r² "
-                "(verdict: count outside vs Binomial(n, δ))**\n"
+                "(verdict: count outside vs Binomial(n, δ); informative or vacuous, with the "
+                "upper bound over the observed quantile q)**\n"
             )
+            labels = [statement_label(quantity, name, column) for name in statements]
             out.append(
-                _markdown_table(["L", "β", "δ", "q_δ, q_(1−δ) of r² [interval]"] + statements, rows)
+                _markdown_table(["L", "β", "δ", "q_δ, q_(1−δ) of r² [interval]"] + labels, rows)
                 + "\n"
             )
     return out
+
+
+def _informative_text(row) -> str:
+    """'informative: lower > 0, 2.3 q' / 'vacuous: 14 q' for a high-probability check: whether
+    an end bites, and the upper end over the observed quantile q (``estimate``)."""
+    lower, upper = informative_sides(Band(row["bound_lower"], row["bound_upper"]), row["estimate"])
+    parts = ["lower > 0"] if lower else []
+    if math.isfinite(row["bound_over_observed"]):
+        parts.append(f"{row['bound_over_observed']:.2g} q")
+    word = "informative" if lower or upper else "vacuous"
+    return f"{word}: {', '.join(parts)}" if parts else word
+
+
+def _informative_table(checks: pd.DataFrame) -> str:
+    counts = informative_counts(checks)
+    rows = [
+        [
+            r["quantity"],
+            r["statement"],
+            str(r["informative"]),
+            str(r["vacuous"]),
+            str(r["violate"]),
+            str(r["too_few"]),
+            str(r["not_applicable"]),
+        ]
+        for _, r in counts.iterrows()
+    ]
+    return _markdown_table(
+        [
+            "quantity",
+            "statement",
+            "agree, informative",
+            "agree, vacuous",
+            "violate",
+            "too few samples",
+            "not applicable",
+        ],
+        rows,
+    )
 
 
 def _quantiles_text(cell: pd.DataFrame) -> str:
@@ -709,7 +836,13 @@ def _method_text() -> str:
         "(the one-sided 4σ level); the quantile shown carries the distribution-free "
         "order-statistic interval at the same level. α = L^−β. Corollary 2 (iii) is a limit "
         "statement and is drawn, not judged; Corollary 1 (i)-(ii) and 2 (i)-(ii) are limits "
-        "too: the column 'L → ∞' names the regime they predict.\n"
+        "too: the column 'L → ∞' names the regime they predict. A bound is *informative* at a "
+        f"cell when the cell could contradict it: a lower bound > 0, or an upper bound within "
+        f"{INFORMATIVE_RATIO:g}x of the observed quantity (the (1 − δ) quantile of r², or the "
+        "Monte Carlo mean for E[r²]); otherwise it agrees *vacuously* (it cannot fail there), "
+        "and the verdict counts those agreements apart. Proposition 5 judged on the jvp "
+        "tangent r_q (no backprop column) holds only through Markov's inequality on "
+        "E r_q² = E r_p².\n"
     )
 
 
@@ -722,6 +855,8 @@ def render_markdown(
         f"# rsim theory report: `{folder}`\n",
         f"**Verdict: {verdict or sweep_verdict(checks)}.**\n",
         _method_text(),
+        "## Informative checks\n",
+        _informative_table(checks) + "\n",
         "## Constants and hypotheses\n",
         _constants_table(checks) + "\n",
         "## Which statements apply\n",

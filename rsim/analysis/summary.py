@@ -117,7 +117,10 @@ def critical_text(frame: pd.DataFrame) -> str | None:
                         f"; extrapolated {ext['beta_star']:.3f} [{ext['low']:.3f}, "
                         f"{ext['high']:.3f}] (omega {ext['omega']:.3g})"
                     )
-                lines.append(line + " (90%)")
+                line += " (90%)"
+                if isinstance(row.get("note"), str):  # the second-order check (critical.py)
+                    line += f"; {row['note']}"
+                lines.append(line)
     elif frame["hurst"].nunique() > 1 and frame["beta"].nunique() >= 5:
         curve = critical_curve(frame, "hidden_diff")
         for _, part in curve.groupby(curve_keys(curve), sort=True, dropna=False):

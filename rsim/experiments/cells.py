@@ -320,7 +320,8 @@ def simulate(progress: bool = False, **options: Any) -> pd.DataFrame:
 
 
 def simulated_critical_curve(key: pd.Series, hursts, seed: int = 0) -> pd.DataFrame:
-    """beta*(H) of one architecture at one depth, simulated at a small size for the figures
+    """The contour r_h = 1 over H of one architecture at one depth (a finite-depth reading of
+    beta*(H), biased low), simulated at a small size for the figures
     that need a critical line of their own model (training): the zero crossing of the mean
     log10 r_h over ``schema.CRITICAL_CURVE_BETAS`` with ``schema.CRITICAL_CURVE_SAMPLES``
     samples per cell (:func:`rsim.analysis.critical.critical_curve`). ``key`` gives model,

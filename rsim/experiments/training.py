@@ -341,7 +341,8 @@ def finish(folder: Path, figures: bool) -> None:
 
 
 def critical_curve(frame: pd.DataFrame, folder: Path) -> pd.DataFrame | None:
-    """The simulated critical curve beta*(H) at initialisation of the trained architecture,
+    """The contour r_h = 1 over H at initialisation (a finite-depth reading, below beta*) of
+    the trained architecture,
     width and depth (:func:`rsim.experiments.cells.simulated_critical_curve`), for an
     accuracy table over several H of one fbm law and one depth; kept in
     ``critical_curve.csv`` beside the data (delete it to recompute). None otherwise."""
@@ -354,7 +355,7 @@ def critical_curve(frame: pd.DataFrame, folder: Path) -> pd.DataFrame | None:
     path = Path(folder) / "critical_curve.csv"
     if path.is_file():
         return pd.read_csv(path)
-    print(f"rsim: simulating the critical curve of {key['model']} at L = {key['depth']}")
+    print(f"rsim: simulating the contour r_h = 1 of {key['model']} at L = {key['depth']}")
     curve = simulated_critical_curve(key, frame["hurst"].unique())
     from rsim import results
 

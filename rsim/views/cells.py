@@ -6,7 +6,9 @@
   largest depth, one panel per beta.
 * ``fbm_paths.png`` (Figure 6): for each H of the ``paths`` table, the weight entry
   V_k[0, 0] a sample was simulated with, and its fBm path.
-* ``heatmap.png`` (Figure 7): mean log10 ratio over (H, beta) with the critical curve.
+* ``heatmap.png`` (Figure 7): mean log10 ratio over (H, beta) at one depth with its contour
+  r = 1 and, where the sweep has the depths for it, the extrapolated beta*.
+* ``critical_curves.png``: those lines of every architecture and law of an H sweep together.
 * ``architectures.png``: when the table holds several architectures (model, branch_depth,
   conv shape) swept over depths, the median r_h of each against L, one panel per beta, with
   sqrt of its exact E[r^2] (rsim/THEORY.md section 11).
@@ -22,7 +24,7 @@ from matplotlib.figure import Figure
 
 from rsim import results, schema
 from rsim.analysis import theory
-from rsim.analysis.critical import critical_curve, curve_keys, zero_crossings
+from rsim.analysis.critical import curve_keys, extrapolated_curve, zero_crossings
 from rsim.analysis.report import architecture_label
 
 SERIES = list(schema.CELL_SERIES)
@@ -40,6 +42,11 @@ LABELS = {
     "grad_diff": r"$\|p_0 - p_L\| / \|p_L\|$",
     "grad_ratio": r"$\|p_0\| / \|p_L\|$",
 }
+# The diff ratios by name (rsim/THEORY.md): hidden state, jvp tangent, backprop gradient.
+SYMBOLS = {"hidden_diff": "r_h", "jvp_diff": "r_q", "grad_diff": "r_p"}
+# The overlays of an H sweep: the level of the extrapolated beta*'s interval, and the guide.
+LEVEL = 0.9
+HEURISTIC = "heuristic max(H, 1/2)"
 
 
 def _title(frame: pd.DataFrame) -> str:
@@ -120,69 +127,135 @@ def histograms(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
 
 
 def heatmap(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
-    """Figure 7: mean log10 ratio over (H, beta) at one depth, one row per architecture and law
-    (res-1, res-2, res-3...), each with its own estimated critical curve (where the mean
-    crosses 0); res-3 rows also show its heuristic max(H, 1/2), a formula of res-3 only."""
+    """Figure 7 (:func:`heatmap_figure`) written to ``path``."""
+    fig = heatmap_figure(frame, ratios)
+    results.save_figure(fig, path, dpi=120)
+    return path
+
+
+def heatmap_figure(frame: pd.DataFrame, ratios: list[str]) -> Figure:
+    """Figure 7: mean log10 ratio over (H, beta) at the deepest depth, one row per architecture
+    and law (res-1, res-2, res-3...), each with its contour r = 1 at that depth (where the mean
+    crosses 0) and, where the sweep has the depths for it, the extrapolated beta* with its
+    interval; res-2/res-3 (ReLU) rows also show the heuristic max(H, 1/2)."""
     series = list(frame.groupby(curve_keys(frame), sort=True, dropna=False))
     fig = Figure(figsize=(6 * len(ratios), 4.8 * len(series)))
     axes = fig.subplots(len(series), len(ratios), squeeze=False)
-    for row, (_, part) in zip(axes, series):
-        first = part.iloc[0]
+    for row, (_, whole) in zip(axes, series):
+        first, depth = whole.iloc[0], whole["depth"].max()
+        part = whole[whole["depth"] == depth]
         for ax, ratio in zip(row, ratios):
             grid = (part.groupby(["hurst", "beta"])[f"log_{ratio}"].mean() / np.log(10)).unstack()
             hursts, betas = grid.index.to_numpy(), grid.columns.to_numpy()
             image = ax.pcolormesh(
                 betas, hursts, grid.to_numpy(), cmap="RdBu_r", vmin=-3, vmax=3, shading="nearest"
             )
-            label = f"mean log10 {LABELS.get(ratio, ratio)}"
+            label = f"mean log10 {LABELS.get(ratio, ratio)} at L = {depth}"
             fig.colorbar(image, ax=ax, extend="both", label=label)
             crossings = zero_crossings(part, ratio)
             ax.plot(
-                crossings["beta_zero"], crossings["hurst"], "k-", lw=2, label="simulated critical"
+                crossings["beta_zero"], crossings["hurst"], "k-", lw=2, label=_contour(ratio, depth)
             )
-            if first["model"] == "res3":
-                ax.plot(np.maximum(hursts, 0.5), hursts, "k--", lw=1, label="res-3: max(H, 1/2)")
+            _extrapolated_line(ax, whole, ratio, heatmap=True, color="C2", lw=1.5)
+            if _heuristic_holds(first):
+                ax.plot(np.maximum(hursts, 0.5), hursts, "k:", lw=1.5, label=HEURISTIC)
+            ax.set_xlim(*_extent(betas))  # an extrapolated band past the grid is cut
+            ax.set_ylim(*_extent(hursts))
             ax.set_xlabel(r"$\beta$")
             ax.set_ylabel("Hurst index H")
-            ax.set_title(f"{architecture_label(first)}, {first['init']} weights", fontsize=9)
+            title = f"{architecture_label(first)}, {first['init']} weights, L = {depth}"
+            ax.set_title(title, fontsize=9)
             ax.legend(loc="lower right", fontsize=8)
-    fig.suptitle(
-        f"L = {frame['depth'].iloc[0]}, {frame['sample'].nunique()} samples per cell", fontsize=10
-    )
+    fig.suptitle(f"{frame['sample'].nunique()} samples per cell", fontsize=10)
     fig.tight_layout()
-    results.save_figure(fig, path, dpi=120)
-    return path
+    return fig
 
 
 def critical_curves(frame: pd.DataFrame, path: Path, metric: str = "hidden_diff") -> Path:
-    """beta*(H) of every architecture and law of an H sweep on one plot
-    (:func:`rsim.analysis.critical.critical_curve`), e.g. res-1 against res-3, or the exact
-    fGn law against the official generator's."""
-    curve = critical_curve(frame, metric)
-    fig = Figure(figsize=(5.5, 4.5))
-    ax = fig.subplots()
-    for i, (_, part) in enumerate(curve.groupby(curve_keys(curve), sort=True, dropna=False)):
-        first = part.iloc[0]
-        label = f"{architecture_label(first)}, {first['init']}"
-        style = ("-", "--", "-.", ":")[
-            i % 4
-        ]  # equal curves (res-2 with ReLU is res-3) stay visible
-        ax.plot(
-            part["hurst"], part["beta_star"], marker="o", ls=style, ms=3, color=f"C{i}", label=label
-        )
-        if part["low"].notna().any():
-            ax.fill_between(part["hurst"], part["low"], part["high"], color=f"C{i}", alpha=0.15)
-    hursts = np.linspace(curve["hurst"].min(), curve["hurst"].max(), 100)
-    ax.plot(hursts, np.maximum(hursts, 0.5), "k--", lw=1, label="max(H, 1/2) (res-3 heuristic)")
-    ax.plot(hursts, hursts, ":", color="0.5", lw=1, label=r"$\beta = H$")
-    ax.set_xlabel("Hurst index H")
-    ax.set_ylabel(rf"critical $\beta^*$ ({LABELS.get(metric, metric)})")
-    method = curve["method"].iloc[0].replace("_", " ")
-    ax.set_title(f"simulated critical curves ({method}, L = {curve['depth'].max()})", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    """The critical lines of an H sweep (:func:`critical_curves_figure`) written to ``path``."""
+    fig = critical_curves_figure(frame, metric)
     results.save_figure(fig, path, dpi=120)
     return path
+
+
+def critical_curves_figure(frame: pd.DataFrame, metric: str = "hidden_diff") -> Figure:
+    """Every architecture and law of an H sweep on one plot, e.g. res-1 against res-3, or the
+    exact fGn law against the official generator's: the contour r = 1 at the deepest depth
+    (:func:`rsim.analysis.critical.zero_crossings`, solid) and, where the sweep has the depths
+    for it, the extrapolated beta* with its interval (dashed,
+    :func:`rsim.analysis.critical.extrapolated_curve`)."""
+    frame = frame[frame["hurst"].notna()]
+    fig = Figure(figsize=(5.5, 4.5))
+    ax = fig.subplots()
+    series = list(frame.groupby(curve_keys(frame), sort=True, dropna=False))
+    extrapolated = False
+    for i, (_, whole) in enumerate(series):
+        first, depth = whole.iloc[0], whole["depth"].max()
+        name = f"{architecture_label(first)}, {first['init']}"
+        # one marker per series: equal curves (res-2 with ReLU is res-3) stay visible
+        style = dict(color=f"C{i}", marker="osD^v"[i % 5], ms=3)
+        contour = zero_crossings(whole[whole["depth"] == depth], metric)
+        label = f"{name}: {_contour(metric, depth)}"
+        ax.plot(contour["hurst"], contour["beta_zero"], ls="-", label=label, **style)
+        extrapolated |= _extrapolated_line(ax, whole, metric, prefix=f"{name}: ", **style)
+    if any(_heuristic_holds(whole.iloc[0]) for _, whole in series):
+        hursts = np.linspace(frame["hurst"].min(), frame["hurst"].max(), 100)
+        ax.plot(hursts, np.maximum(hursts, 0.5), "k:", lw=1, label=f"{HEURISTIC} (res-2/res-3)")
+    ax.set_xlabel("Hurst index H")
+    ax.set_ylabel(rf"$\beta$ ({LABELS.get(metric, metric)})")
+    title = f"{_symbol(metric)} = 1: where mean log10 {_symbol(metric)} crosses 0 at one L"
+    if extrapolated:
+        title += r" (solid); extrapolated $\beta^*$ (dashed)"
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _extent(centres: np.ndarray) -> tuple[float, float]:
+    """The outer edges of a heatmap's cells around sorted centres (half a step beyond)."""
+    if len(centres) < 2:
+        return centres[0] - 0.5, centres[0] + 0.5
+    return centres[0] - (centres[1] - centres[0]) / 2, centres[-1] + (centres[-1] - centres[-2]) / 2
+
+
+def _symbol(metric: str) -> str:
+    return f"${SYMBOLS[metric]}$" if metric in SYMBOLS else metric
+
+
+def _contour(metric: str, depth) -> str:
+    """The legend of a zero crossing of mean log10 r at one depth: the contour r = 1 at L."""
+    return f"{_symbol(metric)} = 1 at L = {depth}"
+
+
+def _heuristic_holds(key) -> bool:
+    """max(H, 1/2) is the heuristic of res-2/res-3 with ReLU (rsim/THEORY.md sections 6, 12); res-1
+    at fixed width tends to 1/2 below H = 1/2 too."""
+    return key["model"] in ("res2", "res3") and (
+        schema.branch_activation(key["model"], key["activation"]) == "relu"
+    )
+
+
+def _extrapolated_line(ax, whole, metric: str, prefix="", heatmap=False, **style) -> bool:
+    """The extrapolated beta*(H) of one series with its interval band, where the series has
+    the depths for it; NaN estimates (the estimator cannot decide) and infinite ones (a
+    sample with r = 0 exactly) are left out. On a ``heatmap`` beta is the x axis, otherwise H
+    is. Whether a line was drawn."""
+    curve = extrapolated_curve(whole, metric, level=LEVEL)
+    curve = curve[np.isfinite(curve["beta_star"].astype(float))].sort_values("hurst")
+    if curve.empty:
+        return False
+    depths = np.sort(whole["depth"].unique())
+    label = (
+        rf"{prefix}extrapolated $\beta^*$ from L = {', '.join(map(str, depths))} "
+        f"({LEVEL:.0%} interval)"
+    )
+    hurst, beta = curve["hurst"], curve["beta_star"]
+    band = np.isfinite(curve["low"].astype(float)) & np.isfinite(curve["high"].astype(float))
+    fill = ax.fill_betweenx if heatmap else ax.fill_between
+    ax.plot(*((beta, hurst) if heatmap else (hurst, beta)), ls="--", label=label, **style)
+    fill(hurst[band], curve["low"][band], curve["high"][band], color=style["color"], alpha=0.2)
+    return True
 
 
 def fbm_paths(paths: pd.DataFrame, path: Path) -> Path:
@@ -265,8 +338,9 @@ def sweep_figures(
 ) -> list[Path]:
     """All figures a results table supports, written into ``folder``; returns their paths.
 
-    Ratios against depth for every series swept over depths; a heatmap when H is swept at
-    one depth; histograms for the deepest cells otherwise; and the fbm weight paths when
+    Ratios against depth for every series swept over depths; a heatmap (at the deepest
+    depth) when more than 5 H are swept, and the critical lines when H is swept (2 H or more
+    over several depths); histograms for the deepest cells otherwise; and the fbm weight paths when
     ``paths`` (the table ``<folder>/paths/`` of a run with ``weight_paths``) has fbm rows.
     A table of several architectures swept over depths also gets ``architectures.png``.
     """
@@ -277,10 +351,14 @@ def sweep_figures(
     gradient_diff = next((r for r in schema.GRADIENT_DIFFS if r in frame), None)
     gradient_ratio = next((r for r in schema.GRADIENT_RATIOS if r in frame), None)
     hursts = frame["hurst"].dropna().unique()
-    if len(hursts) > 5 and frame["depth"].nunique() == 1:
+    one_depth = frame["depth"].nunique() == 1
+    if len(hursts) > 5:
         ratios = ["hidden_diff"] + ([gradient_diff] if gradient_diff else [])
         written.append(heatmap(frame, ratios, folder / "heatmap.png"))
-        return written + [critical_curves(frame, folder / "critical_curves.png")]
+    if len(hursts) > 5 or (len(hursts) > 1 and not one_depth):
+        written.append(critical_curves(frame, folder / "critical_curves.png"))
+    if len(hursts) > 5 and one_depth:
+        return written
     arch_keys = [c for c in ARCHITECTURE if c in frame]
     if frame.groupby(arch_keys, dropna=False).ngroups > 1 and frame["depth"].nunique() > 1:
         written.append(architectures(frame, "hidden_diff", folder / "architectures.png"))

@@ -25,6 +25,7 @@ from rsim.analysis.report import (
     gradient_column,
     series_columns,
     series_label,
+    statement_label,
 )
 
 MAX_HISTOGRAM_ROWS = 6
@@ -172,7 +173,8 @@ def _draw_histograms(
                                 color=color,
                                 ls=style,
                                 lw=1,
-                                label=f"{r['statement']}, δ = {r['delta']:g}",
+                                label=f"{statement_label(quantity, r['statement'], column)}, "
+                                f"δ = {r['delta']:g}",
                             )
             if len(log10_sq):
                 ax.axvline(

@@ -37,10 +37,14 @@ def figures(
     study: str, frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | None = None
 ) -> list[Path]:
     """The figure of ``study`` drawn from ``frame`` into ``folder`` (none for a weights table
-    without weight paths). ``critical``: the simulated critical curve beta*(H) of the trained
-    architecture and depth (columns hurst, beta_star), drawn over the accuracy heatmap."""
+    without weight paths). ``critical``: the contour r_h = 1 at initialisation of the trained
+    architecture at one depth (:func:`rsim.analysis.critical.critical_curve` at one depth:
+    columns hurst, beta_star, depth), drawn over the accuracy heatmap."""
     if study == "accuracy":
-        path = _accuracy_figure(frame, Path(folder), critical)
+        path = Path(folder) / "training_accuracy.png"
+        fig = accuracy_figure(frame, critical)
+        results.save_figure(fig, path, dpi=120, bbox_inches="tight")
+        plt.close(fig)
     else:
         path = {"weights": _weights_figure, "lr_alpha": _lr_alpha_figure}[study](
             frame, Path(folder)
@@ -48,7 +52,9 @@ def figures(
     return [path] if path is not None else []
 
 
-def _accuracy_figure(frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | None) -> Path:
+def accuracy_figure(frame: pd.DataFrame, critical: pd.DataFrame | None = None) -> plt.Figure:
+    """Figure 9: the best test accuracy over (beta, H) with the contour ``critical`` (see
+    :func:`figures`), or against beta per law."""
     best = best_accuracy(frame)
     best["law"] = best.apply(law_label, axis=1)
     fig, ax = plt.subplots(figsize=(6.5, 5))
@@ -65,14 +71,15 @@ def _accuracy_figure(frame: pd.DataFrame, folder: Path, critical: pd.DataFrame |
         fig.colorbar(mesh, ax=ax, label="best test accuracy over the learning rates")
         if critical is not None:
             first = frame.iloc[0]
+            depth = critical["depth"].max() if "depth" in critical else first["depth"]
             ax.plot(
                 critical["beta_star"],
                 critical["hurst"],
                 "w--",
                 lw=1.5,
                 label=(
-                    rf"$\beta^*(H)$ at initialisation: {model_label(first)}, "
-                    f"L = {_text(first['depth'])} (simulated)"
+                    f"$r_h$ = 1 at L = {_text(depth)} at initialisation "
+                    f"({model_label(first)}, simulated)"
                 ),
             )
             ax.legend(loc="upper right", fontsize=8)
@@ -94,10 +101,7 @@ def _accuracy_figure(frame: pd.DataFrame, folder: Path, critical: pd.DataFrame |
         f"{first['dataset']}, {first['optimizer']}, {first['epochs']} epochs; "
         f"accuracy {epoch_label()}"
     )
-    path = folder / "training_accuracy.png"
-    results.save_figure(fig, path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _text(value) -> str:
