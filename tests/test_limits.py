@@ -583,7 +583,7 @@ def test_sweep_runs_end_to_end_from_the_command_line(run_cli, tmp_path, sweep):
     assert rsim.load(tmp_path / sweep)["depth"].nunique() == 3
 
 
-def test_sde_order_check_script_runs(tmp_path):
+def test_sde_order_check_script_runs():
     """scripts/sde_order_check.py (the README's replicate check) end to end, at a tiny size."""
     root = Path(__file__).resolve().parent.parent
     command = [sys.executable, "scripts/sde_order_check.py", "--activations", "identity"]
