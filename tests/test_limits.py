@@ -60,6 +60,14 @@ def test_convergence_order_recovers_a_planted_order_and_its_interval_covers_it()
     assert abs(flat.order) < 0.1
 
 
+def test_convergence_order_refuses_mixed_series():
+    frame = _frame(np.ones((4, 2)), [2, 4])
+    frame = pd.concat([frame.assign(model="res1"), frame.assign(model="res3")])
+    with pytest.raises(ValueError, match="several series"):
+        rsim.convergence_order(frame, "error")
+    assert len(convergence.convergence_orders(frame, "error")) == 2
+
+
 def test_asymptotic_depths_drop_the_first_two_octaves_when_four_depths_remain():
     assert convergence.asymptotic_depths(2 ** np.arange(2, 13)) == tuple(2 ** np.arange(4, 13))
     # only 3 depths from 4 x 8 = 32 on: every depth
@@ -151,6 +159,9 @@ def test_the_reference_free_order_tells_euler_maruyama_from_milstein():
             assert biased.low > order + 0.05, biased
 
 
+SDE_DEPTHS = (8, 16, 32, 64, 128, 256, 512)
+
+
 @functools.cache
 def _sde_errors(activation: str, samples: int = 64):
     sample = functools.partial(
@@ -166,9 +177,6 @@ def _sde_errors(activation: str, samples: int = 64):
     with engine.numerics("float64"):
         out = jax.jit(jax.vmap(sample))(_keys(11, samples))
     return {k: np.asarray(v) for k, v in out.items()}
-
-
-SDE_DEPTHS = (8, 16, 32, 64, 128, 256, 512)
 
 
 def test_sde_doubling_gaps_compare_depth_l_with_2l_on_one_path():
