@@ -48,8 +48,13 @@ def register_experiments() -> None:
         store.store(group="experiment", name=name, node=node, package="_global_")
 
 
+def job_record(cfg: DictConfig) -> dict[str, Any]:
+    """The spec and results folder of one composed job config (a SLURM failure record's)."""
+    return {"spec": base.spec_from_config(_user_values(cfg)), "folder": results_folder(cfg)}
+
+
 register_experiments()
-slurm.install()  # launcher=slurm: rsim waits for the array without sacct (rsim/slurm.py)
+slurm.install(job_record)  # launcher=slurm: rsim waits for the array without sacct (rsim/slurm.py)
 
 
 def results_folder(cfg: DictConfig) -> Path:

@@ -49,7 +49,7 @@ def write_report(folder: str | Path, figures: bool = True) -> Report:
     checks = analysis.check_table(frame)
     verdict, missing = analysis.sweep_verdict(checks), 0
     if (folder / results.MANIFEST).exists():
-        state = results.status(folder)
+        state = base.status(folder)
         missing = len(state.expected) - len(state.done)
         verdict = f"{verdict} — {state.coverage()}"
     drawn = []

@@ -16,7 +16,7 @@ of the other experiments) and ``<table>/part-<digest>.parquet`` for its sub-tabl
   host, the PID and a random part, fsync, rename; :func:`remove_leftovers` deletes the
   temporaries of writers that died. Parquet pages carry CRC checksums, verified on reading.
 * ``sweep.json`` keeps the history of the commands that wrote to the folder (each with its
-  jobs); :func:`status` and the end of a run look at the latest. ``failed-<digest>.json``
+  jobs); :func:`rsim.experiments.base.status` and the end of a run look at the latest. ``failed-<digest>.json``
   records a job that raised.
 
 Dot-prefixed names are temporary or private and are never read.
@@ -497,29 +497,3 @@ class Status:
             f"{len(self.done)} done, {len(self.missing)} missing, {len(self.failed)} failed, "
             f"{len(self.unreadable)} unreadable files"
         )
-
-
-def status(folder: Path) -> Status:
-    """Each job of the latest command is done (its rows are stored in readable files),
-    failed (a failure record and no result) or missing."""
-    from rsim.experiments import base
-
-    folder = Path(folder)
-    manifest = read_manifest(folder)
-    report = Status(manifest["experiment"], manifest["jobs"])
-    tables = {}  # every readable file, each read (and its checksums verified) once
-    for file in folder_files(folder):
-        try:
-            tables[file] = read_table(file)
-        except ResultsError as error:
-            report.unreadable.append(str(error))
-    for job in report.expected:
-        spec = base.spec_from_config(job["values"])
-        stored = tables.get(base.table_path(folder, spec))
-        if stored is not None and spec.covered(stored):
-            report.done.append(job)
-        elif failure_path(folder, job["digest"]).exists():
-            report.failed.append(job)
-        else:
-            report.missing.append(job)
-    return report

@@ -26,7 +26,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +44,21 @@ LOG_REASONS = (
 
 LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 
+# The spec and results folder of a job from its composed config (what its failure record
+# needs), handed in by :func:`install`: rsim.cli owns the config, and slurm never imports it.
+_job_record: Callable[[Any], dict[str, Any]] | None = None
 
-def install() -> None:
-    """Let hydra-submitit's SLURM launcher wait with :func:`launch` (no-op without it).
+
+def install(job_record: Callable[[Any], dict[str, Any]]) -> None:
+    """Let hydra-submitit's SLURM launcher wait with :func:`launch` (no-op without it);
+    ``job_record(config)`` gives a job's ``{"spec", "folder"}`` from its composed config.
 
     Hydra loads its plugins into a registry of its own (a separate import of each plugin
     module), so the class is patched there, where Hydra will instantiate it from."""
+    global _job_record
     from hydra.core.plugins import Plugins
+
+    _job_record = job_record
 
     launcher = Plugins.instance().class_name_to_class.get(LAUNCHER)
     if launcher is not None:
@@ -94,16 +102,10 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
 
 def _job(launcher: Any, overrides: Sequence[str]) -> dict[str, Any]:
     """The spec and results folder of one job of the sweep (what its failure record needs)."""
-    from rsim import cli
-    from rsim.experiments import base
-
     config = launcher.hydra_context.config_loader.load_sweep_config(
         launcher.config, list(overrides)
     )
-    return {
-        "spec": base.spec_from_config(cli._user_values(config)),
-        "folder": cli.results_folder(config),
-    }
+    return _job_record(config)
 
 
 def queue(array_id: str) -> dict[str, str]:

@@ -16,11 +16,12 @@ from pathlib import Path
 
 from rsim import results
 from rsim.checks import ConfigError
+from rsim.experiments import base
 
 
 def _lines(folder: Path) -> tuple[list[str], bool]:
     """What to print, and whether the run is complete (raises on a damaged file)."""
-    report = results.status(folder)
+    report = base.status(folder)
     lines = [report.line(folder)]
     for job in report.missing:
         lines.append(f"  missing: job {job['digest']} ({job['label']})")

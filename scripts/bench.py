@@ -64,7 +64,7 @@ import numpy as np
 import pandas as pd
 
 from rsim import schema
-from rsim.core import engine
+from rsim.core import engine, keys
 from rsim.experiments.cells import CellSpec
 from rsim.schema import PROJECTION_MODELS
 
@@ -101,17 +101,17 @@ def rng_floor(kernel: engine.Kernel, n_betas: int):
     shape = noise_shape(kernel, n_betas)
 
     def sample(key):
-        layer_key = jax.random.fold_in(key, 4)  # the engine's layer tag
+        layer_key = keys.tagged(key, keys.LAYERS)
 
         def step(acc, k):
-            noise = jax.random.normal(jax.random.fold_in(layer_key, k), shape, jnp.float32)
+            noise = jax.random.normal(keys.layer(layer_key, k), shape, jnp.float32)
             return acc + noise.sum(), None
 
         return jax.lax.scan(step, jnp.float32(0), jnp.arange(1, kernel.depth + 1))[0]
 
     def block(root, ids):
-        keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(ids)
-        return jax.vmap(sample)(keys)
+        sample_keys = jax.vmap(lambda i: keys.sample(root, i))(ids)
+        return jax.vmap(sample)(sample_keys)
 
     def chunk(root, ids):
         return jax.lax.map(lambda b: block(root, b), ids.reshape(-1, kernel.block))
@@ -163,7 +163,7 @@ def measure(
     """Best-of-``repeats`` times of both samplers (explicit only for conv) and their floors,
     interleaved, at the rule's block times each of ``block_factors``."""
     betas = jnp.asarray([0.5], jnp.float32)
-    root = jax.random.fold_in(jax.random.PRNGKey(0), depth)
+    root = keys.cell_root(0, depth)
     cases = []
     with engine.numerics("float32"):
         samplers = [s for s in schema.SAMPLERS if s == "explicit" or model in PROJECTION_MODELS]
@@ -175,7 +175,7 @@ def measure(
         for sampler, kernel, rule_block in cases:
             n = samples_for(kernel, len(betas), numbers)
             ids = jnp.arange(n, dtype=jnp.uint32)
-            sim, floor = engine._compiled(kernel), rng_floor(kernel, len(betas))
+            sim, floor = engine.compiled(kernel), rng_floor(kernel, len(betas))
             calls = {
                 "sim": lambda sim=sim, ids=ids: sim(root, ids, betas, 0.0),
                 "floor": lambda floor=floor, ids=ids: floor(root, ids),
@@ -243,7 +243,7 @@ def measure_backprop(model: str, width: int, depth: int, repeats: int, numbers: 
     that the random numbers set: backprop draws n_betas d fresh normals per matrix and layer
     on top of the forward pass's noise (it stores that noise rather than drawing it again)."""
     betas = jnp.asarray([0.5], jnp.float32)
-    root = jax.random.fold_in(jax.random.PRNGKey(0), depth)
+    root = keys.cell_root(0, depth)
     with engine.numerics("float32"):
         kernels = {g: kernel_for(model, width, depth, "projection", g) for g in schema.GRADIENTS}
         block = max(kernel.block for kernel in kernels.values())
@@ -251,7 +251,7 @@ def measure_backprop(model: str, width: int, depth: int, repeats: int, numbers: 
         ids = jnp.arange(n, dtype=jnp.uint32)
         calls = {}
         for gradients, kernel in kernels.items():
-            sim = engine._compiled(kernel)
+            sim = engine.compiled(kernel)
             calls[gradients] = lambda sim=sim: sim(root, ids, betas, 0.0)
             jax.block_until_ready(calls[gradients]())  # compile
         best = interleaved_best(calls, repeats)

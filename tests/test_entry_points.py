@@ -12,7 +12,8 @@ import pytest
 from conftest import ROOT
 
 import rsim
-from rsim import cli, results
+from rsim import cli
+from rsim.experiments import base
 
 SWEEPS = sorted(p.stem for p in Path(cli.CONF_DIR, "sweep").glob("*.yaml"))
 CELL = ("samples=6", "width=4", "n_in=3")
@@ -95,7 +96,7 @@ def test_sweep_runs(sweep, tmp_path):
     folder = tmp_path / sweep
     for figure in [figures] if isinstance(figures, str) else figures:
         assert (folder / figure).stat().st_size > 0, proc.stdout
-    report = results.status(folder)
+    report = base.status(folder)
     assert report.complete and report.expected, report.line(folder)
     assert len(rsim.load(folder)) > 0
     if sweep in ("ode", "sde"):

@@ -30,7 +30,7 @@ def xla_bytes(kernel: engine.Kernel, betas) -> int:
     with engine.numerics(kernel.precision):
         dtype = jnp.float64 if kernel.precision == "float64" else jnp.float32
         compiled = (
-            engine._compiled(kernel)
+            engine.compiled(kernel)
             .lower(
                 engine.root_key(kernel, 0),
                 jnp.arange(kernel.block, dtype=jnp.uint32),

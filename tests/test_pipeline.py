@@ -129,11 +129,11 @@ def test_a_failing_job_leaves_its_record_and_a_retry_clears_it(experiment, tmp_p
         base.run_job(specs[1], tmp_path)
     record = results.failure_path(tmp_path, specs[1].digest())
     assert "RuntimeError: device lost" in record.read_text()
-    report = results.status(tmp_path)
+    report = base.status(tmp_path)
     assert (len(report.done), len(report.failed), len(report.missing)) == (1, 1, 0)
     monkeypatch.undo()
     base.run_job(specs[1], tmp_path)
-    assert results.status(tmp_path).complete and not record.exists()
+    assert base.status(tmp_path).complete and not record.exists()
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

@@ -43,7 +43,7 @@ def assert_complete(folder):
     frame = rsim.load(folder, strict=True)
     assert len(frame) == len(DEPTHS) * 64 * 3
     assert not frame.duplicated(["depth", "sample", "beta"]).any()
-    assert results.status(folder).missing == []
+    assert base.status(folder).missing == []
 
 
 def test_killed_sweep_resumes_without_duplicates_or_partial_files(tmp_path):
@@ -87,6 +87,6 @@ def test_load_and_status_name_damaged_and_foreign_files(tmp_path):
     assert len(frame) == 4 * 3
     with pytest.raises(results.ResultsError, match="foreign.parquet: not an rsim result"):
         rsim.load(tmp_path / "foreign.parquet", strict=True)
-    report = results.status(tmp_path)
+    report = base.status(tmp_path)
     assert (len(report.expected), len(report.done), len(report.missing)) == (2, 1, 1)
     assert len(report.unreadable) == 2

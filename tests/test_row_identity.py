@@ -147,7 +147,7 @@ def test_a_flipped_bit_in_a_data_page_is_refused(tmp_path):
         rsim.load(tmp_path, strict=True)
     jobs = base.job_manifest([CellSpec(samples=64, **CELL).identity()])
     results.write_manifest(tmp_path, "cells", jobs)
-    report = results.status(tmp_path)
+    report = base.status(tmp_path)
     assert report.unreadable and not report.done and not report.complete
 
 

@@ -7,7 +7,8 @@ states are flattened C x N x N images), each layer's weights ``(n_matrices, *wei
 (V, W_1..W_m: d x d matrices or C x C x k x k kernels), their fan-in (d, or C k^2) and the
 read-in h_0 = A x (a matrix, or a 1 x 1 convolution of an n_in-channel image).
 
-Keys. ``root = fold_in(PRNGKey(seed), depth)`` (:func:`root_key`; the smooth law shares one
+Keys (every tag in :mod:`rsim.core.keys`). ``root = fold_in(PRNGKey(seed), depth)``
+(:func:`root_key`; the smooth law shares one
 realisation across depths, and ``coupled_depth`` makes every depth use the streams of one
 depth, truncated); sample ``i`` uses ``fold_in(root, i)``; inside a sample, fixed
 tags give the input, readout, tangent and layer keys, and layer ``k`` of an i.i.d. law draws
@@ -54,7 +55,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rsim.core import branches, laws, memory, projection, spectra
+from rsim.core import branches, keys, laws, memory, projection, spectra
 from rsim.schema import (
     CORRELATED_LAWS,
     HIDDEN_METRICS,
@@ -68,8 +69,6 @@ from rsim.schema import (
 
 # Number of times each kernel has been traced: a sweep over beta values must not add any.
 TRACE_COUNT: collections.Counter = collections.Counter()
-
-_INPUT, _READIN, _TANGENT, _READOUT, _LAYERS = range(5)
 
 
 @dataclass(frozen=True)
@@ -206,13 +205,15 @@ def _projected_pullback(kernel: Kernel, key, h, q, noise, p):
     view of every matrix; stored, which measured 8% faster than drawing it again for res-3 at
     d = 1024, 5% slower for res-1); V^T p and each W_i^T y are drawn from their conditional
     law given that view (:func:`projection.transpose_action`), with fresh noise from
-    ``fold_in(key, 1)``.
+    ``fold_in(key, keys.PULLBACK)``.
     res-1: sigma'(h) V^T p; res-2/3, mlp: W_1^T (sigma'(a_1) W_2^T (.. sigma'(a_m) V^T p)).
     """
     _, _, (seen, activated) = _projected_layer(kernel, key, h, q, noise)
     scale = jnp.asarray(kernel.gain / math.sqrt(kernel.shape.fan_in), p.dtype)
     n_matrices = len(seen)
-    fresh = jax.random.normal(jax.random.fold_in(key, 1), (n_matrices, *p.shape), p.dtype) * scale
+    fresh = (
+        jax.random.normal(keys.tagged(key, keys.PULLBACK), (n_matrices, *p.shape), p.dtype) * scale
+    )
     sigma = _sigma(kernel)
     t = p
     for i in [0, *range(n_matrices - 1, 0, -1)]:  # V, then W_m .. W_1
@@ -256,7 +257,7 @@ def _sample(kernel: Kernel, key, betas, law_state):
         if w is None:
             w = laws.draw(
                 kernel.init,
-                jax.random.fold_in(layer_key, k),
+                keys.layer(layer_key, k),
                 weights,
                 shape.fan_in,
                 kernel.gain,
@@ -264,10 +265,10 @@ def _sample(kernel: Kernel, key, betas, law_state):
             )
         return lambda h: h + alpha * branch.residual(w, h)
 
-    x = jax.random.uniform(jax.random.fold_in(key, _INPUT), shape.input_shape(kernel.n_in), dtype)
+    x = jax.random.uniform(keys.tagged(key, keys.INPUT), shape.input_shape(kernel.n_in), dtype)
     a = laws.draw(
         kernel.init,
-        jax.random.fold_in(key, _READIN),
+        keys.tagged(key, keys.READIN),
         (kernel.width, kernel.n_in),
         kernel.n_in,
         kernel.gain,
@@ -280,10 +281,10 @@ def _sample(kernel: Kernel, key, betas, law_state):
         h, log_h = origin, jnp.zeros((n_betas,), dtype)
     else:  # the branch sees the true scale of h: carry h itself, h / ||h_0|| = e^log_h h
         h, log_h = jnp.broadcast_to(h0, (n_betas, d)), jnp.full((n_betas,), -jnp.log(norm0))
-    z = jax.random.normal(jax.random.fold_in(key, _TANGENT), (d,), dtype)
+    z = jax.random.normal(keys.tagged(key, keys.TANGENT), (d,), dtype)
     # Uniform on the sphere; its radius (sqrt(d) in the text) cancels in every ratio.
     z = jnp.broadcast_to(z / jnp.linalg.norm(z), (n_betas, d))
-    layer_key = jax.random.fold_in(key, _LAYERS)
+    layer_key = keys.tagged(key, keys.LAYERS)
     zeros = jnp.zeros((n_betas,), dtype)
     layers = jnp.arange(1, depth + 1)
     path = None
@@ -306,7 +307,7 @@ def _sample(kernel: Kernel, key, betas, law_state):
         h_in, q_in = h, q
         if projected:
             dh, dq, (seen, _) = _projected_layer(
-                kernel, jax.random.fold_in(layer_key, xs[0]), h, q if tangent else None
+                kernel, keys.layer(layer_key, xs[0]), h, q if tangent else None
             )
             h_next = h + alpha * dh
             if tangent:
@@ -352,7 +353,7 @@ def _sample(kernel: Kernel, key, betas, law_state):
     if backprop:
         # p_L = 2 (B h_L - y) B^T is parallel to B^T, and both ratios are invariant to the
         # scalar 2 (B h_L - y), so the backward pass starts from b = B^T / ||B|| exactly.
-        b = laws.draw(kernel.init, jax.random.fold_in(key, _READOUT), (d,), d, kernel.gain, dtype)
+        b = laws.draw(kernel.init, keys.tagged(key, keys.READOUT), (d,), d, kernel.gain, dtype)
         b = jnp.broadcast_to(b / jnp.linalg.norm(b), (n_betas, d))
 
         def backward(carry, xs):
@@ -360,7 +361,7 @@ def _sample(kernel: Kernel, key, betas, law_state):
             k, w, (h_in, q_in, noise) = xs
             if projected:
                 p = p + alpha * _projected_pullback(
-                    kernel, jax.random.fold_in(layer_key, k), h_in, q_in, noise, p
+                    kernel, keys.layer(layer_key, k), h_in, q_in, noise, p
                 )
             else:
                 _, pullback = jax.vjp(layer(k, w), h_in)
@@ -402,7 +403,7 @@ class _BlockProgram:
 
 
 @functools.cache
-def _compiled(kernel: Kernel, n_devices: int = 1) -> _BlockProgram:
+def compiled(kernel: Kernel, n_devices: int = 1) -> _BlockProgram:
     """The kernel's program: sample ids (a multiple of ``kernel.block``) -> metrics (NumPy
     arrays), one jitted call per block, the blocks dealt out in turn over the first
     ``n_devices`` local devices. ``run``'s ``chunk`` only sets how many samples are read back
@@ -420,8 +421,8 @@ def _compiled(kernel: Kernel, n_devices: int = 1) -> _BlockProgram:
 
     def block(root, sample_ids, betas, law_state):
         TRACE_COUNT[kernel] += 1
-        keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(sample_ids)
-        return jax.vmap(lambda key: _sample(kernel, key, betas, law_state))(keys)
+        sample_keys = jax.vmap(lambda i: keys.sample(root, i))(sample_ids)
+        return jax.vmap(lambda key: _sample(kernel, key, betas, law_state))(sample_keys)
 
     return _BlockProgram(jax.jit(block), kernel.block, tuple(jax.local_devices()[:n_devices]))
 
@@ -474,8 +475,7 @@ def root_key(kernel: Kernel, seed: int):
     sample i has the same input, read-in, read-out and layer streams at every depth), except
     for the smooth law, whose realisation is a function of t shared by every depth (sample i
     at depth 10 and at depth 1000 discretise the same V(t), from the same h_0)."""
-    key = jax.random.PRNGKey(seed)
-    return key if kernel.init == "smooth" else jax.random.fold_in(key, kernel.stream_depth)
+    return keys.cell_root(seed, None if kernel.init == "smooth" else kernel.stream_depth)
 
 
 def run(
@@ -525,7 +525,7 @@ def run(
                 spectra.hurst_scale(kernel.init, hurst, kernel.stream_depth), dtype
             )
         root = root_key(kernel, seed)
-        fn = _compiled(kernel, n_devices)
+        fn = compiled(kernel, n_devices)
         parts = collections.defaultdict(list)
         aligned = start - start % kernel.block
         for begin in range(aligned, samples, chunk):

@@ -42,21 +42,18 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from rsim.core import branches, laws
-
-# Fixed tags of a sample's key (the depth is never folded in: all depths share a sample).
-_INPUT, _READIN, _WEIGHTS = range(3)
+from rsim.core import branches, keys, laws
 
 
 def sample_key(seed: int, sample: int) -> jax.Array:
     """The key of one realisation: fold_in(PRNGKey(seed), sample), shared by every depth."""
-    return jax.random.fold_in(jax.random.PRNGKey(seed), sample)
+    return keys.sample(jax.random.PRNGKey(seed), sample)
 
 
 def initial_state(key, width: int, n_in: int, dtype) -> jax.Array:
     """h_0 = A x with x ~ U[0, 1]^n_in and A_ij ~ N(0, 1/n_in) (the simulator's readin law)."""
-    x = jax.random.uniform(jax.random.fold_in(key, _INPUT), (n_in,), dtype)
-    a = laws.draw("gaussian", jax.random.fold_in(key, _READIN), (width, n_in), n_in, 1.0, dtype)
+    x = jax.random.uniform(keys.tagged(key, keys.LIMIT_INPUT), (n_in,), dtype)
+    a = laws.draw("gaussian", keys.tagged(key, keys.LIMIT_READIN), (width, n_in), n_in, 1.0, dtype)
     return a @ x
 
 
@@ -67,7 +64,7 @@ def smooth_weights(key, n_matrices: int, width: int, gain: float, lengthscale: f
     """Fourier coefficients ``(2, M, n_matrices, d, d)`` of one smooth realisation of
     (V(t), W(t)): stationary Gaussian entries of variance gain^2/d, RBF kernel in t."""
     return laws.smooth_coefficients(
-        jax.random.fold_in(key, _WEIGHTS),
+        keys.tagged(key, keys.LIMIT_WEIGHTS),
         (n_matrices, width, width),
         width,
         gain,
@@ -237,7 +234,7 @@ def brownian_increments(key, steps: int, width: int, dtype) -> jax.Array:
     """Increments B_{(j+1)/n} - B_{j/n} of a d x d matrix of standard Brownian motions on
     [0, 1], n = ``steps``: ``(n, d, d)`` i.i.d. N(0, 1/n)."""
     return jax.random.normal(
-        jax.random.fold_in(key, _WEIGHTS), (steps, width, width), dtype
+        keys.tagged(key, keys.LIMIT_WEIGHTS), (steps, width, width), dtype
     ) / jnp.sqrt(jnp.asarray(steps, dtype))
 
 

@@ -39,7 +39,7 @@ import numpy as np
 import optax
 
 from rsim import schema
-from rsim.core import branches, laws
+from rsim.core import branches, keys, laws
 
 # Runs per device call are chosen so that the activations kept for backprop stay under this.
 MEMORY_BUDGET_BYTES = 2 << 30
@@ -309,10 +309,10 @@ def _epoch(arch: Architecture, optimizer_name: str, batch_size: int, steps: int,
     tx = optimizer(optimizer_name)
     update = jax.vmap(tx.update)
 
-    def epoch(params, state, work, alpha, lr, keys, x, y, x_test, y_test):
+    def epoch(params, state, work, alpha, lr, epoch_keys, x, y, x_test, y_test):
         TRACES["epoch"] += 1  # runs while tracing only: counts compilations
         state = jax.vmap(_with_learning_rate)(state, lr)
-        order = jax.vmap(lambda key: jax.random.permutation(key, len(x)))(keys)
+        order = jax.vmap(lambda key: jax.random.permutation(key, len(x)))(epoch_keys)
         batches = order[:, : steps * batch_size].reshape(runs, steps, batch_size)
         trajectory, grad_layers = work
 
@@ -405,7 +405,7 @@ def train_runs(
             index = np.where(index < n_runs, index, first)
             keep = np.arange(min(chunk, n_runs - first))  # the padding is at the end
             seed_keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds[index]))
-            init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(seed_keys)
+            init_keys = jax.vmap(lambda k: keys.tagged(k, keys.TRAINING_INIT))(seed_keys)
             params, state = initialize(init_keys, scale)
             initial = np.asarray(params["layers"][:, :, 0])  # V of every run
             work = work_buffers(arch, batch_size, chunk)
@@ -413,10 +413,12 @@ def train_runs(
             lr = lrs[index]
             losses, accuracies = [], []
             for epoch in range(epochs):
-                keys = jax.vmap(lambda k, e=epoch: jax.random.fold_in(k, 1 + e))(seed_keys)
+                epoch_keys = jax.vmap(lambda k, e=epoch: keys.tagged(k, keys.TRAINING_EPOCH + e))(
+                    seed_keys
+                )
                 rate = jnp.asarray(lr * learning_rate_factor(epoch, epochs), jnp.float32)
                 params, state, work, loss, accuracy = epoch_fn(
-                    params, state, work, alpha, rate, keys, x_train, y_train, x_test, y_test
+                    params, state, work, alpha, rate, epoch_keys, x_train, y_train, x_test, y_test
                 )
                 losses.append(np.asarray(loss))
                 accuracies.append(np.asarray(accuracy))

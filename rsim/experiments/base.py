@@ -295,7 +295,7 @@ def run_job(spec: Spec, folder: Path, progress: bool = False) -> Path:
             print(f"rsim: skip {spec.label()}: its rows are in {paths['']}")
             return paths[""]
         try:
-            bar = _progress_bar(spec, sum(p.progress_total() for p in parts), progress)
+            bar = progress_bar(spec, sum(p.progress_total() for p in parts), progress)
             computed = [get(spec.experiment).compute(part, bar) for part in parts]
             tables = spec.merge(stored, computed)
             metadata = provenance(spec)
@@ -359,7 +359,7 @@ def run_description(folder: Path) -> str:
     )
 
 
-def _progress_bar(spec: Spec, total: int, enabled: bool) -> Progress | None:
+def progress_bar(spec: Spec, total: int, enabled: bool) -> Progress | None:
     """A tqdm bar's update over ``total`` units, closed when it reaches them."""
     if not enabled or total <= 0:
         return None
@@ -384,3 +384,27 @@ def job_manifest(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
             spec.digest(), {"digest": spec.digest(), "label": spec.label(), "values": job}
         )
     return list(jobs.values())
+
+
+def status(folder: Path) -> results.Status:
+    """Each job of the latest command is done (its rows are stored in readable files),
+    failed (a failure record and no result) or missing."""
+    folder = Path(folder)
+    manifest = results.read_manifest(folder)
+    report = results.Status(manifest["experiment"], manifest["jobs"])
+    tables = {}  # every readable file, each read (and its checksums verified) once
+    for file in results.folder_files(folder):
+        try:
+            tables[file] = results.read_table(file)
+        except results.ResultsError as error:
+            report.unreadable.append(str(error))
+    for job in report.expected:
+        spec = spec_from_config(job["values"])
+        stored = tables.get(table_path(folder, spec))
+        if stored is not None and spec.covered(stored):
+            report.done.append(job)
+        elif results.failure_path(folder, job["digest"]).exists():
+            report.failed.append(job)
+        else:
+            report.missing.append(job)
+    return report

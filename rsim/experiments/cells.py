@@ -313,10 +313,10 @@ def simulate(progress: bool = False, **options: Any) -> pd.DataFrame:
     >>> len(df), bool((df["log_hidden_ratio"] > -10).all())
     (4, True)
     """
-    from rsim.experiments.base import _progress_bar
+    from rsim.experiments.base import progress_bar
 
     spec = CellSpec.from_config(options)
-    return compute(spec, _progress_bar(spec, spec.samples, progress))[""]
+    return compute(spec, progress_bar(spec, spec.samples, progress))[""]
 
 
 def simulated_critical_curve(key: pd.Series, hursts, seed: int = 0) -> pd.DataFrame:
