@@ -16,8 +16,8 @@ of the other experiments) and ``<table>/part-<digest>.parquet`` for its sub-tabl
   host, the PID and a random part, fsync, rename; :func:`remove_leftovers` deletes the
   temporaries of writers that died. Parquet pages carry CRC checksums, verified on reading.
 * ``sweep.json`` keeps the history of the commands that wrote to the folder (each with its
-  jobs); :func:`rsim.experiments.base.status` and the end of a run look at the latest. ``failed-<digest>.json``
-  records a job that raised.
+  jobs); :func:`rsim.experiments.base.status` and the end of a run look at the latest.
+  ``failed-<digest>.json`` records a job that raised.
 
 Dot-prefixed names are temporary or private and are never read.
 """
