@@ -137,13 +137,15 @@ def measure(
             for kind, mine in subsets.items():
                 tally[kind][0] += int((mine["verdict"] == VIOLATES).sum())
                 tally[kind][1] += len(mine)
-            for (quantity, statement, column), mine in informative.groupby(
-                ["quantity", "statement", "column"], sort=False
-            ):
-                label = f"{quantity} {report.statement_label(quantity, statement, column)}"
-                counts = by_statement.setdefault(label, [0, 0])
-                counts[0] += int((mine["verdict"] == VIOLATES).sum())
-                counts[1] += len(mine)
+            # a violated bound is always informative (rsim/THEORY.md section 8), so the
+            # informative judged checks are the informative agreements and the violations
+            for _, row in report.informative_counts(checks).iterrows():
+                if row["informative"] or row["violate"]:
+                    counts = by_statement.setdefault(
+                        f"{row['quantity']} {row['statement']}", [0, 0]
+                    )
+                    counts[0] += int(row["violate"])
+                    counts[1] += int(row["informative"] + row["violate"])
         rows.append(
             {
                 "n": n,
