@@ -535,3 +535,34 @@ def test_false_alarm_tally_of_informative_checks(sharp_cell):
             assert by[name].trials >= 2 * row["replicates"] - 1, (name, by[name])
     text = false_alarms.format_statement_table(table)
     assert text.splitlines()[0] == "| informative checks of | n = 16 | n = 64 |"
+
+
+def test_false_alarm_script_on_the_sharp_cells(tmp_path):
+    """scripts/false_alarms.py --sharp (the README's command) end to end at its smallest size
+    (d = 4, one replicate at n = 256): both tables, and the per-statement rows add up to the
+    informative column of the main table at every n."""
+    import os
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "fa.md"
+    command = [sys.executable, "scripts/false_alarms.py", "--sharp", "--widths", "4"]
+    command += ["--replicates", "1", "--out", str(out)]
+    proc = subprocess.run(
+        command,
+        cwd=root,
+        env=dict(os.environ, PYTHONPATH=str(root)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    main, statements = out.read_text().split("\n\n")[1:3]
+    informative = [int(re.findall(r"\(\d+/(\d+)\)", line)[4]) for line in main.splitlines()[2:]]
+    rows = [line.split(" | ")[1:] for line in statements.splitlines()[2:]]
+    assert any(line.startswith("| hidden Prop 2 |") for line in statements.splitlines())
+    per_n = [
+        sum(int(cell.strip(" |").split("/")[1]) for cell in column if "/" in cell)
+        for column in zip(*rows)
+    ]
+    assert per_n == informative and sum(informative) > 0
