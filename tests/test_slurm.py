@@ -192,13 +192,16 @@ def test_a_requeued_task_leaves_no_partial_file_and_no_duplicate(tmp_path):
 
 def test_a_timed_out_task_is_failed_and_a_longer_limit_completes(tmp_path, capsys):
     folder = tmp_path / "histogram"
-    # One cell of about 45 s against a limit of 1 minute, warned 30 s before it (submitit's
-    # signal): the task stops at the warning, as it would at any limit shorter than its run.
+    # One cell of about 3 minutes on a 2-core machine against a limit of 1 minute, warned 30 s
+    # before it (submitit's signal): the task stops at the warning, as it would at any limit
+    # shorter than its run. slurmctld checks limits on a timer of about 30 s, so the warning
+    # comes 30-60 s after the start: the cell must outlast a minute on the fastest CI machine
+    # (a 45 s cell once finished first there).
     slow = (
         "+sweep=histogram",
         "width=8",
         "n_in=4",
-        "depth=100000",
+        "depth=400000",
         "samples=1024",
         "gradients=none",
         "hydra.launcher.signal_delay_s=30",
