@@ -45,9 +45,9 @@ import math
 import sys
 from dataclasses import dataclass
 
-from rsim import device, schema
+from rsim import device
 from rsim.checks import ConfigError
-from rsim.core import spectra
+from rsim.core import branches, laws
 
 HIDDEN_STATE_COPIES = 16  # h, q, p, their origins, logs and the scan's carries
 # Host bytes per row of a cell's result table at the peak of a run, measured on CPU (pandas
@@ -88,22 +88,19 @@ def estimate(kernel, n_betas: int) -> Estimate:
     backprop = kernel.gradients in ("vjp", "both")
     projected = kernel.sampler == "projection"
     rows = n_betas * (2 if tangent else 1)
-    # Gaussian draws hold their random bits, uniforms and the normals (4x the array);
-    # uniform and Rademacher draws the bits and the values (2x). Correlated laws draw A, B
-    # from the Gaussian.
-    gaussian_a = kernel.init in ("gaussian", *schema.CORRELATED_LAWS)
+    # Each draw holds law.draw_copies numbers per entry (Gaussian: its random bits, uniforms
+    # and the normals, 4x the array; uniform and Rademacher: the bits and the values, 2x).
+    # Correlated laws draw A and B from their Gaussian marginal and build a path of weights.
+    law = laws.law(kernel.init)
     inputs = kernel.width * kernel.n_in + math.prod(shape.input_shape(kernel.n_in))
-    per_sample = {"read-in": (4 if gaussian_a else 2) * inputs}
-    if kernel.init in schema.CORRELATED_LAWS and kernel.init != "smooth":  # fGn laws
+    per_sample = {"read-in": law.draw_copies * inputs}
+    if law.path_numbers is not None:
         # The path is cut from a stream of length stream_depth >= L where the kernel has one.
         stream = getattr(kernel, "stream_depth", depth)
-        per_sample["weight path"] = 4 * stream * width_w
-    elif kernel.init == "smooth":
-        n_freq = spectra.rbf_spectrum(kernel.lengthscale)[0].size
-        per_sample["weight path"] = 2 * (depth + 2 * n_freq) * width_w
+        per_sample["weight path"] = law.path_numbers(stream, kernel.lengthscale) * width_w
     elif not projected:
-        per_sample["weights"] = (4 if kernel.init == "gaussian" else 2) * width_w
-    if kernel.model == "conv":
+        per_sample["weights"] = law.draw_copies * width_w
+    if branches.branch_record(kernel.model).images:
         per_sample["shifted images"] = 2 * shape.activation_entries * rows
     if projected:
         per_sample["projection state"] = 6 * shape.n_matrices * rows * d
@@ -124,13 +121,10 @@ def _options(kernel, parts: dict[str, int]) -> str:
     """What the user can change, for the largest parts of a block that does not fit."""
     largest = max(parts, key=parts.get)
     options = []
-    if (
-        kernel.sampler == "explicit"
-        and kernel.model in schema.PROJECTION_MODELS
-        and kernel.init in schema.IID_LAWS
-    ):
-        gaussian = "" if kernel.init in schema.PROJECTION_LAWS else "init=gaussian "
-        options.append(f"{gaussian}sampler=projection")
+    law = laws.law(kernel.init)
+    if kernel.sampler == "explicit" and branches.branch_record(kernel.model).dense and law.iid:
+        exact = next(name for name, record in laws.LAWS.items() if record.projection_exact)
+        options.append(f"{'' if law.projection_exact else f'init={exact} '}sampler=projection")
     if largest == "stored states":
         options += ["gradients=jvp (no stored trajectory)", "fewer betas", "a smaller depth"]
     elif largest == "weight path":
@@ -143,7 +137,8 @@ def _options(kernel, parts: dict[str, int]) -> str:
 
 
 def _size_label(kernel) -> str:
-    if kernel.model == "conv":
+    """The kernel's width, or for image branches its channels, image and kernel side."""
+    if branches.branch_record(kernel.model).images:
         return f"C={kernel.width} N={kernel.image_size} k={kernel.kernel_size}"
     return f"width {kernel.width}"
 
