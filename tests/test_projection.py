@@ -237,7 +237,9 @@ def test_projection_second_moments_are_exact(model, activation, options):
     exact = np.expm1(depth * np.log1p(c * depth ** (-2 * beta)))
     if model != "mlp":
         assert exact == pytest.approx(
-            theory.exact_mean_squared_diff(model, activation, 0.5, 1.0, depth**-beta, depth)
+            theory.exact_mean_squared_diff(
+                theory.Network.from_mapping(frame.iloc[0]), depth**-beta, depth
+            )
         )
     for column in [c for c in ("log_hidden_diff", "log_jvp_diff", "log_grad_diff") if c in frame]:
         squares = np.exp(2 * frame[column].to_numpy())
