@@ -170,6 +170,12 @@ class Network:
         """gain^2 times the law's entry variance: E[V^T V] = variance I (1 under H1)."""
         return self.gain**2 * self.law.variance
 
+    @property
+    def unit_variance(self) -> bool:
+        """True if the entries of sqrt(fan_in) V have variance 1 (up to rounding: a gain of
+        1/sqrt(2) with a law of variance 2 has it)."""
+        return math.isclose(self.variance, 1.0, rel_tol=1e-12)
+
 
 def _variance_text(net: Network) -> str:
     """Why the entries of sqrt(d) V do not have unit variance, in words."""
@@ -402,7 +408,7 @@ def h1_failure(net: Network) -> NotApplicable | None:
         return s
     if not net.law.symmetric:
         return NotApplicable(f"H1: symmetric entries (init={net.init!r} is not)")
-    if net.variance != 1.0:
+    if not net.unit_variance:
         return NotApplicable(f"H1: unit variance of sqrt(d) V's entries ({_variance_text(net)})")
     if not net.branch.dense:
         return NotApplicable(
@@ -432,7 +438,7 @@ def h1_mean_square_failure(net: Network) -> NotApplicable | None:
         return NotApplicable(
             f"H1': kernels i.i.d. symmetric across layers (init={net.init!r} is not)"
         )
-    if net.variance != 1.0:
+    if not net.unit_variance:
         return NotApplicable(f"H1': E[V^T V] = I ({_variance_text(net)} I)")
     return None
 
@@ -468,7 +474,7 @@ def h2_failure(net: Network) -> NotApplicable | None:
                 f"H2: 1/2 <= slope^2 <= 1 for res-1 leaky ReLU (slope={net.negative_slope:g})"
             )
         return None
-    if net.variance != 1.0:
+    if not net.unit_variance:
         if net.law.variance == 1.0:
             return NotApplicable(f"H2: W of unit variance (gain={net.gain:g})")
         return NotApplicable(f"H2: W of unit variance ({_variance_text(net)})")

@@ -249,6 +249,11 @@ def draw(
 
     Returns:
         An array of ``shape``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> w = draw("rademacher", jax.random.PRNGKey(0), (3,), 4, 1.0, jnp.float32)
+    >>> sorted({abs(float(x)) for x in w})
+    [0.5]
     """
     import jax.numpy as jnp
 

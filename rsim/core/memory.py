@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
+from typing import Protocol
 
 from rsim import device
 from rsim.checks import ConfigError
@@ -60,6 +61,30 @@ HIDDEN_STATE_COPIES = 16  # h, q, p, their origins, logs and the scan's carries
 # 450-1506 B of address space (VmPeak, what ulimit -v bounds): up to 6.8x the frame. A whole
 # python -m rsim run of 2.16 M rows (gradients=both): 1245 B resident, 1264 B address space.
 TABLE_BYTES_PER_ROW = 1600
+
+
+class KernelLike(Protocol):
+    """What the estimate reads of a kernel (:class:`rsim.core.engine.Kernel`)."""
+
+    model: str
+    init: str
+    width: int
+    n_in: int
+    depth: int
+    gradients: str
+    precision: str
+    block: int
+    lengthscale: float | None
+    sampler: str
+    weight_paths: bool
+    image_size: int | None
+    kernel_size: int | None
+
+    @property
+    def shape(self) -> branches.Shape: ...
+
+    @property
+    def outputs(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -79,7 +104,7 @@ class Estimate:
         return self.block_bytes + samples_per_device * self.output_per_sample
 
 
-def estimate(kernel, n_betas: int) -> Estimate:
+def estimate(kernel: KernelLike, n_betas: int) -> Estimate:
     """What one block of ``kernel`` needs (see the module doc for each part)."""
     shape = kernel.shape
     itemsize = 8 if kernel.precision == "float64" else 4
@@ -117,7 +142,7 @@ def estimate(kernel, n_betas: int) -> Estimate:
     )
 
 
-def _options(kernel, parts: dict[str, int]) -> str:
+def _options(kernel: KernelLike, parts: dict[str, int]) -> str:
     """What the user can change, for the largest parts of a block that does not fit."""
     largest = max(parts, key=parts.get)
     options = []
@@ -136,14 +161,14 @@ def _options(kernel, parts: dict[str, int]) -> str:
     return ", ".join(options[:-1]) + (" or " if len(options) > 1 else "") + options[-1]
 
 
-def _size_label(kernel) -> str:
+def _size_label(kernel: KernelLike) -> str:
     """The kernel's width, or for image branches its channels, image and kernel side."""
     if branches.branch_record(kernel.model).images:
         return f"C={kernel.width} N={kernel.image_size} k={kernel.kernel_size}"
     return f"width {kernel.width}"
 
 
-def refusal(kernel, n_betas: int, needed: Estimate, limit: device.MemoryLimit) -> str:
+def refusal(kernel: KernelLike, n_betas: int, needed: Estimate, limit: device.MemoryLimit) -> str:
     """One line: the estimate, its largest parts, the limit and the options."""
     parts = sorted(needed.block.items(), key=lambda item: -item[1])
     shown = [f"{name} {device.size_text(n)}" for name, n in parts if n >= needed.block_bytes / 100]
@@ -157,7 +182,9 @@ def refusal(kernel, n_betas: int, needed: Estimate, limit: device.MemoryLimit) -
     )
 
 
-def check_block(kernel, n_betas: int, limit: device.MemoryLimit | None = None) -> Estimate:
+def check_block(
+    kernel: KernelLike, n_betas: int, limit: device.MemoryLimit | None = None
+) -> Estimate:
     """The estimate of one block and its outputs, or :class:`ConfigError` (one line) when it
     exceeds ``limit`` (default :func:`rsim.device.memory_limit`)."""
     limit = limit or device.memory_limit()
@@ -206,7 +233,7 @@ def check_table(
 
 
 def fit_chunk(
-    kernel,
+    kernel: KernelLike,
     n_betas: int,
     chunk: int,
     n_devices: int = 1,
