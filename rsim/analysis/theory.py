@@ -8,11 +8,14 @@ failed condition with its value. Never a number for a statement whose conditions
 
 Notation: r_h^2 = ||h_L - h_0||^2 / ||h_0||^2 and r_p^2 = ||p_0 - p_L||^2 / ||p_L||^2.
 
-Hypotheses (rsim/THEORY.md section 2), checked here from the cell's description:
+Hypotheses (rsim/THEORY.md section 2), checked here from the cell's description and the
+records of its law and branch (:mod:`rsim.core.laws`, :mod:`rsim.core.branches`): every
+constant (s, the even moments, the entry variance, c) is the record's own.
 
 * H1: entries of sqrt(d) V are i.i.d., symmetric, unit variance, s^2-sub-Gaussian. Holds
-  for the laws gaussian, uniform, rademacher with gain = 1 (gain != 1 gives variance gain^2).
-  Laws correlated along the depth (smooth, fbm, ...) are not i.i.d.: H1 fails. A
+  for the laws gaussian, uniform, rademacher with gain = 1 (gain^2 times the law's variance
+  is the variance). Laws correlated along the depth (smooth, fbm, ...) are not i.i.d., and
+  a law that is not sub-Gaussian has no s: H1 fails. A
   convolution's matrix repeats each kernel entry along the pixels: H1 fails for conv, but
   its mean-square form H1' (E V = 0 and E[V^T V] = I given the past, rsim/THEORY.md section
   11) holds, and H1' is all that Lemma 1, Proposition 6 and Propositions 2 and 5 use.

@@ -8,13 +8,14 @@ entries, n_b the betas, rows = n_b, doubled with a tangent):
 
 ==================  ==========================================================================
 read-in             4 (width n_in + |x|): A and x with their random bits and the temporaries
-                    of the normal transform (2x for the uniform and Rademacher laws)
+                    of the normal transform (2x for the uniform and Rademacher laws: each
+                    law's ``Law.draw_copies``)
 weights             4 W (Gaussian), 2 W (uniform, Rademacher): one layer's weights, the same
                     way (explicit sampler, i.i.d. laws)
 shifted images      2 k^2 d rows: conv's shifted copies of every hidden vector
 weight path         fbm 4 L W (the path and its circulant FFT; measured for the Davies-Harte
                     fbm, assumed for other fGn laws); smooth 2 (L W + 2 n_freq W)
-                    (the path and the Fourier coefficients)
+                    (the path and the Fourier coefficients): ``Law.path_numbers``
 projection state    6 n_matrices rows d: noise, bases and Gram-Schmidt terms of one layer
 stored states       L n_b d (exact backprop); projection L rows d (1 + n_matrices): the
                     states, the tangents its matrices saw and their noise
