@@ -138,7 +138,7 @@ def test_the_report_uses_the_laws_own_constants(new_laws, tmp_path):
     assert "variance" in theory.h2_failure(two).condition
     unit = theory.Network("res3", "relu", 0.0, "two_point_v2", 2**-0.5, 64, None, None, None)
     assert theory.h1_failure(unit) is None and theory.subgaussian_parameter(unit.init) == 1.0
-    gaussian_c = theory.eighth_moment_constant(replace(unit, init="gaussian"))
+    gaussian_c = theory.eighth_moment_constant(replace(unit, init="gaussian", gain=1.0))
     assert theory.eighth_moment_constant(unit) == gaussian_c
     assert isinstance(theory.lemma1_bounds(unit, 0.1, 100), theory.Band)
 
