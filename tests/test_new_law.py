@@ -42,9 +42,9 @@ TWO_POINT = Law(
     "two-point, variance 2",
     IID,
     laws.rademacher_unit,
-    variance=2.0,
+    subgaussian=1.0,
     even_moments=(1.0, 1.0, 1.0, 1.0),
-    depth_correlation=laws.iid_correlation,
+    variance=2.0,
     draw_copies=2,
 )
 STUDENT = Law(
@@ -55,7 +55,6 @@ STUDENT = Law(
     subgaussian=None,
     # E T^2k / Var(T)^k for t_8: 1, 3 + 6/(8 - 4), 15 (8 - 2)^2 / ((8 - 4)(8 - 6)), infinite.
     even_moments=(1.0, 4.5, 67.5, math.inf),
-    depth_correlation=laws.iid_correlation,
 )
 NEW_LAWS = (TWO_POINT, STUDENT)
 CELL = dict(model="res3", width=8, depth=20, betas=[0.5], gradients="jvp", precision="float64")

@@ -723,8 +723,8 @@ def corollary2_limit_band(net: Network, beta: float) -> Band | NotApplicable:
 
 def depth_correlation(init: str, hurst: float | None, lags: Any) -> np.ndarray | NotApplicable:
     """rho(k): the correlation of a weight entry between layers j and j + k, from the law's
-    record (:attr:`rsim.core.laws.Law.depth_correlation`: the i.i.d. laws rho = 1 at k = 0,
-    else 0; fbm the unit fGn autocovariance).
+    record (:attr:`rsim.core.laws.Law.correlation`: the i.i.d. laws rho = 1 at k = 0, else 0;
+    fbm the unit fGn autocovariance).
 
     Args:
         init: a registered law.
@@ -737,7 +737,7 @@ def depth_correlation(init: str, hurst: float | None, lags: Any) -> np.ndarray |
     >>> depth_correlation("uniform", None, [0, 1]).tolist()
     [1.0, 0.0]
     """
-    correlation = laws.law(init).depth_correlation
+    correlation = laws.law(init).correlation
     if correlation is None:
         return NotApplicable(f"a depth correlation in closed form (init={init!r})")
     return correlation(hurst, np.abs(np.asarray(lags, np.float64)))

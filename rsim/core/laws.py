@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -92,13 +92,15 @@ class Law:
     family: str  # IID | CORRELATED
     # Unit-variance entries; for a correlated law its (Gaussian) marginal, used for A and B.
     unit: UnitSampler
+    # The theory constants have no defaults: a new law states its own (the report would
+    # otherwise judge it with another law's). s with E exp(lambda X) <= exp(lambda^2 s^2 / 2)
+    # for a unit entry X; None if X is not sub-Gaussian or the law not i.i.d. (H1 fails).
+    subgaussian: float | None
+    # E X^(2k), k = 1..4, of a unit entry (math.inf where infinite; a correlated law: its
+    # marginal's).
+    even_moments: tuple[float, float, float, float]
     # Entry variance in units of gain^2 / fan_in (H1 and H2 need gain^2 variance = 1).
     variance: float = 1.0
-    # s with E exp(lambda X) <= exp(lambda^2 s^2 / 2) for a unit entry X; None if X is not
-    # sub-Gaussian (H1 then fails).
-    subgaussian: float | None = 1.0
-    # E X^(2k), k = 1..4, of a unit entry (math.inf where infinite).
-    even_moments: tuple[float, float, float, float] = GAUSSIAN_EVEN_MOMENTS
     symmetric: bool = True
     # Correlated laws: the weights of layers 1..L at once, (key, depth, shape, fan_in, gain,
     # dtype, *, fgn_scale, lengthscale, stream_depth) -> (depth, *shape).
@@ -107,8 +109,8 @@ class Law:
     # Laws with a Hurst index: the host array (hurst, n) -> scale their path builder takes
     # (traced, so a sweep over H compiles once).
     path_scale: Callable[[float, int], np.ndarray] | None = None
-    # rho(k) = corr(W_j, W_{j+k}) of an entry along the depth, (hurst, lags) -> array, where
-    # known in closed form (i.i.d. laws: 1 at k = 0, else 0).
+    # rho(k) = corr(W_j, W_{j+k}) of an entry along the depth, (hurst, lags) -> array, for a
+    # correlated law where known in closed form (see :attr:`correlation`).
     depth_correlation: Callable[[float | None, np.ndarray], np.ndarray] | None = None
     # Why the first L layers of a deeper network's streams do not have the law at depth L
     # (``coupled_depth``), or None if they do.
@@ -120,7 +122,7 @@ class Law:
     # the temporaries of the transform), and for correlated laws the numbers per weight entry
     # to build a path of the given stream depth, (stream_depth, lengthscale) -> numbers.
     draw_copies: int = 4
-    path_numbers: Callable[[int, float | None], int] | None = field(default=None)
+    path_numbers: Callable[[int, float | None], int] | None = None
 
     def __post_init__(self) -> None:
         if self.family not in (IID, CORRELATED):
@@ -134,6 +136,12 @@ class Law:
     def iid(self) -> bool:
         """True for a law i.i.d. across layers and entries."""
         return self.family == IID
+
+    @property
+    def correlation(self) -> Callable[[float | None, np.ndarray], np.ndarray] | None:
+        """rho(k) along the depth: :func:`iid_correlation` for an i.i.d. law, else the
+        record's ``depth_correlation`` (None where not known in closed form)."""
+        return iid_correlation if self.iid else self.depth_correlation
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
@@ -492,7 +500,8 @@ register_law(
         "Gaussian",
         IID,
         gaussian_unit,
-        depth_correlation=iid_correlation,
+        subgaussian=1.0,
+        even_moments=GAUSSIAN_EVEN_MOMENTS,
         projection_exact=True,
     )
 )
@@ -502,8 +511,8 @@ register_law(
         "uniform",
         IID,
         uniform_unit,
+        subgaussian=1.0,
         even_moments=(1.0, 9 / 5, 27 / 7, 9.0),  # 3^k / (2k + 1)
-        depth_correlation=iid_correlation,
         draw_copies=2,
     )
 )
@@ -513,8 +522,8 @@ register_law(
         "Rademacher",
         IID,
         rademacher_unit,
+        subgaussian=1.0,
         even_moments=(1.0, 1.0, 1.0, 1.0),
-        depth_correlation=iid_correlation,
         draw_copies=2,
     )
 )
@@ -526,6 +535,7 @@ register_law(
         CORRELATED,
         gaussian_unit,
         subgaussian=None,
+        even_moments=GAUSSIAN_EVEN_MOMENTS,
         path=_smooth_path,
         parameters=(LENGTHSCALE,),
         not_truncatable="its realisation is a function of t = k / L shared by every depth already",
@@ -539,6 +549,7 @@ register_law(
         CORRELATED,
         gaussian_unit,
         subgaussian=None,
+        even_moments=GAUSSIAN_EVEN_MOMENTS,
         path=_fbm_path,
         parameters=(HURST,),
         path_scale=spectra.fgn_scale,
@@ -553,6 +564,7 @@ register_law(
         CORRELATED,
         gaussian_unit,
         subgaussian=None,
+        even_moments=GAUSSIAN_EVEN_MOMENTS,
         path=_fbm_official_path,
         parameters=(HURST,),
         path_scale=spectra.fgn_official_scale,
