@@ -28,35 +28,41 @@ RUN_OPTIONS = (
 # registries on every access (a law registered later is in them), for the modules that still
 # ask schema (the engine, training, scripts). New code reads the records.
 _VARIANT_NAMES = {
-    "MODELS": lambda b, laws: tuple(b.BRANCHES),
+    "MODELS": lambda branches, laws: tuple(branches.BRANCHES),
     # The paper's branches (the continuous-time limits know no others).
-    "FIXED_BRANCHES": lambda b, laws: tuple(n for n, r in b.BRANCHES.items() if r.in_paper),
+    "FIXED_BRANCHES": lambda branches, laws: tuple(
+        n for n, r in branches.BRANCHES.items() if r.in_paper
+    ),
     # Branches with m = branch_depth hidden layers, and the default m of each.
-    "BRANCH_DEPTHS": lambda b, laws: {
-        n: r.default_branch_depth for n, r in b.BRANCHES.items() if not r.fixed
+    "BRANCH_DEPTHS": lambda branches, laws: {
+        n: r.default_branch_depth for n, r in branches.BRANCHES.items() if not r.fixed
     },
     # The image options and their defaults (conv; other models have no images).
-    "IMAGE_OPTIONS": lambda b, laws: {
-        k: v for r in b.BRANCHES.values() for k, v in r.image_options.items()
+    "IMAGE_OPTIONS": lambda branches, laws: {
+        k: v for r in branches.BRANCHES.values() for k, v in r.image_options.items()
     },
-    "ACTIVATIONS": lambda b, laws: tuple(b.ACTIVATIONS),
-    "POSITIVELY_HOMOGENEOUS": lambda b, laws: tuple(
-        n for n, a in b.ACTIVATIONS.items() if a.positively_homogeneous
+    "ACTIVATIONS": lambda branches, laws: tuple(branches.ACTIVATIONS),
+    "POSITIVELY_HOMOGENEOUS": lambda branches, laws: tuple(
+        n for n, a in branches.ACTIVATIONS.items() if a.positively_homogeneous
     ),
     # The projection sampler is exact in law for dense branches with Gaussian weights only.
-    "PROJECTION_MODELS": lambda b, laws: tuple(n for n, r in b.BRANCHES.items() if r.dense),
-    "LAWS": lambda b, laws: tuple(laws.LAWS),
-    "IID_LAWS": lambda b, laws: laws.names(laws.IID),
-    "CORRELATED_LAWS": lambda b, laws: laws.names(laws.CORRELATED),
-    "HURST_LAWS": lambda b, laws: tuple(n for n, r in laws.LAWS.items() if r.has_hurst),
-    "NOT_TRUNCATABLE_LAWS": lambda b, laws: {
+    "PROJECTION_MODELS": lambda branches, laws: tuple(
+        n for n, r in branches.BRANCHES.items() if r.dense
+    ),
+    "LAWS": lambda branches, laws: tuple(laws.LAWS),
+    "IID_LAWS": lambda branches, laws: laws.names(laws.IID),
+    "CORRELATED_LAWS": lambda branches, laws: laws.names(laws.CORRELATED),
+    "HURST_LAWS": lambda branches, laws: tuple(n for n, r in laws.LAWS.items() if r.has_hurst),
+    "NOT_TRUNCATABLE_LAWS": lambda branches, laws: {
         n: r.not_truncatable for n, r in laws.LAWS.items() if r.not_truncatable
     },
-    "PROJECTION_LAWS": lambda b, laws: tuple(n for n, r in laws.LAWS.items() if r.projection_exact),
+    "PROJECTION_LAWS": lambda branches, laws: tuple(
+        n for n, r in laws.LAWS.items() if r.projection_exact
+    ),
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     """The variant names of :data:`_VARIANT_NAMES`, read from the registries now."""
     if name not in _VARIANT_NAMES:
         raise AttributeError(f"module 'rsim.schema' has no attribute {name!r}")
