@@ -19,8 +19,7 @@ class ResNetSpec(Spec):
     """The branch, the weight law, the shape and the betas of a ResNet experiment."""
 
     model: str = "res3"  # a rsim.core.branches.BRANCHES name: res1 | res2 | res3 | mlp | conv
-    init: str = "uniform"  # a rsim.core.laws.LAWS name: gaussian | uniform | rademacher | smooth
-    # | fbm | fbm_official
+    init: str = "uniform"  # a rsim.core.laws.LAWS name: gaussian | uniform | rademacher | ...
     activation: str = "relu"  # relu | identity | tanh | leaky_relu (res3 is relu)
     negative_slope: float = 0.01  # leaky_relu only
     gain: float = 1.0  # weights have variance gain^2 / fan_in
