@@ -11,7 +11,7 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
-from rsim import schema
+from rsim.core import branches, laws
 
 # The largest values the numerics can index without wrapping (an input beyond them would
 # silently mean another, or end in an OverflowError), checked by every experiment's spec:
@@ -65,34 +65,46 @@ def positive(key: str, value: Any) -> None:
 
 
 def law_parameters(init: str, lengthscale: Any, hurst: Any) -> None:
-    """The smooth law's lengthscale (>= 0.01: the Fourier series needs about 4 / l terms) and
-    the Hurst index of fbm and fbm_official (in (0, 1)); other laws ignore both."""
-    if init == "smooth":
-        real("lengthscale", lengthscale)
-        if lengthscale < 0.01:
-            raise ConfigError(
-                f"lengthscale={lengthscale!r} is not allowed; it must be >= 0.01 "
-                "(the Fourier series needs about 4 / lengthscale terms)"
-            )
-    if init in schema.HURST_LAWS:
-        real("hurst", hurst)
-        if not 0 < hurst < 1:
-            raise ConfigError(f"hurst={hurst!r} is not allowed; it must be in (0, 1)")
+    """The parameters the law ``init`` reads (:attr:`rsim.core.laws.Law.parameters`: the
+    smooth law's lengthscale >= 0.01, the Hurst index in (0, 1) of fbm and fbm_official),
+    each a finite number its law allows; other laws ignore both.
+
+    Args:
+        init: a registered law.
+        lengthscale: the lengthscale option.
+        hurst: the hurst option.
+
+    >>> law_parameters("fbm", None, 1.0)
+    Traceback (most recent call last):
+    ...
+    rsim.checks.ConfigError: hurst=1.0 is not allowed; it must be in (0, 1)
+    """
+    values = {"lengthscale": lengthscale, "hurst": hurst}
+    for parameter in laws.law(init).parameters:
+        value = values[parameter.name]
+        real(parameter.name, value)
+        failure = parameter.failure(value)
+        if failure is not None:
+            raise ConfigError(failure)
 
 
-def architecture(
-    model: str, activation: str, models: Sequence[str] = schema.FIXED_BRANCHES
-) -> None:
+def architecture(model: str, activation: str, models: Sequence[str] | None = None) -> None:
     """A known residual branch among ``models`` and an activation; res-3 is defined with ReLU
     only. The default is the paper's branches (the continuous-time limits know no others);
-    the discrete ResNet's experiments pass ``schema.MODELS``, mlp and conv included."""
+    the discrete ResNet's experiments pass every registered branch, mlp and conv included.
+
+    Args:
+        model: the model option.
+        activation: the activation option.
+        models: the allowed models (default: the records with ``in_paper``).
+    """
+    if models is None:
+        models = tuple(name for name, record in branches.BRANCHES.items() if record.in_paper)
     choice("model", model, models)
-    choice("activation", activation, schema.ACTIVATIONS)
-    if schema.branch_activation(model, activation) != activation:
-        raise ConfigError(
-            f"activation={activation!r}: {model} is defined with "
-            f"{schema.branch_activation(model, activation)} only"
-        )
+    choice("activation", activation, tuple(branches.ACTIVATIONS))
+    applied = branches.BRANCHES[model].activation_of(activation)
+    if applied != activation:
+        raise ConfigError(f"activation={activation!r}: {model} is defined with {applied} only")
 
 
 def betas(values: Sequence[Any]) -> None:
@@ -107,20 +119,23 @@ def branch_shape(model: str, branch_depth: Any, image_size: Any, kernel_size: An
     """The branch's shape options (after defaults are filled in): ``branch_depth`` (m >= 1)
     for mlp and conv only; ``image_size`` and an odd ``kernel_size`` <= ``image_size`` for
     conv only (circular padding centres the kernel on each pixel)."""
-    if model in schema.FIXED_BRANCHES:
+    record = branches.branch_record(model)
+    if record.fixed:
         if branch_depth is not None:
+            deep = " or ".join(n for n, r in branches.BRANCHES.items() if not r.fixed)
             raise ConfigError(
                 f"branch_depth={branch_depth!r} is not allowed with model={model!r}; its branch "
-                f"is fixed (use model=mlp or conv for {branch_depth} hidden layers)"
+                f"is fixed (use model={deep} for {branch_depth} hidden layers)"
             )
     else:
         integer("branch_depth", branch_depth, minimum=1)
-    if model != "conv":
+    if not record.images:
         for key, value in (("image_size", image_size), ("kernel_size", kernel_size)):
             if value is not None:
+                images = " or ".join(n for n, r in branches.BRANCHES.items() if r.images)
                 raise ConfigError(
                     f"{key}={value!r} is not allowed with model={model!r}; "
-                    "only model=conv has images"
+                    f"only model={images} has images"
                 )
         return
     integer("image_size", image_size, minimum=1)

@@ -21,50 +21,75 @@ RUN_OPTIONS = (
     "xla_preallocate",
 )
 
-# --- architectures ------------------------------------------------------------------------------
+# --- architectures and weight laws: derived from their registries -------------------------------
 
-MODELS = ("res1", "res2", "res3", "mlp", "conv")
-# The paper's branches, whose shape is fixed by the width alone (no branch_depth).
-FIXED_BRANCHES = ("res1", "res2", "res3")
-# Branches with m = branch_depth hidden layers, and the default m of each.
-BRANCH_DEPTHS = {"mlp": 2, "conv": 1}
-# The conv branch's image options and their defaults (other models have no images).
-IMAGE_OPTIONS = {"image_size": 8, "kernel_size": 3}
-ACTIVATIONS = ("relu", "identity", "tanh", "leaky_relu")
-# sigma(c x) = c sigma(x) for c > 0: the whole residual map is then positively homogeneous,
-# which lets the engine renormalise h every layer and keep its scale as a log.
-POSITIVELY_HOMOGENEOUS = ("relu", "identity", "leaky_relu")
+# The branches (rsim.core.branches.BRANCHES), the activations (ACTIVATIONS there) and the weight
+# laws (rsim.core.laws.LAWS) are records registered once; the names below are read from the
+# registries on every access (a law registered later is in them), for the modules that still
+# ask schema (the engine, training, scripts). New code reads the records.
+_VARIANT_NAMES = {
+    "MODELS": lambda branches, laws: tuple(branches.BRANCHES),
+    # The paper's branches (the continuous-time limits know no others).
+    "FIXED_BRANCHES": lambda branches, laws: tuple(
+        n for n, r in branches.BRANCHES.items() if r.in_paper
+    ),
+    # Branches with m = branch_depth hidden layers, and the default m of each.
+    "BRANCH_DEPTHS": lambda branches, laws: {
+        n: r.default_branch_depth for n, r in branches.BRANCHES.items() if not r.fixed
+    },
+    # The image options and their defaults (conv; other models have no images).
+    "IMAGE_OPTIONS": lambda branches, laws: {
+        k: v for r in branches.BRANCHES.values() for k, v in r.image_options.items()
+    },
+    "ACTIVATIONS": lambda branches, laws: tuple(branches.ACTIVATIONS),
+    "POSITIVELY_HOMOGENEOUS": lambda branches, laws: tuple(
+        n for n, a in branches.ACTIVATIONS.items() if a.positively_homogeneous
+    ),
+    # The projection sampler is exact in law for dense branches with Gaussian weights only.
+    "PROJECTION_MODELS": lambda branches, laws: tuple(
+        n for n, r in branches.BRANCHES.items() if r.dense
+    ),
+    "LAWS": lambda branches, laws: tuple(laws.LAWS),
+    "IID_LAWS": lambda branches, laws: laws.names(laws.IID),
+    "CORRELATED_LAWS": lambda branches, laws: laws.names(laws.CORRELATED),
+    "HURST_LAWS": lambda branches, laws: tuple(n for n, r in laws.LAWS.items() if r.has_hurst),
+    "NOT_TRUNCATABLE_LAWS": lambda branches, laws: {
+        n: r.not_truncatable for n, r in laws.LAWS.items() if r.not_truncatable
+    },
+    "PROJECTION_LAWS": lambda branches, laws: tuple(
+        n for n, r in laws.LAWS.items() if r.projection_exact
+    ),
+}
+
+
+def __getattr__(name: str) -> object:
+    """The variant names of :data:`_VARIANT_NAMES`, read from the registries now."""
+    if name not in _VARIANT_NAMES:
+        raise AttributeError(f"module 'rsim.schema' has no attribute {name!r}")
+    from rsim.core import branches, laws
+
+    return _VARIANT_NAMES[name](branches, laws)
 
 
 def branch_activation(model: str, activation: str) -> str:
     """The nonlinearity a branch really applies: res-3 is V ReLU(W h) whatever ``activation``
-    says; res-1 and res-2 use ``activation``."""
-    return "relu" if model == "res3" else activation
+    says; res-1 and res-2 use ``activation`` (:meth:`rsim.core.branches.Branch.activation_of`;
+    an unknown model keeps ``activation``)."""
+    from rsim.core import branches
+
+    record = branches.BRANCHES.get(model) if isinstance(model, str) else None
+    return record.activation_of(activation) if record else activation
 
 
-# --- weight laws and samplers -------------------------------------------------------------------
+# --- gradients, precisions and samplers ---------------------------------------------------------
 
-IID_LAWS = ("gaussian", "uniform", "rademacher")
-CORRELATED_LAWS = ("smooth", "fbm", "fbm_official")
-# Laws with a Hurst index H: exact fGn, and the paper authors' generator (its defects kept,
-# to reproduce the published figures; rsim/core/laws.py).
-HURST_LAWS = ("fbm", "fbm_official")
-# Laws whose first L layers, cut from a deeper network's streams, do not have the law at depth
-# L (what ``coupled_depth`` needs), and why.
-NOT_TRUNCATABLE_LAWS = {
-    "smooth": "its realisation is a function of t = k / L shared by every depth already",
-    "fbm_official": "the official generator's law depends on the path length, so the first L "
-    "entries of a longer path do not have its law at length L",
-}
-LAWS = IID_LAWS + CORRELATED_LAWS
 GRADIENTS = ("none", "jvp", "vjp", "both")
 PRECISIONS = ("float32", "float64")
 # explicit: draw every weight entry; projection: sample each Gaussian matrix's action on the
-# vectors it meets, exact in law for i.i.d. Gaussian weights only (rsim/core/projection.py)
-# and for dense branches only (a convolution's matrix repeats each kernel entry).
+# vectors it meets, exact in law for i.i.d. Gaussian weights only (rsim/core/projection.py;
+# PROJECTION_LAWS) and for dense branches only (a convolution's matrix repeats each kernel
+# entry; PROJECTION_MODELS).
 SAMPLERS = ("explicit", "projection")
-PROJECTION_LAWS = ("gaussian",)
-PROJECTION_MODELS = ("res1", "res2", "res3", "mlp")
 # Threefry with partitionable=False is 1.3-2.8x faster on CPU here; it defines the random
 # stream, so it is fixed here and recorded in every result file.
 PRNG_SETTINGS = {"impl": "threefry2x32", "threefry_partitionable": False}

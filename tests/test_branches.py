@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 from conftest import make_kernel
 from test_engine import reference
+from variants import MODELS
 
 import rsim
+from rsim.analysis import theory
 from rsim.core import branches, engine
+from rsim.core.branches import BRANCHES
 from rsim.experiments.cells import CellSpec
 
 KAPPA = {"relu": lambda s: 0.5, "identity": lambda s: 1.0, "leaky_relu": lambda s: (1 + s**2) / 2}
@@ -88,6 +91,37 @@ def test_second_moment_is_exact(options, depth, beta, gain):
         mean, se = _mean_and_se(frame[column])
         assert abs(mean - exact) < 4 * se, (column, mean, se, exact)
         assert se < 0.08 * exact  # the test has power: a 35% error would be caught
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_registered_branch_has_its_records_exact_moment(model):
+    """Every branch of the registry, at its defaults (conv: C = 2, N = 4) with the identity
+    where it allows one (res-3: ReLU), i.i.d. Gaussian weights of gain 1.1: E r_h^2 and E r_q^2
+    equal (1 + c alpha^2)^L - 1 with the record's c (float64, 2000 samples, seed 4, L = 10,
+    beta = 1/2), within 4 standard errors."""
+    record = BRANCHES[model]
+    size = dict(width=2, image_size=4) if record.images else dict(width=6)
+    frame = rsim.simulate(
+        model=model,
+        activation=record.activation_of("identity"),
+        init="gaussian",
+        gain=1.1,
+        depth=10,
+        betas=[0.5],
+        samples=2000,
+        seed=4,
+        gradients="jvp",
+        precision="float64",
+        **size,
+    )
+    net = theory.Network.from_mapping(frame.iloc[0])
+    exact = theory.exact_second_moment(net, 10**-0.5, 10)
+    m = net.hidden_layers
+    kappa = 1.0 if net.branch_activation == "identity" else 0.5
+    assert exact == pytest.approx((1 + 1.21 * (1.21 * kappa) ** m / 10) ** 10 - 1)  # by hand
+    for column in ("log_hidden_diff", "log_jvp_diff"):
+        mean, se = _mean_and_se(frame[column])
+        assert abs(mean - exact) < 4 * se, (column, mean, se, exact)
 
 
 def test_moment_test_has_power_against_a_wrong_depth():

@@ -172,7 +172,8 @@ def test_second_moment_is_exact(model, activation, init, gain, width, depth, bet
         gradients="jvp",
         precision="float64",
     )
-    exact = theory.exact_mean_squared_diff(model, activation, 0.2, gain, depth**-beta, depth)
+    net = theory.Network.from_mapping(frame.iloc[0])
+    exact = theory.exact_mean_squared_diff(net, depth**-beta, depth)
     for column in ("log_hidden_diff", "log_jvp_diff"):
         mean, se = _mean_and_se(frame[column].to_numpy())
         assert abs(mean - exact) < 4 * se, (column, mean, se, exact)
@@ -198,7 +199,7 @@ def test_jvp_and_vjp_gradient_ratios_agree():
         ("log_jvp_diff", "log_grad_diff"),
     ):
         assert stats.ks_2samp(jvp[forward], vjp[backward]).pvalue > 0.01
-    exact = theory.exact_mean_squared_diff("res3", "relu", 0, 1.0, 60**-0.5, 60)
+    exact = theory.exact_mean_squared_diff(theory.Network.from_mapping(jvp.iloc[0]), 60**-0.5, 60)
     for log_values in (jvp["log_jvp_diff"], vjp["log_grad_diff"]):
         mean, se = _mean_and_se(log_values.to_numpy())
         assert abs(mean - exact) < 4 * se

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import ROOT, make_kernel
+from variants import IID_LAWS
 
 from rsim import device
 from rsim.checks import ConfigError
@@ -71,6 +72,17 @@ def test_estimate_bounds_what_xla_assigns(case):
     spec = CellSpec(betas=[0.3 + 0.1 * i for i in range(n_betas)], **options)
     kernel = dataclasses.replace(spec.kernel(), block=block)
     estimated = memory.estimate(kernel, n_betas).call_bytes(block)
+    measured = xla_bytes(kernel, spec.betas)
+    assert measured <= estimated <= STATED_FACTOR * measured, (estimated, measured)
+
+
+@pytest.mark.parametrize("law", IID_LAWS)
+def test_estimate_bounds_what_xla_assigns_for_every_iid_law(law):
+    """Each i.i.d. law's own footprint per draw (``Law.draw_copies``) at d = 512, L = 20,
+    explicit sampler, block 2: XLA's buffers <= the estimate <= STATED_FACTOR times them."""
+    spec = CellSpec(init=law, width=512, depth=20, betas=[0.5])
+    kernel = dataclasses.replace(spec.kernel(), block=2)
+    estimated = memory.estimate(kernel, 1).call_bytes(2)
     measured = xla_bytes(kernel, spec.betas)
     assert measured <= estimated <= STATED_FACTOR * measured, (estimated, measured)
 

@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from conftest import make_kernel
 from scipy import stats
+from variants import LAWS_ALL
 
 import rsim
 from rsim.analysis import theory
 from rsim.core import engine, projection
+from rsim.core.laws import LAWS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +80,7 @@ def test_action_and_transpose_have_the_joint_law_of_a_gaussian_matrix():
     assert np.abs(want).max() > 0.5  # not vacuous
 
 
-@pytest.mark.parametrize("init", ["uniform", "rademacher", "smooth", "fbm"])
+@pytest.mark.parametrize("init", [name for name in LAWS_ALL if not LAWS[name].projection_exact])
 def test_projection_is_refused_where_it_is_not_exact(init):
     with pytest.raises(
         rsim.ConfigError,
@@ -237,7 +239,9 @@ def test_projection_second_moments_are_exact(model, activation, options):
     exact = np.expm1(depth * np.log1p(c * depth ** (-2 * beta)))
     if model != "mlp":
         assert exact == pytest.approx(
-            theory.exact_mean_squared_diff(model, activation, 0.5, 1.0, depth**-beta, depth)
+            theory.exact_mean_squared_diff(
+                theory.Network.from_mapping(frame.iloc[0]), depth**-beta, depth
+            )
         )
     for column in [c for c in ("log_hidden_diff", "log_jvp_diff", "log_grad_diff") if c in frame]:
         squares = np.exp(2 * frame[column].to_numpy())

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,6 +9,9 @@ from rsim import results
 from rsim.analysis import summary, theory
 from rsim.experiments import base
 from rsim.experiments.cells import CellSpec
+
+# The default cell's network (res-3, uniform, d = 8).
+RES3 = theory.Network("res3", "relu", 0.01, "uniform", 1.0, 8, None, None, None)
 
 
 def test_write_is_atomic_and_load_derives_ratios(tmp_path):
@@ -34,7 +39,7 @@ def test_summary_checks_the_exact_moment():
     assert list(table["beta"]) == [0.5, 1.0] and (table["n"] == 2000).all()
     np.testing.assert_allclose(
         table["exact"],
-        theory.exact_mean_squared_diff("res3", "relu", 0, 1.0, 40.0 ** -table["beta"], 40),
+        theory.exact_mean_squared_diff(RES3, 40.0 ** -table["beta"], 40),
     )
     assert (table["z"].abs() < 4).all()
     assert (table["hidden_diff_q10"] < table["hidden_diff_median"]).all()
@@ -43,5 +48,7 @@ def test_summary_checks_the_exact_moment():
 
 
 def test_exact_moment_is_nan_without_a_closed_form():
-    assert np.isnan(theory.exact_mean_squared_diff("res1", "relu", 0, 1.0, 0.1, 10))
-    assert theory.exact_mean_squared_diff("res1", "identity", 0, 2.0, 0.5, 1) == pytest.approx(1.0)
+    res1 = replace(RES3, model="res1")
+    assert np.isnan(theory.exact_mean_squared_diff(res1, 0.1, 10))
+    identity = replace(res1, activation="identity", gain=2.0)
+    assert theory.exact_mean_squared_diff(identity, 0.5, 1) == pytest.approx(1.0)

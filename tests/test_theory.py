@@ -2,14 +2,20 @@
 (hypothesis)."""
 
 import math
+from dataclasses import replace
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from variants import CORRELATED_LAWS, GAUSSIAN_BOUNDED_LAWS, IID_LAWS, LAWS_ALL, MODELS
 
 from rsim.analysis import theory
 from rsim.analysis.theory import Band, Network, NotApplicable
+from rsim.core.branches import ACTIVATIONS, BRANCHES
+from rsim.core.laws import LAWS
 
 
 def network(**fields) -> Network:
@@ -60,11 +66,11 @@ def test_exact_second_moments_by_hand():
     assert theory.exact_second_moment(RES3, 1e-3, 10**6) == pytest.approx(math.expm1(0.5), rel=1e-5)
     identity = network(model="res1", activation="identity")
     assert theory.exact_second_moment(identity, 1e-3, 10**6) == pytest.approx(math.e - 1, rel=1e-5)
-    # The historic functions keep their behaviour.
-    assert theory.exact_mean_squared_diff("res3", "relu", 0, 1.0, 0.1, 100) == pytest.approx(
-        0.646668, rel=1e-5
-    )
-    assert np.isnan(theory.exact_mean_squared_diff("res1", "relu", 0, 1.0, 0.1, 10))
+    # The array form: the same value, NaN without a closed form, elementwise.
+    assert theory.exact_mean_squared_diff(RES3, 0.1, 100) == pytest.approx(0.646668, rel=1e-5)
+    assert np.isnan(theory.exact_mean_squared_diff(network(model="res1"), 0.1, 10))
+    both = theory.exact_mean_squared_diff(RES3, np.array([0.1, 1e-3]), np.array([100, 10**6]))
+    assert both == pytest.approx([0.646668, math.expm1(0.5)], rel=1e-5)
 
 
 def test_prop2_and_prop5_markov_bound():
@@ -121,15 +127,43 @@ def test_corollary_regimes_and_limit_band():
 
 
 def test_subgaussian_parameter():
-    for law in ("gaussian", "uniform", "rademacher"):
+    for law in GAUSSIAN_BOUNDED_LAWS:
         assert theory.subgaussian_parameter(law) == 1.0
-    assert "H1" in theory.subgaussian_parameter("fbm").condition
-    # s = 1 really bounds each law's moment generating function.
+    for law in CORRELATED_LAWS:
+        assert "H1" in theory.subgaussian_parameter(law).condition
+    # s = 1 really bounds the moment generating functions of rademacher and uniform.
     lam = np.linspace(-6, 6, 241)
     assert np.all(np.cosh(lam) <= np.exp(lam**2 / 2) * (1 + 1e-12))
     a = math.sqrt(3)
     uniform_mgf = np.where(lam == 0, 1.0, np.sinh(a * lam) / np.where(lam == 0, 1, a * lam))
     assert np.all(uniform_mgf <= np.exp(lam**2 / 2) * (1 + 1e-12))
+
+
+def unit_entries(law: str, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """Unit-variance entries of ``law`` from its own sampler (float64)."""
+    with jax.enable_x64(True):
+        return np.asarray(LAWS[law].unit(jax.random.PRNGKey(seed), shape, jnp.float64))
+
+
+@pytest.mark.parametrize("law", IID_LAWS)
+def test_every_law_has_its_subgaussian_constant_and_moments(law):
+    """Each i.i.d. record's constants against its own sampler (200 000 entries): E X^2k
+    within 4 standard errors (k = 1..3 and 4 where finite), and E exp(lambda X) <=
+    exp(lambda^2 s^2 / 2) + 4 standard errors for |lambda| <= 2 where s is given."""
+    record = LAWS[law]
+    x = unit_entries(law, (200_000,))
+    for k, moment in enumerate(record.even_moments, 1):
+        # The sample mean of X^2k has a finite variance where E X^4k is finite.
+        light = record.subgaussian is not None
+        if light or (2 * k <= 4 and math.isfinite(record.even_moments[2 * k - 1])):
+            values = x ** (2 * k)
+            se = values.std() / math.sqrt(x.size)
+            assert abs(values.mean() - moment) < 4 * se + 1e-12, (law, k, values.mean(), moment)
+    if record.subgaussian is not None:
+        for lam in np.linspace(-2, 2, 9):
+            values = np.exp(lam * x)
+            bound = math.exp(lam**2 * record.subgaussian**2 / 2)
+            assert values.mean() <= bound + 4 * values.std() / math.sqrt(x.size), (law, lam)
 
 
 def _eighth_moment_of_chi_square(k: np.ndarray) -> np.ndarray:
@@ -153,28 +187,22 @@ def test_eighth_moment_constant_by_chi_square(width):
     assert theory.eighth_moment_constant(res1) == 1.0
 
 
-def test_eighth_moment_constant_bounds_the_three_laws():
-    """Monte Carlo at d = 4, along a coordinate and along the diagonal: every law's
+@pytest.mark.parametrize("law", GAUSSIAN_BOUNDED_LAWS)
+def test_eighth_moment_constant_bounds_every_law_with_gaussian_bounded_moments(law):
+    """Monte Carlo at d = 4, along a coordinate and along the diagonal: the law's
     E ||ReLU(W h)||^8 / ||h||^8 and leaky ReLU's stay below the certified C (Gaussian equal)."""
-    rng = np.random.default_rng(0)
     d, n = 4, 200_000
-    draws = {
-        "gaussian": lambda s: rng.standard_normal(s),
-        "uniform": lambda s: rng.uniform(-math.sqrt(3), math.sqrt(3), s),
-        "rademacher": lambda s: rng.choice([-1.0, 1.0], s),
-    }
     for slope, activation in ((0.0, "relu"), (0.3, "leaky_relu")):
         c = theory.eighth_moment_constant(
-            network(model="res2", activation=activation, negative_slope=slope, width=d)
+            network(model="res2", activation=activation, negative_slope=slope, width=d, init=law)
         )
-        for law, draw in draws.items():
-            for h in (np.eye(d)[0], np.full(d, 0.5)):
-                y = draw((n, d, d)) @ h  # rows of sqrt(d) W times the unit vector h
-                z = np.where(y > 0, y, slope * y) ** 2
-                moment = float(np.mean(z.mean(axis=1) ** 4))
-                assert moment <= c * 1.03, (law, activation, h, moment, c)
-                if law == "gaussian":
-                    assert moment == pytest.approx(c, rel=0.05)
+        for seed, h in enumerate((np.eye(d)[0], np.full(d, 0.5))):
+            y = unit_entries(law, (n, d, d), seed) @ h  # rows of sqrt(d) W times the unit h
+            z = np.where(y > 0, y, slope * y) ** 2
+            moment = float(np.mean(z.mean(axis=1) ** 4))
+            assert moment <= c * 1.03, (law, activation, h, moment, c)
+            if law == "gaussian":
+                assert moment == pytest.approx(c, rel=0.05)
 
 
 @pytest.mark.parametrize(
@@ -184,9 +212,8 @@ def test_eighth_moment_constant_bounds_the_three_laws():
         (network(model="res2", activation="tanh"), "H2"),
         (network(model="res1", activation="leaky_relu", negative_slope=0.5), "H2"),
         (network(gain=2.0), "H1"),
-        (network(init="smooth"), "H1"),
-        (network(init="fbm"), "H1"),
-    ],
+    ]
+    + [(network(init=law), "H1") for law in CORRELATED_LAWS],
 )
 def test_every_bound_refuses_when_a_hypothesis_fails(net, word):
     bounds = [
@@ -214,18 +241,18 @@ def test_exact_moment_refuses_correlated_laws_and_tanh():
 
 @st.composite
 def networks(draw) -> Network:
-    model = draw(st.sampled_from(["res1", "res2", "res3", "mlp", "conv"]))
-    deep = model in ("mlp", "conv")
+    model = draw(st.sampled_from(MODELS))
+    images = BRANCHES[model].images
     return Network(
         model=model,
-        activation=draw(st.sampled_from(["relu", "identity", "leaky_relu", "tanh"])),
+        activation=draw(st.sampled_from(list(ACTIVATIONS))),
         negative_slope=draw(st.floats(-1.5, 1.5)),
-        init=draw(st.sampled_from(["gaussian", "uniform", "rademacher", "fbm"])),
+        init=draw(st.sampled_from(LAWS_ALL)),
         gain=draw(st.sampled_from([1.0, 1.0, 1.0, 0.5, 2.0])),
-        width=draw(st.integers(1, 64 if model == "conv" else 2000)),
-        branch_depth=draw(st.integers(1, 5)) if deep else None,
-        image_size=draw(st.integers(3, 16)) if model == "conv" else None,
-        kernel_size=draw(st.sampled_from([1, 3])) if model == "conv" else None,
+        width=draw(st.integers(1, 64 if images else 2000)),
+        branch_depth=None if BRANCHES[model].fixed else draw(st.integers(1, 5)),
+        image_size=draw(st.integers(3, 16)) if images else None,
+        kernel_size=draw(st.sampled_from([1, 3])) if images else None,
     )
 
 
@@ -305,23 +332,28 @@ def test_statements_return_a_number_or_a_named_condition(net, alpha, depth, delt
 
 def test_second_moment_factor_for_m_hidden_layers_by_hand():
     # c = gain^2 (gain^2 kappa)^m.
-    assert theory.second_moment_factor("mlp", "relu", 0.0, 1.0, 1) == 0.5
-    assert theory.second_moment_factor("mlp", "relu", 0.0, 1.0, 2) == 0.25
-    assert theory.second_moment_factor("mlp", "relu", 0.0, 1.0, 4) == 1 / 16
-    assert theory.second_moment_factor("mlp", "identity", 0.0, 2.0, 3) == 4.0 * 4.0**3
-    leaky = theory.second_moment_factor("mlp", "leaky_relu", 0.5, 1.0, 2)
-    assert leaky == pytest.approx(0.625**2)
-    assert theory.second_moment_factor("conv", "relu", 0.0, 1.5, 2) == pytest.approx(
-        2.25 * (2.25 / 2) ** 2
-    )
-    assert theory.second_moment_factor("mlp", "tanh", 0.0, 1.0, 2) is None
+    def c(model, activation, slope, gain, m=None):
+        fields = dict(activation=activation, negative_slope=slope, gain=gain, init="gaussian")
+        if model == "mlp":
+            return theory.second_moment_factor(mlp(m, **fields))
+        if model == "conv":
+            return theory.second_moment_factor(conv(m, **fields))
+        return theory.second_moment_factor(network(model=model, **fields))
+
+    assert c("mlp", "relu", 0.0, 1.0, 1) == 0.5
+    assert c("mlp", "relu", 0.0, 1.0, 2) == 0.25
+    assert c("mlp", "relu", 0.0, 1.0, 4) == 1 / 16
+    assert c("mlp", "identity", 0.0, 2.0, 3) == 4.0 * 4.0**3
+    assert c("mlp", "leaky_relu", 0.5, 1.0, 2) == pytest.approx(0.625**2)
+    assert c("conv", "relu", 0.0, 1.5, 2) == pytest.approx(2.25 * (2.25 / 2) ** 2)
+    assert c("mlp", "tanh", 0.0, 1.0, 2) is None
     # m = 1 is res-2 (and res-3 with ReLU); conv with m = 1 has res-3's c.
     for activation, slope in (("relu", 0.0), ("identity", 0.0), ("leaky_relu", 0.3)):
-        res2 = theory.second_moment_factor("res2", activation, slope, 1.3)
-        assert theory.second_moment_factor("mlp", activation, slope, 1.3, 1) == res2
-        assert theory.second_moment_factor("conv", activation, slope, 1.3, 1) == res2
+        res2 = c("res2", activation, slope, 1.3)
+        assert c("mlp", activation, slope, 1.3, 1) == res2
+        assert c("conv", activation, slope, 1.3, 1) == res2
     with pytest.raises(ValueError, match="branch_depth"):
-        theory.second_moment_factor("mlp", "relu", 0.0, 1.0)
+        BRANCHES["mlp"].second_moment_factor("relu", 0.0, 1.0, None)
 
 
 def test_exact_second_moment_of_mlp_and_conv_by_hand():
@@ -333,9 +365,7 @@ def test_exact_second_moment_of_mlp_and_conv_by_hand():
     assert theory.exact_second_moment(conv(1), 0.1, 100) == theory.exact_second_moment(
         RES3, 0.1, 100
     )
-    assert theory.exact_mean_squared_diff(
-        "mlp", "relu", 0.0, 1.0, 0.1, 100, branch_depth=2
-    ) == pytest.approx(1.0025**100 - 1)
+    assert theory.exact_mean_squared_diff(mlp(2), 0.1, 100) == pytest.approx(1.0025**100 - 1)
     assert "i.i.d." in theory.exact_second_moment(conv(1, init="fbm"), 0.1, 10).condition
     tanh = theory.exact_second_moment(mlp(2, activation="tanh"), 0.1, 10)
     assert isinstance(tanh, NotApplicable)
@@ -461,18 +491,18 @@ def _circular_conv(kernels: np.ndarray, images: np.ndarray) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("law", ["gaussian", "uniform", "rademacher"])
+@pytest.mark.parametrize("law", IID_LAWS)
 @pytest.mark.parametrize("m, side, activation", [(1, 4, "relu"), (2, 3, "leaky_relu")])
 def test_conv_branch_second_moment_by_monte_carlo(law, m, side, activation):
     """E||V * sigma(W_m * ... sigma(W_1 * h))||^2 = c ||h||^2 for a circular convolution
     (numpy, float64, independent of the engine): within 4 standard errors."""
     rng = np.random.default_rng(11)
     n, channels, k, gain, slope = 20_000, 2, 3, 1.3, 0.4
-    draw = {
-        "gaussian": lambda s: rng.standard_normal(s),
-        "uniform": lambda s: rng.uniform(-math.sqrt(3), math.sqrt(3), s),
-        "rademacher": lambda s: rng.choice([-1.0, 1.0], s),
-    }[law]
+    draws = iter(range(1, 10))
+
+    def draw(shape):  # the law's own entries, independent draws
+        return unit_entries(law, shape, next(draws)) * math.sqrt(LAWS[law].variance)
+
     scale = gain / math.sqrt(channels * k * k)
     h = np.broadcast_to(rng.standard_normal((channels, side, side)), (n, channels, side, side))
     u = h
@@ -481,7 +511,8 @@ def test_conv_branch_second_moment_by_monte_carlo(law, m, side, activation):
         u = np.where(u > 0, u, (0.0 if activation == "relu" else slope) * u)
     out = _circular_conv(scale * draw((n, channels, channels, k, k)), u)
     ratio = np.sum(out**2, axis=(1, 2, 3)) / np.sum(h[0] ** 2)
-    c = theory.second_moment_factor("conv", activation, slope, gain, m)
+    net = conv(m, channels=channels, side=side, kernel=k, init=law, gain=gain)
+    c = theory.second_moment_factor(replace(net, activation=activation, negative_slope=slope))
     assert abs(ratio.mean() - c) < 4 * ratio.std() / math.sqrt(n), (ratio.mean(), c)
 
 

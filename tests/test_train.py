@@ -15,14 +15,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import regression_record
+from variants import LAWS_ALL
 
 import rsim
-from rsim import data, results, schema
+from rsim import data, results
 from rsim.analysis import training as analysis
 from rsim.analysis.hurst import hurst_exponent
 from rsim.checks import ConfigError
 from rsim.core import laws, spectra
 from rsim.core import training as core
+from rsim.core.laws import LAWS
 from rsim.experiments import base
 from rsim.experiments.training import TrainSpec, compute, train_grid
 from rsim.views import training as views
@@ -235,7 +237,7 @@ def test_mlp_and_conv_learn_digits(model, init, digits):
     assert np.isnan(frame["kernel_size"].iat[0]) == (model == "mlp")
 
 
-@pytest.mark.parametrize("init", schema.LAWS)
+@pytest.mark.parametrize("init", LAWS_ALL)
 @pytest.mark.parametrize("model", ["conv", "mlp"])
 def test_every_law_draws_the_mlp_and_conv_weights(model, init, digits):
     """Shapes from the branch's Shape, entries of variance gain^2 / fan_in (fan_in = C k^2
@@ -243,9 +245,8 @@ def test_every_law_draws_the_mlp_and_conv_weights(model, init, digits):
     depth = 64
     arch = architecture(model, init, depth)
     shape = arch.shape
-    scale = (
-        spectra.hurst_scale(init, 0.7, depth) if init in schema.HURST_LAWS else np.zeros(2 * depth)
-    )
+    path_scale = LAWS[init].path_scale  # the laws with a Hurst index
+    scale = np.zeros(2 * depth) if path_scale is None else path_scale(0.7, depth)
     with core.numerics():
         params = core.init_params(arch, jax.random.PRNGKey(1), jnp.asarray(scale, jnp.float32))
         x = digits.as_images().x_test[:5] if model == "conv" else digits.x_test[:5]

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
+from variants import HURST_LAWS
 
 import rsim
 from rsim.core import engine, laws, spectra
@@ -100,9 +101,9 @@ def test_all_betas_share_one_weight_path():
     )
 
 
-@pytest.mark.parametrize("init", ["fbm", "fbm_official"])
+@pytest.mark.parametrize("init", HURST_LAWS)
 def test_hurst_is_traced_and_columns_are_carried(init):
-    """A sweep over H compiles once, for both laws with a Hurst index."""
+    """A sweep over H compiles once, for every law with a Hurst index."""
     spec = CellSpec(init=init, hurst=0.3, width=6, depth=12, samples=2)
     kernel = spec.kernel()
     rsim.simulate(init=init, hurst=0.3, width=6, depth=12, samples=2)

@@ -734,9 +734,7 @@ def _constants_table(checks: pd.DataFrame) -> str:
         net = theory.Network.from_mapping(series.iloc[0])
         s = theory.subgaussian_parameter(net.init)
         c = theory.eighth_moment_constant(net)
-        exact = theory.second_moment_factor(
-            net.model, net.activation, net.negative_slope, net.gain, net.branch_depth
-        )
+        exact = theory.second_moment_factor(net)
         rows.append(
             [
                 series_label(series.iloc[0]),

@@ -13,12 +13,6 @@ from rsim.schema import CELL_COLUMNS, RATIOS
 GROUP = list(CELL_COLUMNS) + ["beta"]
 
 
-def _optional(row: dict, name: str):
-    """A cell column that may be absent (older tables) or NaN (a model that does not use it)."""
-    value = row.get(name)
-    return None if value is None or pd.isna(value) else value
-
-
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (cell, beta): n; median, q10, q90 of each plain ratio present; and
     mean_hidden_diff_sq (mean of r_h^2) with its standard error ``se`` beside ``exact``
@@ -39,18 +33,8 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             squares = np.exp(2 * group["log_hidden_diff"].to_numpy(dtype=np.float64))
             row["mean_hidden_diff_sq"], row["se"] = mean_and_se(squares)
-            row["exact"] = float(
-                theory.exact_mean_squared_diff(
-                    row["model"],
-                    row["activation"],
-                    row["negative_slope"],
-                    row["gain"],
-                    row["alpha"],
-                    row["depth"],
-                    init=row["init"],
-                    branch_depth=_optional(row, "branch_depth"),
-                )
-            )
+            net = theory.Network.from_mapping(row)
+            row["exact"] = float(theory.exact_mean_squared_diff(net, row["alpha"], row["depth"]))
             row["z"] = float(np.divide(row["mean_hidden_diff_sq"] - row["exact"], row["se"]))
         rows.append(row)
     return pd.DataFrame(rows)

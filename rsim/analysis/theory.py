@@ -8,11 +8,14 @@ failed condition with its value. Never a number for a statement whose conditions
 
 Notation: r_h^2 = ||h_L - h_0||^2 / ||h_0||^2 and r_p^2 = ||p_0 - p_L||^2 / ||p_L||^2.
 
-Hypotheses (rsim/THEORY.md section 2), checked here from the cell's description:
+Hypotheses (rsim/THEORY.md section 2), checked here from the cell's description and the
+records of its law and branch (:mod:`rsim.core.laws`, :mod:`rsim.core.branches`): every
+constant (s, the even moments, the entry variance, c) is the record's own.
 
 * H1: entries of sqrt(d) V are i.i.d., symmetric, unit variance, s^2-sub-Gaussian. Holds
-  for the laws gaussian, uniform, rademacher with gain = 1 (gain != 1 gives variance gain^2).
-  Laws correlated along the depth (smooth, fbm, ...) are not i.i.d.: H1 fails. A
+  for the laws gaussian, uniform, rademacher with gain = 1 (gain^2 times the law's variance
+  is the variance). Laws correlated along the depth (smooth, fbm, ...) are not i.i.d., and
+  a law that is not sub-Gaussian has no s: H1 fails. A
   convolution's matrix repeats each kernel entry along the pixels: H1 fails for conv, but
   its mean-square form H1' (E V = 0 and E[V^T V] = I given the past, rsim/THEORY.md section
   11) holds, and H1' is all that Lemma 1, Proposition 6 and Propositions 2 and 5 use.
@@ -28,12 +31,13 @@ Hypotheses (rsim/THEORY.md section 2), checked here from the cell's description:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from rsim import schema
-from rsim.core import spectra
+from rsim.core import branches, laws
 
 
 @dataclass(frozen=True)
@@ -54,33 +58,25 @@ class Band:
     upper: float
 
 
-# The branches whose depth m (number of W's) is an option; res-1 has m = 0, res-2/res-3 m = 1.
-DEEP_BRANCHES = ("mlp", "conv")
-# kappa with E sigma(X)^2 = kappa E X^2 for X symmetric (rsim/THEORY.md sections 4 and 11).
-KAPPA_ACTIVATIONS = ("relu", "identity", "leaky_relu")
-
-
 def kappa(activation: str, negative_slope: float) -> float | None:
-    """kappa = E sigma(X)^2 / E X^2 for symmetric X: 1/2 (ReLU), 1 (identity), (1 + s^2)/2
-    (leaky ReLU of slope s); None where it depends on the law of X (tanh)."""
-    return {"relu": 0.5, "identity": 1.0, "leaky_relu": (1 + negative_slope**2) / 2}.get(activation)
+    """kappa = E sigma(X)^2 / E X^2 for symmetric X (rsim/THEORY.md sections 4 and 11).
+
+    Args:
+        activation: a key of :data:`rsim.core.branches.ACTIVATIONS`.
+        negative_slope: leaky ReLU's slope s.
+
+    Returns:
+        1/2 (ReLU), 1 (identity), (1 + s^2)/2 (leaky ReLU); None where it depends on the law
+        of X (tanh) or the activation is unknown.
+
+    >>> kappa("leaky_relu", 0.5)
+    0.625
+    """
+    record = branches.ACTIVATIONS.get(activation)
+    return None if record is None else record.kappa(negative_slope)
 
 
-def hidden_layers(model: str, branch_depth: int | None = None) -> int:
-    """m, the number of W's in the branch: 0 (res-1), 1 (res-2, res-3), branch_depth (mlp,
-    conv; required there)."""
-    if model == "res1":
-        return 0
-    if model in ("res2", "res3"):
-        return 1
-    if model in DEEP_BRANCHES:
-        if branch_depth is None:
-            raise ValueError(f"model={model!r} needs its branch_depth (m >= 1)")
-        return int(branch_depth)
-    raise ValueError(f"unknown model {model!r}")
-
-
-def _optional_int(value) -> int | None:
+def _optional_int(value: object) -> int | None:
     """None for a missing, NaN or NA table entry (a column that does not apply to the model)."""
     if value is None:
         return None
@@ -98,7 +94,8 @@ class Network:
     Every field is required: the defaults of a cell live on its spec
     (:class:`rsim.experiments.cells.CellSpec`), never here. ``branch_depth`` (mlp, conv),
     ``image_size`` and ``kernel_size`` (conv) are None for the models that do not use them;
-    ``width`` is d for the dense branches and the number of channels C for conv.
+    ``width`` is d for the dense branches and the number of channels C for conv. The
+    branch's and the law's properties come from their records (:attr:`branch`, :attr:`law`).
     """
 
     model: str
@@ -112,16 +109,28 @@ class Network:
     kernel_size: int | None
 
     def __post_init__(self) -> None:
-        if self.model in DEEP_BRANCHES and (self.branch_depth is None or self.branch_depth < 1):
+        record = self.branch
+        if not record.fixed and (self.branch_depth is None or self.branch_depth < 1):
             raise ValueError(f"{self.model} needs branch_depth >= 1 (got {self.branch_depth})")
-        if self.model == "conv" and (self.image_size is None or self.kernel_size is None):
-            raise ValueError("conv needs image_size and kernel_size")
+        if record.images and (self.image_size is None or self.kernel_size is None):
+            raise ValueError(f"{self.model} needs image_size and kernel_size")
 
     @classmethod
-    def from_mapping(cls, values) -> Network:
+    def from_mapping(cls, values: Mapping[str, Any]) -> Network:
         """From a results row or dict; other keys (depth, beta, hurst, ...) are ignored, and
         a missing or NaN branch_depth, image_size or kernel_size (a table written before
-        those columns, or a model that does not use them) is None."""
+        those columns, or a model that does not use them) is None.
+
+        Args:
+            values: a row (``pandas.Series``) or a dict with the field names.
+
+        Returns:
+            The network.
+
+        >>> Network.from_mapping(dict(model="res3", activation="relu", negative_slope=0.01,
+        ...     init="uniform", gain=1.0, width=40, depth=100)).dim
+        40
+        """
         return cls(
             model=str(values["model"]),
             activation=str(values["activation"]),
@@ -135,73 +144,101 @@ class Network:
         )
 
     @property
+    def branch(self) -> branches.Branch:
+        """The model's record (:data:`rsim.core.branches.BRANCHES`)."""
+        return branches.branch_record(self.model)
+
+    @property
+    def law(self) -> laws.Law:
+        """The weight law's record (:data:`rsim.core.laws.LAWS`)."""
+        return laws.law(self.init)
+
+    @property
     def branch_activation(self) -> str:
-        """The nonlinearity the branch applies (:func:`rsim.schema.branch_activation`)."""
-        return schema.branch_activation(self.model, self.activation)
+        """The nonlinearity the branch applies (res-3: ReLU)."""
+        return self.branch.activation_of(self.activation)
 
     @property
     def hidden_layers(self) -> int:
         """m: the W's of the branch (0 for res-1, 1 for res-2/res-3)."""
-        return hidden_layers(self.model, self.branch_depth)
+        return self.branch.depth(self.branch_depth)
 
     @property
     def dim(self) -> int:
         """d, the length of a hidden state: width, or C N^2 for conv."""
-        return self.width * self.image_size**2 if self.model == "conv" else self.width
+        return self.width * self.image_size**2 if self.branch.images else self.width
+
+    @property
+    def variance(self) -> float:
+        """gain^2 times the law's entry variance: E[V^T V] = variance I (1 under H1)."""
+        return self.gain**2 * self.law.variance
+
+    @property
+    def unit_variance(self) -> bool:
+        """True if the entries of sqrt(fan_in) V have variance 1 (up to rounding: a gain of
+        1/sqrt(2) with a law of variance 2 has it)."""
+        return math.isclose(self.variance, 1.0, rel_tol=1e-12)
+
+
+def _variance_text(net: Network) -> str:
+    """Why the entries of sqrt(d) V do not have unit variance, in words."""
+    if net.law.variance == 1.0:
+        return f"gain={net.gain:g} gives variance {net.gain**2:g}"
+    return (
+        f"gain={net.gain:g} and init={net.init!r} of variance {net.law.variance:g} "
+        f"give variance {net.variance:g}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
-# Exact second moments (rsim/THEORY.md sections 4 and 11); the two functions below keep their
-# historic signatures (branch_depth is a new keyword) because rsim.analysis.summary and
-# rsim.views.cells call them.
+# Exact second moments (rsim/THEORY.md sections 4 and 11)
 
 
-def second_moment_factor(
-    model: str,
-    activation: str,
-    negative_slope: float,
-    gain: float,
-    branch_depth: int | None = None,
-):
+def second_moment_factor(net: Network) -> float | None:
     """c with E||V g(h)||^2 = c ||h||^2 exactly for symmetric i.i.d. weights, or None.
 
-    V has variance gain^2/fan_in and is independent of h, so E||V u||^2 = gain^2 E||u||^2
-    (for a circular convolution too: each input pixel meets each kernel entry once). Each of
-    the m hidden layers sigma(W u) has a symmetric pre-activation given u, so it multiplies
-    the expected squared norm by gain^2 kappa: c = gain^2 (gain^2 kappa)^m with kappa = 1/2
-    (ReLU), 1 (identity), (1 + s^2)/2 (leaky ReLU of slope s), and m = 1 for res-2/res-3,
-    branch_depth for mlp and conv (rsim/THEORY.md section 11). res-1 applies sigma to h
-    itself, which is not symmetric: only the identity is exact (c = gain^2). The tangent q
-    obeys the same identity with the same c.
+    c = v (v kappa)^m with v = gain^2 times the law's entry variance and m hidden layers
+    (:meth:`rsim.core.branches.Branch.second_moment_factor`; rsim/THEORY.md section 11);
+    res-1 applies sigma to h itself, which is not symmetric: only the identity is exact
+    (c = v). The tangent q obeys the same identity with the same c.
+
+    Args:
+        net: the network.
+
+    Returns:
+        c, or None where the branch has no closed form (tanh; res-1 other than the identity).
+
+    >>> second_moment_factor(Network("mlp", "relu", 0.0, "gaussian", 1.0, 8, 2, None, None))
+    0.25
     """
-    if model == "res1":
-        return gain**2 if activation == "identity" else None
-    m = hidden_layers(model, branch_depth)
-    k = kappa(schema.branch_activation(model, activation), negative_slope)
-    if k is None:
-        return None
-    return gain**2 * (gain**2 * k) ** m
+    return net.branch.second_moment_factor(
+        net.activation, net.negative_slope, net.variance, net.branch_depth
+    )
 
 
-def exact_mean_squared_diff(
-    model,
-    activation,
-    negative_slope,
-    gain,
-    alpha,
-    depth,
-    init: str = "gaussian",
-    branch_depth: int | None = None,
-):
-    """E[r^2] with r = ||h_L - h_0|| / ||h_0|| (also ||q_L - z|| / ||z||): (1 + c alpha^2)^L - 1.
+def exact_mean_squared_diff(net: Network, alpha: Any, depth: Any) -> np.ndarray:
+    """E[r^2] with r = ||h_L - h_0|| / ||h_0|| (also ||q_L - z|| / ||z||): (1 + c alpha^2)^L - 1,
+    elementwise over arrays of alpha and depth.
 
     Cross terms vanish because each V_k is independent of the past with mean zero, which
-    needs i.i.d. weights; returns NaN where no closed form exists (weights correlated along
-    the depth, tanh, res-1 with ReLU). ``branch_depth`` is m for mlp and conv.
+    needs i.i.d. symmetric weights; NaN where no closed form exists (weights correlated along
+    the depth, tanh, res-1 with ReLU).
+
+    Args:
+        net: the network.
+        alpha: alpha = L^-beta (array or number).
+        depth: L (array or number).
+
+    Returns:
+        An array of the broadcast shape of ``alpha`` and ``depth`` (NaN where none).
+
+    >>> net = Network("res1", "identity", 0.0, "gaussian", 2.0, 8, None, None, None)
+    >>> float(exact_mean_squared_diff(net, 0.5, 1))
+    1.0
     """
-    c = second_moment_factor(model, activation, negative_slope, gain, branch_depth)
-    if c is None or init not in schema.IID_LAWS:
-        return np.full(np.shape(alpha), np.nan)
+    c = second_moment_factor(net)
+    if c is None or not (net.law.iid and net.law.symmetric):
+        return np.full(np.broadcast(np.asarray(alpha), np.asarray(depth)).shape, np.nan)
     return np.expm1(np.asarray(depth) * np.log1p(c * np.asarray(alpha) ** 2))
 
 
@@ -215,19 +252,25 @@ def _compound(c: float, alpha: float, depth: int) -> float:
 
 def exact_second_moment(net: Network, alpha: float, depth: int) -> float | NotApplicable:
     """E[r_h^2] = E[r_p^2] = (1 + c alpha^2)^L - 1 exactly (rsim/THEORY.md sections 4, 11),
-    any gain.
+    any gain and any entry variance.
 
-    Conditions: V_k i.i.d. across layers with symmetric entries (law gaussian, uniform or
-    rademacher), and a branch with a closed form: c = gain^2 (gain^2 kappa)^m for res-2,
-    res-3 (m = 1), mlp and conv (m = branch_depth) with ReLU, identity or leaky ReLU; res-1
-    with the identity (c = gain^2). The gradient equality uses H3 (b isotropic and
-    independent of the Jacobian), true in rsim.
+    Conditions: V_k i.i.d. across layers with symmetric entries (a law of the i.i.d.
+    family with ``symmetric``), and a branch with a closed form (:func:`second_moment_factor`).
+    The gradient equality uses H3 (b isotropic and independent of the Jacobian), true in rsim.
+
+    Args:
+        net: the network.
+        alpha: alpha = L^-beta.
+        depth: L.
+
+    Returns:
+        The exact mean, or :class:`NotApplicable` naming the failed condition.
     """
-    if net.init not in schema.IID_LAWS:
+    if not net.law.iid:
         return NotApplicable(f"weights i.i.d. across layers (init={net.init!r} is not)")
-    c = second_moment_factor(
-        net.model, net.activation, net.negative_slope, net.gain, net.branch_depth
-    )
+    if not net.law.symmetric:
+        return NotApplicable(f"symmetric weight entries (init={net.init!r} is not)")
+    c = second_moment_factor(net)
     if c is None:
         return NotApplicable(
             f"a closed form for {net.model} with {net.branch_activation} "
@@ -241,26 +284,31 @@ def exact_second_moment(net: Network, alpha: float, depth: int) -> float | NotAp
 
 
 def subgaussian_parameter(init: str) -> float | NotApplicable:
-    """s in E exp(lambda X) <= exp(lambda^2 s^2 / 2) for an entry X of sqrt(d) V / gain.
+    """s in E exp(lambda X) <= exp(lambda^2 s^2 / 2) for a unit entry X of the law ``init``
+    (:attr:`rsim.core.laws.Law.subgaussian`).
 
-    Unit variance forces s >= 1 (compare the lambda^2 terms at lambda -> 0), and s = 1 is
-    attained by all three laws, so s = 1 is the best constant for each:
-    * gaussian: E exp(lambda X) = exp(lambda^2 / 2), equality.
-    * rademacher: cosh(lambda) = sum lambda^(2k)/(2k)! <= sum lambda^(2k)/(2^k k!)
-      = exp(lambda^2 / 2), since (2k)! >= 2^k k!.
-    * uniform on [-sqrt 3, sqrt 3]: sinh(a lambda)/(a lambda) = sum (a lambda)^(2k)/(2k+1)!
-      <= exp(a^2 lambda^2 / 6) since (2k+1)! >= 6^k k!; with a = sqrt(3) this is
-      exp(lambda^2 / 2).
-    Laws correlated along the depth are not i.i.d., so H1 (and s) does not apply to them.
+    Unit variance forces s >= 1 (compare the lambda^2 terms at lambda -> 0), and gaussian,
+    uniform and rademacher attain s = 1 (the proofs are beside their records). Laws correlated
+    along the depth are not i.i.d., so H1 (and s) does not apply to them, nor to an i.i.d.
+    law that is not sub-Gaussian.
+
+    Args:
+        init: a registered law.
+
+    Returns:
+        s, or :class:`NotApplicable` (an H1 condition).
+
+    >>> subgaussian_parameter("rademacher")
+    1.0
     """
-    if init in schema.IID_LAWS:
-        return 1.0
-    return NotApplicable(f"H1: init={init!r} is not an i.i.d. law ({', '.join(schema.IID_LAWS)})")
-
-
-def _gaussian_even_moment(k: int) -> float:
-    """E G^(2k) = (2k - 1)!! for G ~ N(0, 1)."""
-    return float(math.prod(range(1, 2 * k, 2)))
+    record = laws.law(init)
+    if not record.iid:
+        return NotApplicable(
+            f"H1: init={init!r} is not an i.i.d. law ({', '.join(laws.names(laws.IID))})"
+        )
+    if record.subgaussian is None:
+        return NotApplicable(f"H1: sub-Gaussian entries (init={init!r} is not sub-Gaussian)")
+    return float(record.subgaussian)
 
 
 def _fourth_power_of_mean(moments: list[float], d: int) -> float:
@@ -282,7 +330,7 @@ def _fourth_power_of_mean(moments: list[float], d: int) -> float:
 
 # E Y^8 / (E Y^2)^4 = 7!! for a Gaussian Y: the largest eighth moment of a symmetric sum of
 # independent terms whose even moments are at most Gaussian ones (gaussian, uniform, rademacher).
-GAUSSIAN_EIGHTH = _gaussian_even_moment(4)
+GAUSSIAN_EIGHTH = laws.GAUSSIAN_EVEN_MOMENTS[3]
 
 
 def eighth_moment_constant(net: Network) -> float | NotApplicable:
@@ -293,11 +341,12 @@ def eighth_moment_constant(net: Network) -> float | NotApplicable:
     * res-2/res-3, g(h) = sigma(W h), rows w_i of sqrt(d) W i.i.d.: ||g||^2/||h||^2 =
       (1/d) sum_i Z_i with Z_i = sigma(Y_i)^2, Y_i = w_i.h/||h|| symmetric, unit variance.
       For sigma(x) = x (x > 0), s x (x < 0): E Z^k = E Y^(2k) (1 + s^(2k))/2 (ReLU s = 0,
-      identity s = 1). Each law's even moments are at most Gaussian ones (uniform 3^m/(2m+1),
-      rademacher 1, both <= (2m-1)!!), and E Y^(2k) expands into products of them with
-      non-negative coefficients, so E Y^(2k) <= (2k-1)!!. Plugging into the non-negative
-      expansion of E(mean Z)^4 gives C(d); Gaussian weights attain it for every h, so it
-      is the smallest constant valid for the three laws at width d.
+      identity s = 1). Where the law's even moments are at most Gaussian ones
+      (:attr:`rsim.core.laws.Law.even_moments`: uniform 3^m/(2m+1), rademacher 1, both
+      <= (2m-1)!!), E Y^(2k) expands into products of them with non-negative coefficients, so
+      E Y^(2k) <= (2k-1)!!. Plugging into the non-negative expansion of E(mean Z)^4 gives
+      C(d); Gaussian weights attain it for every h, so it is the smallest constant valid for
+      such laws at width d. A law with a larger even moment gets no certified constant here.
     * mlp, m hidden layers: ||g||^2/||h||^2 is the product of the m one-layer ratios R_i,
       and E[R_i^4 | the layers before] <= C(d) for every input, so C = C(d)^m, attained by
       Gaussian weights (their R_i are independent) (rsim/THEORY.md section 11).
@@ -310,6 +359,12 @@ def eighth_moment_constant(net: Network) -> float | NotApplicable:
     d" holds with C(1) as a uniform constant.
     Not applicable where H2's eighth-moment part fails (tanh's |tanh x| <= |x| would give a
     constant, but then H2's lower bound fails, see :func:`h2_failure`).
+
+    Args:
+        net: the network.
+
+    Returns:
+        C, or :class:`NotApplicable` naming the failed condition.
     """
     failed = h2_failure(net)
     if failed is not None:
@@ -319,11 +374,17 @@ def eighth_moment_constant(net: Network) -> float | NotApplicable:
         if net.branch_activation == "identity"
         else (0.0 if net.branch_activation == "relu" else abs(net.negative_slope))
     )
-    if net.model == "res1":
+    if net.branch.sigma_on_h:
         return max(1.0, slope) ** 8
-    if net.model == "conv":
+    if not net.law.moments_at_most_gaussian:
+        moments = ", ".join(f"{m:g}" for m in net.law.even_moments)
+        return NotApplicable(
+            f"C: even moments of W's entries at most Gaussian ones (init={net.init!r} has "
+            f"E X^2k = {moments} for k = 1..4; the Gaussian 1, 3, 15, 105)"
+        )
+    if not net.branch.dense:
         return (GAUSSIAN_EIGHTH * (1 + slope**8) / 2) ** net.hidden_layers
-    moments = [_gaussian_even_moment(k) * (1 + slope ** (2 * k)) / 2 for k in range(1, 5)]
+    moments = [g * (1 + slope ** (2 * k)) / 2 for k, g in enumerate(laws.GAUSSIAN_EVEN_MOMENTS, 1)]
     return _fourth_power_of_mean(moments, net.width) ** net.hidden_layers
 
 
@@ -332,19 +393,27 @@ def eighth_moment_constant(net: Network) -> float | NotApplicable:
 
 
 def h1_failure(net: Network) -> NotApplicable | None:
-    """None if H1 holds: an i.i.d. symmetric law with unit-variance entries of sqrt(d) V.
+    """None if H1 holds: an i.i.d. symmetric sub-Gaussian law with unit-variance entries of
+    sqrt(d) V (the law's own constants: :attr:`rsim.core.laws.Law.subgaussian`, ``variance``,
+    ``symmetric``).
 
     conv fails it: V's d x d matrix repeats each of its C^2 k^2 kernel entries at the N^2
-    pixels and is zero outside the k x k neighbourhoods (rsim/THEORY.md section 11)."""
+    pixels and is zero outside the k x k neighbourhoods (rsim/THEORY.md section 11).
+
+    Args:
+        net: the network.
+
+    Returns:
+        None, or :class:`NotApplicable` naming the failed condition.
+    """
     s = subgaussian_parameter(net.init)
     if isinstance(s, NotApplicable):
         return s
-    if net.gain != 1.0:
-        return NotApplicable(
-            f"H1: unit variance of sqrt(d) V's entries (gain={net.gain:g} "
-            f"gives variance {net.gain**2:g})"
-        )
-    if net.model == "conv":
+    if not net.law.symmetric:
+        return NotApplicable(f"H1: symmetric entries (init={net.init!r} is not)")
+    if not net.unit_variance:
+        return NotApplicable(f"H1: unit variance of sqrt(d) V's entries ({_variance_text(net)})")
+    if not net.branch.dense:
         return NotApplicable(
             "H1: i.i.d. entries of sqrt(d) V (a convolution's matrix repeats each kernel "
             "entry along the pixels)"
@@ -355,16 +424,25 @@ def h1_failure(net: Network) -> NotApplicable | None:
 def h1_mean_square_failure(net: Network) -> NotApplicable | None:
     """None if H1' holds: given the past, E V = 0 and E[V^T V] = I (rsim/THEORY.md section 11).
 
-    H1 implies it, and for the dense branches it is equivalent to H1 here (an i.i.d. law at
-    gain 1). A circular convolution with i.i.d. symmetric kernel entries of variance
-    1/(C k^2) has it too: each input pixel meets each kernel entry exactly once. H1' is all
-    that Lemma 1 and Propositions 2, 5 and 6 use."""
-    if net.model != "conv":
+    H1 implies it, and for the dense branches it is equivalent to H1 here. A circular
+    convolution with i.i.d. symmetric kernel entries of variance 1/(C k^2) has it too: each
+    input pixel meets each kernel entry exactly once. H1' is all that Lemma 1 and
+    Propositions 2, 5 and 6 use.
+
+    Args:
+        net: the network.
+
+    Returns:
+        None, or :class:`NotApplicable` naming the failed condition.
+    """
+    if net.branch.dense:
         return h1_failure(net)
-    if net.init not in schema.IID_LAWS:
-        return NotApplicable(f"H1': kernels i.i.d. across layers (init={net.init!r} is not)")
-    if net.gain != 1.0:
-        return NotApplicable(f"H1': E[V^T V] = I (gain={net.gain:g} gives {net.gain**2:g} I)")
+    if not (net.law.iid and net.law.symmetric):
+        return NotApplicable(
+            f"H1': kernels i.i.d. symmetric across layers (init={net.init!r} is not)"
+        )
+    if not net.unit_variance:
+        return NotApplicable(f"H1': E[V^T V] = I ({_variance_text(net)} I)")
     return None
 
 
@@ -377,15 +455,21 @@ def h2_failure(net: Network) -> NotApplicable | None:
     with i.i.d. symmetric entries or kernel entries): E||g(h)||^2 = kappa^m ||h||^2 with
     kappa = (1 + slope^2)/2 (ReLU kappa = 1/2, identity 1) and m hidden layers
     (rsim/THEORY.md section 11), inside [1/2, 1] iff slope^2 <= 1 and kappa^m >= 1/2: ReLU
-    with m >= 2 fails the lower bound; needs W of unit variance (gain 1); tanh fails
-    (E||tanh(W h)||^2 <= d while ||h||^2/2 is unbounded).
+    with m >= 2 fails the lower bound; needs W of unit variance (gain^2 times the law's
+    variance = 1); tanh fails (E||tanh(W h)||^2 <= d while ||h||^2/2 is unbounded).
+
+    Args:
+        net: the network.
+
+    Returns:
+        None, or :class:`NotApplicable` naming the failed condition.
     """
     activation = net.branch_activation
     if activation == "tanh":
         return NotApplicable("H2: ||h||^2/2 <= E||g(h)||^2 fails for tanh (g is bounded)")
-    if activation not in KAPPA_ACTIVATIONS:
+    if kappa(activation, net.negative_slope) is None:
         return NotApplicable(f"H2: unknown activation {activation!r}")
-    if net.model == "res1":
+    if net.branch.sigma_on_h:
         if activation == "relu":
             return NotApplicable("H2: ||h||^2/2 <= ||ReLU(h)||^2 fails for res-1 (h <= 0)")
         if activation == "leaky_relu" and not 0.5 <= net.negative_slope**2 <= 1:
@@ -393,12 +477,12 @@ def h2_failure(net: Network) -> NotApplicable | None:
                 f"H2: 1/2 <= slope^2 <= 1 for res-1 leaky ReLU (slope={net.negative_slope:g})"
             )
         return None
-    if net.model not in ("res2", "res3") + DEEP_BRANCHES:
-        return NotApplicable(f"H2: unknown model {net.model!r}")
-    if net.gain != 1.0:
-        return NotApplicable(f"H2: W of unit variance (gain={net.gain:g})")
-    if net.init not in schema.IID_LAWS:
-        return NotApplicable(f"H2: W with i.i.d. entries (init={net.init!r})")
+    if not net.unit_variance:
+        if net.law.variance == 1.0:
+            return NotApplicable(f"H2: W of unit variance (gain={net.gain:g})")
+        return NotApplicable(f"H2: W of unit variance ({_variance_text(net)})")
+    if not (net.law.iid and net.law.symmetric):
+        return NotApplicable(f"H2: W with i.i.d. symmetric entries (init={net.init!r})")
     if activation == "leaky_relu" and net.negative_slope**2 > 1:
         return NotApplicable(
             f"H2: E||g||^2 <= ||h||^2 needs slope^2 <= 1 (slope={net.negative_slope:g})"
@@ -637,32 +721,45 @@ def corollary2_limit_band(net: Network, beta: float) -> Band | NotApplicable:
 # The regime linear in alpha and the finite-depth corrections of beta* (section 12)
 
 
-def depth_correlation(init: str, hurst: float | None, lags) -> np.ndarray | NotApplicable:
-    """rho(k): the correlation of a weight entry between layers j and j + k, for the i.i.d.
-    laws (rho = 1 at k = 0, else 0) and fbm (the unit fGn autocovariance)."""
-    k = np.abs(np.asarray(lags, np.float64))
-    if init in schema.IID_LAWS:
-        return (k == 0).astype(np.float64)
-    if init == "fbm":
-        return spectra.fgn_autocovariance(hurst, k)
-    return NotApplicable(f"a depth correlation in closed form (init={init!r})")
+def depth_correlation(init: str, hurst: float | None, lags: Any) -> np.ndarray | NotApplicable:
+    """rho(k): the correlation of a weight entry between layers j and j + k, from the law's
+    record (:attr:`rsim.core.laws.Law.correlation`: the i.i.d. laws rho = 1 at k = 0, else 0;
+    fbm the unit fGn autocovariance).
+
+    Args:
+        init: a registered law.
+        hurst: its Hurst index where it has one.
+        lags: the lags k.
+
+    Returns:
+        rho at each lag, or :class:`NotApplicable` where the law has none in closed form.
+
+    >>> depth_correlation("uniform", None, [0, 1]).tolist()
+    [1.0, 0.0]
+    """
+    correlation = laws.law(init).correlation
+    if correlation is None:
+        return NotApplicable(f"a depth correlation in closed form (init={init!r})")
+    return correlation(hurst, np.abs(np.asarray(lags, np.float64)))
 
 
-def _dual_kernel(model: str, activation: str):
+def _dual_kernel(model: str, activation: str) -> Callable[[np.ndarray], np.ndarray] | None:
     """K(rho) = E[u_j . u_k] / ||h_0||^2 for u = g's input to V (section 12), gain 1: res-1
     has u = sigma(h_0), the same at every layer (E ||ReLU(h_0)||^2 / ||h_0||^2 = 1/2 by the
     symmetry h_0 -> -h_0); res-2/res-3 have u = sigma(W h_0) with W_j h_0, W_k h_0 Gaussian
     of correlation rho: the arc-cosine kernel for ReLU, rho for the identity."""
-    sigma = schema.branch_activation(model, activation)
-    if model == "res1" and sigma in ("relu", "identity"):
+    record = branches.branch_record(model)
+    sigma = record.activation_of(activation)
+    if record.sigma_on_h and sigma in ("relu", "identity"):
         constant = 0.5 if sigma == "relu" else 1.0
         return lambda rho: np.full_like(rho, constant)
-    if model in ("res2", "res3") and sigma == "relu":
+    one_dense_layer = record.fixed and record.dense and record.hidden_layers == 1
+    if one_dense_layer and sigma == "relu":
         return lambda rho: (
             (np.sqrt(np.clip(1 - rho**2, 0, None)) + rho * (np.pi - np.arccos(np.clip(rho, -1, 1))))
             / (2 * np.pi)
         )
-    if model in ("res2", "res3") and sigma == "identity":
+    if one_dense_layer and sigma == "identity":
         return lambda rho: rho
     return None
 
@@ -674,12 +771,26 @@ def linear_second_moment(
     the mean square of sum_k V_k g(h_0, theta_k), = sum_{j,k <= L} rho(k - j) K(rho(k - j)).
 
     Exact for res-1 (ReLU, identity) and res-2/res-3 (ReLU, identity) with i.i.d. or fbm
-    weights, V independent of the rest: E[(V_j u_j) . (V_k u_k)] = rho(k - j) E[u_j . u_k].
-    i.i.d. laws give y = L K(1) (K(1) = 1/2 for ReLU: E r_h^2 ~ alpha^2 L / 2).
+    weights of unit variance, V independent of the rest: E[(V_j u_j) . (V_k u_k)] =
+    rho(k - j) E[u_j . u_k]. i.i.d. laws give y = L K(1) (K(1) = 1/2 for ReLU:
+    E r_h^2 ~ alpha^2 L / 2).
+
+    Args:
+        model, activation: the branch.
+        init, hurst: the law and its Hurst index.
+        depth: L.
+
+    Returns:
+        y(L), or :class:`NotApplicable`.
+
+    >>> linear_second_moment("res3", "relu", "gaussian", None, 10)
+    5.0
     """
     kernel = _dual_kernel(model, activation)
     if kernel is None:
         return NotApplicable(f"a dual kernel in closed form for {model} with {activation}")
+    if laws.law(init).variance != 1.0:
+        return NotApplicable(f"weight entries of variance gain^2/fan_in (init={init!r})")
     lags = np.arange(depth)
     rho = depth_correlation(init, hurst, lags)
     if isinstance(rho, NotApplicable):
@@ -700,15 +811,28 @@ def correction_exponent(
     + ...: for H > 1/2, p = H and omega = 2 min(1 - H, H - 1/2); for H < 1/2, p = 1/2 and
     omega = 1 - 2H; i.i.d. weights give y = L / 2 exactly. The smooth law's Riemann sums
     converge like 1/L (omega = 1).
+
+    Args:
+        model, activation: the branch.
+        init, hurst: the law and its Hurst index.
+
+    Returns:
+        omega, ``inf`` or None.
+
+    >>> correction_exponent("res3", "relu", "fbm", 0.25)
+    0.5
     """
     if init == "smooth":
         return 1.0
-    if init not in schema.IID_LAWS + ("fbm",) or (init == "fbm" and hurst is None):
+    record = laws.LAWS.get(init)
+    if record is None or not (record.iid or init == "fbm") or (init == "fbm" and hurst is None):
         return None
     h = float(hurst) if init == "fbm" else 0.5
-    sigma = schema.branch_activation(model, activation)
-    if (model == "res1" and sigma in ("relu", "identity")) or h == 0.5:
-        return math.inf if model in ("res1", "res2", "res3") else None
-    if model in ("res2", "res3") and sigma == "relu":
+    branch = branches.branch_record(model)
+    sigma = branch.activation_of(activation)
+    fixed = branch.fixed and branch.dense
+    if (branch.sigma_on_h and sigma in ("relu", "identity")) or h == 0.5:
+        return math.inf if fixed else None
+    if fixed and branch.hidden_layers == 1 and sigma == "relu":
         return 1 - 2 * h if h < 0.5 else 2 * min(1 - h, h - 0.5)
     return None

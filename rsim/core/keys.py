@@ -45,11 +45,11 @@ def cell_root(seed: int, stream_depth: int | None) -> jax.Array:
     return key if stream_depth is None else tagged(key, stream_depth)
 
 
-def sample(root: jax.Array, index) -> jax.Array:
+def sample(root: jax.Array, index: int | jax.Array) -> jax.Array:
     """Sample ``index``'s key under ``root`` (a cell's root, or ``PRNGKey(seed)`` of a limit)."""
     return tagged(root, index)
 
 
-def layer(layers_key: jax.Array, k) -> jax.Array:
+def layer(layers_key: jax.Array, k: int | jax.Array) -> jax.Array:
     """Layer ``k``'s key under a sample's :data:`LAYERS` key."""
     return tagged(layers_key, k)

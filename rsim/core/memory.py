@@ -8,13 +8,14 @@ entries, n_b the betas, rows = n_b, doubled with a tangent):
 
 ==================  ==========================================================================
 read-in             4 (width n_in + |x|): A and x with their random bits and the temporaries
-                    of the normal transform (2x for the uniform and Rademacher laws)
+                    of the normal transform (2x for the uniform and Rademacher laws: each
+                    law's ``Law.draw_copies``)
 weights             4 W (Gaussian), 2 W (uniform, Rademacher): one layer's weights, the same
                     way (explicit sampler, i.i.d. laws)
 shifted images      2 k^2 d rows: conv's shifted copies of every hidden vector
 weight path         fbm 4 L W (the path and its circulant FFT; measured for the Davies-Harte
                     fbm, assumed for other fGn laws); smooth 2 (L W + 2 n_freq W)
-                    (the path and the Fourier coefficients)
+                    (the path and the Fourier coefficients): ``Law.path_numbers``
 projection state    6 n_matrices rows d: noise, bases and Gram-Schmidt terms of one layer
 stored states       L n_b d (exact backprop); projection L rows d (1 + n_matrices): the
                     states, the tangents its matrices saw and their noise
@@ -44,10 +45,11 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
+from typing import Protocol
 
-from rsim import device, schema
+from rsim import device
 from rsim.checks import ConfigError
-from rsim.core import spectra
+from rsim.core import branches, laws
 
 HIDDEN_STATE_COPIES = 16  # h, q, p, their origins, logs and the scan's carries
 # Host bytes per row of a cell's result table at the peak of a run, measured on CPU (pandas
@@ -60,6 +62,30 @@ HIDDEN_STATE_COPIES = 16  # h, q, p, their origins, logs and the scan's carries
 # 450-1506 B of address space (VmPeak, what ulimit -v bounds): up to 6.8x the frame. A whole
 # python -m rsim run of 2.16 M rows (gradients=both): 1245 B resident, 1264 B address space.
 TABLE_BYTES_PER_ROW = 1600
+
+
+class KernelLike(Protocol):
+    """What the estimate reads of a kernel (:class:`rsim.core.engine.Kernel`)."""
+
+    model: str
+    init: str
+    width: int
+    n_in: int
+    depth: int
+    gradients: str
+    precision: str
+    block: int
+    lengthscale: float | None
+    sampler: str
+    weight_paths: bool
+    image_size: int | None
+    kernel_size: int | None
+
+    @property
+    def shape(self) -> branches.Shape: ...
+
+    @property
+    def outputs(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -79,7 +105,7 @@ class Estimate:
         return self.block_bytes + samples_per_device * self.output_per_sample
 
 
-def estimate(kernel, n_betas: int) -> Estimate:
+def estimate(kernel: KernelLike, n_betas: int) -> Estimate:
     """What one block of ``kernel`` needs (see the module doc for each part)."""
     shape = kernel.shape
     itemsize = 8 if kernel.precision == "float64" else 4
@@ -88,22 +114,19 @@ def estimate(kernel, n_betas: int) -> Estimate:
     backprop = kernel.gradients in ("vjp", "both")
     projected = kernel.sampler == "projection"
     rows = n_betas * (2 if tangent else 1)
-    # Gaussian draws hold their random bits, uniforms and the normals (4x the array);
-    # uniform and Rademacher draws the bits and the values (2x). Correlated laws draw A, B
-    # from the Gaussian.
-    gaussian_a = kernel.init in ("gaussian", *schema.CORRELATED_LAWS)
+    # Each draw holds law.draw_copies numbers per entry (Gaussian: its random bits, uniforms
+    # and the normals, 4x the array; uniform and Rademacher: the bits and the values, 2x).
+    # Correlated laws draw A and B from their Gaussian marginal and build a path of weights.
+    law = laws.law(kernel.init)
     inputs = kernel.width * kernel.n_in + math.prod(shape.input_shape(kernel.n_in))
-    per_sample = {"read-in": (4 if gaussian_a else 2) * inputs}
-    if kernel.init in schema.CORRELATED_LAWS and kernel.init != "smooth":  # fGn laws
+    per_sample = {"read-in": law.draw_copies * inputs}
+    if law.path_numbers is not None:
         # The path is cut from a stream of length stream_depth >= L where the kernel has one.
         stream = getattr(kernel, "stream_depth", depth)
-        per_sample["weight path"] = 4 * stream * width_w
-    elif kernel.init == "smooth":
-        n_freq = spectra.rbf_spectrum(kernel.lengthscale)[0].size
-        per_sample["weight path"] = 2 * (depth + 2 * n_freq) * width_w
+        per_sample["weight path"] = law.path_numbers(stream, kernel.lengthscale) * width_w
     elif not projected:
-        per_sample["weights"] = (4 if kernel.init == "gaussian" else 2) * width_w
-    if kernel.model == "conv":
+        per_sample["weights"] = law.draw_copies * width_w
+    if branches.branch_record(kernel.model).images:
         per_sample["shifted images"] = 2 * shape.activation_entries * rows
     if projected:
         per_sample["projection state"] = 6 * shape.n_matrices * rows * d
@@ -120,17 +143,14 @@ def estimate(kernel, n_betas: int) -> Estimate:
     )
 
 
-def _options(kernel, parts: dict[str, int]) -> str:
+def _options(kernel: KernelLike, parts: dict[str, int]) -> str:
     """What the user can change, for the largest parts of a block that does not fit."""
     largest = max(parts, key=parts.get)
     options = []
-    if (
-        kernel.sampler == "explicit"
-        and kernel.model in schema.PROJECTION_MODELS
-        and kernel.init in schema.IID_LAWS
-    ):
-        gaussian = "" if kernel.init in schema.PROJECTION_LAWS else "init=gaussian "
-        options.append(f"{gaussian}sampler=projection")
+    law = laws.law(kernel.init)
+    if kernel.sampler == "explicit" and branches.branch_record(kernel.model).dense and law.iid:
+        exact = next(name for name, record in laws.LAWS.items() if record.projection_exact)
+        options.append(f"{'' if law.projection_exact else f'init={exact} '}sampler=projection")
     if largest == "stored states":
         options += ["gradients=jvp (no stored trajectory)", "fewer betas", "a smaller depth"]
     elif largest == "weight path":
@@ -142,13 +162,14 @@ def _options(kernel, parts: dict[str, int]) -> str:
     return ", ".join(options[:-1]) + (" or " if len(options) > 1 else "") + options[-1]
 
 
-def _size_label(kernel) -> str:
-    if kernel.model == "conv":
+def _size_label(kernel: KernelLike) -> str:
+    """The kernel's width, or for image branches its channels, image and kernel side."""
+    if branches.branch_record(kernel.model).images:
         return f"C={kernel.width} N={kernel.image_size} k={kernel.kernel_size}"
     return f"width {kernel.width}"
 
 
-def refusal(kernel, n_betas: int, needed: Estimate, limit: device.MemoryLimit) -> str:
+def refusal(kernel: KernelLike, n_betas: int, needed: Estimate, limit: device.MemoryLimit) -> str:
     """One line: the estimate, its largest parts, the limit and the options."""
     parts = sorted(needed.block.items(), key=lambda item: -item[1])
     shown = [f"{name} {device.size_text(n)}" for name, n in parts if n >= needed.block_bytes / 100]
@@ -162,7 +183,9 @@ def refusal(kernel, n_betas: int, needed: Estimate, limit: device.MemoryLimit) -
     )
 
 
-def check_block(kernel, n_betas: int, limit: device.MemoryLimit | None = None) -> Estimate:
+def check_block(
+    kernel: KernelLike, n_betas: int, limit: device.MemoryLimit | None = None
+) -> Estimate:
     """The estimate of one block and its outputs, or :class:`ConfigError` (one line) when it
     exceeds ``limit`` (default :func:`rsim.device.memory_limit`)."""
     limit = limit or device.memory_limit()
@@ -211,7 +234,7 @@ def check_table(
 
 
 def fit_chunk(
-    kernel,
+    kernel: KernelLike,
     n_betas: int,
     chunk: int,
     n_devices: int = 1,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def rbf_spectrum(lengthscale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -38,13 +39,13 @@ def rbf_spectrum(lengthscale: float) -> tuple[np.ndarray, np.ndarray]:
     return w, a / a.sum()
 
 
-def rbf_kernel_produced(lengthscale: float, tau) -> np.ndarray:
+def rbf_kernel_produced(lengthscale: float, tau: ArrayLike) -> np.ndarray:
     """The covariance k_M(tau) that :func:`smooth_at` actually produces."""
     w, a = rbf_spectrum(lengthscale)
     return np.cos(np.multiply.outer(np.asarray(tau, float), w)) @ a
 
 
-def fgn_autocovariance(hurst: float, lags) -> np.ndarray:
+def fgn_autocovariance(hurst: float, lags: ArrayLike) -> np.ndarray:
     """gamma(k) = (|k-1|^{2H} - 2|k|^{2H} + |k+1|^{2H}) / 2, the covariance of unit fGn.
 
     Computed in float64 NumPy: in float32 the second difference of k^{2H} loses every digit

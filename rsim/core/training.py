@@ -83,7 +83,7 @@ class Architecture:
         )
 
     @property
-    def branch(self) -> branches.Branch:
+    def branch(self) -> branches.Residual:
         return branches.branch(self.model, self.activation, self.negative_slope, shape=self.shape)
 
 

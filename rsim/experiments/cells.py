@@ -18,6 +18,7 @@ import pandas as pd
 
 from rsim import checks, schema
 from rsim.checks import ConfigError
+from rsim.core import laws
 from rsim.experiments.base import INTERNAL, LATER_OPTION, Experiment, Progress
 from rsim.experiments.resnet import ResNetSpec
 
@@ -59,12 +60,14 @@ class CellSpec(ResNetSpec):
         checks.choice("gradients", self.gradients, schema.GRADIENTS)
         checks.choice("precision", self.precision, schema.PRECISIONS)
         checks.choice("sampler", self.sampler, schema.SAMPLERS)
-        if self.sampler == "projection" and self.init not in schema.PROJECTION_LAWS:
+        law, branch = self.law(), self.branch()
+        if self.sampler == "projection" and not law.projection_exact:
+            exact = ", ".join(n for n, r in laws.LAWS.items() if r.projection_exact)
             raise ConfigError(
                 f"sampler='projection' is not allowed with init={self.init!r}; "
-                "it is exact in law for init=gaussian only (use sampler=explicit)"
+                f"it is exact in law for init={exact} only (use sampler=explicit)"
             )
-        if self.sampler == "projection" and self.model not in schema.PROJECTION_MODELS:
+        if self.sampler == "projection" and not branch.dense:
             raise ConfigError(
                 f"sampler='projection' is not allowed with model={self.model!r}; a "
                 "convolution's matrix repeats each kernel entry along the pixels, so its action "
@@ -74,20 +77,19 @@ class CellSpec(ResNetSpec):
         checks.integer("n_in", self.n_in, minimum=1)
         checks.integer("samples", self.samples, minimum=1, maximum=checks.MAX_SAMPLES)
         checks.integer("weight_paths", self.weight_paths, minimum=0)
-        if self.weight_paths and self.init not in schema.CORRELATED_LAWS:
+        if self.weight_paths and law.iid:
             raise ConfigError(
                 f"weight_paths={self.weight_paths} is not allowed with "
                 f"init={self.init!r}; only laws correlated along the depth "
-                f"({', '.join(schema.CORRELATED_LAWS)}) build a weight path"
+                f"({', '.join(laws.names(laws.CORRELATED))}) build a weight path"
             )
         if self.coupled_depth is not None:
             checks.integer(
                 "coupled_depth", self.coupled_depth, minimum=self.depth, maximum=checks.MAX_DEPTH
             )
-            if self.init in schema.NOT_TRUNCATABLE_LAWS:
+            if law.not_truncatable:
                 raise ConfigError(
-                    f"coupled_depth is not allowed with init={self.init!r}: "
-                    + schema.NOT_TRUNCATABLE_LAWS[self.init]
+                    f"coupled_depth is not allowed with init={self.init!r}: " + law.not_truncatable
                 )
         if self.chunk is not None:
             checks.integer("chunk", self.chunk, minimum=1)
@@ -104,7 +106,7 @@ class CellSpec(ResNetSpec):
             self.depth,
             self.gradients,
             self.precision,
-            correlated=self.init in schema.CORRELATED_LAWS,
+            correlated=not self.law().iid,
             sampler=self.sampler,
             path_depth=self.coupled_depth,
         )

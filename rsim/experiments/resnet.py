@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rsim import checks, schema
+from rsim import checks
+from rsim.core import branches, laws
 from rsim.experiments.base import LATER_OPTION, Spec
 
 
@@ -17,8 +18,8 @@ from rsim.experiments.base import LATER_OPTION, Spec
 class ResNetSpec(Spec):
     """The branch, the weight law, the shape and the betas of a ResNet experiment."""
 
-    model: str = "res3"  # res1 | res2 | res3 | mlp | conv
-    init: str = "uniform"  # gaussian | uniform | rademacher | smooth | fbm | fbm_official
+    model: str = "res3"  # a rsim.core.branches.BRANCHES name: res1 | res2 | res3 | mlp | conv
+    init: str = "uniform"  # a rsim.core.laws.LAWS name: gaussian | uniform | rademacher | ...
     activation: str = "relu"  # relu | identity | tanh | leaky_relu (res3 is relu)
     negative_slope: float = 0.01  # leaky_relu only
     gain: float = 1.0  # weights have variance gain^2 / fan_in
@@ -41,22 +42,22 @@ class ResNetSpec(Spec):
     def normalise(self) -> None:
         if not isinstance(self.betas, tuple):
             self._set("betas", (self.betas,))
-        # (tuples, not dicts: an unhashable model must reach validate's one-line message)
-        if self.model in tuple(schema.BRANCH_DEPTHS) and self.branch_depth is None:
-            self._set("branch_depth", schema.BRANCH_DEPTHS[self.model])
-        if self.model == "conv":
-            for key, default in schema.IMAGE_OPTIONS.items():
-                if getattr(self, key) is None:
-                    self._set(key, default)
-        if self.init != "smooth":
-            self._set("lengthscale", None)
-        if self.init not in schema.HURST_LAWS:
-            self._set("hurst", None)
+        # (an unknown or unhashable model or law must reach validate's one-line message)
+        branch = branches.BRANCHES.get(self.model) if isinstance(self.model, str) else None
+        if branch is not None and not branch.fixed and self.branch_depth is None:
+            self._set("branch_depth", branch.default_branch_depth)
+        for key, default in branch.image_options.items() if branch else ():
+            if getattr(self, key) is None:
+                self._set(key, default)
+        law = laws.LAWS.get(self.init) if isinstance(self.init, str) else None
+        for name in ("lengthscale", "hurst"):  # kept only for the law that reads it
+            if law is None or name not in law.parameter_names:
+                self._set(name, None)
 
     def validate(self) -> None:
-        checks.architecture(self.model, self.activation, schema.MODELS)
+        checks.architecture(self.model, self.activation, tuple(branches.BRANCHES))
         checks.branch_shape(self.model, self.branch_depth, self.image_size, self.kernel_size)
-        checks.choice("init", self.init, schema.LAWS)
+        checks.choice("init", self.init, tuple(laws.LAWS))
         checks.integer("width", self.width, minimum=1)
         checks.integer("depth", self.depth, minimum=1, maximum=checks.MAX_DEPTH)
         checks.integer("seed", self.seed, minimum=0, maximum=checks.MAX_SEED)
@@ -65,12 +66,20 @@ class ResNetSpec(Spec):
         checks.law_parameters(self.init, self.lengthscale, self.hurst)
         checks.betas(self.betas)
 
-    def shape(self):
+    def shape(self) -> branches.Shape:
         """The branch's static shape (:class:`rsim.core.branches.Shape`): weights, fan-in,
         hidden size ``dim`` (d, or C N^2 for conv) and read-in."""
-        from rsim.core.branches import Shape
+        return branches.Shape(
+            self.model, self.width, self.branch_depth, self.image_size, self.kernel_size
+        )
 
-        return Shape(self.model, self.width, self.branch_depth, self.image_size, self.kernel_size)
+    def branch(self) -> branches.Branch:
+        """The model's record (:data:`rsim.core.branches.BRANCHES`)."""
+        return branches.branch_record(self.model)
+
+    def law(self) -> laws.Law:
+        """The weight law's record (:data:`rsim.core.laws.LAWS`)."""
+        return laws.law(self.init)
 
     def model_label(self) -> str:
         """The model with its branch depth: ``res3``, ``mlp m=2``, ``conv m=1``."""
@@ -80,7 +89,7 @@ class ResNetSpec(Spec):
 
     def size_label(self) -> str:
         """The width: ``d=40``, or for conv ``C=4 N=8 k=3`` (channels, image and kernel side)."""
-        if self.model == "conv":
+        if self.branch().images:
             return f"C={self.width} N={self.image_size} k={self.kernel_size}"
         return f"d={self.width}"
 

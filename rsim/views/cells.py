@@ -54,23 +54,9 @@ def _title(frame: pd.DataFrame) -> str:
     return f"{architecture_label(first)}, {first['init']} weights"
 
 
-def _branch_depth(row) -> int | None:
-    value = row.get("branch_depth")
-    return None if value is None or pd.isna(value) else int(value)
-
-
 def _exact(row, alphas: np.ndarray, depths: np.ndarray) -> np.ndarray:
     """sqrt-able exact E[r^2] of the cell ``row`` at each (alpha, L), NaN where none."""
-    return theory.exact_mean_squared_diff(
-        row["model"],
-        row["activation"],
-        row["negative_slope"],
-        row["gain"],
-        alphas,
-        depths,
-        init=row["init"],
-        branch_depth=_branch_depth(row),
-    )
+    return theory.exact_mean_squared_diff(theory.Network.from_mapping(row), alphas, depths)
 
 
 def ratio_vs_depth(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
