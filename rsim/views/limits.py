@@ -12,15 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from rsim import results  # noqa: E402
-from rsim.analysis.convergence import (  # noqa: E402
+from rsim import results
+from rsim.analysis.convergence import (
     METRICS,
     THEORY_ORDER,
     convergence_order,
@@ -33,7 +30,6 @@ from rsim.analysis.convergence import (  # noqa: E402
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     results.save_figure(fig, path, dpi=120)
-    plt.close(fig)
     return Path(path)
 
 
@@ -42,7 +38,8 @@ def error_figure(frame: pd.DataFrame, path: Path) -> Path:
     the depths of the fit), fitted line, theory slope, and the mean error against the
     reference solution (open, a diagnostic)."""
     groups = list(frame.groupby(series_columns(frame), dropna=False, sort=True))
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 4), squeeze=False)
+    fig = Figure(figsize=(4.5 * len(groups), 4))
+    axes = fig.subplots(1, len(groups), squeeze=False)
     for ax, (_, group) in zip(axes[0], groups):
         first = group.iloc[0]
         fit = convergence_order(group)
@@ -94,7 +91,8 @@ def regimes_figure(regimes: pd.DataFrame, path: Path) -> Path:
         ("hidden_diff", r"$r_h = \|h_L - h_0\| / \|h_0\|$"),
         ("hidden_maxdiff", r"$\max_k \|h_k - h_0\| / \|h_0\|$"),
     )
-    fig, axes = plt.subplots(2, len(groups), figsize=(4.5 * len(groups), 7), squeeze=False)
+    fig = Figure(figsize=(4.5 * len(groups), 7))
+    axes = fig.subplots(2, len(groups), squeeze=False)
     for col, ((model, activation), group) in enumerate(groups):
         for row, (metric, label) in enumerate(metrics):
             ax = axes[row, col]
@@ -121,7 +119,8 @@ def regimes_figure(regimes: pd.DataFrame, path: Path) -> Path:
 def weak_figure(table: pd.DataFrame, path: Path) -> Path:
     """E||h_L||^2/||h_0||^2 with +-2 SE against L, the exact (1 + gain^2/L)^L and the limit
     (``table``: :func:`rsim.analysis.convergence.weak_check`)."""
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
     for (gain, width), group in table.groupby(["gain", "width"]):
         net = group[group["what"] == "resnet"]
         limit = group[group["what"] == "limit"].iloc[0]
