@@ -132,7 +132,7 @@ SOURCES = {
         {CIFAR_ARCHIVE: "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"},
     ),
 }
-DOWNLOAD_CHUNK = 1 << 20  # bytes read from the network at a time
+_DOWNLOAD_CHUNK = 1 << 20  # bytes read from the network at a time
 
 
 class DataError(ConfigError):
@@ -189,7 +189,7 @@ def load(
     if name == "digits":
         data = digits()
     elif name in ("mnist", "fashion_mnist"):
-        data = idx_dataset(name, fetch(name, data_dir, data_url))
+        data = _idx_dataset(name, fetch(name, data_dir, data_url))
     elif name == "cifar10":
         data = cifar10(fetch(name, data_dir, data_url))
     else:
@@ -260,7 +260,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype, offset=header).reshape(shape)
 
 
-def idx_dataset(name: str, folder: Path) -> Dataset:
+def _idx_dataset(name: str, folder: Path) -> Dataset:
     """MNIST or Fashion-MNIST from the four IDX files of ``folder`` (28x28 -> 784 inputs); the
     images are one channel of the rows x cols stored in the files (train and test alike)."""
     arrays = {key: read_idx(_idx_file(folder, stem)) for key, stem in IDX_FILES.items()}
@@ -373,7 +373,7 @@ def _cifar_root(folder: Path) -> Path:
 _VERIFIED: dict[tuple[str, int, int], str] = {}
 
 
-def cache_root(data_dir: str | Path | None = schema.DATA_DIR) -> Path:
+def _cache_root(data_dir: str | Path | None = schema.DATA_DIR) -> Path:
     """``data_dir`` as a path (``~`` expanded; None: the default); refused if it is a file."""
     root = Path(str(schema.DATA_DIR if data_dir is None else data_dir)).expanduser()
     if root.exists() and not root.is_dir():
@@ -384,7 +384,7 @@ def cache_root(data_dir: str | Path | None = schema.DATA_DIR) -> Path:
 def dataset_folder(name: str, data_dir: str | Path | None = schema.DATA_DIR) -> Path:
     """The folder ``name`` is read from: ``data_dir`` itself when it holds a complete copy (files
     placed there by hand), else the cache's ``<data_dir>/<name>/``."""
-    root = cache_root(data_dir)
+    root = _cache_root(data_dir)
     return root if _complete(name, root) else root / name
 
 
@@ -408,9 +408,9 @@ def fetch(
             f"dataset={name!r} has no files to fetch; choose one of {', '.join(SOURCES)}"
         )
     source = SOURCES[name]
-    base = source_url(name, data_url)
+    base = _source_url(name, data_url)
     folder = dataset_folder(name, data_dir)
-    if folder == cache_root(data_dir):
+    if folder == _cache_root(data_dir):
         return folder  # a copy placed there by hand, read as it is
     present = [f for f in source.sha256 if (folder / f).is_file()]
     for file in present:
@@ -447,7 +447,7 @@ def fetch(
     return folder
 
 
-def source_url(name: str, data_url: str | None = None) -> str:
+def _source_url(name: str, data_url: str | None = None) -> str:
     """The base URL of ``name``'s files, ending in ``/``: ``data_url``, else the publisher's."""
     base = SOURCES[name].url if data_url is None else str(data_url)
     if not re.match(r"https?://[^/]", base):
@@ -517,7 +517,7 @@ def _download(url: str, path: Path, sha256: str, progressbar: bool) -> None:
         # total=1 until pooch sets the file's size (a bar of total 0 counts as no bar)
         bar = tqdm(total=1, desc=path.name, unit="B", unit_scale=True, leave=False)
     try:
-        pooch.HTTPDownloader(progressbar=bar or False, chunk_size=DOWNLOAD_CHUNK)(
+        pooch.HTTPDownloader(progressbar=bar or False, chunk_size=_DOWNLOAD_CHUNK)(
             url, str(temporary), None
         )
         actual = pooch.file_hash(str(temporary), alg="sha256")

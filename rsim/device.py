@@ -70,7 +70,7 @@ def device_memory(device) -> int | None:
     return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
 
 
-def available_ram() -> int:
+def _available_ram() -> int:
     """Bytes of RAM available to a new allocation (MemAvailable), or the free pages."""
     try:
         with open("/proc/meminfo") as meminfo:
@@ -99,10 +99,10 @@ def memory_limit() -> MemoryLimit:
     limits = [device_memory(device) for device in devices]
     if all(limit is not None for limit in limits):
         return MemoryLimit(min(limits), f"allocator limit of {devices[0].device_kind}")
-    return MemoryLimit(available_ram(), "available RAM")
+    return MemoryLimit(_available_ram(), "available RAM")
 
 
-def address_space_room() -> int | None:
+def _address_space_room() -> int | None:
     """Bytes the process's arrays may still map under ``RLIMIT_AS`` (``ulimit -v``): the soft
     limit less what it maps now (VmSize of /proc/self/status) and less
     :data:`ADDRESS_SPACE_RESERVE`; None when unlimited."""
@@ -123,14 +123,14 @@ def address_space_room() -> int | None:
 def host_memory_limit() -> MemoryLimit:
     """The memory the host offers this process's own arrays (see the module doc): on the CPU
     backend :func:`memory_limit`, else the available RAM; the smaller of that and
-    :func:`address_space_room`."""
+    :func:`_address_space_room`."""
     import jax
 
     if jax.default_backend() == "cpu":
         limit = memory_limit()
     else:
-        limit = MemoryLimit(available_ram(), "available RAM")
-    room = address_space_room()
+        limit = MemoryLimit(_available_ram(), "available RAM")
+    room = _address_space_room()
     if room is not None and room < limit.bytes:
         reserve = size_text(ADDRESS_SPACE_RESERVE)
         return MemoryLimit(room, f"what ulimit -v leaves, less {reserve} for the compiler")

@@ -12,7 +12,7 @@ of the other experiments) and ``<table>/part-<digest>.parquet`` for its sub-tabl
   (:func:`code_version`: a digest of rsim's source, the jax and jaxlib versions and the
   PRNG settings); :func:`load` and a resumed run refuse a folder whose files disagree,
   naming them. ``git_revision`` is provenance only.
-* **Every file is written atomically** (:func:`atomic_write`): a temporary dot-name with the
+* **Every file is written atomically** (:func:`_atomic_write`): a temporary dot-name with the
   host, the PID and a random part, fsync, rename; :func:`remove_leftovers` deletes the
   temporaries of writers that died. Parquet pages carry CRC checksums, verified on reading.
 * ``sweep.json`` keeps the history of the commands that wrote to the folder (each with its
@@ -48,11 +48,11 @@ import pyarrow.parquet as pq
 
 from rsim.schema import RATIOS
 
-METADATA_KEY = b"rsim"
+_METADATA_KEY = b"rsim"
 MANIFEST = "sweep.json"
 PACKAGE = Path(__file__).resolve().parent
 # A temporary file older than this is a dead writer's, whatever host wrote it.
-STALE_TEMPORARY_SECONDS = 3600
+_STALE_TEMPORARY_SECONDS = 3600
 
 
 class ResultsError(RuntimeError):
@@ -71,7 +71,7 @@ def _temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{host}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+def _atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     """Make ``path`` appear whole or not at all: ``write(temporary)`` writes a dot-named
     temporary beside it, which is fsynced and renamed over ``path`` (and the folder fsynced).
     A failed write removes the temporary and raises :class:`StorageError`."""
@@ -101,19 +101,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """``path`` with ``text`` (UTF-8), atomically."""
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     """``frame`` as CSV without its index, atomically."""
-    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    return _atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def save_figure(fig, path: str | os.PathLike, **options: Any) -> Path:
     """``fig.savefig(path, **options)``, atomically (the format from ``path``'s suffix)."""
     path = Path(path)
     fmt = path.suffix.lstrip(".") or "png"
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, **options))
+    return _atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, **options))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -138,7 +138,7 @@ def remove_leftovers(folder: str | os.PathLike) -> list[Path]:
         parts = tmp.name.rsplit(".", 4)  # .<name>.<host>.<pid>.<random>.tmp
         try:
             dead = len(parts) == 5 and parts[1] == host and not _pid_alive(int(parts[2]))
-            old = time.time() - tmp.stat().st_mtime > STALE_TEMPORARY_SECONDS
+            old = time.time() - tmp.stat().st_mtime > _STALE_TEMPORARY_SECONDS
         except (ValueError, OSError):
             continue
         if dead or old or len(parts) < 5:
@@ -230,13 +230,13 @@ def write(frame: pd.DataFrame, path: Path, metadata: dict) -> Path:
     under the schema key ``rsim``)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     schema_metadata = dict(table.schema.metadata or {})
-    schema_metadata[METADATA_KEY] = json.dumps(metadata, default=str).encode()
+    schema_metadata[_METADATA_KEY] = json.dumps(metadata, default=str).encode()
     table = table.replace_schema_metadata(schema_metadata)
-    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, write_page_checksum=True))
+    return _atomic_write(path, lambda tmp: pq.write_table(table, tmp, write_page_checksum=True))
 
 
 def read_metadata(path: Path) -> dict:
-    return json.loads(pq.read_schema(path).metadata[METADATA_KEY])
+    return json.loads(pq.read_schema(path).metadata[_METADATA_KEY])
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -245,7 +245,7 @@ def read_table(path: Path) -> pd.DataFrame:
     metadata: a foreign file)."""
     try:
         metadata = pq.read_schema(path).metadata or {}
-        if METADATA_KEY not in metadata:
+        if _METADATA_KEY not in metadata:
             raise ResultsError(f"{path}: not an rsim result (no 'rsim' schema metadata)")
         return pq.read_table(path, page_checksum_verification=True).to_pandas()
     except ResultsError:
@@ -321,7 +321,9 @@ def row_key(path: Path) -> tuple[str, ...] | None:
     return tuple(key) if key else None
 
 
-def deduplicate(frame: pd.DataFrame, key: Sequence[str], strict: bool, source: str) -> pd.DataFrame:
+def _deduplicate(
+    frame: pd.DataFrame, key: Sequence[str], strict: bool, source: str
+) -> pd.DataFrame:
     """One copy of each row identified by ``key`` (the copy with the most metrics filled);
     a repeated row is a warning naming ``source``, or with ``strict`` a :class:`ResultsError`."""
     key = [k for k in key if k in frame]
@@ -380,7 +382,7 @@ def load(
             raise ResultsError(f"rsim.load: {conflict} (or load with mixed_versions=True)")
     frame = pd.concat(tables, ignore_index=True)
     if len(keys) == 1 and None not in keys:  # two files sharing draws: each draw once
-        frame = deduplicate(frame, keys.pop(), strict, source)
+        frame = _deduplicate(frame, keys.pop(), strict, source)
     return with_ratios(frame)
 
 

@@ -129,7 +129,7 @@ def critical_beta(
 
     ``metric`` names a ratio (``hidden_diff``, ``jvp_diff``, ``grad_diff``...); the interval
     is the bootstrap percentile interval at ``level``. ``extrapolate=True`` removes the
-    finite-depth bias (:func:`extrapolated_beta`, at least 3 depths); ``omega`` then
+    finite-depth bias (:func:`_extrapolated_beta`, at least 3 depths); ``omega`` then
     overrides the correction exponent the theory gives (:func:`correction_exponent`).
     Either estimate is the linear term's exponent; where it lies more than SECOND_ORDER_GAP
     below 1/2, the betas between it and 1/2 decide (:func:`_check_second_order`, from the
@@ -138,7 +138,7 @@ def critical_beta(
     """
     depths, betas, cubes = _cube(frame, metric)
     if extrapolate:
-        result = extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega)
+        result = _extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega)
         return _check_second_order(frame, result)
     log_depths = np.log(depths.astype(float))
     medians = np.stack([np.median(c, axis=0) for c in cubes])
@@ -171,8 +171,8 @@ def _slope_table(betas, slopes) -> pd.DataFrame:
 # Betas this far above the finite-depth estimate make the local exponents: there the branch's
 # term linear in alpha dominates and the alpha^2 corrections (relative size L^-(beta - beta*))
 # are small.
-FAR_SIDE = 0.25
-OMEGA_GRID = np.round(np.arange(0.05, 2.001, 0.05), 2)
+_FAR_SIDE = 0.25
+_OMEGA_GRID = np.round(np.arange(0.05, 2.001, 0.05), 2)
 
 
 def _local_exponents(depths, betas, cubes):
@@ -188,7 +188,7 @@ def _far_side(betas, exponents) -> np.ndarray:
     if not identity.any():
         return identity
     deepest = np.median(exponents[-1][identity])
-    far = identity & (betas >= deepest + FAR_SIDE)
+    far = identity & (betas >= deepest + _FAR_SIDE)
     return far if far.any() else identity
 
 
@@ -227,8 +227,8 @@ def _extrapolate(depths, betas, cubes, omega, mask=None):
     p = np.median(exponents[:, far], axis=1)
     mid = np.sqrt(depths[1:] * depths[:-1]).astype(float)
     if omega is None:
-        fits = [_fit(mid, p, w) for w in OMEGA_GRID]
-        omega = float(OMEGA_GRID[int(np.argmin([sse for _, sse in fits]))])
+        fits = [_fit(mid, p, w) for w in _OMEGA_GRID]
+        omega = float(_OMEGA_GRID[int(np.argmin([sse for _, sse in fits]))])
     estimates = {"linear": _fit(mid, p, omega)[0]}
     if len(p) >= 3:
         estimates["deep"] = _fit(mid[1:], p[1:], omega)[0]
@@ -237,7 +237,7 @@ def _extrapolate(depths, betas, cubes, omega, mask=None):
     return estimates, omega, exponents, far
 
 
-def extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega=None):
+def _extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega=None):
     """beta* with the finite-depth bias removed (rsim/THEORY.md section 12).
 
     1. Local exponents: between successive depths, p_i = beta + slope of the mean log ratio,
@@ -300,10 +300,10 @@ def extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega=No
 # The check runs where the linear-term exponent is this far below 1/2: i.i.d. laws, smooth
 # weights and fbm with H >= 1/2 have it at 1/2 or above (up to Monte Carlo error), and their
 # estimates are unchanged.
-SECOND_ORDER_GAP = 0.05
+_SECOND_ORDER_GAP = 0.05
 # A drift coefficient this many standard errors from 0 is a drift (the level of the theory
 # report: false alarm 3.2e-5 per side and beta).
-DRIFT_Z = 4.0
+_DRIFT_Z = 4.0
 
 
 def second_order_drift(frame: pd.DataFrame, linear: float) -> pd.DataFrame:
@@ -343,7 +343,7 @@ def second_order_drift(frame: pd.DataFrame, linear: float) -> pd.DataFrame:
                 "drift": coefficient,
                 "se": se,
                 "z": z,
-                "detected": bool(abs(z) > DRIFT_Z),
+                "detected": bool(abs(z) > _DRIFT_Z),
             }
         )
     columns = ["beta", "mean_shallowest", "mean_deepest", "drift", "se", "z", "detected"]
@@ -354,7 +354,7 @@ def _check_second_order(frame: pd.DataFrame, result: CriticalBeta) -> CriticalBe
     """``result`` as it is where its linear-term exponent is not below 1/2 - SECOND_ORDER_GAP;
     otherwise beta* = 1/2 if :func:`second_order_drift` sees a drift, else undecided."""
     p = result.estimate
-    if not np.isfinite(p) or p >= 0.5 - SECOND_ORDER_GAP:
+    if not np.isfinite(p) or p >= 0.5 - _SECOND_ORDER_GAP:
         return result
     linear = (p, result.low, result.high)
     head = f"linear-term exponent {p:.3f} [{result.low:.3f}, {result.high:.3f}]"

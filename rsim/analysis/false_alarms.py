@@ -196,5 +196,5 @@ def format_statement_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def rates_array(table: pd.DataFrame, column: str = "check_all") -> np.ndarray:
+def _rates_array(table: pd.DataFrame, column: str = "check_all") -> np.ndarray:
     return np.array([r.rate for r in table[column]])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def default_lags(depth: int) -> np.ndarray:
+def _default_lags(depth: int) -> np.ndarray:
     """Lags 1, 2, 4, ... with 2m <= depth / 8 (at least m = 1, 2): short lags, where each
     variogram value averages many nearly independent windows."""
     top = max(2, depth // 16)
@@ -40,7 +40,7 @@ def hurst_exponent(increments: np.ndarray, lags: np.ndarray | None = None) -> fl
     """min(1, half the slope of log gamma2(m) against log m); NaN if a variogram value is not a
     positive finite number (a diverged or constant path)."""
     increments = np.asarray(increments)
-    lags = default_lags(len(increments)) if lags is None else np.asarray(lags)
+    lags = _default_lags(len(increments)) if lags is None else np.asarray(lags)
     if len(increments) < 2 * lags.max():
         raise ValueError(f"a path of {len(increments)} steps is too short for lag {lags.max()}")
     gamma = second_order_variogram(increments, lags)

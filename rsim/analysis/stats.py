@@ -55,18 +55,18 @@ class MeanEstimate:
 
     @property
     def value(self) -> float:
-        return times_exp(self.mean, self.shift)
+        return _times_exp(self.mean, self.shift)
 
     @property
     def interval(self) -> tuple[float, float]:
         """mean +- Z standard errors, on the scale of r^2."""
         return (
-            times_exp(self.mean - Z * self.se, self.shift),
-            times_exp(self.mean + Z * self.se, self.shift),
+            _times_exp(self.mean - Z * self.se, self.shift),
+            _times_exp(self.mean + Z * self.se, self.shift),
         )
 
 
-def times_exp(x: float, shift: float) -> float:
+def _times_exp(x: float, shift: float) -> float:
     """x * exp(shift) without overflow in the intermediate exp."""
     if x == 0:
         return 0.0
