@@ -323,7 +323,7 @@ class _BatchUnpickler(pickle.Unpickler):
         ("_codecs", "encode"),
     }  # protocol 2 pickles bytes as _codecs.encode(str)
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> object:
         if (module, name) in self.ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")

@@ -24,8 +24,12 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rsim.checks import ConfigError
+
+if TYPE_CHECKING:
+    import jax
 
 MEMORY_LIMIT_ENV = "RSIM_MEMORY_LIMIT"
 # How a GPU box gets the CUDA build of jax (README, "GPU box").
@@ -59,7 +63,7 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
-def device_memory(device) -> int | None:
+def device_memory(device: jax.Device) -> int | None:
     """Bytes the device's allocator may still hand out, or None (the CPU reports none)."""
     try:
         stats = device.memory_stats()
@@ -137,7 +141,7 @@ def host_memory_limit() -> MemoryLimit:
     return limit
 
 
-def _device_label(device) -> str:
+def _device_label(device: jax.Device) -> str:
     label = str(device) if device.platform == "cpu" else device.device_kind
     memory = device_memory(device)
     return label if memory is None else f"{label} ({size_text(memory)})"

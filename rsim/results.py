@@ -39,7 +39,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rsim.schema import RATIOS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _METADATA_KEY = b"rsim"
 MANIFEST = "sweep.json"
@@ -109,7 +112,7 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     return _atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
-def save_figure(fig, path: str | os.PathLike, **options: Any) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike, **options: Any) -> Path:
     """``fig.savefig(path, **options)``, atomically (the format from ``path``'s suffix)."""
     path = Path(path)
     fmt = path.suffix.lstrip(".") or "png"

@@ -65,7 +65,9 @@ def install(job_record: Callable[[Any], dict[str, Any]]) -> None:
         launcher.launch = _launch
 
 
-def _launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int):
+def _launch(
+    launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+) -> list[Any]:
     """Submit the jobs as one array (hydra-submitit's settings) and wait with :func:`wait`."""
     import submitit
     from hydra.core.singleton import Singleton
@@ -148,7 +150,7 @@ def _returned(task: Any) -> tuple[Any, str | None]:
     return returned, _TIMED_OUT if "timed-out" in text else text
 
 
-def wait(tasks: list, jobs: list[dict[str, Any]]):
+def wait(tasks: list[Any], jobs: list[dict[str, Any]]) -> list[Any]:
     """Poll until every task is done or failed (see the module doc); returns the results."""
     from rsim import results
 

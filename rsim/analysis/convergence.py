@@ -16,10 +16,13 @@ experiments (rsim/THEORY.md section 5). Plain numpy and pandas: never imports ja
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from rsim.analysis.stats import mean_and_se
 from rsim.schema import LIMIT_SERIES
@@ -74,7 +77,7 @@ METRICS = {
 }
 
 
-def asymptotic_depths(depths) -> tuple[int, ...]:
+def asymptotic_depths(depths: Iterable[int]) -> tuple[int, ...]:
     """The depths an order is fitted on: L >= 4 x the smallest (the first two octaves, the
     most pre-asymptotic, dropped) if that leaves >= 4 depths; else every depth."""
     depths = sorted(int(depth) for depth in depths)
@@ -102,7 +105,7 @@ class ConvergenceOrder:
     fit_depths: tuple[int, ...]
     metric: str
 
-    def fitted(self, depths) -> np.ndarray:
+    def fitted(self, depths: ArrayLike) -> np.ndarray:
         """The fitted mean error at ``depths``: exp(a - p log L + b/L)."""
         depths = np.asarray(depths, float)
         b = self.correction or 0.0
@@ -121,7 +124,7 @@ class ConvergenceOrder:
         )
 
 
-def local_orders(depths, means) -> list[tuple[int, int, float]]:
+def local_orders(depths: Sequence[int], means: ArrayLike) -> list[tuple[int, int, float]]:
     """(L, L', p) for consecutive depths: p = -slope of log ``means`` between L and L'."""
     slopes = -np.diff(np.log(means)) / np.diff(np.log(np.asarray(depths, float)))
     return [(int(a), int(b), float(p)) for a, b, p in zip(depths, depths[1:], slopes)]
@@ -132,7 +135,7 @@ def mean_errors(frame: pd.DataFrame, metric: str) -> pd.Series:
     return frame.groupby("depth")[metric].mean()
 
 
-def _least_squares(depths, log_means: np.ndarray, correction: bool) -> np.ndarray:
+def _least_squares(depths: ArrayLike, log_means: np.ndarray, correction: bool) -> np.ndarray:
     """(a, -p, b) of log_means (``(..., n)``) = a - p log L (+ b/L) by ordinary least
     squares over ``depths`` (``(n,)``); b = 0 without the correction."""
     depths = np.asarray(depths, float)
@@ -211,7 +214,9 @@ def convergence_order(
     )
 
 
-def convergence_orders(frame: pd.DataFrame, metric: str = ORDER_METRIC, **kwargs) -> pd.DataFrame:
+def convergence_orders(
+    frame: pd.DataFrame, metric: str = ORDER_METRIC, **kwargs: Any
+) -> pd.DataFrame:
     """:func:`convergence_order` for every series of a table; one row per series."""
     columns = series_columns(frame)
     rows = []
@@ -235,7 +240,7 @@ def convergence_orders(frame: pd.DataFrame, metric: str = ORDER_METRIC, **kwargs
     return pd.DataFrame(rows)
 
 
-def series_label(row) -> str:
+def series_label(row: Mapping[str, Any]) -> str:
     """``res1 relu``: the branch of a series (a row of its table)."""
     return f"{row['model']} {row['activation']}"
 
@@ -243,7 +248,7 @@ def series_label(row) -> str:
 # --- the lines that finish prints ---------------------------------------------------------------
 
 
-def _reference(first) -> str:
+def _reference(first: Mapping[str, Any]) -> str:
     """The reference solution of a series, in words."""
     if first["experiment"] == "ode":
         return f"H = Dopri8 at tolerance {first['tolerance']:g}"

@@ -23,6 +23,7 @@ beta* is reported as 1/2, and where it cannot be decided the result says so (est
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,7 @@ class CriticalBeta:
         return text + (f"; {self.note}" if self.note else "")
 
 
-def _cube(frame: pd.DataFrame, metric: str):
+def _cube(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Depths, betas and one ``(samples, betas)`` array of ``log_<metric>`` per depth (rows in
     the same sample order at every depth: coupled depths share sample ids)."""
     column = f"log_{metric}"
@@ -94,18 +95,18 @@ def _cube(frame: pd.DataFrame, metric: str):
     return depths, betas, cubes
 
 
-def _slopes(log_depths, betas, medians):
+def _slopes(log_depths: np.ndarray, betas: np.ndarray, medians: np.ndarray) -> np.ndarray:
     """Least-squares slope of ``medians`` (depths x betas) against log depth, per beta."""
     x = log_depths - log_depths.mean()
     return (x @ (medians - medians.mean(axis=0))) / (x @ x)
 
 
-def _estimate(betas, slopes) -> float:
+def _estimate(betas: np.ndarray, slopes: np.ndarray) -> float:
     identity = slopes < 0
     return float(np.median(betas[identity] + slopes[identity])) if identity.any() else np.nan
 
 
-def _resample(cubes, rng) -> list[np.ndarray]:
+def _resample(cubes: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
     """One bootstrap draw: the same sample indices at every depth (a sample's betas, and its
     depths when they are coupled, stay together), or independent draws where the depths
     have different sample counts."""
@@ -155,7 +156,7 @@ def critical_beta(
     return _check_second_order(frame, result)
 
 
-def _slope_table(betas, slopes) -> pd.DataFrame:
+def _slope_table(betas: np.ndarray, slopes: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "beta": betas,
@@ -175,13 +176,13 @@ _FAR_SIDE = 0.25
 _OMEGA_GRID = np.round(np.arange(0.05, 2.001, 0.05), 2)
 
 
-def _local_exponents(depths, betas, cubes):
+def _local_exponents(depths: np.ndarray, betas: np.ndarray, cubes: list[np.ndarray]) -> np.ndarray:
     """p_i(beta) = beta + slope of the mean log ratio between depths i and i + 1."""
     means = np.stack([c.mean(axis=0) for c in cubes])
     return betas + np.diff(means, axis=0) / np.diff(np.log(depths.astype(float)))[:, None]
 
 
-def _far_side(betas, exponents) -> np.ndarray:
+def _far_side(betas: np.ndarray, exponents: np.ndarray) -> np.ndarray:
     """The betas on the identity side at every pair of depths, FAR_SIDE above the deepest
     pair's estimate (all identity-side betas where none is that far)."""
     identity = (exponents < betas).all(axis=0)
@@ -192,7 +193,7 @@ def _far_side(betas, exponents) -> np.ndarray:
     return far if far.any() else identity
 
 
-def _fit(mid_depths, p, omega) -> tuple[float, float]:
+def _fit(mid_depths: np.ndarray, p: np.ndarray, omega: float) -> tuple[float, float]:
     """Least squares p = beta* + c L^-omega; returns (beta*, sum of squared residuals)."""
     if np.isinf(omega):
         return float(p.mean()), float(((p - p.mean()) ** 2).sum())
@@ -202,7 +203,7 @@ def _fit(mid_depths, p, omega) -> tuple[float, float]:
     return float(coef[0]), float(((design @ coef - p) ** 2).sum())
 
 
-def _two_term_fit(mid_depths, p, omega) -> float:
+def _two_term_fit(mid_depths: np.ndarray, p: np.ndarray, omega: float) -> float:
     """beta* of the two-term model y = A L^(2 beta*) (1 + u), u = c L^-omega, whose local
     exponent is p = beta* - (omega / 2) u / (1 + u): the curvature the L^-2 omega terms of
     the theory give the linear fit. c is scanned so that u at the deepest pair is in
@@ -216,7 +217,13 @@ def _two_term_fit(mid_depths, p, omega) -> float:
     return float(estimates[best])
 
 
-def _extrapolate(depths, betas, cubes, omega, mask=None):
+def _extrapolate(
+    depths: np.ndarray,
+    betas: np.ndarray,
+    cubes: list[np.ndarray],
+    omega: float | None,
+    mask: np.ndarray | None = None,
+) -> tuple[dict[str, float], float | None, np.ndarray, np.ndarray]:
     """Estimates from one set of cubes: ``{"linear": (all pairs), "deep": (without the
     shallowest pair, 3 pairs or more), "two_term": (omega finite)}``, omega (fitted where
     None), the local exponents and the betas used."""
@@ -237,7 +244,16 @@ def _extrapolate(depths, betas, cubes, omega, mask=None):
     return estimates, omega, exponents, far
 
 
-def _extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega=None):
+def _extrapolated_beta(
+    frame: pd.DataFrame,
+    depths: np.ndarray,
+    betas: np.ndarray,
+    cubes: list[np.ndarray],
+    n_boot: int,
+    level: float,
+    seed: int,
+    omega: float | None = None,
+) -> CriticalBeta:
     """beta* with the finite-depth bias removed (rsim/THEORY.md section 12).
 
     1. Local exponents: between successive depths, p_i = beta + slope of the mean log ratio,
@@ -390,7 +406,7 @@ def _check_second_order(frame: pd.DataFrame, result: CriticalBeta) -> CriticalBe
     )
 
 
-def critical_betas(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -> pd.DataFrame:
+def critical_betas(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs: Any) -> pd.DataFrame:
     """:func:`critical_beta` for every series (law, H, architecture: model, branch_depth,
     image_size, kernel_size...) of a sweep that has at least 2 depths and 2 betas; one row
     per series."""
@@ -436,7 +452,7 @@ def zero_crossings(frame: pd.DataFrame, metric: str = "hidden_diff") -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def critical_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -> pd.DataFrame:
+def critical_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs: Any) -> pd.DataFrame:
     """beta*(H) of every architecture and law family of an H sweep: one row per (series, H).
 
     Every series but the Hurst index (model, branch, width, init...) is one curve. At a single
@@ -464,7 +480,9 @@ def critical_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -
     return table[columns + ["method"]].reset_index(drop=True)
 
 
-def extrapolated_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -> pd.DataFrame:
+def extrapolated_curve(
+    frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs: Any
+) -> pd.DataFrame:
     """The extrapolated beta*(H) (:func:`critical_curve` with ``extrapolate=True``) of every
     (series, H) of an H sweep whose depths allow it, with :func:`critical_curve`'s columns;
     ``kwargs`` go to :func:`critical_beta`. A series at one depth, or at fewer depths than its

@@ -22,7 +22,9 @@ Only the simulation imports jax (inside :func:`simulate_pools`); the tallies are
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,7 +66,11 @@ SHARP_SAMPLE_COUNTS = (4, 16, 64, 256)
 
 
 def simulate_pools(
-    replicates: int, ns=SAMPLE_COUNTS, seed: int = 0, cells=CELLS, betas=BETAS
+    replicates: int,
+    ns: Sequence[int] = SAMPLE_COUNTS,
+    seed: int = 0,
+    cells: Sequence[dict[str, Any]] = CELLS,
+    betas: Sequence[float] = BETAS,
 ) -> pd.DataFrame:
     """Every cell of ``cells`` at every depth with ``max(ns) * replicates`` samples."""
     import rsim
@@ -107,7 +113,7 @@ class Rate:
 
 
 def measure(
-    pool: pd.DataFrame, ns=SAMPLE_COUNTS, max_replicates: int | None = None
+    pool: pd.DataFrame, ns: Sequence[int] = SAMPLE_COUNTS, max_replicates: int | None = None
 ) -> pd.DataFrame:
     """One row per n: replicates, sweep VIOLATES rate, per-check rates (all, means,
     probabilities) as :class:`Rate`, and the number of checks the report skipped (too few)."""

@@ -64,7 +64,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -255,7 +257,7 @@ def _row(
     }
 
 
-def _mean_row(base: dict, log_sq: np.ndarray, target) -> dict:
+def _mean_row(base: dict, log_sq: np.ndarray, target: float | NotApplicable) -> dict:
     row = dict(base)
     if isinstance(target, NotApplicable):
         row["note"] = target.condition
@@ -277,7 +279,9 @@ def _mean_row(base: dict, log_sq: np.ndarray, target) -> dict:
     return row
 
 
-def _probability_row(base: dict, log_sq: np.ndarray, bound, side: str, delta: float) -> dict:
+def _probability_row(
+    base: dict, log_sq: np.ndarray, bound: float | Band | NotApplicable, side: str, delta: float
+) -> dict:
     """``side``: 'upper' (P(r^2 <= b) >= 1 - delta), 'lower' (P(r^2 > b) >= 1 - delta), or
     'band' (a Band)."""
     row = dict(base)
@@ -523,7 +527,7 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _verdict_mark(row) -> str:
+def _verdict_mark(row: Mapping[str, Any]) -> str:
     return {
         AGREES: "agrees",
         VIOLATES: "**VIOLATES**",
@@ -532,7 +536,7 @@ def _verdict_mark(row) -> str:
     }[row["verdict"]]
 
 
-def _bound_text(row) -> str:
+def _bound_text(row: Mapping[str, Any]) -> str:
     lo, hi = row["bound_lower"], row["bound_upper"]
     if math.isnan(lo) and math.isnan(hi):
         return ""
@@ -545,11 +549,11 @@ def _bound_text(row) -> str:
     return f"[{_fmt(lo)}, {_fmt(hi)}]"
 
 
-def _present(key, name: str) -> bool:
+def _present(key: Mapping[str, Any], name: str) -> bool:
     return name in key and pd.notna(key[name])
 
 
-def architecture_label(key) -> str:
+def architecture_label(key: Mapping[str, Any]) -> str:
     """The branch in a few words: ``res3``, ``mlp m=4``, ``conv m=1 C=4 N=4 k=3``, with d."""
     parts = [str(key["model"])]
     if _present(key, "branch_depth"):
@@ -677,7 +681,7 @@ def _cell_tables(checks: pd.DataFrame) -> list[str]:
     return out
 
 
-def _informative_text(row) -> str:
+def _informative_text(row: Mapping[str, Any]) -> str:
     """'informative: lower > 0, 2.3 q' / 'vacuous: 14 q' for a high-probability check: whether
     an end bites, and the upper end over the observed quantile q (``estimate``)."""
     lower, upper = informative_sides(Band(row["bound_lower"], row["bound_upper"]), row["estimate"])

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 # Every Monte Carlo verdict is taken at 4 standard errors ...
 Z = 4.0
@@ -22,7 +23,7 @@ Z = 4.0
 FALSE_ALARM = 0.5 * math.erfc(Z / math.sqrt(2))
 
 
-def mean_and_se(values) -> tuple[float, float]:
+def mean_and_se(values: ArrayLike) -> tuple[float, float]:
     """Sample mean and its standard error std(ddof=1) / sqrt(n) of ``values`` (flattened).
 
     The standard error is NaN for n < 2 (and the mean NaN for n = 0). Values past float64

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -13,7 +15,7 @@ from rsim.schema import CELL_COLUMNS, RATIOS
 GROUP = list(CELL_COLUMNS) + ["beta"]
 
 
-def _optional(row: dict, name: str):
+def _optional(row: dict, name: str) -> Any:
     """A cell column that may be absent (older tables) or NaN (a model that does not use it)."""
     value = row.get(name)
     return None if value is None or pd.isna(value) else value

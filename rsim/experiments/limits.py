@@ -31,9 +31,10 @@ import dataclasses
 import functools
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,9 @@ import pandas as pd
 from rsim import checks, schema
 from rsim.checks import ConfigError
 from rsim.experiments.base import Experiment, Progress, Spec
+
+if TYPE_CHECKING:
+    import jax
 
 # Float64 numbers of one sample's largest array (the weight path or Brownian increments) that
 # a vmapped block may hold: 2^25 numbers = 256 MiB.
@@ -234,7 +238,9 @@ class SdeSpec(LimitSpec):
 
 
 @functools.lru_cache(maxsize=16)
-def _kernel(experiment: str, seed: int, options: tuple[tuple[str, Any], ...]):
+def _kernel(
+    experiment: str, seed: int, options: tuple[tuple[str, Any], ...]
+) -> Callable[[jax.Array], dict[str, jax.Array]]:
     """The jit-compiled, vmapped per-sample function of a series (one compilation per series;
     it does not depend on the number of samples)."""
     import jax

@@ -27,7 +27,7 @@ from rsim.analysis.convergence import (
 )
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     results.save_figure(fig, path, dpi=120)
     return Path(path)

@@ -38,7 +38,7 @@ STATEMENT_COLORS = {
 }
 
 
-def _series_groups(frame: pd.DataFrame):
+def _series_groups(frame: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
     return list(frame.groupby(series_columns(frame), sort=True, dropna=False))
 
 

@@ -101,7 +101,7 @@ def accuracy_figure(frame: pd.DataFrame, critical: pd.DataFrame | None = None) -
     return fig
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return f"{value:g}" if isinstance(value, (int, float, np.number)) else str(value)
 
 
