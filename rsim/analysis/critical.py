@@ -42,12 +42,31 @@ def _series(frame: pd.DataFrame) -> list[str]:
 
 
 def curve_keys(frame: pd.DataFrame) -> list[str]:
-    """The columns that make one critical curve beta*(H): every series column but H."""
+    """The columns that make one critical curve beta*(H): every series column but H.
+
+    Args:
+        frame: a cell table.
+
+    Returns:
+        The series columns of ``frame`` other than ``hurst``.
+
+    Example:
+        >>> import pandas as pd
+        >>> curve_keys(pd.DataFrame(columns=["model", "init", "hurst", "beta", "depth"]))
+        ['model', 'init']
+    """
     return [c for c in _series(frame) if c != "hurst"]
 
 
 @dataclass(frozen=True)
 class CriticalBeta:
+    """The estimate of beta* with its interval (:func:`critical_beta`).
+
+    ``estimate`` in [``low``, ``high``] (the bootstrap percentile interval); ``slopes``: per
+    beta, the slope of the log ratio against log L, beta + slope and whether the beta is on
+    the identity side. The other fields are filled by ``extrapolate=True`` and where the
+    linear-term exponent lies below 1/2 (see the comments of the fields).
+    """
     estimate: float
     low: float
     high: float
@@ -136,6 +155,32 @@ def critical_beta(
     below 1/2, the betas between it and 1/2 decide (:func:`_check_second_order`, from the
     column log_hidden_ratio whatever ``metric``: the drift belongs to the product of the layers,
     which h, the tangent and the gradient share).
+
+    Args:
+        frame: the rows of one series (one law and architecture) at >= 2 depths and 2 betas,
+            with ``depth``, ``beta``, ``sample`` and ``log_<metric>``.
+        metric: the ratio.
+        n_boot: the number of bootstrap draws.
+        level: the level of the interval.
+        seed: the seed of the bootstrap.
+        extrapolate: remove the finite-depth bias (>= 3 depths).
+        omega: the correction exponent of the extrapolation (None: the theory's, else fitted).
+
+    Returns:
+        The :class:`CriticalBeta`.
+
+    Raises:
+        ValueError: no such metric, several series, or too few depths or betas.
+
+    Example:
+        >>> import numpy as np, pandas as pd
+        >>> frame = pd.DataFrame(  # log r = (1/2 - beta) log L: beta* = 1/2
+        ...     [dict(model="res3", depth=L, beta=b, sample=s,
+        ...           log_hidden_diff=(0.5 - b) * np.log(L) + 0.01 * s)
+        ...      for L in (10, 100, 1000) for b in (0.25, 0.75, 1.0) for s in range(3)]
+        ... )
+        >>> print(critical_beta(frame, n_boot=20))
+        beta* = 0.500 [0.500, 0.500]
     """
     depths, betas, cubes = _cube(frame, metric)
     if extrapolate:
@@ -333,6 +378,14 @@ def second_order_drift(frame: pd.DataFrame, linear: float) -> pd.DataFrame:
     over the depths, its standard error (samples paired across depths where the depths have
     the same sample count, as coupled depths share their samples; independent otherwise),
     z = B / SE, ``detected`` (|z| > DRIFT_Z) and the mean at the shallowest and deepest depth.
+
+    Args:
+        frame: the rows of one series with ``depth``, ``beta``, ``sample`` and
+            ``log_hidden_ratio``.
+        linear: the linear-term exponent p.
+
+    Returns:
+        One row per beta in (p, 1/2).
     """
     depths, betas, cubes = _cube(frame, "hidden_ratio")
     depths = depths.astype(float)
@@ -409,7 +462,28 @@ def _check_second_order(frame: pd.DataFrame, result: CriticalBeta) -> CriticalBe
 def critical_betas(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs: Any) -> pd.DataFrame:
     """:func:`critical_beta` for every series (law, H, architecture: model, branch_depth,
     image_size, kernel_size...) of a sweep that has at least 2 depths and 2 betas; one row
-    per series."""
+    per series.
+
+    Args:
+        frame: a cell table of one or several series.
+        metric: the ratio.
+        **kwargs: passed to :func:`critical_beta`.
+
+    Returns:
+        One row per series: its series columns, ``beta_star``, ``low``, ``high`` and the
+        other fields of :class:`CriticalBeta` that apply.
+
+    Example:
+        >>> import numpy as np, pandas as pd
+        >>> frame = pd.DataFrame(  # log r = (1/2 - beta) log L: beta* = 1/2
+        ...     [dict(model="res3", depth=L, beta=b, sample=s,
+        ...           log_hidden_diff=(0.5 - b) * np.log(L) + 0.01 * s)
+        ...      for L in (10, 100, 1000) for b in (0.25, 0.75, 1.0) for s in range(3)]
+        ... )
+        >>> critical_betas(frame, n_boot=20)[["model", "beta_star", "low", "high"]]
+          model  beta_star  low  high
+        0  res3        0.5  0.5   0.5
+    """
     rows = []
     series = _series(frame)
     for key, group in frame.groupby(series, dropna=False, sort=True):
@@ -435,7 +509,26 @@ def zero_crossings(frame: pd.DataFrame, metric: str = "hidden_diff") -> pd.DataF
     mean log10 ratio crosses 0, by linear interpolation on the beta grid (the fixed-depth
     reading of the official Figure 7); NaN where it does not cross. This is the contour
     r = 1 at that L, not beta*: at finite depth it lies below beta* (rsim/THEORY.md sections 8
-    and 12), even for i.i.d. weights; :func:`extrapolated_curve` removes that bias."""
+    and 12), even for i.i.d. weights; :func:`extrapolated_curve` removes that bias.
+
+    Args:
+        frame: a cell table.
+        metric: the ratio.
+
+    Returns:
+        One row per (series, depth): the series columns, ``depth``, ``metric``, ``beta_zero``.
+
+    Example:
+        >>> import numpy as np, pandas as pd
+        >>> frame = pd.DataFrame(  # log r = (1/2 - beta) log L: beta* = 1/2
+        ...     [dict(model="res3", depth=L, beta=b, sample=s,
+        ...           log_hidden_diff=(0.5 - b) * np.log(L) + 0.01 * s)
+        ...      for L in (10, 100, 1000) for b in (0.25, 0.75, 1.0) for s in range(3)]
+        ... )
+        >>> zero_crossings(frame[frame["depth"] == 100]).round(4)
+          model  depth       metric  beta_zero
+        0  res3    100  hidden_diff     0.5022
+    """
     column = f"log_{metric}"
     rows = []
     keys = _series(frame) + ["depth"]
@@ -461,9 +554,28 @@ def critical_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs: A
     ``low`` and ``high`` are NaN); a sweep over several depths uses :func:`critical_beta` per H
     (``kwargs`` go to it, ``extrapolate`` included; :func:`extrapolated_curve` keeps the H
     whose depths allow the extrapolation).
-    Columns: the series columns, ``depth`` (the depth, or the largest one), ``metric``,
-    ``beta_star``, ``low``, ``high``, ``method`` (``zero_crossing`` | ``depth_slopes`` |
-    ``extrapolated``).
+
+    Args:
+        frame: a cell table over H (and betas, and one or several depths).
+        metric: the ratio.
+        **kwargs: passed to :func:`critical_beta` (several depths only).
+
+    Returns:
+        Columns: the series columns, ``depth`` (the depth, or the largest one), ``metric``,
+        ``beta_star``, ``low``, ``high``, ``method`` (``zero_crossing`` | ``depth_slopes`` |
+        ``extrapolated``).
+
+    Example:
+        >>> import numpy as np, pandas as pd
+        >>> frame = pd.DataFrame(  # log r = (1/2 - beta) log L: beta* = 1/2
+        ...     [dict(model="res3", depth=L, beta=b, sample=s,
+        ...           log_hidden_diff=(0.5 - b) * np.log(L) + 0.01 * s)
+        ...      for L in (10, 100, 1000) for b in (0.25, 0.75, 1.0) for s in range(3)]
+        ... )
+        >>> curve = critical_curve(frame.assign(hurst=0.5), n_boot=20)
+        >>> curve[["hurst", "depth", "beta_star", "method"]]
+           hurst  depth  beta_star        method
+        0    0.5   1000        0.5  depth_slopes
     """
     if "hurst" not in frame or frame["hurst"].isna().all():
         raise ValueError("critical_curve needs an H sweep: the table has no Hurst index")
@@ -487,7 +599,16 @@ def extrapolated_curve(
     (series, H) of an H sweep whose depths allow it, with :func:`critical_curve`'s columns;
     ``kwargs`` go to :func:`critical_beta`. A series at one depth, or at fewer depths than its
     extrapolation needs (:func:`critical_beta` raises), has no row; none at all gives an empty
-    table. ``beta_star``, ``low`` or ``high`` may be NaN where the estimator cannot decide."""
+    table. ``beta_star``, ``low`` or ``high`` may be NaN where the estimator cannot decide.
+
+    Args:
+        frame: a cell table over H, betas and depths.
+        metric: the ratio.
+        **kwargs: passed to :func:`critical_beta`.
+
+    Returns:
+        The rows of :func:`critical_curve` with ``method`` ``extrapolated``.
+    """
     if f"log_{metric}" not in frame:
         raise ValueError(f"metric={metric!r}: the table has no column 'log_{metric}'")
     parts = []
