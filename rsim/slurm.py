@@ -54,7 +54,12 @@ def install(job_record: Callable[[Any], dict[str, Any]]) -> None:
     ``job_record(config)`` gives a job's ``{"spec", "folder"}`` from its composed config.
 
     Hydra loads its plugins into a registry of its own (a separate import of each plugin
-    module), so the class is patched there, where Hydra will instantiate it from."""
+    module), so the class is patched there, where Hydra will instantiate it from.
+
+    Args:
+        job_record: the spec and results folder of a job from its composed config (what
+            its failure record needs; rsim.cli owns the config).
+    """
     global _job_record
     from hydra.core.plugins import Plugins
 
@@ -111,7 +116,14 @@ def _job(launcher: Any, overrides: Sequence[str]) -> dict[str, Any]:
 
 
 def queue(array_id: str) -> dict[str, str]:
-    """SLURM state of every task of an array still in the queue: ``{"12_3": "RUNNING"}``."""
+    """SLURM state of every task of an array still in the queue: ``{"12_3": "RUNNING"}``.
+
+    Args:
+        array_id: the array's job id.
+
+    Returns:
+        Task id -> state, from one ``squeue`` call; {} when the array has left the queue.
+    """
     proc = subprocess.run(
         ["squeue", "--noheader", "--array", "--jobs", array_id, "--format", "%i %T"],
         capture_output=True,
@@ -151,7 +163,16 @@ def _returned(task: Any) -> tuple[Any, str | None]:
 
 
 def wait(tasks: list[Any], jobs: list[dict[str, Any]]) -> list[Any]:
-    """Poll until every task is done or failed (see the module doc); returns the results."""
+    """Poll until every task is done or failed (see the module doc); returns the results.
+
+    Args:
+        tasks: submitit's jobs of one array, in job order.
+        jobs: per task, its ``{"spec", "folder"}`` (where a failure record goes).
+
+    Returns:
+        Per task, its result (Hydra's ``JobReturn``). A failed task gets a failure record
+        and, after the others, the driver exits with status 1 naming each reason.
+    """
     from rsim import results
 
     array_id = str(tasks[0].job_id).split("_")[0]
