@@ -979,7 +979,7 @@ def render_markdown(
     Args:
         checks: the table of :func:`check_table`.
         folder: the results folder, as the title names it.
-        figures: the figures to show (paths; their names are linked).
+        figures: the figures to show (embedded by file name, beside report.md).
         verdict: the verdict line (None: :func:`sweep_verdict`).
 
     Returns:

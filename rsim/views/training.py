@@ -36,7 +36,17 @@ def figures(
     """The figure of ``study`` drawn from ``frame`` into ``folder`` (none for a weights table
     without weight paths). ``critical``: the contour r_h = 1 at initialisation of the trained
     architecture at one depth (:func:`rsim.analysis.critical.critical_curve` at one depth:
-    columns hurst, beta_star, depth), drawn over the accuracy heatmap."""
+    columns hurst, beta_star, depth), drawn over the accuracy heatmap.
+
+    Args:
+        study: ``accuracy``, ``weights`` or ``lr_alpha``.
+        frame: the training table.
+        folder: where the PNG goes.
+        critical: the contour to draw over the accuracy heatmap (None: none).
+
+    Returns:
+        The figures written (none or one).
+    """
     if study == "accuracy":
         path = Path(folder) / "training_accuracy.png"
         fig = accuracy_figure(frame, critical)
@@ -50,7 +60,15 @@ def figures(
 
 def accuracy_figure(frame: pd.DataFrame, critical: pd.DataFrame | None = None) -> Figure:
     """Figure 9: the best test accuracy over (beta, H) with the contour ``critical`` (see
-    :func:`figures`), or against beta per law."""
+    :func:`figures`), or against beta per law.
+
+    Args:
+        frame: the training table of the ``accuracy`` study.
+        critical: the contour r_h = 1 at initialisation (None: none).
+
+    Returns:
+        The figure (not saved).
+    """
     best = best_accuracy(frame)
     best["law"] = best.apply(law_label, axis=1)
     fig = Figure(figsize=(6.5, 5))
