@@ -121,6 +121,7 @@ def _available_ram() -> int:
 @dataclass(frozen=True)
 class MemoryLimit:
     """The memory a block may use: ``bytes`` and where the number comes from (``source``)."""
+
     bytes: int
     source: str  # for messages: "RSIM_MEMORY_LIMIT", "available RAM", "allocator limit of ..."
 

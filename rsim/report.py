@@ -35,6 +35,7 @@ from rsim.experiments import base
 @dataclass(frozen=True)
 class Report:
     """What :func:`write_report` wrote and found."""
+
     path: Path  # report.md
     verdict: str  # the sweep's one-line verdict, with the run's coverage when it has a manifest
     checks: pd.DataFrame  # one row per check, as in report.csv

@@ -67,6 +67,7 @@ class CriticalBeta:
     the identity side. The other fields are filled by ``extrapolate=True`` and where the
     linear-term exponent lies below 1/2 (see the comments of the fields).
     """
+
     estimate: float
     low: float
     high: float
