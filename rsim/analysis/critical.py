@@ -77,7 +77,7 @@ class CriticalBeta:
     local: pd.DataFrame | None = None
     omega: float | None = None
     omega_source: str | None = None
-    # Where the linear-term exponent is below 1/2 - SECOND_ORDER_GAP: that exponent (estimate,
+    # Where the linear-term exponent is below 1/2 - _SECOND_ORDER_GAP: that exponent (estimate,
     # low, high), the drift table of :func:`second_order_drift` and a one-line verdict. The
     # estimate is then 1/2 (drift seen; low = the largest drifting beta) or NaN (undecided;
     # [low, high] = [linear low, 1/2]).
@@ -152,7 +152,7 @@ def critical_beta(
     is the bootstrap percentile interval at ``level``. ``extrapolate=True`` removes the
     finite-depth bias (:func:`_extrapolated_beta`, at least 3 depths); ``omega`` then
     overrides the correction exponent the theory gives (:func:`correction_exponent`).
-    Either estimate is the linear term's exponent; where it lies more than SECOND_ORDER_GAP
+    Either estimate is the linear term's exponent; where it lies more than _SECOND_ORDER_GAP
     below 1/2, the betas between it and 1/2 decide (:func:`_check_second_order`, from the
     column log_hidden_ratio whatever ``metric``: the drift belongs to the product of the layers,
     which h, the tangent and the gradient share).
@@ -229,7 +229,7 @@ def _local_exponents(depths: np.ndarray, betas: np.ndarray, cubes: list[np.ndarr
 
 
 def _far_side(betas: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """The betas on the identity side at every pair of depths, FAR_SIDE above the deepest
+    """The betas on the identity side at every pair of depths, _FAR_SIDE above the deepest
     pair's estimate (all identity-side betas where none is that far)."""
     identity = (exponents < betas).all(axis=0)
     if not identity.any():
@@ -303,7 +303,7 @@ def _extrapolated_beta(
     """beta* with the finite-depth bias removed (rsim/THEORY.md section 12).
 
     1. Local exponents: between successive depths, p_i = beta + slope of the mean log ratio,
-       taken at betas well on the identity side (FAR_SIDE above the finite-depth value), where
+       taken at betas well on the identity side (_FAR_SIDE above the finite-depth value), where
        it is the growth exponent of the term linear in alpha.
     2. Finite-size scaling: p_i = beta* + c L_i^-omega (L_i the pair's geometric mean depth),
        least squares; omega from the theory (:func:`correction_exponent`) or ``omega``, fitted
@@ -378,7 +378,7 @@ def second_order_drift(frame: pd.DataFrame, linear: float) -> pd.DataFrame:
     so B != 0 means those betas are not on the identity side. Per beta: the least-squares B
     over the depths, its standard error (samples paired across depths where the depths have
     the same sample count, as coupled depths share their samples; independent otherwise),
-    z = B / SE, ``detected`` (|z| > DRIFT_Z) and the mean at the shallowest and deepest depth.
+    z = B / SE, ``detected`` (|z| > _DRIFT_Z) and the mean at the shallowest and deepest depth.
 
     Args:
         frame: the rows of one series with ``depth``, ``beta``, ``sample`` and
@@ -421,7 +421,7 @@ def second_order_drift(frame: pd.DataFrame, linear: float) -> pd.DataFrame:
 
 
 def _check_second_order(frame: pd.DataFrame, result: CriticalBeta) -> CriticalBeta:
-    """``result`` as it is where its linear-term exponent is not below 1/2 - SECOND_ORDER_GAP;
+    """``result`` as it is where its linear-term exponent is not below 1/2 - _SECOND_ORDER_GAP;
     otherwise beta* = 1/2 if :func:`second_order_drift` sees a drift, else undecided."""
     p = result.estimate
     if not np.isfinite(p) or p >= 0.5 - _SECOND_ORDER_GAP:
