@@ -5,13 +5,22 @@
                        betas=[0.25, 0.5, 1.0], samples=4096, seed=0, gradients="jvp")
     df = rsim.load("results/corollary1")
 
-The public names are loaded on first use, so ``import rsim.views.cells`` (or the analysis
-modules) never starts jax.
+The public API is :data:`__all__` (README, "Python"); the analysis and the figures have
+their own, :mod:`rsim.analysis` and :mod:`rsim.views`. A name with a leading underscore, or
+one in no ``__all__``, is internal. The public names are loaded on first use, so
+``import rsim.views.cells`` (or the analysis modules) never starts jax.
 """
 
-from __future__ import annotations
+import importlib as _importlib
+import typing as _typing
 
-import importlib
+if _typing.TYPE_CHECKING:  # what a type checker reads; at run time __getattr__ loads them
+    from rsim.analysis.convergence import convergence_order
+    from rsim.analysis.critical import critical_beta, critical_curve
+    from rsim.analysis.summary import summarize
+    from rsim.checks import ConfigError
+    from rsim.experiments.cells import CellSpec, simulate
+    from rsim.results import load
 
 # public name -> module that defines it
 _EXPORTS = {
@@ -24,19 +33,28 @@ _EXPORTS = {
     "simulate": "rsim.experiments.cells",
     "summarize": "rsim.analysis.summary",
 }
-# public name -> module, for module-level access: rsim.critical.critical_curve(df)
+# A module alias kept for older code (``rsim.critical.critical_curve(df)``); not in __all__.
 _MODULES = {"critical": "rsim.analysis.critical"}
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CellSpec",
+    "ConfigError",
+    "convergence_order",
+    "critical_beta",
+    "critical_curve",
+    "load",
+    "simulate",
+    "summarize",
+]
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _MODULES:
-        return importlib.import_module(_MODULES[name])
+        return _importlib.import_module(_MODULES[name])
     if name not in _EXPORTS:
         raise AttributeError(f"module 'rsim' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+    return getattr(_importlib.import_module(_EXPORTS[name]), name)
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS, *_MODULES])
+    return sorted({*globals(), *__all__})

@@ -132,7 +132,7 @@ SOURCES = {
         {CIFAR_ARCHIVE: "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"},
     ),
 }
-DOWNLOAD_CHUNK = 1 << 20  # bytes read from the network at a time
+_DOWNLOAD_CHUNK = 1 << 20  # bytes read from the network at a time
 
 
 class DataError(ConfigError):
@@ -143,7 +143,15 @@ class DataError(ConfigError):
 @dataclass(frozen=True)
 class Dataset:
     """Train and test arrays: inputs ``(n, n_in)`` float32 in [0, 1] (flat vectors) or
-    ``(n, *image_shape)`` (images, :meth:`as_images`), labels ``(n,)`` int32."""
+    ``(n, *image_shape)`` (images, :meth:`as_images`), labels ``(n,)`` int32.
+
+    Example:
+        >>> data = digits()
+        >>> data.x_train.shape, data.x_test.shape, data.n_classes, data.n_in
+        ((1348, 64), (449, 64), 10, 64)
+        >>> data.as_images().x_train.shape, data.as_images().n_in
+        ((1348, 1, 8, 8), 1)
+    """
 
     name: str
     x_train: np.ndarray
@@ -157,15 +165,31 @@ class Dataset:
 
     @property
     def n_in(self) -> int:
-        """Inputs per example: the length of a flat vector, or the channels of an image."""
+        """Inputs per example: the length of a flat vector, or the channels of an image.
+
+        Returns:
+            ``x_train.shape[1]``.
+        """
         return self.x_train.shape[1]
 
     @property
     def is_images(self) -> bool:
+        """Whether the inputs are images ``(n, channels, rows, cols)``.
+
+        Returns:
+            True after :meth:`as_images`.
+        """
         return self.x_train.ndim == 4
 
     def as_images(self) -> Dataset:
-        """The same examples as images ``(n, channels, rows, cols)`` (a reshape, no copy)."""
+        """The same examples as images ``(n, channels, rows, cols)`` (a reshape, no copy).
+
+        Returns:
+            The dataset with image inputs.
+
+        Raises:
+            DataError: the inputs are not images (no ``image_shape``).
+        """
         if self.is_images:
             return self
         if self.image_shape is None:
@@ -185,11 +209,30 @@ def load(
 ) -> Dataset:
     """The dataset ``name``, fetched into the cache ``data_dir`` first if it is not there
     (:func:`fetch`; ``digits`` is bundled); the first ``train_limit`` training examples if
-    given."""
+    given.
+
+    Args:
+        name: ``digits``, ``mnist``, ``fashion_mnist`` or ``cifar10``.
+        data_dir: the cache folder (None: the default).
+        train_limit: keep the first this many training examples (None: all).
+        data_url: a mirror's base URL (None: the publisher's).
+
+    Returns:
+        The :class:`Dataset`.
+
+    Raises:
+        ConfigError: an unknown name; :class:`DataError` for a file that cannot be fetched
+            or read.
+
+    Example:
+        >>> data = load("digits", train_limit=100)
+        >>> data.name, len(data.x_train), len(data.x_test)
+        ('digits', 100, 449)
+    """
     if name == "digits":
         data = digits()
     elif name in ("mnist", "fashion_mnist"):
-        data = idx_dataset(name, fetch(name, data_dir, data_url))
+        data = _idx_dataset(name, fetch(name, data_dir, data_url))
     elif name == "cifar10":
         data = cifar10(fetch(name, data_dir, data_url))
     else:
@@ -203,7 +246,21 @@ def load(
 
 def required_files(name: str, folder: str | Path) -> list[Path]:
     """The files ``name`` reads in ``folder`` (an IDX file may also be gzipped: ``.gz``; the
-    CIFAR batches may lie in ``cifar-10-batches-py/``)."""
+    CIFAR batches may lie in ``cifar-10-batches-py/``).
+
+    Args:
+        name: the dataset.
+        folder: the folder it is read from.
+
+    Returns:
+        The paths (none for ``digits``, which is bundled).
+
+    Example:
+        >>> [p.name for p in required_files("mnist", "data")][:2]
+        ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte']
+        >>> required_files("digits", "data")
+        []
+    """
     folder = Path(folder)
     if name in ("mnist", "fashion_mnist"):
         return [_idx_file(folder, stem) for stem in IDX_FILES.values()]
@@ -215,7 +272,20 @@ def required_files(name: str, folder: str | Path) -> list[Path]:
 
 def digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     """scikit-learn's 8x8 digits (pixel values 0..16, scaled by 1/16), split at random; a flat
-    vector is its 8 x 8 image row by row (``bunch.data`` is ``bunch.images`` flattened)."""
+    vector is its 8 x 8 image row by row (``bunch.data`` is ``bunch.images`` flattened).
+
+    Args:
+        test_fraction: the share of the examples kept for the test set.
+        seed: the seed of the split.
+
+    Returns:
+        The :class:`Dataset` (64 inputs, 10 classes).
+
+    Example:
+        >>> data = digits(test_fraction=0.5)
+        >>> len(data.x_train), len(data.x_test), float(data.x_train.max())
+        (899, 898, 1.0)
+    """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -235,6 +305,23 @@ def read_idx(path: str | Path) -> np.ndarray:
 
     ``.gz`` files are decompressed. Raises :class:`DataError` naming the file when it is missing,
     has a bad magic number or type, or holds a number of bytes other than the sizes announce.
+
+    Args:
+        path: an IDX file, plain or ``.gz``.
+
+    Returns:
+        The array, of the shape and type the header gives.
+
+    Raises:
+        DataError: a missing or malformed file.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = Path(tmp) / "labels-idx1-ubyte"
+        ...     _ = path.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 1, 4]))
+        ...     print(read_idx(path))
+        [7 1 4]
     """
     path = Path(path)
     raw = _read_bytes(path)
@@ -260,7 +347,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype, offset=header).reshape(shape)
 
 
-def idx_dataset(name: str, folder: Path) -> Dataset:
+def _idx_dataset(name: str, folder: Path) -> Dataset:
     """MNIST or Fashion-MNIST from the four IDX files of ``folder`` (28x28 -> 784 inputs); the
     images are one channel of the rows x cols stored in the files (train and test alike)."""
     arrays = {key: read_idx(_idx_file(folder, stem)) for key, stem in IDX_FILES.items()}
@@ -323,14 +410,26 @@ class _BatchUnpickler(pickle.Unpickler):
         ("_codecs", "encode"),
     }  # protocol 2 pickles bytes as _codecs.encode(str)
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> object:
         if (module, name) in self.ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
 def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """One CIFAR-10 batch: ``data`` (n, 3072) uint8 (R, G, B planes of 32x32) and ``labels``."""
+    """One CIFAR-10 batch: ``data`` (n, 3072) uint8 (R, G, B planes of 32x32) and ``labels``.
+
+    Only dicts, lists, bytes and NumPy arrays are unpickled (a pickle can run code).
+
+    Args:
+        path: a batch file (``data_batch_1`` ... ``test_batch``).
+
+    Returns:
+        ``(data, labels)``, labels int32.
+
+    Raises:
+        DataError: a missing or malformed batch.
+    """
     path = Path(path)
     raw = _read_bytes(path)
     try:
@@ -351,7 +450,17 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 def cifar10(folder: Path) -> Dataset:
     """CIFAR-10 from ``folder`` (or its ``cifar-10-batches-py`` sub-folder): 3072 inputs, the
-    image's R, G and B planes of 32 x 32 pixels one after the other (channel-major)."""
+    image's R, G and B planes of 32 x 32 pixels one after the other (channel-major).
+
+    Args:
+        folder: the folder holding the six batches.
+
+    Returns:
+        The :class:`Dataset` (50000 training and 10000 test images, 10 classes).
+
+    Raises:
+        DataError: a missing or malformed batch.
+    """
     root = _cifar_root(folder)
     train = [read_cifar_batch(root / name) for name in CIFAR_TRAIN]
     x_test, y_test = read_cifar_batch(root / CIFAR_TEST)
@@ -373,7 +482,7 @@ def _cifar_root(folder: Path) -> Path:
 _VERIFIED: dict[tuple[str, int, int], str] = {}
 
 
-def cache_root(data_dir: str | Path | None = schema.DATA_DIR) -> Path:
+def _cache_root(data_dir: str | Path | None = schema.DATA_DIR) -> Path:
     """``data_dir`` as a path (``~`` expanded; None: the default); refused if it is a file."""
     root = Path(str(schema.DATA_DIR if data_dir is None else data_dir)).expanduser()
     if root.exists() and not root.is_dir():
@@ -383,8 +492,25 @@ def cache_root(data_dir: str | Path | None = schema.DATA_DIR) -> Path:
 
 def dataset_folder(name: str, data_dir: str | Path | None = schema.DATA_DIR) -> Path:
     """The folder ``name`` is read from: ``data_dir`` itself when it holds a complete copy (files
-    placed there by hand), else the cache's ``<data_dir>/<name>/``."""
-    root = cache_root(data_dir)
+    placed there by hand), else the cache's ``<data_dir>/<name>/``.
+
+    Args:
+        name: the dataset.
+        data_dir: the cache folder (None: the default).
+
+    Returns:
+        The folder.
+
+    Raises:
+        ConfigError: ``data_dir`` is a file.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     print(dataset_folder("mnist", tmp).relative_to(tmp))
+        mnist
+    """
+    root = _cache_root(data_dir)
     return root if _complete(name, root) else root / name
 
 
@@ -399,18 +525,30 @@ def fetch(
     Present files of the cache are checked against :data:`SOURCES`; missing ones are
     downloaded from ``data_url`` (a base URL; None: the publisher's) into a temporary file,
     checked, then renamed; the CIFAR-10 archive's batches are extracted beside it. A progress
-    bar is drawn when ``progressbar`` (None: when stderr is a terminal). Raises
-    :class:`DataError` on a checksum mismatch (the bad file is removed) or a failed download
-    (nothing is left behind).
+    bar is drawn when ``progressbar`` (None: when stderr is a terminal).
+
+    Args:
+        name: a dataset of :data:`SOURCES`.
+        data_dir: the cache folder (None: the default).
+        data_url: a mirror's base URL (None: the publisher's).
+        progressbar: draw a progress bar (None: when stderr is a terminal).
+
+    Returns:
+        The folder the dataset is read from.
+
+    Raises:
+        ConfigError: a dataset without files or a bad ``data_url``.
+        DataError: a checksum mismatch (the bad file is removed) or a failed download
+            (nothing is left behind).
     """
     if name not in SOURCES:
         raise ConfigError(
             f"dataset={name!r} has no files to fetch; choose one of {', '.join(SOURCES)}"
         )
     source = SOURCES[name]
-    base = source_url(name, data_url)
+    base = _source_url(name, data_url)
     folder = dataset_folder(name, data_dir)
-    if folder == cache_root(data_dir):
+    if folder == _cache_root(data_dir):
         return folder  # a copy placed there by hand, read as it is
     present = [f for f in source.sha256 if (folder / f).is_file()]
     for file in present:
@@ -447,7 +585,7 @@ def fetch(
     return folder
 
 
-def source_url(name: str, data_url: str | None = None) -> str:
+def _source_url(name: str, data_url: str | None = None) -> str:
     """The base URL of ``name``'s files, ending in ``/``: ``data_url``, else the publisher's."""
     base = SOURCES[name].url if data_url is None else str(data_url)
     if not re.match(r"https?://[^/]", base):
@@ -461,7 +599,27 @@ def source_url(name: str, data_url: str | None = None) -> str:
 def verify(path: Path, sha256: str) -> None:
     """Check ``path`` against its pinned SHA-256 (hashed once per process while it is
     unchanged, :func:`file_sha256`); on a mismatch remove it and raise :class:`DataError`
-    naming both hashes."""
+    naming both hashes.
+
+    Args:
+        path: the file.
+        sha256: its expected SHA-256 (hex).
+
+    Raises:
+        DataError: a mismatch (the file is removed) or a missing file.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = Path(tmp) / "a.bin"
+        ...     _ = path.write_bytes(b"")
+        ...     verify(path, hashlib.sha256(b"").hexdigest())  # passes
+        ...     try:
+        ...         verify(path, "0" * 64)
+        ...     except DataError:
+        ...         print("refused; removed:", not path.exists())
+        refused; removed: True
+    """
     actual = file_sha256(path)
     if actual != sha256:
         path.unlink(missing_ok=True)
@@ -474,7 +632,22 @@ def verify(path: Path, sha256: str) -> None:
 def file_sha256(path: Path) -> str:
     """The SHA-256 of ``path``'s content, hashed once per process while its size and
     modification time (ns) are unchanged. A missing or unreadable file raises
-    :class:`DataError` naming it."""
+    :class:`DataError` naming it.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The hex digest.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = Path(tmp) / "a.txt"
+        ...     _ = path.write_bytes(b"abc")
+        ...     print(file_sha256(path)[:16])
+        ba7816bf8f01cfea
+    """
     path = Path(path)
     try:
         stat = path.stat()
@@ -492,8 +665,22 @@ def file_sha256(path: Path) -> str:
 def data_sha256(name: str, data_dir: str | Path | None = schema.DATA_DIR) -> str | None:
     """The SHA-256 of the files dataset ``name`` is read from (:func:`dataset_folder`,
     :func:`required_files`), None for ``digits`` (bundled): the hash of the lines
-    ``<file sha256>  <file name>``, sorted by name (``sha256sum``'s format). Raises
-    :class:`DataError` naming a missing file."""
+    ``<file sha256>  <file name>``, sorted by name (``sha256sum``'s format).
+
+    Args:
+        name: the dataset.
+        data_dir: the cache folder (None: the default).
+
+    Returns:
+        The hex digest, or None for ``digits``.
+
+    Raises:
+        DataError: a missing file (named).
+
+    Example:
+        >>> data_sha256("digits") is None
+        True
+    """
     if name not in SOURCES:
         return None
     files = required_files(name, dataset_folder(name, data_dir))
@@ -517,7 +704,7 @@ def _download(url: str, path: Path, sha256: str, progressbar: bool) -> None:
         # total=1 until pooch sets the file's size (a bar of total 0 counts as no bar)
         bar = tqdm(total=1, desc=path.name, unit="B", unit_scale=True, leave=False)
     try:
-        pooch.HTTPDownloader(progressbar=bar or False, chunk_size=DOWNLOAD_CHUNK)(
+        pooch.HTTPDownloader(progressbar=bar or False, chunk_size=_DOWNLOAD_CHUNK)(
             url, str(temporary), None
         )
         actual = pooch.file_hash(str(temporary), alg="sha256")

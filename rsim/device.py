@@ -24,8 +24,12 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rsim.checks import ConfigError
+
+if TYPE_CHECKING:
+    import jax
 
 MEMORY_LIMIT_ENV = "RSIM_MEMORY_LIMIT"
 # How a GPU box gets the CUDA build of jax (README, "GPU box").
@@ -41,7 +45,18 @@ _announced = False
 
 
 def size_text(n_bytes: float) -> str:
-    """``79.1 GiB``, ``12.3 MiB``, ``512 B``: three significant digits, powers of 1024."""
+    """``79.1 GiB``, ``12.3 MiB``, ``512 B``: three significant digits, powers of 1024.
+
+    Args:
+        n_bytes: a size in bytes.
+
+    Returns:
+        The size in words.
+
+    Example:
+        >>> size_text(512), size_text(3 * 2**20), size_text(80 * 10**9)
+        ('512 B', '3 MiB', '74.5 GiB')
+    """
     for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n_bytes >= scale:
             return f"{n_bytes / scale:.3g} {unit}"
@@ -49,7 +64,21 @@ def size_text(n_bytes: float) -> str:
 
 
 def parse_size(text: str) -> int:
-    """Bytes of ``text``: ``1000000``, ``512M``, ``24G``, ``24GB``, ``24GiB`` (1024-based)."""
+    """Bytes of ``text``: ``1000000``, ``512M``, ``24G``, ``24GB``, ``24GiB`` (1024-based).
+
+    Args:
+        text: the size, as ``RSIM_MEMORY_LIMIT`` gives it.
+
+    Returns:
+        The size in bytes.
+
+    Raises:
+        ConfigError: ``text`` is not a size.
+
+    Example:
+        >>> parse_size("512M"), parse_size("1.5k"), parse_size("24GiB") == 24 * 2**30
+        (536870912, 1536, True)
+    """
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", text, re.IGNORECASE)
     if not match:
         raise ConfigError(
@@ -59,8 +88,15 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
-def device_memory(device) -> int | None:
-    """Bytes the device's allocator may still hand out, or None (the CPU reports none)."""
+def device_memory(device: jax.Device) -> int | None:
+    """Bytes the device's allocator may still hand out, or None (the CPU reports none).
+
+    Args:
+        device: a jax device.
+
+    Returns:
+        The allocator's limit less what is in use, or None.
+    """
     try:
         stats = device.memory_stats()
     except Exception:  # backends without allocator statistics
@@ -70,7 +106,7 @@ def device_memory(device) -> int | None:
     return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
 
 
-def available_ram() -> int:
+def _available_ram() -> int:
     """Bytes of RAM available to a new allocation (MemAvailable), or the free pages."""
     try:
         with open("/proc/meminfo") as meminfo:
@@ -84,12 +120,24 @@ def available_ram() -> int:
 
 @dataclass(frozen=True)
 class MemoryLimit:
+    """The memory a block may use: ``bytes`` and where the number comes from (``source``)."""
+
     bytes: int
     source: str  # for messages: "RSIM_MEMORY_LIMIT", "available RAM", "allocator limit of ..."
 
 
 def memory_limit() -> MemoryLimit:
-    """The memory one local device offers a block (the smallest over the local devices)."""
+    """The memory one local device offers a block (the smallest over the local devices).
+
+    ``RSIM_MEMORY_LIMIT`` when set; else the allocator's limit where every device reports
+    one (GPUs); else the available RAM.
+
+    Returns:
+        The :class:`MemoryLimit`.
+
+    Raises:
+        ConfigError: ``RSIM_MEMORY_LIMIT`` is not a size.
+    """
     text = os.environ.get(MEMORY_LIMIT_ENV)
     if text:
         return MemoryLimit(parse_size(text), MEMORY_LIMIT_ENV)
@@ -99,10 +147,10 @@ def memory_limit() -> MemoryLimit:
     limits = [device_memory(device) for device in devices]
     if all(limit is not None for limit in limits):
         return MemoryLimit(min(limits), f"allocator limit of {devices[0].device_kind}")
-    return MemoryLimit(available_ram(), "available RAM")
+    return MemoryLimit(_available_ram(), "available RAM")
 
 
-def address_space_room() -> int | None:
+def _address_space_room() -> int | None:
     """Bytes the process's arrays may still map under ``RLIMIT_AS`` (``ulimit -v``): the soft
     limit less what it maps now (VmSize of /proc/self/status) and less
     :data:`ADDRESS_SPACE_RESERVE`; None when unlimited."""
@@ -123,21 +171,25 @@ def address_space_room() -> int | None:
 def host_memory_limit() -> MemoryLimit:
     """The memory the host offers this process's own arrays (see the module doc): on the CPU
     backend :func:`memory_limit`, else the available RAM; the smaller of that and
-    :func:`address_space_room`."""
+    :func:`_address_space_room`.
+
+    Returns:
+        The :class:`MemoryLimit`.
+    """
     import jax
 
     if jax.default_backend() == "cpu":
         limit = memory_limit()
     else:
-        limit = MemoryLimit(available_ram(), "available RAM")
-    room = address_space_room()
+        limit = MemoryLimit(_available_ram(), "available RAM")
+    room = _address_space_room()
     if room is not None and room < limit.bytes:
         reserve = size_text(ADDRESS_SPACE_RESERVE)
         return MemoryLimit(room, f"what ulimit -v leaves, less {reserve} for the compiler")
     return limit
 
 
-def _device_label(device) -> str:
+def _device_label(device: jax.Device) -> str:
     label = str(device) if device.platform == "cpu" else device.device_kind
     memory = device_memory(device)
     return label if memory is None else f"{label} ({size_text(memory)})"
@@ -146,7 +198,15 @@ def _device_label(device) -> str:
 def banner() -> str:
     """``rsim: jax 0.10.2, backend cpu, 1 device: cpu:0``; on a GPU, e.g.
     ``rsim: jax 0.10.2, backend gpu, 1 device: NVIDIA H100 80GB HBM3 (N GiB)``, N the memory
-    its allocator may hand out."""
+    its allocator may hand out.
+
+    Returns:
+        The line a run prints first.
+
+    Example:
+        >>> banner().startswith("rsim: jax ")
+        True
+    """
     import jax
 
     devices = jax.local_devices()
@@ -163,7 +223,11 @@ def banner() -> str:
 
 
 def visible_gpus() -> list[str]:
-    """The GPU names ``nvidia-smi`` lists, or [] (no nvidia-smi, no driver, no GPU)."""
+    """The GPU names ``nvidia-smi`` lists, or [] (no nvidia-smi, no driver, no GPU).
+
+    Returns:
+        One name per GPU.
+    """
     executable = shutil.which("nvidia-smi")
     if executable is None:
         return []
@@ -183,7 +247,11 @@ def visible_gpus() -> list[str]:
 
 def cuda_warning() -> str | None:
     """One line when nvidia-smi lists a GPU but JAX's backend is the CPU (a CPU-only jax was
-    installed), unless ``JAX_PLATFORMS=cpu`` asks for the CPU on purpose."""
+    installed), unless ``JAX_PLATFORMS=cpu`` asks for the CPU on purpose.
+
+    Returns:
+        The warning, or None.
+    """
     import jax
 
     if jax.default_backend() != "cpu" or os.environ.get("JAX_PLATFORMS", "").lower() == "cpu":

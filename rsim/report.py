@@ -34,6 +34,8 @@ from rsim.experiments import base
 
 @dataclass(frozen=True)
 class Report:
+    """What :func:`write_report` wrote and found."""
+
     path: Path  # report.md
     verdict: str  # the sweep's one-line verdict, with the run's coverage when it has a manifest
     checks: pd.DataFrame  # one row per check, as in report.csv
@@ -43,7 +45,19 @@ class Report:
 def write_report(folder: str | Path, figures: bool = True) -> Report:
     """Check the latest command's rows in a results folder (:func:`base.load_run`) against the
     theory; write report.md, report.csv and figures (atomically). With a manifest the verdict
-    ends with the coverage: ``— all 4 jobs done`` or ``— 5 of 10 jobs missing``."""
+    ends with the coverage: ``— all 4 jobs done`` or ``— 5 of 10 jobs missing``.
+
+    Args:
+        folder: a results folder of cells.
+        figures: draw the figures (:func:`rsim.views.report.report_figures`).
+
+    Returns:
+        The :class:`Report`.
+
+    Raises:
+        FileNotFoundError: no result files; :class:`rsim.results.ResultsError` for a damaged
+            manifest; :class:`rsim.results.StorageError` for a folder that cannot be written.
+    """
     folder = Path(folder)
     frame = base.load_run(folder)
     checks = analysis.check_table(frame)
@@ -65,6 +79,20 @@ def write_report(folder: str | Path, figures: bool = True) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m rsim.report FOLDER [--no-figures]``.
+
+    Args:
+        argv: the arguments (None: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 agrees and complete, 1 violates or jobs missing, 2 an error.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:  # no result files: an error
+        ...     main([tmp, "--no-figures"])
+        2
+    """
     parser = argparse.ArgumentParser(
         prog="python -m rsim.report", description=__doc__.split("\n")[0]
     )

@@ -12,7 +12,7 @@ of the other experiments) and ``<table>/part-<digest>.parquet`` for its sub-tabl
   (:func:`code_version`: a digest of rsim's source, the jax and jaxlib versions and the
   PRNG settings); :func:`load` and a resumed run refuse a folder whose files disagree,
   naming them. ``git_revision`` is provenance only.
-* **Every file is written atomically** (:func:`atomic_write`): a temporary dot-name with the
+* **Every file is written atomically** (:func:`_atomic_write`): a temporary dot-name with the
   host, the PID and a random part, fsync, rename; :func:`remove_leftovers` deletes the
   temporaries of writers that died. Parquet pages carry CRC checksums, verified on reading.
 * ``sweep.json`` keeps the history of the commands that wrote to the folder (each with its
@@ -39,7 +39,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -48,11 +48,14 @@ import pyarrow.parquet as pq
 
 from rsim.schema import RATIOS
 
-METADATA_KEY = b"rsim"
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_METADATA_KEY = b"rsim"
 MANIFEST = "sweep.json"
 PACKAGE = Path(__file__).resolve().parent
 # A temporary file older than this is a dead writer's, whatever host wrote it.
-STALE_TEMPORARY_SECONDS = 3600
+_STALE_TEMPORARY_SECONDS = 3600
 
 
 class ResultsError(RuntimeError):
@@ -71,7 +74,7 @@ def _temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{host}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+def _atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     """Make ``path`` appear whole or not at all: ``write(temporary)`` writes a dot-named
     temporary beside it, which is fsynced and renamed over ``path`` (and the folder fsynced).
     A failed write removes the temporary and raises :class:`StorageError`."""
@@ -100,20 +103,62 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    """``path`` with ``text`` (UTF-8), atomically."""
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    """``path`` with ``text`` (UTF-8), atomically.
+
+    Args:
+        path: the file (its folder is created).
+        text: the content.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        StorageError: the write failed (nothing is left behind).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = write_text(Path(tmp) / "notes" / "a.txt", "hello")
+        ...     print(path.name, path.read_text())
+        a.txt hello
+    """
+    return _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """``frame`` as CSV without its index, atomically."""
-    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    """``frame`` as CSV without its index, atomically.
+
+    Args:
+        frame: the table.
+        path: the file (its folder is created).
+
+    Returns:
+        ``path``.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = write_csv(pd.DataFrame({"beta": [0.5]}), Path(tmp) / "a.csv")
+        ...     print(path.read_text().split())
+        ['beta', '0.5']
+    """
+    return _atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
-def save_figure(fig, path: str | os.PathLike, **options: Any) -> Path:
-    """``fig.savefig(path, **options)``, atomically (the format from ``path``'s suffix)."""
+def save_figure(fig: Figure, path: str | os.PathLike, **options: Any) -> Path:
+    """``fig.savefig(path, **options)``, atomically (the format from ``path``'s suffix).
+
+    Args:
+        fig: the matplotlib figure.
+        path: the file (its folder is created).
+        **options: passed to ``fig.savefig`` (``dpi``, ``bbox_inches``...).
+
+    Returns:
+        ``path``.
+    """
     path = Path(path)
     fmt = path.suffix.lstrip(".") or "png"
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, **options))
+    return _atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, **options))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -128,7 +173,21 @@ def _pid_alive(pid: int) -> bool:
 
 def remove_leftovers(folder: str | os.PathLike) -> list[Path]:
     """Delete the temporaries of writers that died in ``folder`` and its sub-tables: this
-    host's whose process is gone, any host's older than an hour. Returns what was removed."""
+    host's whose process is gone, any host's older than an hour.
+
+    Args:
+        folder: a results folder (absent: nothing to do).
+
+    Returns:
+        The temporaries removed.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = (Path(tmp) / ".part-x.parquet.tmp").write_text("")  # no host, no PID
+        ...     print([p.name for p in remove_leftovers(tmp)])
+        ['.part-x.parquet.tmp']
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -138,7 +197,7 @@ def remove_leftovers(folder: str | os.PathLike) -> list[Path]:
         parts = tmp.name.rsplit(".", 4)  # .<name>.<host>.<pid>.<random>.tmp
         try:
             dead = len(parts) == 5 and parts[1] == host and not _pid_alive(int(parts[2]))
-            old = time.time() - tmp.stat().st_mtime > STALE_TEMPORARY_SECONDS
+            old = time.time() - tmp.stat().st_mtime > _STALE_TEMPORARY_SECONDS
         except (ValueError, OSError):
             continue
         if dead or old or len(parts) < 5:
@@ -151,7 +210,24 @@ def remove_leftovers(folder: str | os.PathLike) -> list[Path]:
 @contextlib.contextmanager
 def locked(folder: Path, name: str) -> Iterator[None]:
     """An exclusive lock on ``<folder>/.lock-<name>`` (``flock``; NFS clients emulate it
-    with POSIX locks): the jobs that store into one file take turns."""
+    with POSIX locks): the jobs that store into one file take turns.
+
+    Args:
+        folder: the results folder (created if absent).
+        name: the lock's name (the digest of the file it guards).
+
+    Returns:
+        A context manager that holds the lock.
+
+    Raises:
+        StorageError: the lock file cannot be created or locked.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp, locked(Path(tmp), "abc"):
+        ...     print(sorted(p.name for p in Path(tmp).iterdir()))
+        ['.lock-abc']
+    """
     import fcntl
 
     path = folder / f".lock-{name}"
@@ -175,7 +251,11 @@ def locked(folder: Path, name: str) -> Iterator[None]:
 
 def git_revision() -> str:
     """HEAD of the checkout rsim runs from, with '+dirty' for local changes; 'unknown' if none
-    (provenance only: the code version that decides resuming is :func:`code_version`)."""
+    (provenance only: the code version that decides resuming is :func:`code_version`).
+
+    Returns:
+        The revision, e.g. ``'3db4854...+dirty'``, or ``'unknown'``.
+    """
     root = PACKAGE.parent
     try:
         head = subprocess.run(
@@ -196,7 +276,18 @@ def git_revision() -> str:
 @functools.cache
 def source_digest(package: Path = PACKAGE) -> str:
     """SHA-256 of rsim's Python source (every ``.py`` under ``package``, by relative path):
-    an edit to the code changes it, an edit to the README, the docs or a notebook does not."""
+    an edit to the code changes it, an edit to the README, the docs or a notebook does not.
+
+    Args:
+        package: the package folder (default: rsim's).
+
+    Returns:
+        The hex digest.
+
+    Example:
+        >>> len(source_digest())
+        64
+    """
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         if "__pycache__" in path.parts:
@@ -209,7 +300,20 @@ def source_digest(package: Path = PACKAGE) -> str:
 def code_version(prng: dict, versions: dict) -> str:
     """The version of the code that computes: a short digest of rsim's source, the jax and
     jaxlib versions and the PRNG settings (and jax's default matmul precision). Files of one
-    folder must share it."""
+    folder must share it.
+
+    Args:
+        prng: the PRNG settings the experiment runs under.
+        versions: the package versions (``jax`` and ``jaxlib`` are read).
+
+    Returns:
+        A 16-digit hex digest.
+
+    Example:
+        >>> version = code_version({"jax_threefry_partitionable": True}, {"jax": "0.0"})
+        >>> len(version), version == code_version({"jax_threefry_partitionable": False}, {})
+        (16, False)
+    """
     import jax
 
     parts = {
@@ -227,25 +331,60 @@ def code_version(prng: dict, versions: dict) -> str:
 
 def write(frame: pd.DataFrame, path: Path, metadata: dict) -> Path:
     """Write ``frame`` to ``path`` atomically, with page checksums and ``metadata`` (JSON
-    under the schema key ``rsim``)."""
+    under the schema key ``rsim``).
+
+    Args:
+        frame: the table (its index is not stored).
+        path: the Parquet file.
+        metadata: what :func:`read_metadata` gives back (``row_key``, ``code_version``...).
+
+    Returns:
+        ``path``.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = write(pd.DataFrame({"sample": [0, 1]}), Path(tmp) / "part-a.parquet",
+        ...                  {"row_key": ["sample"]})
+        ...     print(read_metadata(path), row_key(path), len(read_table(path)))
+        {'row_key': ['sample']} ('sample',) 2
+    """
     table = pa.Table.from_pandas(frame, preserve_index=False)
     schema_metadata = dict(table.schema.metadata or {})
-    schema_metadata[METADATA_KEY] = json.dumps(metadata, default=str).encode()
+    schema_metadata[_METADATA_KEY] = json.dumps(metadata, default=str).encode()
     table = table.replace_schema_metadata(schema_metadata)
-    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, write_page_checksum=True))
+    return _atomic_write(path, lambda tmp: pq.write_table(table, tmp, write_page_checksum=True))
 
 
 def read_metadata(path: Path) -> dict:
-    return json.loads(pq.read_schema(path).metadata[METADATA_KEY])
+    """The rsim metadata of a result file (what :func:`write` stored).
+
+    Args:
+        path: a Parquet file written by :func:`write`.
+
+    Returns:
+        The metadata dict (see :func:`write` for an example).
+    """
+    return json.loads(pq.read_schema(path).metadata[_METADATA_KEY])
 
 
 def read_table(path: Path) -> pd.DataFrame:
     """One rsim result file, its page checksums verified, or :class:`ResultsError` naming the
     file and what is wrong (unreadable or corrupted Parquet, or a Parquet file without rsim
-    metadata: a foreign file)."""
+    metadata: a foreign file).
+
+    Args:
+        path: a Parquet file written by :func:`write`.
+
+    Returns:
+        The table (see :func:`write` for an example).
+
+    Raises:
+        ResultsError: a damaged or foreign file.
+    """
     try:
         metadata = pq.read_schema(path).metadata or {}
-        if METADATA_KEY not in metadata:
+        if _METADATA_KEY not in metadata:
             raise ResultsError(f"{path}: not an rsim result (no 'rsim' schema metadata)")
         return pq.read_table(path, page_checksum_verification=True).to_pandas()
     except ResultsError:
@@ -257,6 +396,22 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def result_files(path: Path) -> list[Path]:
+    """The Parquet files of a folder (not its sub-tables, no dot-names), or ``path`` itself.
+
+    Args:
+        path: a result file or a results folder.
+
+    Returns:
+        The files, sorted.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     for name in ("part-b.parquet", "part-a.parquet", ".part-c.parquet", "a.csv"):
+        ...         _ = (Path(tmp) / name).write_text("")
+        ...     print([p.name for p in result_files(Path(tmp))])
+        ['part-a.parquet', 'part-b.parquet']
+    """
     path = Path(path)
     if path.is_file():
         return [path]
@@ -264,7 +419,23 @@ def result_files(path: Path) -> list[Path]:
 
 
 def folder_files(folder: Path) -> list[Path]:
-    """Every result file of a folder: its tables and its sub-tables' (not dot-names)."""
+    """Every result file of a folder: its tables and its sub-tables' (not dot-names).
+
+    Args:
+        folder: a results folder (absent: none).
+
+    Returns:
+        The files, the folder's first.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     (Path(tmp) / "paths").mkdir()
+        ...     for name in ("part-a.parquet", "paths/part-a.parquet"):
+        ...         _ = (Path(tmp) / name).write_text("")
+        ...     print([p.relative_to(tmp).as_posix() for p in folder_files(Path(tmp))])
+        ['part-a.parquet', 'paths/part-a.parquet']
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -289,7 +460,23 @@ def _version_of(path: Path) -> str | None:
 
 def version_conflicts(files: Sequence[Path], version: str | None = None) -> str | None:
     """Why ``files`` are not one code version (``version``: the one they must all have), as
-    one line naming them and the way out; None when they agree."""
+    one line naming them and the way out; None when they agree.
+
+    Args:
+        files: result files (unreadable ones are left to the reader).
+        version: the code version they must have (None: the most common one).
+
+    Returns:
+        The one-line reason, or None.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = write(pd.DataFrame({"sample": [0]}), Path(tmp) / "part-a.parquet",
+        ...                  {"code_version": "v1"})
+        ...     print(version_conflicts([path]), version_conflicts([path], "v2")[:47])
+        None 1 file(s) were written by another code version
+    """
     versions: dict[str | None, list[Path]] = {}
     for path in files:
         versions.setdefault(_version_of(path), []).append(path)
@@ -316,12 +503,21 @@ def version_conflicts(files: Sequence[Path], version: str | None = None) -> str 
 
 
 def row_key(path: Path) -> tuple[str, ...] | None:
-    """The columns that identify a row of the file (its metadata's ``row_key``)."""
+    """The columns that identify a row of the file (its metadata's ``row_key``).
+
+    Args:
+        path: a Parquet file written by :func:`write`.
+
+    Returns:
+        The column names, or None when the file has none (see :func:`write` for an example).
+    """
     key = read_metadata(path).get("row_key")
     return tuple(key) if key else None
 
 
-def deduplicate(frame: pd.DataFrame, key: Sequence[str], strict: bool, source: str) -> pd.DataFrame:
+def _deduplicate(
+    frame: pd.DataFrame, key: Sequence[str], strict: bool, source: str
+) -> pd.DataFrame:
     """One copy of each row identified by ``key`` (the copy with the most metrics filled);
     a repeated row is a warning naming ``source``, or with ``strict`` a :class:`ResultsError`."""
     key = [k for k in key if k in frame]
@@ -357,6 +553,28 @@ def load(
     code versions are refused (:class:`ResultsError` naming them) unless ``mixed_versions``.
     ``rows``: per file, the mask of the rows to keep (the others are not read into the
     result). Dot-prefixed temporary files are never read.
+
+    Args:
+        path: a results folder, a result file, or a list of them.
+        strict: raise on a damaged file or a row stored twice instead of warning.
+        mixed_versions: read files of several code versions.
+        rows: per file, a function of its table giving the mask of the rows to keep.
+
+    Returns:
+        The rows of every file, each draw once, with the plain ratios.
+
+    Raises:
+        ResultsError: files of several code versions, or (``strict``) a damaged file or a
+            repeated row.
+
+    Example:
+        >>> import tempfile
+        >>> frame = pd.DataFrame({"sample": [0, 1], "log_hidden_diff": [0.0, np.log(2.0)]})
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = write(frame, Path(tmp) / "part-a.parquet", {"row_key": ["sample"]})
+        ...     table = load(tmp)
+        >>> table["hidden_diff"].tolist()
+        [1.0, 2.0]
     """
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     files = [f for p in paths for f in result_files(Path(p))]
@@ -380,12 +598,24 @@ def load(
             raise ResultsError(f"rsim.load: {conflict} (or load with mixed_versions=True)")
     frame = pd.concat(tables, ignore_index=True)
     if len(keys) == 1 and None not in keys:  # two files sharing draws: each draw once
-        frame = deduplicate(frame, keys.pop(), strict, source)
+        frame = _deduplicate(frame, keys.pop(), strict, source)
     return with_ratios(frame)
 
 
 def with_ratios(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add ``<name> = exp(log_<name>)`` for every stored log metric not yet converted."""
+    """Add ``<name> = exp(log_<name>)`` for every stored log metric not yet converted.
+
+    Args:
+        frame: a table with ``log_<name>`` columns (modified in place).
+
+    Returns:
+        ``frame``.
+
+    Example:
+        >>> with_ratios(pd.DataFrame({"log_hidden_ratio": [0.0]}))
+           log_hidden_ratio  hidden_ratio
+        0               0.0           1.0
+    """
     with np.errstate(over="ignore"):
         for name in RATIOS:
             if f"log_{name}" in frame and name not in frame:
@@ -408,7 +638,17 @@ def _read_json(path: Path) -> Any:
 def read_manifest(folder: Path) -> dict:
     """``sweep.json``: ``runs`` (the history: each command's time, command line, experiment
     and jobs, oldest first) with ``experiment`` and ``jobs`` of the latest. A damaged or
-    foreign file raises :class:`ResultsError` (one line)."""
+    foreign file raises :class:`ResultsError` (one line).
+
+    Args:
+        folder: a results folder.
+
+    Returns:
+        ``{"experiment", "jobs", "runs"}`` (see :func:`write_manifest` for an example).
+
+    Raises:
+        ResultsError: a damaged or foreign ``sweep.json``.
+    """
     path = Path(folder) / MANIFEST
     manifest = _read_json(path)
     if isinstance(manifest, dict) and "runs" not in manifest and "jobs" in manifest:
@@ -437,7 +677,27 @@ def write_manifest(
 ) -> Path:
     """Add this command (its time, command line, experiment and expected jobs: ``digest``,
     ``label``, ``values``) to the folder's history ``sweep.json``. A damaged history is
-    refused (:class:`ResultsError`), not overwritten."""
+    refused (:class:`ResultsError`), not overwritten.
+
+    Args:
+        folder: the results folder.
+        experiment: the experiment's name.
+        jobs: the jobs this command expects, each with ``digest``, ``label`` and ``values``.
+        command: the command line (default ``sys.argv``).
+
+    Returns:
+        The path of ``sweep.json``.
+
+    Example:
+        >>> import tempfile
+        >>> job = {"digest": "abc", "label": "depth=8", "values": {"depth": 8}}
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = write_manifest(Path(tmp), "cells", [job], command=["rsim"])
+        ...     _ = write_manifest(Path(tmp), "cells", [job, job], command=["rsim"])
+        ...     manifest = read_manifest(Path(tmp))
+        >>> manifest["experiment"], len(manifest["jobs"]), len(manifest["runs"])
+        ('cells', 2, 2)
+    """
     folder = Path(folder)
     path = folder / MANIFEST
     runs = read_manifest(folder)["runs"] if path.exists() else []
@@ -453,15 +713,56 @@ def write_manifest(
 
 
 def failure_path(folder: Path, digest: str) -> Path:
+    """Where the failure record of the job ``digest`` goes.
+
+    Args:
+        folder: the results folder.
+        digest: the job's digest.
+
+    Returns:
+        ``<folder>/failed-<digest>.json``.
+
+    Example:
+        >>> failure_path(Path("results/x"), "abc").as_posix()
+        'results/x/failed-abc.json'
+    """
     return Path(folder) / f"failed-{digest}.json"
 
 
 def write_failure(folder: Path, digest: str, record: dict) -> Path:
+    """Write the failure record of the job ``digest`` (atomically).
+
+    Args:
+        folder: the results folder.
+        digest: the job's digest.
+        record: the record, with at least ``error``.
+
+    Returns:
+        The path of the record (see :func:`read_failure` for an example).
+    """
     return write_text(failure_path(folder, digest), json.dumps(record, default=str))
 
 
 def read_failure(folder: Path, digest: str) -> dict:
-    """A failure record, or :class:`ResultsError` (one line) when it is damaged."""
+    """A failure record, or :class:`ResultsError` (one line) when it is damaged.
+
+    Args:
+        folder: the results folder.
+        digest: the job's digest.
+
+    Returns:
+        The record written by :func:`write_failure`.
+
+    Raises:
+        ResultsError: a damaged record (or one without ``error``).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = write_failure(Path(tmp), "abc", {"error": "ValueError: bad"})
+        ...     print(read_failure(Path(tmp), "abc"))
+        {'error': 'ValueError: bad'}
+    """
     record = _read_json(failure_path(folder, digest))
     if not isinstance(record, dict) or "error" not in record:
         raise ResultsError(f"{failure_path(folder, digest)} is damaged (no error); move it away")
@@ -471,7 +772,14 @@ def read_failure(folder: Path, digest: str) -> dict:
 @dataclass
 class Status:
     """The jobs of the latest command sorted by state; ``unreadable`` lists damaged or
-    foreign files."""
+    foreign files.
+
+    Example:
+        >>> status = Status("cells", expected=[{"digest": "a"}, {"digest": "b"}])
+        >>> status.done.append({"digest": "a"})
+        >>> status.complete, status.coverage()
+        (False, '1 of 2 jobs missing')
+    """
 
     experiment: str
     expected: list[dict]
@@ -482,16 +790,33 @@ class Status:
 
     @property
     def complete(self) -> bool:
+        """Whether every expected job is done and no file is unreadable.
+
+        Returns:
+            True when the latest command's jobs are all stored.
+        """
         return bool(self.expected) and len(self.done) == len(self.expected) and not self.unreadable
 
     def coverage(self) -> str:
-        """``all 4 jobs done``, or ``5 of 10 jobs missing`` (failed ones counted as missing)."""
+        """``all 4 jobs done``, or ``5 of 10 jobs missing`` (failed ones counted as missing).
+
+        Returns:
+            The coverage in words.
+        """
         absent = len(self.expected) - len(self.done)
         if not absent:
             return f"all {len(self.expected)} jobs done"
         return f"{absent} of {len(self.expected)} jobs missing"
 
     def line(self, folder: Path) -> str:
+        """The one-line status of ``folder`` (``python -m rsim.status``).
+
+        Args:
+            folder: the results folder, as named in the line.
+
+        Returns:
+            The line.
+        """
         return (
             f"{folder}: {self.experiment}: {len(self.expected)} jobs expected, "
             f"{len(self.done)} done, {len(self.missing)} missing, {len(self.failed)} failed, "

@@ -7,12 +7,12 @@ poll), and a task that left the queue without a result (cancelled, out of time, 
 lost) is never seen to end: the driver waits forever.
 
 rsim replaces that wait (:func:`install` swaps the launcher's ``launch``; the submission is
-the same array, with the same sbatch settings). Every ``POLL_S`` seconds it asks ``squeue``
+the same array, with the same sbatch settings). Every ``_POLL_S`` seconds it asks ``squeue``
 once for the array's tasks and looks for each task's result file:
 
 * result written: the task is done (its result is read with submitit, no ``sacct``);
 * still in the queue: pending or running; a progress line is printed when the counts change;
-* neither, for ``GRACE_S`` seconds: the task failed. Its log says why (SLURM writes
+* neither, for ``_GRACE_S`` seconds: the task failed. Its log says why (SLURM writes
   "CANCELLED ... DUE TO TIME LIMIT" into it), its job gets ``failed-<digest>.json`` (read by
   ``rsim.status``), and the other tasks go on.
 
@@ -30,19 +30,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-POLL_S = 3.0  # seconds between two looks at the queue
-GRACE_S = 10.0  # a task out of the queue without a result this long has failed
-TIMED_OUT = "timed out (hydra.launcher.timeout_min)"
+_POLL_S = 3.0  # seconds between two looks at the queue
+_GRACE_S = 10.0  # a task out of the queue without a result this long has failed
+_TIMED_OUT = "timed out (hydra.launcher.timeout_min)"
 # What SLURM writes into a killed task's log, and what it means.
-LOG_REASONS = (
-    ("DUE TO TIME LIMIT", TIMED_OUT),
+_LOG_REASONS = (
+    ("DUE TO TIME LIMIT", _TIMED_OUT),
     ("DUE TO PREEMPTION", "preempted"),
     ("CANCELLED", "cancelled"),
     ("DUE TO NODE FAILURE", "its node failed"),
 )
 
 
-LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 
 # The spec and results folder of a job from its composed config (what its failure record
 # needs), handed in by :func:`install`: rsim.cli owns the config, and slurm never imports it.
@@ -50,22 +50,29 @@ _job_record: Callable[[Any], dict[str, Any]] | None = None
 
 
 def install(job_record: Callable[[Any], dict[str, Any]]) -> None:
-    """Let hydra-submitit's SLURM launcher wait with :func:`launch` (no-op without it);
+    """Let hydra-submitit's SLURM launcher wait with :func:`_launch` (no-op without it);
     ``job_record(config)`` gives a job's ``{"spec", "folder"}`` from its composed config.
 
     Hydra loads its plugins into a registry of its own (a separate import of each plugin
-    module), so the class is patched there, where Hydra will instantiate it from."""
+    module), so the class is patched there, where Hydra will instantiate it from.
+
+    Args:
+        job_record: the spec and results folder of a job from its composed config (what
+            its failure record needs; rsim.cli owns the config).
+    """
     global _job_record
     from hydra.core.plugins import Plugins
 
     _job_record = job_record
 
-    launcher = Plugins.instance().class_name_to_class.get(LAUNCHER)
+    launcher = Plugins.instance().class_name_to_class.get(_LAUNCHER)
     if launcher is not None:
-        launcher.launch = launch
+        launcher.launch = _launch
 
 
-def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int):
+def _launch(
+    launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+) -> list[Any]:
     """Submit the jobs as one array (hydra-submitit's settings) and wait with :func:`wait`."""
     import submitit
     from hydra.core.singleton import Singleton
@@ -109,7 +116,14 @@ def _job(launcher: Any, overrides: Sequence[str]) -> dict[str, Any]:
 
 
 def queue(array_id: str) -> dict[str, str]:
-    """SLURM state of every task of an array still in the queue: ``{"12_3": "RUNNING"}``."""
+    """SLURM state of every task of an array still in the queue: ``{"12_3": "RUNNING"}``.
+
+    Args:
+        array_id: the array's job id.
+
+    Returns:
+        Task id -> state, from one ``squeue`` call; {} when the array has left the queue.
+    """
     proc = subprocess.run(
         ["squeue", "--noheader", "--array", "--jobs", array_id, "--format", "%i %T"],
         capture_output=True,
@@ -120,11 +134,11 @@ def queue(array_id: str) -> dict[str, str]:
     return dict(line.split() for line in proc.stdout.splitlines() if line.strip())
 
 
-def failure_reason(task: Any) -> str:
+def _failure_reason(task: Any) -> str:
     """Why a task left the queue without a result, from what SLURM wrote into its log."""
     log = Path(task.paths.stderr)
     text = log.read_text(errors="replace") if log.exists() else ""
-    for marker, reason in LOG_REASONS:
+    for marker, reason in _LOG_REASONS:
         if marker in text:
             return reason
     return "left the queue without a result"
@@ -145,11 +159,20 @@ def _returned(task: Any) -> tuple[Any, str | None]:
         return returned, None
     error = returned._return_value
     text = f"{type(error).__name__}: {error}"
-    return returned, TIMED_OUT if "timed-out" in text else text
+    return returned, _TIMED_OUT if "timed-out" in text else text
 
 
-def wait(tasks: list, jobs: list[dict[str, Any]]):
-    """Poll until every task is done or failed (see the module doc); returns the results."""
+def wait(tasks: list[Any], jobs: list[dict[str, Any]]) -> list[Any]:
+    """Poll until every task is done or failed (see the module doc); returns the results.
+
+    Args:
+        tasks: submitit's jobs of one array, in job order.
+        jobs: per task, its ``{"spec", "folder"}`` (where a failure record goes).
+
+    Returns:
+        Per task, its result (Hydra's ``JobReturn``). A failed task gets a failure record
+        and, after the others, the driver exits with status 1 naming each reason.
+    """
     from rsim import results
 
     array_id = str(tasks[0].job_id).split("_")[0]
@@ -168,11 +191,11 @@ def wait(tasks: list, jobs: list[dict[str, Any]]):
                     done[i] = result
                 else:  # the runner recorded the job's own exception; SLURM's timeout is clearer
                     failed[i] = reason
-                    _record(results, jobs[i], task, reason, replace=reason == TIMED_OUT)
+                    _record(results, jobs[i], task, reason, replace=reason == _TIMED_OUT)
             elif str(task.job_id) in states:
                 missing_since.pop(i, None)
-            elif time.monotonic() - missing_since.setdefault(i, time.monotonic()) > GRACE_S:
-                failed[i] = failure_reason(task)
+            elif time.monotonic() - missing_since.setdefault(i, time.monotonic()) > _GRACE_S:
+                failed[i] = _failure_reason(task)
                 _record(results, jobs[i], task, failed[i])
         running = sum(
             states.get(str(task.job_id)) == "RUNNING"
@@ -188,7 +211,7 @@ def wait(tasks: list, jobs: list[dict[str, Any]]):
             )
             last = counts
         if len(done) + len(failed) < len(tasks):
-            time.sleep(POLL_S)
+            time.sleep(_POLL_S)
     logs = Path(tasks[0].paths.stderr).parent.parent
     print(f"rsim: per-task logs: {logs}/{array_id}_<task>/{array_id}_<task>_0_log.out, .err")
     if failed:

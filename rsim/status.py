@@ -34,6 +34,20 @@ def _lines(folder: Path) -> tuple[list[str], bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m rsim.status FOLDER``: print the latest command's jobs by state.
+
+    Args:
+        argv: the arguments (None: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 complete, 1 jobs missing, failed or unreadable, 2 an error.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:  # no sweep.json: an error
+        ...     main([tmp])
+        2
+    """
     parser = argparse.ArgumentParser(
         prog="python -m rsim.status", description=__doc__.split("\n")[0]
     )

@@ -16,10 +16,13 @@ experiments (rsim/THEORY.md section 5). Plain numpy and pandas: never imports ja
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from rsim.analysis.stats import mean_and_se
 from rsim.schema import LIMIT_SERIES
@@ -36,6 +39,17 @@ def linear_sde_second_moment(gain: float, t: float = 1.0) -> float:
 
     Ito: d||H||^2 = 2 H.dH + sum_i (dH_i)^2 and (dH_i)^2 = (gain^2/d) sum_j H_j^2 dt, so
     d E||H||^2 = gain^2 E||H||^2 dt (the martingale term has mean 0) for every d.
+
+    Args:
+        gain: the gain g of the weights.
+        t: the time.
+
+    Returns:
+        The exact second moment, whatever the width.
+
+    Example:
+        >>> linear_sde_second_moment(1.0)
+        2.718281828459045
     """
     return math.exp(gain**2 * t)
 
@@ -47,6 +61,18 @@ def linear_sde_log_moments(gain: float, width: int, t: float = 1.0) -> tuple[flo
     With c = gain/sqrt(d) and u = H/||H||: d log||H||^2 = 2c u^T dB u + (c^2 d - 2 c^2) dt,
     and u^T dB u is a standard Brownian motion whatever u (its quadratic variation is
     sum_ij u_i^2 u_j^2 dt = dt), so the law does not depend on H_0.
+
+    Args:
+        gain: the gain g of the weights.
+        width: the width d.
+        t: the time.
+
+    Returns:
+        ``(mean, variance)`` of the log ratio.
+
+    Example:
+        >>> linear_sde_log_moments(1.0, width=4)
+        (0.5, 1.0)
     """
     c2 = gain**2 / width
     return (c2 * width - 2 * c2) * t, 4 * c2 * t
@@ -54,7 +80,19 @@ def linear_sde_log_moments(gain: float, width: int, t: float = 1.0) -> tuple[flo
 
 def euler_maruyama_second_moment(gain: float, depth: int) -> float:
     """E||h_L||^2/||h_0||^2 = (1 + gain^2/L)^L for the depth-L scheme
-    (rsim/THEORY.md section 4)."""
+    (rsim/THEORY.md section 4).
+
+    Args:
+        gain: the gain g of the weights.
+        depth: the number of steps L.
+
+    Returns:
+        The exact second moment; it tends to exp(gain^2) as L grows.
+
+    Example:
+        >>> euler_maruyama_second_moment(1.0, 4)
+        2.44140625
+    """
     return (1 + gain**2 / depth) ** depth
 
 
@@ -74,9 +112,22 @@ METRICS = {
 }
 
 
-def asymptotic_depths(depths) -> tuple[int, ...]:
+def asymptotic_depths(depths: Iterable[int]) -> tuple[int, ...]:
     """The depths an order is fitted on: L >= 4 x the smallest (the first two octaves, the
-    most pre-asymptotic, dropped) if that leaves >= 4 depths; else every depth."""
+    most pre-asymptotic, dropped) if that leaves >= 4 depths; else every depth.
+
+    Args:
+        depths: the depths of a series, in any order.
+
+    Returns:
+        The depths of the fit, sorted.
+
+    Example:
+        >>> asymptotic_depths([64, 8, 16, 32, 128, 256])
+        (32, 64, 128, 256)
+        >>> asymptotic_depths([8, 16, 32])
+        (8, 16, 32)
+    """
     depths = sorted(int(depth) for depth in depths)
     upper = [depth for depth in depths if depth >= 4 * depths[0]]
     return tuple(upper if len(upper) >= 4 else depths)
@@ -102,14 +153,25 @@ class ConvergenceOrder:
     fit_depths: tuple[int, ...]
     metric: str
 
-    def fitted(self, depths) -> np.ndarray:
-        """The fitted mean error at ``depths``: exp(a - p log L + b/L)."""
+    def fitted(self, depths: ArrayLike) -> np.ndarray:
+        """The fitted mean error at ``depths``: exp(a - p log L + b/L).
+
+        Args:
+            depths: the depths L.
+
+        Returns:
+            The fitted mean error at each depth.
+        """
         depths = np.asarray(depths, float)
         b = self.correction or 0.0
         return np.exp(self.intercept + self.slope * np.log(depths) + b / depths)
 
     def local_orders(self) -> list[tuple[int, int, float]]:
-        """(L, L', -slope of log E[metric] between L and L') for consecutive depths."""
+        """(L, L', -slope of log E[metric] between L and L') for consecutive depths.
+
+        Returns:
+            One ``(L, L', p)`` per pair of consecutive depths (:func:`local_orders`).
+        """
         return local_orders(self.depths, self.mean_errors)
 
     def __str__(self) -> str:
@@ -121,18 +183,47 @@ class ConvergenceOrder:
         )
 
 
-def local_orders(depths, means) -> list[tuple[int, int, float]]:
-    """(L, L', p) for consecutive depths: p = -slope of log ``means`` between L and L'."""
+def local_orders(depths: Sequence[int], means: ArrayLike) -> list[tuple[int, int, float]]:
+    """(L, L', p) for consecutive depths: p = -slope of log ``means`` between L and L'.
+
+    Args:
+        depths: the depths, increasing.
+        means: the mean error at each depth.
+
+    Returns:
+        One ``(L, L', p)`` per pair of consecutive depths.
+
+    Example:
+        >>> local_orders([8, 16, 32], [1.0, 0.5, 0.25])
+        [(8, 16, 1.0), (16, 32, 1.0)]
+    """
     slopes = -np.diff(np.log(means)) / np.diff(np.log(np.asarray(depths, float)))
     return [(int(a), int(b), float(p)) for a, b, p in zip(depths, depths[1:], slopes)]
 
 
 def mean_errors(frame: pd.DataFrame, metric: str) -> pd.Series:
-    """The mean over samples of ``metric`` at each depth (index: depth)."""
+    """The mean over samples of ``metric`` at each depth (index: depth).
+
+    Args:
+        frame: a table of one series with the columns ``depth`` and ``metric``.
+        metric: the error column.
+
+    Returns:
+        The mean error per depth.
+
+    Example:
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame(
+        ...     [dict(depth=L, sample=s, doubling_gap_final=(1 + 0.1 * s) / L)
+        ...      for L in (8, 16, 32) for s in range(3)]
+        ... )
+        >>> mean_errors(frame, "doubling_gap_final").round(4).tolist()
+        [0.1375, 0.0687, 0.0344]
+    """
     return frame.groupby("depth")[metric].mean()
 
 
-def _least_squares(depths, log_means: np.ndarray, correction: bool) -> np.ndarray:
+def _least_squares(depths: ArrayLike, log_means: np.ndarray, correction: bool) -> np.ndarray:
     """(a, -p, b) of log_means (``(..., n)``) = a - p log L (+ b/L) by ordinary least
     squares over ``depths`` (``(n,)``); b = 0 without the correction."""
     depths = np.asarray(depths, float)
@@ -144,7 +235,19 @@ def _least_squares(depths, log_means: np.ndarray, correction: bool) -> np.ndarra
 
 
 def series_columns(frame: pd.DataFrame) -> list[str]:
-    """The columns of ``frame`` that identify one series (one convergence order)."""
+    """The columns of ``frame`` that identify one series (one convergence order).
+
+    Args:
+        frame: an ode or sde table.
+
+    Returns:
+        The series columns of :data:`rsim.schema.LIMIT_SERIES` that ``frame`` has.
+
+    Example:
+        >>> import pandas as pd
+        >>> series_columns(pd.DataFrame(columns=["model", "activation", "depth", "sample"]))
+        ['model', 'activation']
+    """
     return [c for c in LIMIT_SERIES if c in frame]
 
 
@@ -165,6 +268,31 @@ def convergence_order(
     The b/L term, the leading correction to the power law (rsim/THEORY.md section 5), is
     fitted when ``correction`` is True (>= 4 depths); None (the default): when >= 4 depths
     are fitted.
+
+    Args:
+        frame: the rows of one series (an ode or sde table).
+        metric: the error column (default: the reference-free ``doubling_gap_final``).
+        level: the level of the bootstrap percentile interval.
+        n_boot: the number of bootstrap draws.
+        seed: the seed of the bootstrap.
+        min_depth: the smallest depth of the fit (None: :func:`asymptotic_depths`).
+        correction: whether to fit the b/L term (None: with >= 4 depths).
+
+    Returns:
+        The fitted :class:`ConvergenceOrder`.
+
+    Raises:
+        ValueError: several series, fewer than 2 samples or depths, or too few depths left.
+
+    Example:
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame(
+        ...     [dict(depth=L, sample=s, doubling_gap_final=(1 + 0.1 * s) / L)
+        ...      for L in (8, 16, 32) for s in range(3)]
+        ... )
+        >>> fit = convergence_order(frame, n_boot=50)
+        >>> round(fit.order, 6), fit.fit_depths, fit.n_samples
+        (1.0, (8, 16, 32), 3)
     """
     columns = series_columns(frame)
     if columns and len(frame.groupby(columns, dropna=False)) > 1:
@@ -211,8 +339,31 @@ def convergence_order(
     )
 
 
-def convergence_orders(frame: pd.DataFrame, metric: str = ORDER_METRIC, **kwargs) -> pd.DataFrame:
-    """:func:`convergence_order` for every series of a table; one row per series."""
+def convergence_orders(
+    frame: pd.DataFrame, metric: str = ORDER_METRIC, **kwargs: Any
+) -> pd.DataFrame:
+    """:func:`convergence_order` for every series of a table; one row per series.
+
+    Args:
+        frame: an ode or sde table (one or several series).
+        metric: the error column.
+        **kwargs: passed to :func:`convergence_order`.
+
+    Returns:
+        One row per series: its series columns, ``metric``, ``order``, ``low``, ``high``,
+        ``level``, ``n_samples`` and the depth ranges of the fit and of the table.
+
+    Example:
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame(
+        ...     [dict(depth=L, sample=s, doubling_gap_final=(1 + 0.1 * s) / L)
+        ...      for L in (8, 16, 32) for s in range(3)]
+        ... )
+        >>> table = convergence_orders(frame.assign(model="res1"), n_boot=50)
+        >>> table[["model", "order", "n_samples"]].round(6)
+          model  order  n_samples
+        0  res1    1.0          3
+    """
     columns = series_columns(frame)
     rows = []
     for key, group in frame.groupby(columns, dropna=False, sort=True):
@@ -235,15 +386,26 @@ def convergence_orders(frame: pd.DataFrame, metric: str = ORDER_METRIC, **kwargs
     return pd.DataFrame(rows)
 
 
-def series_label(row) -> str:
-    """``res1 relu``: the branch of a series (a row of its table)."""
+def series_label(row: Mapping[str, Any]) -> str:
+    """``res1 relu``: the branch of a series (a row of its table).
+
+    Args:
+        row: a row with ``model`` and ``activation``.
+
+    Returns:
+        The label.
+
+    Example:
+        >>> series_label({"model": "res1", "activation": "identity"})
+        'res1 identity'
+    """
     return f"{row['model']} {row['activation']}"
 
 
 # --- the lines that finish prints ---------------------------------------------------------------
 
 
-def _reference(first) -> str:
+def _reference(first: Mapping[str, Any]) -> str:
     """The reference solution of a series, in words."""
     if first["experiment"] == "ode":
         return f"H = Dopri8 at tolerance {first['tolerance']:g}"
@@ -254,7 +416,15 @@ def _reference(first) -> str:
 def order_lines(frame: pd.DataFrame) -> list[str]:
     """Per series: the reference-free order with its interval (the only order printed), its
     local orders over every depth, and the reference-based errors as a diagnostic (their
-    local slopes, no interval; ode: and the reference solver's error bound)."""
+    local slopes, no interval; ode: and the reference solver's error bound).
+
+    Args:
+        frame: an ode or sde table (columns of :func:`convergence_order` plus ``experiment``,
+            ``width``, ``error`` and the reference's ``tolerance`` or ``reference_depth``).
+
+    Returns:
+        The lines the ode and sde experiments print, three per series.
+    """
     lines = []
     columns = series_columns(frame)
     for _, group in frame.groupby(columns, dropna=False, sort=True):
@@ -298,7 +468,29 @@ def weak_check(frame: pd.DataFrame) -> pd.DataFrame:
     """Monte Carlo means (with standard errors) against their exact values, for every identity
     series of an sde table: ||h_L||^2/||h_0||^2 against (1 + gain^2/L)^L at each depth
     ("resnet"), ||H_1||^2/||H_0||^2 against exp(gain^2) ("limit") and
-    log(||H_1||^2/||H_0||^2) against gain^2 (1 - 2/d) ("limit log", exactly normal)."""
+    log(||H_1||^2/||H_0||^2) against gain^2 (1 - 2/d) ("limit log", exactly normal).
+
+    Args:
+        frame: an sde table (columns ``activation``, ``gain``, ``width``, ``depth``,
+            ``sample``, ``sq_ratio``, ``limit_sq_ratio``, ``reference_depth``).
+
+    Returns:
+        One row per (gain, width, what, depth): ``mean``, ``se``, ``exact``, ``z`` = (mean -
+        exact) / se and ``samples``.
+
+    Example:
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame(
+        ...     [dict(activation="identity", gain=1.0, width=4, depth=4, sample=s,
+        ...           sq_ratio=2.0 + s, limit_sq_ratio=2.5 + s, reference_depth=64)
+        ...      for s in range(2)]
+        ... )
+        >>> weak_check(frame)[["what", "depth", "mean", "exact"]].round(4)
+                what  depth    mean   exact
+        0     resnet      4  2.5000  2.4414
+        1      limit     64  3.0000  2.7183
+        2  limit log     64  1.0845  0.5000
+    """
     rows = []
     identity = frame[frame["activation"] == "identity"]
     for (gain, width), series in identity.groupby(["gain", "width"]):
@@ -336,7 +528,14 @@ def weak_check(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def weak_lines(table: pd.DataFrame) -> list[str]:
-    """One line per row of :func:`weak_check`: mean +- SE against the exact value."""
+    """One line per row of :func:`weak_check`: mean +- SE against the exact value.
+
+    Args:
+        table: the table of :func:`weak_check`.
+
+    Returns:
+        The lines the sde experiment prints.
+    """
     lines = []
     for _, row in table.iterrows():
         quantity = (
@@ -353,8 +552,13 @@ def weak_lines(table: pd.DataFrame) -> list[str]:
 def regime_lines(regimes: pd.DataFrame) -> list[str]:
     """Propositions 8 and 9: median r_h and max_k r_h at the smallest and largest depth.
 
-    ``regimes`` needs the ratios ``hidden_diff`` and ``hidden_maxdiff`` (``rsim.load`` derives
-    them from the stored logs)."""
+    Args:
+        regimes: the ``regimes`` table of the ode experiment, with the ratios ``hidden_diff``
+            and ``hidden_maxdiff`` (``rsim.load`` derives them from the stored logs).
+
+    Returns:
+        Per branch, a header line and one line per beta.
+    """
     lines = []
     low, high = regimes["depth"].min(), regimes["depth"].max()
     for (model, activation), group in regimes.groupby(["model", "activation"]):

@@ -23,6 +23,7 @@ beta* is reported as 1/2, and where it cannot be decided the result says so (est
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,12 +42,32 @@ def _series(frame: pd.DataFrame) -> list[str]:
 
 
 def curve_keys(frame: pd.DataFrame) -> list[str]:
-    """The columns that make one critical curve beta*(H): every series column but H."""
+    """The columns that make one critical curve beta*(H): every series column but H.
+
+    Args:
+        frame: a cell table.
+
+    Returns:
+        The series columns of ``frame`` other than ``hurst``.
+
+    Example:
+        >>> import pandas as pd
+        >>> curve_keys(pd.DataFrame(columns=["model", "init", "hurst", "beta", "depth"]))
+        ['model', 'init']
+    """
     return [c for c in _series(frame) if c != "hurst"]
 
 
 @dataclass(frozen=True)
 class CriticalBeta:
+    """The estimate of beta* with its interval (:func:`critical_beta`).
+
+    ``estimate`` in [``low``, ``high``] (the bootstrap percentile interval); ``slopes``: per
+    beta, the slope of the log ratio against log L, beta + slope and whether the beta is on
+    the identity side. The other fields are filled by ``extrapolate=True`` and where the
+    linear-term exponent lies below 1/2 (see the comments of the fields).
+    """
+
     estimate: float
     low: float
     high: float
@@ -56,7 +77,7 @@ class CriticalBeta:
     local: pd.DataFrame | None = None
     omega: float | None = None
     omega_source: str | None = None
-    # Where the linear-term exponent is below 1/2 - SECOND_ORDER_GAP: that exponent (estimate,
+    # Where the linear-term exponent is below 1/2 - _SECOND_ORDER_GAP: that exponent (estimate,
     # low, high), the drift table of :func:`second_order_drift` and a one-line verdict. The
     # estimate is then 1/2 (drift seen; low = the largest drifting beta) or NaN (undecided;
     # [low, high] = [linear low, 1/2]).
@@ -71,7 +92,7 @@ class CriticalBeta:
         return text + (f"; {self.note}" if self.note else "")
 
 
-def _cube(frame: pd.DataFrame, metric: str):
+def _cube(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Depths, betas and one ``(samples, betas)`` array of ``log_<metric>`` per depth (rows in
     the same sample order at every depth: coupled depths share sample ids)."""
     column = f"log_{metric}"
@@ -94,18 +115,18 @@ def _cube(frame: pd.DataFrame, metric: str):
     return depths, betas, cubes
 
 
-def _slopes(log_depths, betas, medians):
+def _slopes(log_depths: np.ndarray, betas: np.ndarray, medians: np.ndarray) -> np.ndarray:
     """Least-squares slope of ``medians`` (depths x betas) against log depth, per beta."""
     x = log_depths - log_depths.mean()
     return (x @ (medians - medians.mean(axis=0))) / (x @ x)
 
 
-def _estimate(betas, slopes) -> float:
+def _estimate(betas: np.ndarray, slopes: np.ndarray) -> float:
     identity = slopes < 0
     return float(np.median(betas[identity] + slopes[identity])) if identity.any() else np.nan
 
 
-def _resample(cubes, rng) -> list[np.ndarray]:
+def _resample(cubes: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
     """One bootstrap draw: the same sample indices at every depth (a sample's betas, and its
     depths when they are coupled, stay together), or independent draws where the depths
     have different sample counts."""
@@ -129,16 +150,42 @@ def critical_beta(
 
     ``metric`` names a ratio (``hidden_diff``, ``jvp_diff``, ``grad_diff``...); the interval
     is the bootstrap percentile interval at ``level``. ``extrapolate=True`` removes the
-    finite-depth bias (:func:`extrapolated_beta`, at least 3 depths); ``omega`` then
+    finite-depth bias (:func:`_extrapolated_beta`, at least 3 depths); ``omega`` then
     overrides the correction exponent the theory gives (:func:`correction_exponent`).
-    Either estimate is the linear term's exponent; where it lies more than SECOND_ORDER_GAP
+    Either estimate is the linear term's exponent; where it lies more than _SECOND_ORDER_GAP
     below 1/2, the betas between it and 1/2 decide (:func:`_check_second_order`, from the
     column log_hidden_ratio whatever ``metric``: the drift belongs to the product of the layers,
     which h, the tangent and the gradient share).
+
+    Args:
+        frame: the rows of one series (one law and architecture) at >= 2 depths and 2 betas,
+            with ``depth``, ``beta``, ``sample`` and ``log_<metric>``.
+        metric: the ratio.
+        n_boot: the number of bootstrap draws.
+        level: the level of the interval.
+        seed: the seed of the bootstrap.
+        extrapolate: remove the finite-depth bias (>= 3 depths).
+        omega: the correction exponent of the extrapolation (None: the theory's, else fitted).
+
+    Returns:
+        The :class:`CriticalBeta`.
+
+    Raises:
+        ValueError: no such metric, several series, or too few depths or betas.
+
+    Example:
+        >>> import numpy as np, pandas as pd
+        >>> frame = pd.DataFrame(  # log r = (1/2 - beta) log L: beta* = 1/2
+        ...     [dict(model="res3", depth=L, beta=b, sample=s,
+        ...           log_hidden_diff=(0.5 - b) * np.log(L) + 0.01 * s)
+        ...      for L in (10, 100, 1000) for b in (0.25, 0.75, 1.0) for s in range(3)]
+        ... )
+        >>> print(critical_beta(frame, n_boot=20))
+        beta* = 0.500 [0.500, 0.500]
     """
     depths, betas, cubes = _cube(frame, metric)
     if extrapolate:
-        result = extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega)
+        result = _extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega)
         return _check_second_order(frame, result)
     log_depths = np.log(depths.astype(float))
     medians = np.stack([np.median(c, axis=0) for c in cubes])
@@ -155,7 +202,7 @@ def critical_beta(
     return _check_second_order(frame, result)
 
 
-def _slope_table(betas, slopes) -> pd.DataFrame:
+def _slope_table(betas: np.ndarray, slopes: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "beta": betas,
@@ -171,28 +218,28 @@ def _slope_table(betas, slopes) -> pd.DataFrame:
 # Betas this far above the finite-depth estimate make the local exponents: there the branch's
 # term linear in alpha dominates and the alpha^2 corrections (relative size L^-(beta - beta*))
 # are small.
-FAR_SIDE = 0.25
-OMEGA_GRID = np.round(np.arange(0.05, 2.001, 0.05), 2)
+_FAR_SIDE = 0.25
+_OMEGA_GRID = np.round(np.arange(0.05, 2.001, 0.05), 2)
 
 
-def _local_exponents(depths, betas, cubes):
+def _local_exponents(depths: np.ndarray, betas: np.ndarray, cubes: list[np.ndarray]) -> np.ndarray:
     """p_i(beta) = beta + slope of the mean log ratio between depths i and i + 1."""
     means = np.stack([c.mean(axis=0) for c in cubes])
     return betas + np.diff(means, axis=0) / np.diff(np.log(depths.astype(float)))[:, None]
 
 
-def _far_side(betas, exponents) -> np.ndarray:
-    """The betas on the identity side at every pair of depths, FAR_SIDE above the deepest
+def _far_side(betas: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """The betas on the identity side at every pair of depths, _FAR_SIDE above the deepest
     pair's estimate (all identity-side betas where none is that far)."""
     identity = (exponents < betas).all(axis=0)
     if not identity.any():
         return identity
     deepest = np.median(exponents[-1][identity])
-    far = identity & (betas >= deepest + FAR_SIDE)
+    far = identity & (betas >= deepest + _FAR_SIDE)
     return far if far.any() else identity
 
 
-def _fit(mid_depths, p, omega) -> tuple[float, float]:
+def _fit(mid_depths: np.ndarray, p: np.ndarray, omega: float) -> tuple[float, float]:
     """Least squares p = beta* + c L^-omega; returns (beta*, sum of squared residuals)."""
     if np.isinf(omega):
         return float(p.mean()), float(((p - p.mean()) ** 2).sum())
@@ -202,7 +249,7 @@ def _fit(mid_depths, p, omega) -> tuple[float, float]:
     return float(coef[0]), float(((design @ coef - p) ** 2).sum())
 
 
-def _two_term_fit(mid_depths, p, omega) -> float:
+def _two_term_fit(mid_depths: np.ndarray, p: np.ndarray, omega: float) -> float:
     """beta* of the two-term model y = A L^(2 beta*) (1 + u), u = c L^-omega, whose local
     exponent is p = beta* - (omega / 2) u / (1 + u): the curvature the L^-2 omega terms of
     the theory give the linear fit. c is scanned so that u at the deepest pair is in
@@ -216,7 +263,13 @@ def _two_term_fit(mid_depths, p, omega) -> float:
     return float(estimates[best])
 
 
-def _extrapolate(depths, betas, cubes, omega, mask=None):
+def _extrapolate(
+    depths: np.ndarray,
+    betas: np.ndarray,
+    cubes: list[np.ndarray],
+    omega: float | None,
+    mask: np.ndarray | None = None,
+) -> tuple[dict[str, float], float | None, np.ndarray, np.ndarray]:
     """Estimates from one set of cubes: ``{"linear": (all pairs), "deep": (without the
     shallowest pair, 3 pairs or more), "two_term": (omega finite)}``, omega (fitted where
     None), the local exponents and the betas used."""
@@ -227,8 +280,8 @@ def _extrapolate(depths, betas, cubes, omega, mask=None):
     p = np.median(exponents[:, far], axis=1)
     mid = np.sqrt(depths[1:] * depths[:-1]).astype(float)
     if omega is None:
-        fits = [_fit(mid, p, w) for w in OMEGA_GRID]
-        omega = float(OMEGA_GRID[int(np.argmin([sse for _, sse in fits]))])
+        fits = [_fit(mid, p, w) for w in _OMEGA_GRID]
+        omega = float(_OMEGA_GRID[int(np.argmin([sse for _, sse in fits]))])
     estimates = {"linear": _fit(mid, p, omega)[0]}
     if len(p) >= 3:
         estimates["deep"] = _fit(mid[1:], p[1:], omega)[0]
@@ -237,11 +290,20 @@ def _extrapolate(depths, betas, cubes, omega, mask=None):
     return estimates, omega, exponents, far
 
 
-def extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega=None):
+def _extrapolated_beta(
+    frame: pd.DataFrame,
+    depths: np.ndarray,
+    betas: np.ndarray,
+    cubes: list[np.ndarray],
+    n_boot: int,
+    level: float,
+    seed: int,
+    omega: float | None = None,
+) -> CriticalBeta:
     """beta* with the finite-depth bias removed (rsim/THEORY.md section 12).
 
     1. Local exponents: between successive depths, p_i = beta + slope of the mean log ratio,
-       taken at betas well on the identity side (FAR_SIDE above the finite-depth value), where
+       taken at betas well on the identity side (_FAR_SIDE above the finite-depth value), where
        it is the growth exponent of the term linear in alpha.
     2. Finite-size scaling: p_i = beta* + c L_i^-omega (L_i the pair's geometric mean depth),
        least squares; omega from the theory (:func:`correction_exponent`) or ``omega``, fitted
@@ -300,10 +362,10 @@ def extrapolated_beta(frame, depths, betas, cubes, n_boot, level, seed, omega=No
 # The check runs where the linear-term exponent is this far below 1/2: i.i.d. laws, smooth
 # weights and fbm with H >= 1/2 have it at 1/2 or above (up to Monte Carlo error), and their
 # estimates are unchanged.
-SECOND_ORDER_GAP = 0.05
+_SECOND_ORDER_GAP = 0.05
 # A drift coefficient this many standard errors from 0 is a drift (the level of the theory
 # report: false alarm 3.2e-5 per side and beta).
-DRIFT_Z = 4.0
+_DRIFT_Z = 4.0
 
 
 def second_order_drift(frame: pd.DataFrame, linear: float) -> pd.DataFrame:
@@ -316,7 +378,15 @@ def second_order_drift(frame: pd.DataFrame, linear: float) -> pd.DataFrame:
     so B != 0 means those betas are not on the identity side. Per beta: the least-squares B
     over the depths, its standard error (samples paired across depths where the depths have
     the same sample count, as coupled depths share their samples; independent otherwise),
-    z = B / SE, ``detected`` (|z| > DRIFT_Z) and the mean at the shallowest and deepest depth.
+    z = B / SE, ``detected`` (|z| > _DRIFT_Z) and the mean at the shallowest and deepest depth.
+
+    Args:
+        frame: the rows of one series with ``depth``, ``beta``, ``sample`` and
+            ``log_hidden_ratio``.
+        linear: the linear-term exponent p.
+
+    Returns:
+        One row per beta in (p, 1/2).
     """
     depths, betas, cubes = _cube(frame, "hidden_ratio")
     depths = depths.astype(float)
@@ -343,7 +413,7 @@ def second_order_drift(frame: pd.DataFrame, linear: float) -> pd.DataFrame:
                 "drift": coefficient,
                 "se": se,
                 "z": z,
-                "detected": bool(abs(z) > DRIFT_Z),
+                "detected": bool(abs(z) > _DRIFT_Z),
             }
         )
     columns = ["beta", "mean_shallowest", "mean_deepest", "drift", "se", "z", "detected"]
@@ -351,10 +421,10 @@ def second_order_drift(frame: pd.DataFrame, linear: float) -> pd.DataFrame:
 
 
 def _check_second_order(frame: pd.DataFrame, result: CriticalBeta) -> CriticalBeta:
-    """``result`` as it is where its linear-term exponent is not below 1/2 - SECOND_ORDER_GAP;
+    """``result`` as it is where its linear-term exponent is not below 1/2 - _SECOND_ORDER_GAP;
     otherwise beta* = 1/2 if :func:`second_order_drift` sees a drift, else undecided."""
     p = result.estimate
-    if not np.isfinite(p) or p >= 0.5 - SECOND_ORDER_GAP:
+    if not np.isfinite(p) or p >= 0.5 - _SECOND_ORDER_GAP:
         return result
     linear = (p, result.low, result.high)
     head = f"linear-term exponent {p:.3f} [{result.low:.3f}, {result.high:.3f}]"
@@ -390,10 +460,31 @@ def _check_second_order(frame: pd.DataFrame, result: CriticalBeta) -> CriticalBe
     )
 
 
-def critical_betas(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -> pd.DataFrame:
+def critical_betas(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs: Any) -> pd.DataFrame:
     """:func:`critical_beta` for every series (law, H, architecture: model, branch_depth,
     image_size, kernel_size...) of a sweep that has at least 2 depths and 2 betas; one row
-    per series."""
+    per series.
+
+    Args:
+        frame: a cell table of one or several series.
+        metric: the ratio.
+        **kwargs: passed to :func:`critical_beta`.
+
+    Returns:
+        One row per series: its series columns, ``beta_star``, ``low``, ``high`` and the
+        other fields of :class:`CriticalBeta` that apply.
+
+    Example:
+        >>> import numpy as np, pandas as pd
+        >>> frame = pd.DataFrame(  # log r = (1/2 - beta) log L: beta* = 1/2
+        ...     [dict(model="res3", depth=L, beta=b, sample=s,
+        ...           log_hidden_diff=(0.5 - b) * np.log(L) + 0.01 * s)
+        ...      for L in (10, 100, 1000) for b in (0.25, 0.75, 1.0) for s in range(3)]
+        ... )
+        >>> critical_betas(frame, n_boot=20)[["model", "beta_star", "low", "high"]]
+          model  beta_star  low  high
+        0  res3        0.5  0.5   0.5
+    """
     rows = []
     series = _series(frame)
     for key, group in frame.groupby(series, dropna=False, sort=True):
@@ -419,7 +510,26 @@ def zero_crossings(frame: pd.DataFrame, metric: str = "hidden_diff") -> pd.DataF
     mean log10 ratio crosses 0, by linear interpolation on the beta grid (the fixed-depth
     reading of the official Figure 7); NaN where it does not cross. This is the contour
     r = 1 at that L, not beta*: at finite depth it lies below beta* (rsim/THEORY.md sections 8
-    and 12), even for i.i.d. weights; :func:`extrapolated_curve` removes that bias."""
+    and 12), even for i.i.d. weights; :func:`extrapolated_curve` removes that bias.
+
+    Args:
+        frame: a cell table.
+        metric: the ratio.
+
+    Returns:
+        One row per (series, depth): the series columns, ``depth``, ``metric``, ``beta_zero``.
+
+    Example:
+        >>> import numpy as np, pandas as pd
+        >>> frame = pd.DataFrame(  # log r = (1/2 - beta) log L: beta* = 1/2
+        ...     [dict(model="res3", depth=L, beta=b, sample=s,
+        ...           log_hidden_diff=(0.5 - b) * np.log(L) + 0.01 * s)
+        ...      for L in (10, 100, 1000) for b in (0.25, 0.75, 1.0) for s in range(3)]
+        ... )
+        >>> zero_crossings(frame[frame["depth"] == 100]).round(4)
+          model  depth       metric  beta_zero
+        0  res3    100  hidden_diff     0.5022
+    """
     column = f"log_{metric}"
     rows = []
     keys = _series(frame) + ["depth"]
@@ -436,7 +546,7 @@ def zero_crossings(frame: pd.DataFrame, metric: str = "hidden_diff") -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def critical_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -> pd.DataFrame:
+def critical_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs: Any) -> pd.DataFrame:
     """beta*(H) of every architecture and law family of an H sweep: one row per (series, H).
 
     Every series but the Hurst index (model, branch, width, init...) is one curve. At a single
@@ -445,9 +555,28 @@ def critical_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -
     ``low`` and ``high`` are NaN); a sweep over several depths uses :func:`critical_beta` per H
     (``kwargs`` go to it, ``extrapolate`` included; :func:`extrapolated_curve` keeps the H
     whose depths allow the extrapolation).
-    Columns: the series columns, ``depth`` (the depth, or the largest one), ``metric``,
-    ``beta_star``, ``low``, ``high``, ``method`` (``zero_crossing`` | ``depth_slopes`` |
-    ``extrapolated``).
+
+    Args:
+        frame: a cell table over H (and betas, and one or several depths).
+        metric: the ratio.
+        **kwargs: passed to :func:`critical_beta` (several depths only).
+
+    Returns:
+        Columns: the series columns, ``depth`` (the depth, or the largest one), ``metric``,
+        ``beta_star``, ``low``, ``high``, ``method`` (``zero_crossing`` | ``depth_slopes`` |
+        ``extrapolated``).
+
+    Example:
+        >>> import numpy as np, pandas as pd
+        >>> frame = pd.DataFrame(  # log r = (1/2 - beta) log L: beta* = 1/2
+        ...     [dict(model="res3", depth=L, beta=b, sample=s,
+        ...           log_hidden_diff=(0.5 - b) * np.log(L) + 0.01 * s)
+        ...      for L in (10, 100, 1000) for b in (0.25, 0.75, 1.0) for s in range(3)]
+        ... )
+        >>> curve = critical_curve(frame.assign(hurst=0.5), n_boot=20)
+        >>> curve[["hurst", "depth", "beta_star", "method"]]
+           hurst  depth  beta_star        method
+        0    0.5   1000        0.5  depth_slopes
     """
     if "hurst" not in frame or frame["hurst"].isna().all():
         raise ValueError("critical_curve needs an H sweep: the table has no Hurst index")
@@ -464,12 +593,23 @@ def critical_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -
     return table[columns + ["method"]].reset_index(drop=True)
 
 
-def extrapolated_curve(frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs) -> pd.DataFrame:
+def extrapolated_curve(
+    frame: pd.DataFrame, metric: str = "hidden_diff", **kwargs: Any
+) -> pd.DataFrame:
     """The extrapolated beta*(H) (:func:`critical_curve` with ``extrapolate=True``) of every
     (series, H) of an H sweep whose depths allow it, with :func:`critical_curve`'s columns;
     ``kwargs`` go to :func:`critical_beta`. A series at one depth, or at fewer depths than its
     extrapolation needs (:func:`critical_beta` raises), has no row; none at all gives an empty
-    table. ``beta_star``, ``low`` or ``high`` may be NaN where the estimator cannot decide."""
+    table. ``beta_star``, ``low`` or ``high`` may be NaN where the estimator cannot decide.
+
+    Args:
+        frame: a cell table over H, betas and depths.
+        metric: the ratio.
+        **kwargs: passed to :func:`critical_beta`.
+
+    Returns:
+        The rows of :func:`critical_curve` with ``method`` ``extrapolated``.
+    """
     if f"log_{metric}" not in frame:
         raise ValueError(f"metric={metric!r}: the table has no column 'log_{metric}'")
     parts = []

@@ -22,7 +22,9 @@ Only the simulation imports jax (inside :func:`simulate_pools`); the tallies are
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,9 +66,24 @@ SHARP_SAMPLE_COUNTS = (4, 16, 64, 256)
 
 
 def simulate_pools(
-    replicates: int, ns=SAMPLE_COUNTS, seed: int = 0, cells=CELLS, betas=BETAS
+    replicates: int,
+    ns: Sequence[int] = SAMPLE_COUNTS,
+    seed: int = 0,
+    cells: Sequence[dict[str, Any]] = CELLS,
+    betas: Sequence[float] = BETAS,
 ) -> pd.DataFrame:
-    """Every cell of ``cells`` at every depth with ``max(ns) * replicates`` samples."""
+    """Every cell of ``cells`` at every depth with ``max(ns) * replicates`` samples.
+
+    Args:
+        replicates: the replicates per sample count.
+        ns: the sample counts n of one replicate.
+        seed: the root seed.
+        cells: the cells, each a dict of ``rsim.simulate`` options with ``depths``.
+        betas: the betas of every cell.
+
+    Returns:
+        One cell table of every cell and depth (``gradients="jvp"``).
+    """
     import rsim
 
     frames = []
@@ -88,29 +105,69 @@ def simulate_pools(
 
 @dataclass(frozen=True)
 class Rate:
-    """k events in m trials: the rate k/m and its binomial standard error."""
+    """k events in m trials: the rate k/m and its binomial standard error.
+
+    Example:
+        >>> rate = Rate(3, 1000)
+        >>> rate.rate, rate.text()
+        (0.003, '3.00e-03 ± 1.7e-03 (3/1000)')
+    """
 
     events: int
     trials: int
 
     @property
     def rate(self) -> float:
+        """k/m (NaN for no trial).
+
+        Returns:
+            The rate.
+        """
         return self.events / self.trials if self.trials else math.nan
 
     @property
     def se(self) -> float:
+        """sqrt(p (1 - p) / m), its binomial standard error (NaN for no trial).
+
+        Returns:
+            The standard error.
+        """
         p = self.rate
         return math.sqrt(p * (1 - p) / self.trials) if self.trials else math.nan
 
     def text(self) -> str:
+        """``3.00e-03 ± 1.7e-03 (3/1000)``.
+
+        Returns:
+            The rate in words.
+        """
         return f"{self.rate:.2e} ± {self.se:.1e} ({self.events}/{self.trials})"
 
 
 def measure(
-    pool: pd.DataFrame, ns=SAMPLE_COUNTS, max_replicates: int | None = None
+    pool: pd.DataFrame, ns: Sequence[int] = SAMPLE_COUNTS, max_replicates: int | None = None
 ) -> pd.DataFrame:
     """One row per n: replicates, sweep VIOLATES rate, per-check rates (all, means,
-    probabilities) as :class:`Rate`, and the number of checks the report skipped (too few)."""
+    probabilities) as :class:`Rate`, and the number of checks the report skipped (too few).
+
+    Args:
+        pool: the cell table of :func:`simulate_pools` (replicate j at n: samples
+            [j n, (j + 1) n)).
+        ns: the sample counts.
+        max_replicates: at most this many replicates per n (None: all the pool holds).
+
+    Returns:
+        One row per n: ``n``, ``replicates``, ``sweep``, ``check_all``, ``check_mean``,
+        ``check_probability``, ``check_informative`` (each a :class:`Rate`),
+        ``informative_by_statement`` and ``too_few_per_report``.
+
+    Example:
+        >>> import rsim
+        >>> pool = rsim.simulate(width=8, depth=20, betas=[0.5], samples=4, progress=False)
+        >>> measure(pool, ns=[2])[["n", "replicates"]]
+           n  replicates
+        0  2           2
+    """
     samples = int(pool["sample"].max()) + 1
     rows = []
     for n in ns:
@@ -161,12 +218,31 @@ def measure(
 
 def exceeds_nominal(rate: Rate, sigmas: float = 3.0) -> bool:
     """Whether a measured per-check rate is above FALSE_ALARM by more than ``sigmas`` of its
-    own standard errors."""
+    own standard errors.
+
+    Args:
+        rate: the measured rate.
+        sigmas: the margin, in standard errors.
+
+    Returns:
+        True when the rate exceeds the nominal level.
+
+    Example:
+        >>> exceeds_nominal(Rate(0, 1000)), exceeds_nominal(Rate(30, 1000))
+        (False, True)
+    """
     return rate.rate > FALSE_ALARM + sigmas * rate.se
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """The markdown table of :func:`measure`."""
+    """The markdown table of :func:`measure`.
+
+    Args:
+        table: the table of :func:`measure`.
+
+    Returns:
+        The markdown, a header and one line per n.
+    """
     header = (
         "| n | replicates | sweep VIOLATES | per check (all) | per check (means) | "
         "per check (probabilities) | per informative check | skipped per report |\n"
@@ -183,7 +259,14 @@ def format_table(table: pd.DataFrame) -> str:
 
 
 def format_statement_table(table: pd.DataFrame) -> str:
-    """Per statement (rows) and n (columns): violations over informative judged checks."""
+    """Per statement (rows) and n (columns): violations over informative judged checks.
+
+    Args:
+        table: the table of :func:`measure`.
+
+    Returns:
+        The markdown table.
+    """
     statements = list(dict.fromkeys(name for r in table["informative_by_statement"] for name in r))
     header = "| informative checks of | " + " | ".join(f"n = {n}" for n in table["n"]) + " |"
     lines = [header, "|---|" + "---|" * len(table)]
@@ -196,5 +279,5 @@ def format_statement_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def rates_array(table: pd.DataFrame, column: str = "check_all") -> np.ndarray:
+def _rates_array(table: pd.DataFrame, column: str = "check_all") -> np.ndarray:
     return np.array([r.rate for r in table[column]])

@@ -64,7 +64,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -136,7 +138,23 @@ def _log(x: float) -> float:
 
 
 def check_mean(log_sq: np.ndarray, target: float | Band) -> tuple[str, str, MeanEstimate]:
-    """Verdict of the mean of r^2 against an exact value or a band (see the module doc)."""
+    """Verdict of the mean of r^2 against an exact value or a band (see the module doc).
+
+    Args:
+        log_sq: the samples of log r^2.
+        target: the exact E[r^2], or a :class:`~rsim.analysis.theory.Band` it must lie in.
+
+    Returns:
+        ``(verdict, reason, estimate)``: AGREES, VIOLATES or TOO_FEW, the reason in words
+        ('' when it agrees), and the :class:`~rsim.analysis.stats.MeanEstimate`.
+
+    Example:
+        >>> import numpy as np
+        >>> log_sq = np.log(np.random.default_rng(0).exponential(size=400))  # E r^2 = 1
+        >>> verdict, reason, estimate = check_mean(log_sq, 1.0)
+        >>> verdict, round(estimate.value, 3)
+        ('agrees', 1.126)
+    """
     est = mean_estimate(log_sq)
     band = target if isinstance(target, Band) else Band(target, target)
     if est.n < MIN_MEAN_SAMPLES:
@@ -190,7 +208,26 @@ def check_mean(log_sq: np.ndarray, target: float | Band) -> tuple[str, str, Mean
 
 
 def check_probability(log_sq: np.ndarray, band: Band, delta: float) -> tuple[str, str, int]:
-    """Verdict of 'P(lower < r^2 < upper) >= 1 - delta' from the count k outside the band."""
+    """Verdict of 'P(lower < r^2 < upper) >= 1 - delta' from the count k outside the band.
+
+    Args:
+        log_sq: the samples of log r^2.
+        band: the band.
+        delta: the probability the statement allows outside it.
+
+    Returns:
+        ``(verdict, reason, k)``: AGREES or VIOLATES (exact binomial test at
+        :data:`~rsim.analysis.stats.FALSE_ALARM`), the reason ('' when it agrees), the count.
+
+    Example:
+        >>> import numpy as np
+        >>> from rsim.analysis.theory import Band
+        >>> log_sq = np.log(np.random.default_rng(0).exponential(size=400))
+        >>> check_probability(log_sq, Band(0.0, 10.0), delta=0.01)
+        ('agrees', '', 0)
+        >>> check_probability(log_sq, Band(0.0, 0.5), delta=0.01)[0]
+        'violates'
+    """
     log_sq = np.asarray(log_sq, dtype=np.float64)
     outside = int(np.sum(log_sq >= _log(band.upper)) + np.sum(log_sq <= _log(band.lower)))
     p = binomial_tail(outside, log_sq.size, delta)
@@ -207,7 +244,20 @@ def informative_sides(band: Band, observed: float) -> tuple[bool, bool]:
     """(lower, upper): whether each end of ``band`` is informative against ``observed``, the
     quantity it bounds at this cell (see INFORMATIVE_RATIO): a lower end > 0, an upper end
     finite and <= INFORMATIVE_RATIO * observed. A one-sided bound has the other end at -inf
-    or +inf, which is never informative; an exact value (lower = upper > 0) always is."""
+    or +inf, which is never informative; an exact value (lower = upper > 0) always is.
+
+    Args:
+        band: the bound.
+        observed: the quantity it bounds, as measured.
+
+    Returns:
+        ``(lower informative, upper informative)``.
+
+    Example:
+        >>> from rsim.analysis.theory import Band
+        >>> informative_sides(Band(0.1, 3.0), 1.0), informative_sides(Band(-math.inf, 100.0), 1.0)
+        ((True, True), (False, False))
+    """
     lower = band.lower > 0
     upper = (
         math.isfinite(band.upper)
@@ -255,7 +305,7 @@ def _row(
     }
 
 
-def _mean_row(base: dict, log_sq: np.ndarray, target) -> dict:
+def _mean_row(base: dict, log_sq: np.ndarray, target: float | NotApplicable) -> dict:
     row = dict(base)
     if isinstance(target, NotApplicable):
         row["note"] = target.condition
@@ -277,7 +327,9 @@ def _mean_row(base: dict, log_sq: np.ndarray, target) -> dict:
     return row
 
 
-def _probability_row(base: dict, log_sq: np.ndarray, bound, side: str, delta: float) -> dict:
+def _probability_row(
+    base: dict, log_sq: np.ndarray, bound: float | Band | NotApplicable, side: str, delta: float
+) -> dict:
     """``side``: 'upper' (P(r^2 <= b) >= 1 - delta), 'lower' (P(r^2 > b) >= 1 - delta), or
     'band' (a Band)."""
     row = dict(base)
@@ -425,23 +477,75 @@ def cell_checks(key: dict, group: pd.DataFrame) -> list[dict]:
 
 
 def gradient_column(frame: pd.DataFrame) -> str | None:
-    """The column of log r_p judged for gradients: exact backprop, else forward mode."""
+    """The column of log r_p judged for gradients: exact backprop, else forward mode.
+
+    Args:
+        frame: a cell table.
+
+    Returns:
+        ``log_grad_diff``, else ``log_jvp_diff``, else None.
+
+    Example:
+        >>> gradient_column(pd.DataFrame(columns=["log_jvp_diff", "log_grad_diff"]))
+        'log_grad_diff'
+    """
     return next((c for c in GRADIENT_COLUMNS if c in frame), None)
 
 
 def cell_columns(frame: pd.DataFrame) -> list[str]:
     """The columns of ``frame`` that identify a (cell, beta) group: the cell columns present
-    and ``beta``. Other columns (other metrics, unknown keys) are tolerated and ignored."""
+    and ``beta``. Other columns (other metrics, unknown keys) are tolerated and ignored.
+
+    Args:
+        frame: a cell table.
+
+    Returns:
+        The group columns.
+
+    Example:
+        >>> cell_columns(pd.DataFrame(columns=["model", "depth", "sample", "beta"]))
+        ['model', 'depth', 'beta']
+    """
     return [c for c in schema.CELL_COLUMNS if c in frame] + ["beta"]
 
 
 def series_columns(frame: pd.DataFrame) -> list[str]:
-    """The columns of ``frame`` that identify a series of cells (one curve against L)."""
+    """The columns of ``frame`` that identify a series of cells (one curve against L).
+
+    Args:
+        frame: a cell table.
+
+    Returns:
+        The series columns present.
+
+    Example:
+        >>> series_columns(pd.DataFrame(columns=["model", "depth", "init", "beta"]))
+        ['model', 'init']
+    """
     return [c for c in schema.CELL_SERIES if c in frame]
 
 
 def check_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (cell, beta, quantity, statement, delta) with bounds, estimate, verdict."""
+    """One row per (cell, beta, quantity, statement, delta) with bounds, estimate, verdict.
+
+    Args:
+        frame: a cell table (``rsim.simulate`` or ``rsim.load``).
+
+    Returns:
+        The checks (what report.csv holds): the cell columns, ``beta``, ``quantity``,
+        ``column``, ``statement``, ``kind``, ``delta``, the bounds, the estimate with its
+        interval, ``verdict``, ``informative`` and ``note``.
+
+    Example:
+        >>> import rsim
+        >>> df = rsim.simulate(width=8, depth=20, betas=[0.5], samples=4, progress=False)
+        >>> checks = check_table(df)
+        >>> checks[["quantity", "statement"]].drop_duplicates().head(3)
+          quantity     statement
+        0   hidden  exact E[r^2]
+        1   hidden       Lemma 1
+        2   hidden        Prop 2
+    """
     keys = cell_columns(frame)
     rows = []
     for values, group in frame.groupby(keys, sort=True, dropna=False):
@@ -453,7 +557,20 @@ def sweep_verdict(checks: pd.DataFrame) -> str:
     """One line: how many checks agree (informative and vacuous apart), violate, are too few
     samples to judge (means below the sample floors), are not applicable; AGREES or VIOLATES.
     AGREES with no informative agreement says so: nothing the cells could contradict was
-    checked."""
+    checked.
+
+    Args:
+        checks: the table of :func:`check_table`.
+
+    Returns:
+        The verdict line.
+
+    Example:
+        >>> import rsim
+        >>> df = rsim.simulate(width=8, depth=20, betas=[0.5], samples=4, progress=False)
+        >>> sweep_verdict(check_table(df)).split()[0]
+        'AGREES'
+    """
     judged = checks[checks["kind"] != "limit"]
     counts = judged["verdict"].value_counts()
     n_cells = len(judged.drop_duplicates(cell_columns(judged)))
@@ -492,7 +609,14 @@ def statement_label(quantity: str, statement: str, column: str) -> str:
 
 def informative_counts(checks: pd.DataFrame) -> pd.DataFrame:
     """Per (quantity, statement, column), in the order of the checks: how many checks agree
-    with an informative bound, agree vacuously, violate, are too few to judge, not apply."""
+    with an informative bound, agree vacuously, violate, are too few to judge, not apply.
+
+    Args:
+        checks: the table of :func:`check_table`.
+
+    Returns:
+        One row per statement with the five counts.
+    """
     judged = checks[checks["kind"] != "limit"]
     rows = []
     keys = ["quantity", "statement", "column"]
@@ -523,7 +647,7 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _verdict_mark(row) -> str:
+def _verdict_mark(row: Mapping[str, Any]) -> str:
     return {
         AGREES: "agrees",
         VIOLATES: "**VIOLATES**",
@@ -532,7 +656,7 @@ def _verdict_mark(row) -> str:
     }[row["verdict"]]
 
 
-def _bound_text(row) -> str:
+def _bound_text(row: Mapping[str, Any]) -> str:
     lo, hi = row["bound_lower"], row["bound_upper"]
     if math.isnan(lo) and math.isnan(hi):
         return ""
@@ -545,11 +669,11 @@ def _bound_text(row) -> str:
     return f"[{_fmt(lo)}, {_fmt(hi)}]"
 
 
-def _present(key, name: str) -> bool:
+def _present(key: Mapping[str, Any], name: str) -> bool:
     return name in key and pd.notna(key[name])
 
 
-def architecture_label(key) -> str:
+def architecture_label(key: Mapping[str, Any]) -> str:
     """The branch in a few words: ``res3``, ``mlp m=4``, ``conv m=1 C=4 N=4 k=3``, with d."""
     parts = [str(key["model"])]
     if _present(key, "branch_depth"):
@@ -677,7 +801,7 @@ def _cell_tables(checks: pd.DataFrame) -> list[str]:
     return out
 
 
-def _informative_text(row) -> str:
+def _informative_text(row: Mapping[str, Any]) -> str:
     """'informative: lower > 0, 2.3 q' / 'vacuous: 14 q' for a high-probability check: whether
     an end bites, and the upper end over the observed quantile q (``estimate``)."""
     lower, upper = informative_sides(Band(row["bound_lower"], row["bound_upper"]), row["estimate"])
@@ -848,7 +972,23 @@ def render_markdown(
     checks: pd.DataFrame, folder: Path, figures: list[Path], verdict: str | None = None
 ) -> str:
     """report.md; ``verdict``: the line to state (default :func:`sweep_verdict`; rsim.report
-    adds the run's coverage, e.g. ``— 5 of 10 jobs missing``)."""
+    adds the run's coverage, e.g. ``— 5 of 10 jobs missing``).
+
+    Args:
+        checks: the table of :func:`check_table`.
+        folder: the results folder, as the title names it.
+        figures: the figures to show (embedded by file name, beside report.md).
+        verdict: the verdict line (None: :func:`sweep_verdict`).
+
+    Returns:
+        The markdown.
+
+    Example:
+        >>> import rsim
+        >>> df = rsim.simulate(width=8, depth=20, betas=[0.5], samples=4, progress=False)
+        >>> render_markdown(check_table(df), Path("results/x"), []).splitlines()[0]
+        '# rsim theory report: `results/x`'
+    """
     parts = [
         f"# rsim theory report: `{folder}`\n",
         f"**Verdict: {verdict or sweep_verdict(checks)}.**\n",

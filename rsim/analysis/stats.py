@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 # Every Monte Carlo verdict is taken at 4 standard errors ...
 Z = 4.0
@@ -22,11 +23,23 @@ Z = 4.0
 FALSE_ALARM = 0.5 * math.erfc(Z / math.sqrt(2))
 
 
-def mean_and_se(values) -> tuple[float, float]:
+def mean_and_se(values: ArrayLike) -> tuple[float, float]:
     """Sample mean and its standard error std(ddof=1) / sqrt(n) of ``values`` (flattened).
 
     The standard error is NaN for n < 2 (and the mean NaN for n = 0). Values past float64
     range give inf / NaN without a warning: the result says so itself.
+
+    Args:
+        values: the samples, any shape (flattened).
+
+    Returns:
+        ``(mean, standard error)`` as floats.
+
+    Example:
+        >>> mean_and_se([1.0, 2.0, 3.0, 4.0])
+        (2.5, 0.6454972243679028)
+        >>> mean_and_se([7.0])
+        (7.0, nan)
     """
     x = np.asarray(values, dtype=np.float64).ravel()
     n = x.size
@@ -55,18 +68,27 @@ class MeanEstimate:
 
     @property
     def value(self) -> float:
-        return times_exp(self.mean, self.shift)
+        """The estimate of E[r^2] on its own scale (``mean * exp(shift)``).
+
+        Returns:
+            The mean of r^2, inf where it is past float64 range.
+        """
+        return _times_exp(self.mean, self.shift)
 
     @property
     def interval(self) -> tuple[float, float]:
-        """mean +- Z standard errors, on the scale of r^2."""
+        """mean +- Z standard errors, on the scale of r^2.
+
+        Returns:
+            ``(lower, upper)``.
+        """
         return (
-            times_exp(self.mean - Z * self.se, self.shift),
-            times_exp(self.mean + Z * self.se, self.shift),
+            _times_exp(self.mean - Z * self.se, self.shift),
+            _times_exp(self.mean + Z * self.se, self.shift),
         )
 
 
-def times_exp(x: float, shift: float) -> float:
+def _times_exp(x: float, shift: float) -> float:
     """x * exp(shift) without overflow in the intermediate exp."""
     if x == 0:
         return 0.0
@@ -82,6 +104,18 @@ def mean_estimate(log_sq: np.ndarray) -> MeanEstimate:
     The plain mean and standard error are :func:`mean_and_se` of r^2 / max r^2; the
     log-normal estimate exp(m + v/2) uses the mean m and variance v of the finite log r^2,
     with the delta-method error sqrt(v/n + v^2/(2(n - 1))) on the log scale.
+
+    Args:
+        log_sq: samples of log r^2, any shape.
+
+    Returns:
+        A :class:`MeanEstimate` (its values on the scale exp(``shift``) = max r^2).
+
+    Example:
+        >>> import numpy as np
+        >>> estimate = mean_estimate(np.log([1.0, 2.0, 3.0, 4.0]))
+        >>> round(estimate.value, 6), estimate.n, round(estimate.effective_samples, 3)
+        (2.5, 4, 3.333)
     """
     log_sq = np.asarray(log_sq, dtype=np.float64)
     n = log_sq.size
@@ -113,7 +147,22 @@ def _log_binomial_pmf(n: int, p: float) -> np.ndarray:
 
 
 def binomial_tail(k: int, n: int, p: float) -> float:
-    """P(Binomial(n, p) >= k)."""
+    """P(Binomial(n, p) >= k), summed in the log domain (exact for any n).
+
+    Args:
+        k: the smallest count of the tail.
+        n: the number of trials.
+        p: the success probability of one trial.
+
+    Returns:
+        The tail probability, 1 for k <= 0 and 0 for k > n.
+
+    Example:
+        >>> binomial_tail(2, 2, 0.5)
+        0.25
+        >>> binomial_tail(0, 10, 0.3), binomial_tail(11, 10, 0.3)
+        (1.0, 0.0)
+    """
     if k <= 0:
         return 1.0
     if k > n:
@@ -132,6 +181,21 @@ def quantile_interval(
     <= xi_q, a Binomial(n, q) event. The lower end is x_(l) with the largest l such that
     P(Binomial(n, q) <= l - 1) <= level; the upper end symmetric. -inf / +inf where n is too
     small for that level.
+
+    Args:
+        values: the draws, any shape (flattened).
+        q: the quantile's level, in (0, 1).
+        level: the probability that each end fails (default :data:`FALSE_ALARM`).
+
+    Returns:
+        ``(estimate, lower, upper)``: the sample quantile and the two order statistics.
+
+    Example:
+        >>> import numpy as np
+        >>> quantile_interval(np.arange(1.0, 21.0), 0.5, level=0.05)
+        (10.5, 6.0, 16.0)
+        >>> quantile_interval([1.0, 2.0], 0.5)  # too few draws for the default level
+        (1.5, -inf, inf)
     """
     x = np.sort(np.asarray(values, dtype=np.float64))
     n = x.size

@@ -18,7 +18,21 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     mean_hidden_diff_sq (mean of r_h^2) with its standard error ``se`` beside ``exact``
     = (1 + c alpha^2)^L - 1 where rsim/THEORY.md gives it (NaN elsewhere) and ``z`` = gap / se
     (:func:`rsim.analysis.stats.mean_and_se`: NaN se for a single sample). c depends on the
-    branch: m = branch_depth hidden layers for mlp and conv (rsim/THEORY.md section 11)."""
+    branch: m = branch_depth hidden layers for mlp and conv (rsim/THEORY.md section 11).
+
+    Args:
+        frame: a cell table (``rsim.simulate`` or ``rsim.load``).
+
+    Returns:
+        The summary table, one row per (cell, beta).
+
+    Example:
+        >>> import rsim
+        >>> df = rsim.simulate(width=8, depth=20, betas=[0.5], samples=4, progress=False)
+        >>> summarize(df)[["model", "beta", "n", "exact"]].round(4)
+          model  beta  n   exact
+        0  res3   0.5  4  0.6386
+    """
     rows = []
     frame = with_ratios(frame.copy())
     group_columns = [c for c in GROUP if c in frame]
@@ -41,7 +55,20 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def format_summary(table: pd.DataFrame) -> str:
-    """A terminal table: 'median [q10, q90]' per ratio, then E[r_h^2] +- se vs exact."""
+    """A terminal table: 'median [q10, q90]' per ratio, then E[r_h^2] +- se vs exact.
+
+    Args:
+        table: the table of :func:`summarize`.
+
+    Returns:
+        The table as text, one line per (cell, beta) under a header.
+
+    Example:
+        >>> import rsim
+        >>> df = rsim.simulate(width=8, depth=20, betas=[0.5], samples=4, progress=False)
+        >>> format_summary(summarize(df)).splitlines()[0].split()[:6]
+        ['model', 'init', 'width', 'depth', 'beta', 'n']
+    """
     optional = ("branch_depth", "image_size", "kernel_size", "lengthscale", "hurst")
     columns = ["model", "init"] + [c for c in optional if c in table and table[c].notna().any()]
     shown = pd.DataFrame({c: table[c] for c in columns + ["width", "depth", "beta", "n"]})
@@ -75,7 +102,14 @@ def _extrapolated(frame: pd.DataFrame, metric: str) -> pd.DataFrame | None:
 def critical_text(frame: pd.DataFrame) -> str | None:
     """The critical beta of every series swept over depths and betas (the finite-depth value
     and, with 3 depths or more, the extrapolated one), or, for an H sweep at one depth, the
-    beta where the mean log10 ratio crosses 0; None when neither applies."""
+    beta where the mean log10 ratio crosses 0; None when neither applies.
+
+    Args:
+        frame: a cell table.
+
+    Returns:
+        The lines printed after the summary of a sweep, or None.
+    """
     from rsim.analysis.critical import critical_betas, critical_curve, curve_keys
     from rsim.analysis.report import architecture_label
 

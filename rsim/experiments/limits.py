@@ -31,9 +31,10 @@ import dataclasses
 import functools
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,9 @@ import pandas as pd
 from rsim import checks, schema
 from rsim.checks import ConfigError
 from rsim.experiments.base import Experiment, Progress, Spec
+
+if TYPE_CHECKING:
+    import jax
 
 # Float64 numbers of one sample's largest array (the weight path or Brownian increments) that
 # a vmapped block may hold: 2^25 numbers = 256 MiB.
@@ -147,7 +151,13 @@ class LimitSpec(Spec):
 @dataclass(frozen=True, kw_only=True)
 class OdeSpec(LimitSpec):
     """One series of ``experiment=ode``: res-1 / res-3 with smooth weights against the
-    neural ODE (Propositions 7-9); every field is an option."""
+    neural ODE (Propositions 7-9); every field is an option.
+
+    Example:
+        >>> spec = OdeSpec(width=4, depths=(8, 16), samples=2)
+        >>> spec.label(), spec.tables()
+        ('ode res3 relu d=4', ('regimes',))
+    """
 
     experiment = "ode"
     init = "smooth"
@@ -234,7 +244,9 @@ class SdeSpec(LimitSpec):
 
 
 @functools.lru_cache(maxsize=16)
-def _kernel(experiment: str, seed: int, options: tuple[tuple[str, Any], ...]):
+def _kernel(
+    experiment: str, seed: int, options: tuple[tuple[str, Any], ...]
+) -> Callable[[jax.Array], dict[str, jax.Array]]:
     """The jit-compiled, vmapped per-sample function of a series (one compilation per series;
     it does not depend on the number of samples)."""
     import jax
@@ -248,7 +260,15 @@ def _kernel(experiment: str, seed: int, options: tuple[tuple[str, Any], ...]):
 
 def sample_arrays(spec: LimitSpec, progress: Progress | None = None) -> dict[str, np.ndarray]:
     """Every per-sample array of :func:`rsim.core.limits.ode_sample` / ``sde_sample``, stacked
-    over samples 0..samples-1 (in fixed blocks of ``spec.block()``, padded at the end)."""
+    over samples 0..samples-1 (in fixed blocks of ``spec.block()``, padded at the end).
+
+    Args:
+        spec: the series.
+        progress: advanced by the samples of each block (None: silent).
+
+    Returns:
+        Name -> array with the samples on axis 0.
+    """
     import jax.numpy as jnp
 
     from rsim.core import engine
@@ -271,7 +291,15 @@ def _series_frame(spec: LimitSpec, rows: int) -> dict[str, np.ndarray]:
 
 def frames(spec: LimitSpec, out: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
     """The tables of a computed series: the errors (sample x depth) and, for ode, the
-    regimes (sample x depth x beta)."""
+    regimes (sample x depth x beta).
+
+    Args:
+        spec: the series.
+        out: its per-sample arrays (:func:`sample_arrays`).
+
+    Returns:
+        Table name -> table: ``""`` the errors and, for ode, ``regimes``.
+    """
     n, depths = spec.samples, np.asarray(spec.depths)
     errors = _series_frame(spec, n * len(depths))
     errors["sample"] = np.repeat(np.arange(n), len(depths))
@@ -304,7 +332,15 @@ def frames(spec: LimitSpec, out: dict[str, np.ndarray]) -> dict[str, pd.DataFram
 
 
 def compute(spec: LimitSpec, progress: Progress | None = None) -> dict[str, pd.DataFrame]:
-    """The series' tables: ``""`` the errors and, for ode, ``regimes``."""
+    """The series' tables: ``""`` the errors and, for ode, ``regimes``.
+
+    Args:
+        spec: the series.
+        progress: advanced by the samples of each block (None: silent).
+
+    Returns:
+        Table name -> table (:func:`frames`).
+    """
     return frames(spec, sample_arrays(spec, progress))
 
 
@@ -313,7 +349,12 @@ def compute(spec: LimitSpec, progress: Progress | None = None) -> dict[str, pd.D
 
 def finish(folder: Path, figures: bool) -> None:
     """Print the orders of the latest command's jobs (and the Proposition 8/9 or weak-check
-    lines), write ``orders.csv`` and ``weak_check.csv``, and draw the figures."""
+    lines), write ``orders.csv`` and ``weak_check.csv``, and draw the figures.
+
+    Args:
+        folder: the results folder of an ode or sde run.
+        figures: draw the figures (:mod:`rsim.views.limits`).
+    """
     from rsim import results
     from rsim.analysis import convergence
     from rsim.experiments.base import load_run, run_description

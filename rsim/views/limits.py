@@ -12,15 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from rsim import results  # noqa: E402
-from rsim.analysis.convergence import (  # noqa: E402
+from rsim import results
+from rsim.analysis.convergence import (
     METRICS,
     THEORY_ORDER,
     convergence_order,
@@ -30,19 +27,27 @@ from rsim.analysis.convergence import (  # noqa: E402
 )
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     results.save_figure(fig, path, dpi=120)
-    plt.close(fig)
     return Path(path)
 
 
 def error_figure(frame: pd.DataFrame, path: Path) -> Path:
     """The reference-free error against L, log-log, per series: samples (thin), mean (filled:
     the depths of the fit), fitted line, theory slope, and the mean error against the
-    reference solution (open, a diagnostic)."""
+    reference solution (open, a diagnostic).
+
+    Args:
+        frame: an ode or sde table (one or several series).
+        path: the PNG to write.
+
+    Returns:
+        ``path``.
+    """
     groups = list(frame.groupby(series_columns(frame), dropna=False, sort=True))
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 4), squeeze=False)
+    fig = Figure(figsize=(4.5 * len(groups), 4))
+    axes = fig.subplots(1, len(groups), squeeze=False)
     for ax, (_, group) in zip(axes[0], groups):
         first = group.iloc[0]
         fit = convergence_order(group)
@@ -88,13 +93,22 @@ def error_figure(frame: pd.DataFrame, path: Path) -> Path:
 
 def regimes_figure(regimes: pd.DataFrame, path: Path) -> Path:
     """Propositions 8 and 9: median r_h (top) and max_k r_h (bottom) against L per beta, with
-    10-90% bands; max_k r_h over the samples whose V(t) has a positive real eigenvalue."""
+    10-90% bands; max_k r_h over the samples whose V(t) has a positive real eigenvalue.
+
+    Args:
+        regimes: the ``regimes`` table of the ode experiment, with its plain ratios.
+        path: the PNG to write.
+
+    Returns:
+        ``path``.
+    """
     groups = list(regimes.groupby(["model", "activation"]))
     metrics = (
         ("hidden_diff", r"$r_h = \|h_L - h_0\| / \|h_0\|$"),
         ("hidden_maxdiff", r"$\max_k \|h_k - h_0\| / \|h_0\|$"),
     )
-    fig, axes = plt.subplots(2, len(groups), figsize=(4.5 * len(groups), 7), squeeze=False)
+    fig = Figure(figsize=(4.5 * len(groups), 7))
+    axes = fig.subplots(2, len(groups), squeeze=False)
     for col, ((model, activation), group) in enumerate(groups):
         for row, (metric, label) in enumerate(metrics):
             ax = axes[row, col]
@@ -120,8 +134,30 @@ def regimes_figure(regimes: pd.DataFrame, path: Path) -> Path:
 
 def weak_figure(table: pd.DataFrame, path: Path) -> Path:
     """E||h_L||^2/||h_0||^2 with +-2 SE against L, the exact (1 + gain^2/L)^L and the limit
-    (``table``: :func:`rsim.analysis.convergence.weak_check`)."""
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    (``table``: :func:`rsim.analysis.convergence.weak_check`).
+
+    Args:
+        table: the table of :func:`rsim.analysis.convergence.weak_check`.
+        path: the PNG to write.
+
+    Returns:
+        ``path``.
+
+    Example:
+        >>> import tempfile
+        >>> from rsim.analysis.convergence import weak_check
+        >>> frame = pd.DataFrame(
+        ...     [dict(activation="identity", gain=1.0, width=4, depth=L, sample=s,
+        ...           sq_ratio=2.0 + s, limit_sq_ratio=2.5 + s, reference_depth=64)
+        ...      for L in (4, 8) for s in range(2)]
+        ... )
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = weak_figure(weak_check(frame), Path(tmp) / "weak_check.png")
+        ...     print(path.name, path.stat().st_size > 0)
+        weak_check.png True
+    """
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
     for (gain, width), group in table.groupby(["gain", "width"]):
         net = group[group["what"] == "resnet"]
         limit = group[group["what"] == "limit"].iloc[0]

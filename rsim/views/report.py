@@ -38,7 +38,7 @@ STATEMENT_COLORS = {
 }
 
 
-def _series_groups(frame: pd.DataFrame):
+def _series_groups(frame: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
     return list(frame.groupby(series_columns(frame), sort=True, dropna=False))
 
 
@@ -193,7 +193,16 @@ def _draw_histograms(
 
 def report_figures(frame: pd.DataFrame, checks: pd.DataFrame, folder: Path) -> list[Path]:
     """bounds_<quantity>_vs_depth[_i].png (Figures 1, 3) and bounds_histograms[_i].png
-    (Figure 2) with the bounds as bands."""
+    (Figure 2) with the bounds as bands.
+
+    Args:
+        frame: the cell table the report checked.
+        checks: its checks (:func:`rsim.analysis.report.check_table`).
+        folder: where the PNGs go.
+
+    Returns:
+        The figures written.
+    """
     folder = Path(folder)
     written = []
     keys = series_columns(frame)

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from rsim import results  # noqa: E402
-from rsim.analysis.training import (  # noqa: E402
+from rsim import results
+from rsim.analysis.training import (
     best_accuracy,
     best_learning_rates,
     epoch_label,
@@ -39,12 +36,21 @@ def figures(
     """The figure of ``study`` drawn from ``frame`` into ``folder`` (none for a weights table
     without weight paths). ``critical``: the contour r_h = 1 at initialisation of the trained
     architecture at one depth (:func:`rsim.analysis.critical.critical_curve` at one depth:
-    columns hurst, beta_star, depth), drawn over the accuracy heatmap."""
+    columns hurst, beta_star, depth), drawn over the accuracy heatmap.
+
+    Args:
+        study: ``accuracy``, ``weights`` or ``lr_alpha``.
+        frame: the training table.
+        folder: where the PNG goes.
+        critical: the contour to draw over the accuracy heatmap (None: none).
+
+    Returns:
+        The figures written (none or one).
+    """
     if study == "accuracy":
         path = Path(folder) / "training_accuracy.png"
         fig = accuracy_figure(frame, critical)
         results.save_figure(fig, path, dpi=120, bbox_inches="tight")
-        plt.close(fig)
     else:
         path = {"weights": _weights_figure, "lr_alpha": _lr_alpha_figure}[study](
             frame, Path(folder)
@@ -52,12 +58,21 @@ def figures(
     return [path] if path is not None else []
 
 
-def accuracy_figure(frame: pd.DataFrame, critical: pd.DataFrame | None = None) -> plt.Figure:
+def accuracy_figure(frame: pd.DataFrame, critical: pd.DataFrame | None = None) -> Figure:
     """Figure 9: the best test accuracy over (beta, H) with the contour ``critical`` (see
-    :func:`figures`), or against beta per law."""
+    :func:`figures`), or against beta per law.
+
+    Args:
+        frame: the training table of the ``accuracy`` study.
+        critical: the contour r_h = 1 at initialisation (None: none).
+
+    Returns:
+        The figure (not saved).
+    """
     best = best_accuracy(frame)
     best["law"] = best.apply(law_label, axis=1)
-    fig, ax = plt.subplots(figsize=(6.5, 5))
+    fig = Figure(figsize=(6.5, 5))
+    ax = fig.subplots()
     if best["hurst"].nunique() > 1 and best["beta"].nunique() > 1 and best["init"].nunique() == 1:
         table = best.pivot_table(index="hurst", columns="beta", values="best_test_accuracy")
         mesh = ax.pcolormesh(
@@ -104,7 +119,7 @@ def accuracy_figure(frame: pd.DataFrame, critical: pd.DataFrame | None = None) -
     return fig
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return f"{value:g}" if isinstance(value, (int, float, np.number)) else str(value)
 
 
@@ -122,7 +137,8 @@ def _weights_figure(frame: pd.DataFrame, folder: Path) -> Path | None:
         return None
     cells = frame.groupby(["init", "lengthscale", "hurst", "beta"], dropna=False, sort=True)
     n = cells.ngroups
-    fig, axes = plt.subplots(n, 1, figsize=(8, 2.4 * n), squeeze=False)
+    fig = Figure(figsize=(8, 2.4 * n))
+    axes = fig.subplots(n, 1, squeeze=False)
     for ax, (_, part) in zip(axes[:, 0], cells):
         run = part.loc[part["test_accuracy"].idxmax()]
         k = np.arange(1, len(run["weight_path"]) + 1)
@@ -140,7 +156,6 @@ def _weights_figure(frame: pd.DataFrame, folder: Path) -> Path | None:
     fig.tight_layout()
     path = folder / "weights_after_training.png"
     results.save_figure(fig, path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -148,9 +163,8 @@ def _lr_alpha_figure(frame: pd.DataFrame, folder: Path) -> Path:
     best = best_learning_rates(frame)
     fits = fit_lr_alpha(best).set_index("optimizer") if len(best) else pd.DataFrame()
     optimizers = sorted(best["optimizer"].unique())
-    fig, axes = plt.subplots(
-        1, len(optimizers), figsize=(5.5 * len(optimizers), 4.5), squeeze=False
-    )
+    fig = Figure(figsize=(5.5 * len(optimizers), 4.5))
+    axes = fig.subplots(1, len(optimizers), squeeze=False)
     for ax, name in zip(axes[0], optimizers):
         part = best[best["optimizer"] == name]
         alpha = part["depth"] ** -part["beta"]
@@ -172,5 +186,4 @@ def _lr_alpha_figure(frame: pd.DataFrame, folder: Path) -> Path:
     fig.tight_layout()
     path = folder / "lr_alpha.png"
     results.save_figure(fig, path, dpi=120)
-    plt.close(fig)
     return path
