@@ -36,6 +36,21 @@ def test_binomial_tail_and_quantile_interval_by_hand():
     assert stats.quantile_interval(np.arange(5.0), 0.9)[2] == math.inf
 
 
+def test_quantile_interval_ends_are_the_tightest_order_statistics_at_the_level():
+    # The ends are order statistics x_(l) and x_(u) (1-based): x_(l) > xi_q iff
+    # Binomial(n, q) <= l - 1, x_(u) < xi_q iff Binomial(n, q) >= u. Each end is the tightest
+    # one whose failure probability is at most the level, and at q = 1/2 they are symmetric.
+    level = 0.05
+    for n, q in ((20, 0.5), (101, 0.5), (300, 0.9), (57, 0.2)):
+        x = np.arange(1.0, n + 1)  # x_(i) = i
+        _, low, high = stats.quantile_interval(x, q, level=level)
+        l, u = int(low), int(high)
+        assert 1 - stats.binomial_tail(l, n, q) <= level < 1 - stats.binomial_tail(l + 1, n, q)
+        assert stats.binomial_tail(u, n, q) <= level < stats.binomial_tail(u - 1, n, q)
+        if q == 0.5:
+            assert l + u == n + 1
+
+
 def test_quantile_interval_covers_the_true_quantile():
     rng = np.random.default_rng(1)
     misses = 0

@@ -193,7 +193,7 @@ def quantile_interval(
     Example:
         >>> import numpy as np
         >>> quantile_interval(np.arange(1.0, 21.0), 0.5, level=0.05)
-        (10.5, 6.0, 16.0)
+        (10.5, 6.0, 15.0)
         >>> quantile_interval([1.0, 2.0], 0.5)  # too few draws for the default level
         (1.5, -inf, inf)
     """
@@ -205,5 +205,5 @@ def quantile_interval(
     lower = float(x[low_ok[-1]]) if low_ok.size else -math.inf
     # x_(u) >= xi_q fails iff Bin >= u: need P(Bin >= u) = 1 - cdf[u - 1] <= level
     high_ok = np.nonzero(1 - cdf <= level)[0]  # j = u - 1
-    upper = float(x[high_ok[0] + 1]) if high_ok.size and high_ok[0] + 1 < n else math.inf
+    upper = float(x[high_ok[0]]) if high_ok.size else math.inf
     return estimate, lower, upper
