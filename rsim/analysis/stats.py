@@ -205,5 +205,5 @@ def quantile_interval(
     lower = float(x[low_ok[-1]]) if low_ok.size else -math.inf
     # x_(u) >= xi_q fails iff Bin >= u: need P(Bin >= u) = 1 - cdf[u - 1] <= level
     high_ok = np.nonzero(1 - cdf <= level)[0]  # j = u - 1
-    upper = float(x[high_ok[0]]) if high_ok.size else math.inf
+    upper = float(x[high_ok[0]]) if high_ok.size and high_ok[0] < n else math.inf
     return estimate, lower, upper
