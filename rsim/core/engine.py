@@ -133,7 +133,9 @@ def compiled(kernel: Kernel, n_devices: int = 1) -> _BlockProgram:
     """
     simulate = samplers.sampler(kernel.sampler).sample
 
-    def block(root, sample_ids, betas, law_state):
+    def block(
+        root: jax.Array, sample_ids: jax.Array, betas: jax.Array, law_state: jax.Array
+    ) -> dict[str, jax.Array]:
         sample_keys = jax.vmap(lambda i: keys.sample(root, i))(sample_ids)
         return jax.vmap(lambda key: simulate(kernel, key, betas, law_state))(sample_keys)
 

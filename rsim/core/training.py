@@ -43,8 +43,6 @@ from rsim.core import branches, keys, laws
 
 # Runs per device call are chosen so that the activations kept for backprop stay under this.
 MEMORY_BUDGET_BYTES = 2 << 30
-# Counts traces of the epoch function (a test checks a learning-rate grid compiles once).
-TRACES = {"epoch": 0}
 # The random stream of weights and batches (recorded in every training result file).
 PRNG_SETTINGS = schema.TRAINING_PRNG_SETTINGS
 
@@ -310,7 +308,6 @@ def _epoch(arch: Architecture, optimizer_name: str, batch_size: int, steps: int,
     update = jax.vmap(tx.update)
 
     def epoch(params, state, work, alpha, lr, epoch_keys, x, y, x_test, y_test):
-        TRACES["epoch"] += 1  # runs while tracing only: counts compilations
         state = jax.vmap(_with_learning_rate)(state, lr)
         order = jax.vmap(lambda key: jax.random.permutation(key, len(x)))(epoch_keys)
         batches = order[:, : steps * batch_size].reshape(runs, steps, batch_size)

@@ -14,6 +14,7 @@ layer k's step sees ``k`` (1..L) and the layer's weights ``w`` of a correlated l
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -167,7 +168,9 @@ class LayerSampler(Sampler):
             out["log_grad_diff"] = _log_distance(carry.log_p, carry.p, b)
         return out
 
-    def _forward_step(self, layers: Layers, origin: jax.Array):
+    def _forward_step(
+        self, layers: Layers, origin: jax.Array
+    ) -> Callable[[ForwardCarry, tuple], tuple[ForwardCarry, NamedTuple | None]]:
         """The forward scan's body: (ForwardCarry, (k, w)) -> (ForwardCarry, stored | None)."""
         kernel, homogeneous = layers.kernel, layers.branch.positively_homogeneous
 
@@ -185,7 +188,9 @@ class LayerSampler(Sampler):
 
         return step
 
-    def _backward_step(self, layers: Layers):
+    def _backward_step(
+        self, layers: Layers
+    ) -> Callable[[BackwardCarry, tuple], tuple[BackwardCarry, None]]:
         """The backward scan's body: (BackwardCarry, (k, w, stored)) -> (BackwardCarry, None)."""
         homogeneous = layers.branch.positively_homogeneous
 
