@@ -41,6 +41,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
 
 from rsim.core import branches, keys, laws
 
@@ -50,7 +51,7 @@ def sample_key(seed: int, sample: int) -> jax.Array:
     return keys.sample(jax.random.PRNGKey(seed), sample)
 
 
-def initial_state(key, width: int, n_in: int, dtype) -> jax.Array:
+def initial_state(key: jax.Array, width: int, n_in: int, dtype: DTypeLike) -> jax.Array:
     """h_0 = A x with x ~ U[0, 1]^n_in and A_ij ~ N(0, 1/n_in) (the simulator's readin law)."""
     x = jax.random.uniform(keys.tagged(key, keys.LIMIT_INPUT), (n_in,), dtype)
     a = laws.draw("gaussian", keys.tagged(key, keys.LIMIT_READIN), (width, n_in), n_in, 1.0, dtype)
@@ -60,7 +61,9 @@ def initial_state(key, width: int, n_in: int, dtype) -> jax.Array:
 # --- ODE ----------------------------------------------------------------------------------------
 
 
-def smooth_weights(key, n_matrices: int, width: int, gain: float, lengthscale: float, dtype):
+def smooth_weights(
+    key: jax.Array, n_matrices: int, width: int, gain: float, lengthscale: float, dtype: DTypeLike
+) -> jax.Array:
     """Fourier coefficients ``(2, M, n_matrices, d, d)`` of one smooth realisation of
     (V(t), W(t)): stationary Gaussian entries of variance gain^2/d, RBF kernel in t."""
     return laws.smooth_coefficients(
@@ -73,7 +76,7 @@ def smooth_weights(key, n_matrices: int, width: int, gain: float, lengthscale: f
     )
 
 
-def weight_path(coefficients, finest: int, lengthscale: float) -> jax.Array:
+def weight_path(coefficients: jax.Array, finest: int, lengthscale: float) -> jax.Array:
     """The weights at t = j/finest, j = 1..finest: ``(finest, n_matrices, d, d)``.
 
     The grid of depth L (dividing ``finest``) is the sub-grid ``path[r-1::r]``, r = finest/L.
@@ -81,7 +84,12 @@ def weight_path(coefficients, finest: int, lengthscale: float) -> jax.Array:
     return laws.smooth_at(coefficients, jnp.arange(1, finest + 1) / finest, lengthscale)
 
 
-def euler(residual: Callable, layer_weights, h0, alphas) -> jax.Array:
+def euler(
+    residual: Callable[[jax.Array, jax.Array], jax.Array],
+    layer_weights: jax.Array,
+    h0: jax.Array,
+    alphas: ArrayLike,
+) -> jax.Array:
     """The ResNet h_{k+1} = h_k + alpha V_{k+1} g(h_k, Theta_{k+1}) for each alpha of ``alphas``.
 
     ``layer_weights``: ``(L, n_matrices, d, d)``, layer k+1's weights at index k; ``h0``:
@@ -90,7 +98,7 @@ def euler(residual: Callable, layer_weights, h0, alphas) -> jax.Array:
     alphas = jnp.asarray(alphas, h0.dtype)[:, None]
     start = jnp.broadcast_to(h0, (alphas.shape[0], h0.shape[-1]))
 
-    def step(h, w):
+    def step(h: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
         h = h + alphas * residual(w, h)
         return h, h
 
@@ -99,7 +107,12 @@ def euler(residual: Callable, layer_weights, h0, alphas) -> jax.Array:
 
 
 def reference_ode(
-    residual: Callable, coefficients, lengthscale: float, h0, ts, tolerance: float
+    residual: Callable[[jax.Array, jax.Array], jax.Array],
+    coefficients: jax.Array,
+    lengthscale: float,
+    h0: jax.Array,
+    ts: jax.Array,
+    tolerance: float,
 ) -> jax.Array:
     """H at times ``ts`` for dH_t = V_t g(H_t, Theta_t) dt, H_0 = h0, by diffrax's Dopri8
     (8th order, adaptive, rtol = atol = ``tolerance``, 7th-order dense output between steps).
@@ -108,7 +121,7 @@ def reference_ode(
     """
     import diffrax
 
-    def field(t, h, args):
+    def field(t: jax.Array, h: jax.Array, args: None) -> jax.Array:
         return residual(laws.smooth_at(coefficients, t, lengthscale), h)
 
     solution = diffrax.diffeqsolve(
@@ -125,7 +138,9 @@ def reference_ode(
     return solution.ys
 
 
-def doubling_gaps(trajectories: dict[int, jax.Array], depths) -> tuple[jax.Array, jax.Array]:
+def doubling_gaps(
+    trajectories: dict[int, jax.Array], depths: tuple[int, ...]
+) -> tuple[jax.Array, jax.Array]:
     """The reference-free errors of each depth L of ``depths``: max_k ||h^(L)_k - h^(2L)_2k||
     and ||h^(L)_L - h^(2L)_2L|| (at t = 1), ``(len(depths),)`` each.
 
@@ -140,7 +155,7 @@ def doubling_gaps(trajectories: dict[int, jax.Array], depths) -> tuple[jax.Array
     return jnp.stack(maxima), jnp.stack(finals)
 
 
-def largest_real_eigenvalue(matrices) -> jax.Array:
+def largest_real_eigenvalue(matrices: jax.Array) -> jax.Array:
     """max over the matrices ``(n, d, d)`` of their largest real eigenvalue; -inf if none.
 
     LAPACK's real eigensolver returns real eigenvalues with an imaginary part of exactly 0.
@@ -151,7 +166,7 @@ def largest_real_eigenvalue(matrices) -> jax.Array:
 
 
 def ode_sample(
-    key,
+    key: jax.Array,
     *,
     model: str,
     activation: str,
@@ -163,8 +178,8 @@ def ode_sample(
     depths: tuple[int, ...],
     betas: tuple[float, ...],
     tolerance: float,
-    dtype=jnp.float64,
-) -> dict:
+    dtype: DTypeLike = jnp.float64,
+) -> dict[str, jax.Array]:
     """Everything the ODE experiment measures on one realisation, for every depth L:
 
     * ``error[L]`` = max_k ||H_{k/L} - h_k|| at alpha = 1/L; ``error_final[L]`` = ||H_1 - h_L||;
@@ -185,7 +200,7 @@ def ode_sample(
     loose = reference_ode(branch.residual, coefficients, lengthscale, h0, ts, 100 * tolerance)
     path = weight_path(coefficients, 2 * finest, lengthscale)  # depth 2L for every L
 
-    def grid(depth):  # the weights of depth L: t = k/L, k = 1..L
+    def grid(depth: int) -> jax.Array:  # the weights of depth L: t = k/L, k = 1..L
         return path[2 * finest // depth - 1 :: 2 * finest // depth]
 
     norm0 = jnp.linalg.norm(h0)
@@ -230,7 +245,7 @@ def ode_sample(
 # --- SDE ----------------------------------------------------------------------------------------
 
 
-def brownian_increments(key, steps: int, width: int, dtype) -> jax.Array:
+def brownian_increments(key: jax.Array, steps: int, width: int, dtype: DTypeLike) -> jax.Array:
     """Increments B_{(j+1)/n} - B_{j/n} of a d x d matrix of standard Brownian motions on
     [0, 1], n = ``steps``: ``(n, d, d)`` i.i.d. N(0, 1/n)."""
     return jax.random.normal(
@@ -238,7 +253,7 @@ def brownian_increments(key, steps: int, width: int, dtype) -> jax.Array:
     ) / jnp.sqrt(jnp.asarray(steps, dtype))
 
 
-def coarsen(increments, factor: int) -> jax.Array:
+def coarsen(increments: jax.Array, factor: int) -> jax.Array:
     """The same Brownian path on a grid ``factor`` times coarser: sums of consecutive blocks
     of ``factor`` fine increments (B_{(k+1)/L} - B_{k/L} = sum of the fine increments inside)."""
     steps = increments.shape[0]
@@ -246,7 +261,7 @@ def coarsen(increments, factor: int) -> jax.Array:
 
 
 def euler_maruyama(
-    activation: str, negative_slope: float, gain: float, h0, increments
+    activation: str, negative_slope: float, gain: float, h0: jax.Array, increments: jax.Array
 ) -> jax.Array:
     """res-1 at depth L = len(increments) with alpha = 1/sqrt(L), V_{k+1} = gain sqrt(L/d) dB_k
     (entries N(0, gain^2/d)): the Euler-Maruyama scheme of dH = (gain/sqrt(d)) dB sigma(H).
@@ -259,7 +274,7 @@ def euler_maruyama(
 
 
 def sde_sample(
-    key,
+    key: jax.Array,
     *,
     activation: str,
     negative_slope: float,
@@ -268,8 +283,8 @@ def sde_sample(
     gain: float,
     depths: tuple[int, ...],
     reference_depth: int,
-    dtype=jnp.float64,
-) -> dict:
+    dtype: DTypeLike = jnp.float64,
+) -> dict[str, jax.Array]:
     """Strong errors of res-1 against its SDE on one Brownian path, for every depth L:
 
     * ``doubling_gap[L]``, ``doubling_gap_final[L]``: the reference-free errors

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import jax
@@ -45,10 +45,12 @@ from rsim.core import branches, keys, laws
 MEMORY_BUDGET_BYTES = 2 << 30
 # The random stream of weights and batches (recorded in every training result file).
 PRNG_SETTINGS = schema.TRAINING_PRNG_SETTINGS
+# The parameters of one run, or of every run (runs first): A, layers, B.
+Params = dict[str, jax.Array]
 
 
 @contextlib.contextmanager
-def numerics():
+def numerics() -> Iterator[None]:
     """The JAX settings every trace and call of :func:`train_runs` runs under, whatever the
     process's defaults: float32 (x64 off) and the Threefry mode of ``PRNG_SETTINGS``."""
     partitionable = PRNG_SETTINGS["threefry_partitionable"]
@@ -76,16 +78,18 @@ class Architecture:
 
     @property
     def shape(self) -> branches.Shape:
+        """The branch's shape: weights, fan-in and hidden size."""
         return branches.Shape(
             self.model, self.width, self.branch_depth, self.image_size, self.kernel_size
         )
 
     @property
     def branch(self) -> branches.Branch:
+        """The branch: its residual V g(h, W) on rows."""
         return branches.branch(self.model, self.activation, self.negative_slope, shape=self.shape)
 
 
-def init_params(arch: Architecture, key: jax.Array, fgn_scale: jax.Array) -> dict:
+def init_params(arch: Architecture, key: jax.Array, fgn_scale: jax.Array) -> Params:
     """A (width, n_in), layers (L, n_matrices, *weight_shape) (V first: d x d matrices or
     C x C x k x k kernels), B (n_classes, dim), by rsim's laws: variance gain^2 / fan_in (the
     Shape's fan-in for the layers); layers along k from :func:`laws.path` for correlated laws."""
@@ -123,20 +127,22 @@ def readin(arch: Architecture, a: jax.Array, x: jax.Array) -> jax.Array:
     return x @ a.T
 
 
-def logits(arch: Architecture, params: dict, alpha: jax.Array, x: jax.Array) -> jax.Array:
+def logits(arch: Architecture, params: Params, alpha: jax.Array, x: jax.Array) -> jax.Array:
     """B h_L for the examples of ``x`` (rows, or images for conv): h_0 = A x,
     h_{k+1} = h_k + alpha V g(h_k, W) (a scan), one run. The definition that training's
     column layout (:func:`loss_and_gradients`) is tested against."""
     residual = arch.branch.residual
 
-    def layer(h, w):
+    def layer(h: jax.Array, w: jax.Array) -> tuple[jax.Array, None]:
         return h + alpha * residual(w, h), None
 
     h_last, _ = jax.lax.scan(layer, readin(arch, params["A"], x), params["layers"])
     return h_last @ params["B"].T
 
 
-def cross_entropy(arch: Architecture, params: dict, alpha, x, y) -> jax.Array:
+def cross_entropy(
+    arch: Architecture, params: Params, alpha: jax.Array, x: jax.Array, y: jax.Array
+) -> jax.Array:
     """Mean over the batch of -log softmax(B h_L)_y."""
     scores = logits(arch, params, alpha, x)
     return optax.softmax_cross_entropy_with_integer_labels(scores, y).mean()
@@ -148,7 +154,7 @@ def optimizer(name: str) -> optax.GradientTransformation:
     return optax.inject_hyperparams(make)(learning_rate=1.0)
 
 
-def _with_learning_rate(state, lr):
+def _with_learning_rate(state: optax.OptState, lr: jax.Array) -> optax.OptState:
     return state._replace(hyperparams={**state.hyperparams, "learning_rate": lr})
 
 
@@ -178,7 +184,7 @@ def column_residual(arch: Architecture) -> Callable[[jax.Array, jax.Array], jax.
     if arch.model == "res1":
         return lambda w, h: w[0] @ sigma(h)
 
-    def dense(w, h):
+    def dense(w: jax.Array, h: jax.Array) -> jax.Array:
         u = h
         for i in range(1, arch.shape.n_matrices):
             u = sigma(w[i] @ u)
@@ -187,19 +193,27 @@ def column_residual(arch: Architecture) -> Callable[[jax.Array, jax.Array], jax.
     return dense
 
 
-def _layer(layers: jax.Array, k) -> jax.Array:
+def _layer(layers: jax.Array, k: jax.Array | int) -> jax.Array:
     """Layer k of every run: (runs, n_matrices, *weight_shape)."""
     return jax.lax.dynamic_index_in_dim(layers, k, axis=1, keepdims=False)
 
 
-def hidden_last(arch, layers, alpha, h, trajectory=None):
+def hidden_last(
+    arch: Architecture,
+    layers: jax.Array,
+    alpha: jax.Array,
+    h: jax.Array,
+    trajectory: jax.Array | None = None,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     """h_L of every run from h_0 = ``h`` (runs, dim, n): h_{k+1} = h_k + alpha V g(h_k, W),
     ``layers`` (runs, L, ...), ``alpha`` (runs,). With ``trajectory`` (an (L, runs, dim, n)
     buffer, overwritten) returns ``(h_L, trajectory)`` holding h_0 .. h_{L-1}."""
     residual = jax.vmap(column_residual(arch))
     scale = alpha[:, None, None]
 
-    def layer(k, carry):
+    def layer(
+        k: jax.Array, carry: tuple[jax.Array, jax.Array | None]
+    ) -> tuple[jax.Array, jax.Array | None]:
         h, stored = carry
         if stored is not None:
             stored = jax.lax.dynamic_update_index_in_dim(stored, h, k, axis=0)
@@ -209,20 +223,27 @@ def hidden_last(arch, layers, alpha, h, trajectory=None):
     return h if trajectory is None else (h, trajectory)
 
 
-def _backward(arch, layers, alpha, trajectory, grad_h, grad_layers):
+def _backward(
+    arch: Architecture,
+    layers: jax.Array,
+    alpha: jax.Array,
+    trajectory: jax.Array,
+    grad_h: jax.Array,
+    grad_layers: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
     """Backprop through the layers from dLoss/dh_L = ``grad_h`` (runs, dim, n): for
     k = L-1 .. 0, with g = alpha dLoss/dh_{k+1}, dLoss/dw_k = (d branch/dw)^T g and
     dLoss/dh_k = dLoss/dh_{k+1} + (d branch/dh)^T g, the branch recomputed at the stored h_k.
     Returns dLoss/dh_0 and ``grad_layers`` (a (runs, L, ...) buffer, overwritten)."""
     residual = column_residual(arch)
 
-    def pullback(w, h, g):
+    def pullback(w: jax.Array, h: jax.Array, g: jax.Array) -> tuple[jax.Array, jax.Array]:
         return jax.vjp(residual, w, h)[1](g)
 
     pullback = jax.vmap(pullback)
     scale = alpha[:, None, None]
 
-    def layer(i, carry):
+    def layer(i: jax.Array, carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         grad_h, grad_layers = carry
         k = arch.depth - 1 - i
         grad_w, grad_branch = pullback(_layer(layers, k), trajectory[k], scale * grad_h)
@@ -242,7 +263,15 @@ def _scores(b: jax.Array, h: jax.Array) -> jax.Array:
     return h.T @ b.T
 
 
-def loss_and_gradients(arch, params, alpha, x, y, trajectory, grad_layers):
+def loss_and_gradients(
+    arch: Architecture,
+    params: Params,
+    alpha: jax.Array,
+    x: jax.Array,
+    y: jax.Array,
+    trajectory: jax.Array,
+    grad_layers: jax.Array,
+) -> tuple[jax.Array, Params, jax.Array]:
     """Each run's mean cross-entropy on its batch ``x`` (runs, n, ...), ``y`` (runs, n) and its
     gradient in every parameter (the same pytree as ``params``, runs first); ``trajectory``
     and ``grad_layers`` are work buffers (see :func:`hidden_last`, :func:`_backward`), returned
@@ -252,7 +281,7 @@ def loss_and_gradients(arch, params, alpha, x, y, trajectory, grad_layers):
     )
     h_last, trajectory = hidden_last(arch, params["layers"], alpha, h0, trajectory)
 
-    def head(b, h):
+    def head(b: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
         losses = jax.vmap(
             lambda b, h, y: optax.softmax_cross_entropy_with_integer_labels(_scores(b, h), y).mean()
         )(b, h, y)
@@ -277,7 +306,9 @@ def work_buffers(arch: Architecture, batch_size: int, runs: int) -> tuple[jax.Ar
     )
 
 
-def _accuracy(arch: Architecture, params, alpha, x, y) -> jax.Array:
+def _accuracy(
+    arch: Architecture, params: Params, alpha: jax.Array, x: jax.Array, y: jax.Array
+) -> jax.Array:
     """Each run's fraction of rows ``x`` (n, ...) whose finite logits put the label first."""
     h0 = jax.vmap(functools.partial(_readin_columns, arch), in_axes=(0, None))(params["A"], x)
     scores = jax.vmap(_scores)(params["B"], hidden_last(arch, params["layers"], alpha, h0))
@@ -286,11 +317,13 @@ def _accuracy(arch: Architecture, params, alpha, x, y) -> jax.Array:
 
 
 @functools.cache
-def _initializer(arch: Architecture, optimizer_name: str):
+def _initializer(
+    arch: Architecture, optimizer_name: str
+) -> Callable[[jax.Array, jax.Array], tuple[Params, optax.OptState]]:
     """jit(vmap) over runs: (keys, fgn_scale) -> (params, optimizer state), runs first."""
     tx = optimizer(optimizer_name)
 
-    def one(key, fgn_scale):
+    def one(key: jax.Array, fgn_scale: jax.Array) -> tuple[Params, optax.OptState]:
         params = init_params(arch, key, fgn_scale)
         return params, tx.init(params)
 
@@ -298,7 +331,9 @@ def _initializer(arch: Architecture, optimizer_name: str):
 
 
 @functools.cache
-def _epoch(arch: Architecture, optimizer_name: str, batch_size: int, steps: int, runs: int):
+def _epoch(
+    arch: Architecture, optimizer_name: str, batch_size: int, steps: int, runs: int
+) -> Callable[..., tuple]:
     """jit of one epoch of ``runs`` runs (runs first in every argument): ``steps`` Adam/SGD
     steps on batches of a fresh permutation of the training set (per run), then the test
     accuracy. (params, state, work, alpha, lr, keys, x, y, x_test, y_test) -> (params, state,
@@ -307,13 +342,24 @@ def _epoch(arch: Architecture, optimizer_name: str, batch_size: int, steps: int,
     tx = optimizer(optimizer_name)
     update = jax.vmap(tx.update)
 
-    def epoch(params, state, work, alpha, lr, epoch_keys, x, y, x_test, y_test):
+    def epoch(
+        params: Params,
+        state: optax.OptState,
+        work: tuple[jax.Array, jax.Array],
+        alpha: jax.Array,
+        lr: jax.Array,
+        epoch_keys: jax.Array,
+        x: jax.Array,
+        y: jax.Array,
+        x_test: jax.Array,
+        y_test: jax.Array,
+    ) -> tuple[Params, optax.OptState, tuple[jax.Array, jax.Array], jax.Array, jax.Array]:
         state = jax.vmap(_with_learning_rate)(state, lr)
         order = jax.vmap(lambda key: jax.random.permutation(key, len(x)))(epoch_keys)
         batches = order[:, : steps * batch_size].reshape(runs, steps, batch_size)
         trajectory, grad_layers = work
 
-        def step(carry, batch):
+        def step(carry: tuple, batch: jax.Array) -> tuple[tuple, jax.Array]:
             params, state, trajectory, grad_layers = carry
             losses, grads, trajectory = loss_and_gradients(
                 arch, params, alpha, x[batch], y[batch], trajectory, grad_layers
