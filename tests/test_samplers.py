@@ -34,10 +34,12 @@ def test_where_each_sampler_is_exact(init, model):
     assert samplers.sampler("projection").exact_for(init, model) == projection
 
 
-@pytest.mark.parametrize("change", [{"model": "conv", "image_size": 4}, {"init": "uniform"}])
-def test_the_engine_refuses_a_sampler_where_it_is_not_exact(change):
-    kernel = make_kernel(init="gaussian", sampler="projection", width=4, depth=3, block=2)
-    kernel = dataclasses.replace(kernel, **change)
+@pytest.mark.parametrize(
+    "options", [dict(model="conv", init="gaussian", width=2, image_size=4), dict(init="uniform")]
+)
+def test_the_engine_refuses_a_sampler_where_it_is_not_exact(options):
+    kernel = make_kernel(depth=3, block=2, **options)  # explicit: valid
+    kernel = dataclasses.replace(kernel, sampler="projection")
     with pytest.raises(ValueError, match="^the projection sampler is not exact in law for "):
         engine.run(kernel, [0.5], samples=2, seed=0, progress=False)
 

@@ -44,6 +44,15 @@ class BackwardCarry(NamedTuple):
     log_p: jax.Array  # (n_betas,) p_k / ||p_L|| = exp(log_p) p
 
 
+class Start(NamedTuple):
+    """A sample's read-in h_0 = A x, the start of every beta."""
+
+    h: jax.Array  # (n_betas, d) the hidden state h_0 as carried (see ForwardCarry)
+    log_h: jax.Array  # (n_betas,) its log scale
+    origin: jax.Array  # (n_betas, d) h_0 / ||h_0||
+    z: jax.Array  # (n_betas, d) the tangent's start: uniform on the unit sphere
+
+
 class LayerOutput(NamedTuple):
     """One forward layer step: the next states before renormalising, and what the layer saw."""
 
@@ -143,19 +152,19 @@ class LayerSampler(Sampler):
         branch = branches.branch(
             kernel.model, kernel.activation, kernel.negative_slope, shape=kernel.shape
         )
-        start, origin, z = _start(kernel, branch, key, n_betas)
+        start = _start(kernel, branch, key, n_betas)
         layers = Layers(kernel, branch, alpha, keys.tagged(key, keys.LAYERS))
         zeros = jnp.zeros((n_betas,), dtype)
         indices = jnp.arange(1, kernel.depth + 1)
         path = _weight_path(kernel, layers.key, law_state)
-        start = ForwardCarry(*start, jnp.full((n_betas,), -jnp.inf, dtype), z, zeros)
+        never = jnp.full((n_betas,), -jnp.inf, dtype)  # log max_k ||h_k - h_0|| before layer 1
         last, stored = jax.lax.scan(
-            self._forward_step(layers, origin),
-            start,
+            self._forward_step(layers, start.origin),
+            ForwardCarry(start.h, start.log_h, never, start.z, zeros),
             (indices, path),
             unroll=self.unroll(kernel.model),
         )
-        out = _forward_metrics(kernel, last, origin, z, path)
+        out = _forward_metrics(kernel, last, start, path)
         if kernel.backprop:
             b = _readout(kernel, key, n_betas)
             carry, _ = jax.lax.scan(
@@ -201,13 +210,9 @@ class LayerSampler(Sampler):
         return step
 
 
-def _start(
-    kernel: Kernel, branch: branches.Branch, key: jax.Array, n_betas: int
-) -> tuple[tuple[jax.Array, jax.Array], jax.Array, jax.Array]:
-    """The read-in h_0 = A x of the sample: ``((h, log_h), origin, z)``, the log-domain start
-    of every beta (:class:`ForwardCarry`), h_0 / ||h_0|| and the tangent's start z, uniform on
-    the sphere (its radius, sqrt(d) in the text, cancels in every ratio), each
-    ``(n_betas, d)`` rows."""
+def _start(kernel: Kernel, branch: branches.Branch, key: jax.Array, n_betas: int) -> Start:
+    """The read-in h_0 = A x of the sample and the tangent's start z, for every beta (z is
+    uniform on the sphere: its radius, sqrt(d) in the text, cancels in every ratio)."""
     shape, dtype = kernel.shape, kernel.dtype
     x = jax.random.uniform(keys.tagged(key, keys.INPUT), shape.input_shape(kernel.n_in), dtype)
     a = laws.draw(
@@ -227,7 +232,7 @@ def _start(
         h, log_h = jnp.broadcast_to(h0, (n_betas, shape.dim)), jnp.full((n_betas,), -jnp.log(norm0))
     z = jax.random.normal(keys.tagged(key, keys.TANGENT), (shape.dim,), dtype)
     z = jnp.broadcast_to(z / jnp.linalg.norm(z), (n_betas, shape.dim))
-    return (h, log_h), origin, z
+    return Start(h, log_h, origin, z)
 
 
 def _weight_path(kernel: Kernel, layer_key: jax.Array, law_state: jax.Array) -> jax.Array | None:
@@ -262,19 +267,19 @@ def _readout(kernel: Kernel, key: jax.Array, n_betas: int) -> jax.Array:
 
 
 def _forward_metrics(
-    kernel: Kernel, last: ForwardCarry, origin: jax.Array, z: jax.Array, path: jax.Array | None
+    kernel: Kernel, last: ForwardCarry, start: Start, path: jax.Array | None
 ) -> dict[str, jax.Array]:
     """The hidden-state metrics, the tangent's (jvp) and the weight path's first entries."""
     out = {
         "log_hidden_ratio": last.log_h + _log_norm(last.h),
-        "log_hidden_diff": _log_distance(last.log_h, last.h, origin),
+        "log_hidden_diff": _log_distance(last.log_h, last.h, start.origin),
         "log_hidden_maxdiff": last.log_max,
     }
     if kernel.weight_paths:  # V_k's first entry, on the path every beta was simulated with
         out["weight_path"] = path.reshape(kernel.depth, -1)[:, 0]
     if kernel.tangent:
         out["log_jvp_ratio"] = last.log_q + _log_norm(last.q)
-        out["log_jvp_diff"] = _log_distance(last.log_q, last.q, z)
+        out["log_jvp_diff"] = _log_distance(last.log_q, last.q, start.z)
     return out
 
 
