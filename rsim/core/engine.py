@@ -130,8 +130,15 @@ def compiled(kernel: Kernel, n_devices: int = 1) -> _BlockProgram:
 
     Returns:
         The program (cached: one per kernel and device count).
+
+    Raises:
+        ValueError: where the kernel's sampler is not exact in law for it (one line).
     """
-    simulate = samplers.sampler(kernel.sampler).sample
+    sampler = samplers.sampler(kernel.sampler)
+    refusal = sampler.refusal(kernel)
+    if refusal:
+        raise ValueError(refusal)
+    simulate = sampler.sample
 
     def block(
         root: jax.Array, sample_ids: jax.Array, betas: jax.Array, law_state: jax.Array

@@ -7,10 +7,14 @@ registered once in :data:`SAMPLERS` below:
 * ``projection`` (:mod:`.projection`): each Gaussian matrix's action on the vectors it
   meets, sampled from its exact law in O(d) numbers; i.i.d. Gaussian weights, dense branches.
 
-A new sampler is a new module defining a :class:`~rsim.core.samplers.base.Sampler` (or,
-if it carries the ``(n_betas, d)`` states layer by layer, a
-:class:`~rsim.core.samplers.scan.LayerSampler`: its forward step, what it stores, its backward
-step) and one entry in the ``_registry(...)`` call below.
+A new sampler is one new module and one entry in the ``_registry(...)`` call below. The
+module defines a :class:`~rsim.core.samplers.base.Sampler`: ``name``, ``exact_for(init,
+model)`` (and ``refusal(kernel)`` where more than the law and the branch decide),
+``sample(kernel, key, betas, law_state)`` -> the metrics of one sample, and ``block_rule``
+where its blocks differ from explicit's; or, if it carries every beta's ``(n_betas, d)``
+states layer by layer, a :class:`~rsim.core.samplers.scan.LayerSampler`: ``forward``,
+``stored`` and ``backward`` layer steps (and ``unroll``). Its name also goes into
+``rsim.schema.SAMPLERS``, the options' vocabulary (tests/test_samplers.py checks they agree).
 
 >>> from rsim.core.samplers import sampler
 >>> sampler("projection").exact_for("gaussian", "conv")

@@ -50,6 +50,25 @@ class Sampler(abc.ABC):
             True where the sampler may be used.
         """
 
+    def refusal(self, kernel: Kernel) -> str | None:
+        """Why this sampler cannot simulate ``kernel`` exactly in law (one line), or None.
+
+        The default reads :meth:`exact_for`; a sampler with more conditions (an activation,
+        the gradients) overrides this.
+
+        Args:
+            kernel: the simulation.
+
+        Returns:
+            The reason, or None where the sampler may be used.
+        """
+        if self.exact_for(kernel.init, kernel.model):
+            return None
+        return (
+            f"the {self.name} sampler is not exact in law for init={kernel.init!r}, "
+            f"model={kernel.model!r}"
+        )
+
     @abc.abstractmethod
     def sample(
         self, kernel: Kernel, key: jax.Array, betas: jax.Array, law_state: jax.Array

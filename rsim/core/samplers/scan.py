@@ -141,11 +141,6 @@ class LayerSampler(Sampler):
         scale of H (:func:`rsim.core.spectra.hurst_scale`, so a sweep over H compiles once),
         unused otherwise.
         """
-        if not self.exact_for(kernel.init, kernel.model):
-            raise ValueError(
-                f"the {self.name} sampler is not exact in law for init={kernel.init!r}, "
-                f"model={kernel.model!r}"
-            )
         dtype = kernel.dtype
         n_betas = betas.shape[0]
         alpha = (jnp.asarray(kernel.depth, dtype) ** -betas)[:, None]
