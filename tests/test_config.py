@@ -1,8 +1,8 @@
 import pytest
+from tracing import count_traces
 
 import rsim
 from rsim.checks import ConfigError
-from rsim.core import engine
 from rsim.experiments.cells import CellSpec
 
 
@@ -68,10 +68,9 @@ def test_a_key_the_experiment_does_not_use_is_refused_naming_it():
 
 
 def test_simulate_validates_before_computing():
-    traces = sum(engine.TRACE_COUNT.values())
-    with pytest.raises(ConfigError, match="width"):
+    with count_traces() as traces, pytest.raises(ConfigError, match="width"):
         rsim.simulate(width=0)
-    assert sum(engine.TRACE_COUNT.values()) == traces
+    assert not traces  # nothing traced, so nothing compiled or run
 
 
 def test_digest_ignores_chunk_and_tracks_everything_else():

@@ -12,11 +12,12 @@ import jax
 import pytest
 from conftest import ROOT
 from omegaconf import OmegaConf
+from tracing import count_traces
 
 import rsim
 from rsim import checks, cli, device
 from rsim.checks import ConfigError
-from rsim.core import engine, memory
+from rsim.core import memory
 from rsim.experiments.cells import CellSpec
 from rsim.experiments.limits import OdeSpec, SdeSpec
 from rsim.experiments.training import TrainSpec
@@ -144,8 +145,7 @@ def _preflight(spec: CellSpec, monkeypatch) -> None:
 
 
 def test_a_result_table_larger_than_the_host_is_refused_before_computing(monkeypatch):
-    traces = sum(engine.TRACE_COUNT.values())
-    with pytest.raises(ConfigError) as error:
+    with count_traces() as traces, pytest.raises(ConfigError) as error:
         _preflight(CellSpec(samples=10**7, width=8, depth=10), monkeypatch)
     message = str(error.value)
     assert "\n" not in message
@@ -153,7 +153,7 @@ def test_a_result_table_larger_than_the_host_is_refused_before_computing(monkeyp
     assert "10000000 samples x 3 betas = 30000000 rows" in message
     assert f"offers 200 MiB ({device.MEMORY_LIMIT_ENV})" in message
     fit = int(re.search(r"use samples=(\d+) or fewer, or split the run", message).group(1))
-    assert sum(engine.TRACE_COUNT.values()) == traces  # nothing compiled, nothing run
+    assert not traces  # nothing traced: nothing compiled, nothing run
     # The advice is exact: the samples it names fit, one more does not; a small cell fits.
     _preflight(CellSpec(samples=fit, width=8, depth=10), monkeypatch)
     with pytest.raises(ConfigError, match="result table"):

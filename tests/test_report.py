@@ -44,11 +44,11 @@ def test_quantile_interval_ends_are_the_tightest_order_statistics_at_the_level()
     for n, q in ((20, 0.5), (101, 0.5), (300, 0.9), (57, 0.2)):
         x = np.arange(1.0, n + 1)  # x_(i) = i
         _, low, high = stats.quantile_interval(x, q, level=level)
-        l, u = int(low), int(high)
-        assert 1 - stats.binomial_tail(l, n, q) <= level < 1 - stats.binomial_tail(l + 1, n, q)
-        assert stats.binomial_tail(u, n, q) <= level < stats.binomial_tail(u - 1, n, q)
+        lo, up = int(low), int(high)
+        assert 1 - stats.binomial_tail(lo, n, q) <= level < 1 - stats.binomial_tail(lo + 1, n, q)
+        assert stats.binomial_tail(up, n, q) <= level < stats.binomial_tail(up - 1, n, q)
         if q == 0.5:
-            assert l + u == n + 1
+            assert lo + up == n + 1
 
 
 def test_quantile_interval_covers_the_true_quantile():

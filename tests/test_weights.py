@@ -8,11 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
+from tracing import ENGINE_BLOCK, count_traces
 from variants import HURST_LAWS
 
 import rsim
 from rsim.core import engine, laws, spectra
-from rsim.experiments.cells import CellSpec
 
 
 @pytest.mark.parametrize("lengthscale", [0.02, 0.1, 0.5, 2.0])
@@ -104,12 +104,10 @@ def test_all_betas_share_one_weight_path():
 @pytest.mark.parametrize("init", HURST_LAWS)
 def test_hurst_is_traced_and_columns_are_carried(init):
     """A sweep over H compiles once, for every law with a Hurst index."""
-    spec = CellSpec(init=init, hurst=0.3, width=6, depth=12, samples=2)
-    kernel = spec.kernel()
     rsim.simulate(init=init, hurst=0.3, width=6, depth=12, samples=2)
-    traces = engine.TRACE_COUNT[kernel]
-    frame = rsim.simulate(init=init, hurst=0.9, width=6, depth=12, samples=2)
-    assert engine.TRACE_COUNT[kernel] == traces
+    with count_traces() as traces:
+        frame = rsim.simulate(init=init, hurst=0.9, width=6, depth=12, samples=2)
+    assert traces[ENGINE_BLOCK] == 0
     assert (frame["hurst"] == 0.9).all() and frame["lengthscale"].isna().all()
     assert (frame["init"] == init).all()
     smooth = rsim.simulate(init="smooth", lengthscale=0.2, width=6, depth=12, samples=2)

@@ -41,17 +41,36 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
 
 from rsim.core import branches, keys, laws
 
 
 def sample_key(seed: int, sample: int) -> jax.Array:
-    """The key of one realisation: fold_in(PRNGKey(seed), sample), shared by every depth."""
+    """The key of one realisation: fold_in(PRNGKey(seed), sample), shared by every depth.
+
+    Args:
+        seed: the experiment's seed.
+        sample: the realisation's index.
+
+    Returns:
+        The key.
+    """
     return keys.sample(jax.random.PRNGKey(seed), sample)
 
 
-def initial_state(key, width: int, n_in: int, dtype) -> jax.Array:
-    """h_0 = A x with x ~ U[0, 1]^n_in and A_ij ~ N(0, 1/n_in) (the simulator's readin law)."""
+def initial_state(key: jax.Array, width: int, n_in: int, dtype: DTypeLike) -> jax.Array:
+    """h_0 = A x with x ~ U[0, 1]^n_in and A_ij ~ N(0, 1/n_in) (the simulator's readin law).
+
+    Args:
+        key: the realisation's key.
+        width: d.
+        n_in: the input's size.
+        dtype: the float type.
+
+    Returns:
+        ``(d,)`` h_0.
+    """
     x = jax.random.uniform(keys.tagged(key, keys.LIMIT_INPUT), (n_in,), dtype)
     a = laws.draw("gaussian", keys.tagged(key, keys.LIMIT_READIN), (width, n_in), n_in, 1.0, dtype)
     return a @ x
@@ -60,9 +79,23 @@ def initial_state(key, width: int, n_in: int, dtype) -> jax.Array:
 # --- ODE ----------------------------------------------------------------------------------------
 
 
-def smooth_weights(key, n_matrices: int, width: int, gain: float, lengthscale: float, dtype):
+def smooth_weights(
+    key: jax.Array, n_matrices: int, width: int, gain: float, lengthscale: float, dtype: DTypeLike
+) -> jax.Array:
     """Fourier coefficients ``(2, M, n_matrices, d, d)`` of one smooth realisation of
-    (V(t), W(t)): stationary Gaussian entries of variance gain^2/d, RBF kernel in t."""
+    (V(t), W(t)): stationary Gaussian entries of variance gain^2/d, RBF kernel in t.
+
+    Args:
+        key: the realisation's key.
+        n_matrices: matrices per layer (V, W_1..W_m).
+        width: d.
+        gain: the entries' gain.
+        lengthscale: the RBF kernel's lengthscale in t.
+        dtype: the float type.
+
+    Returns:
+        The coefficients, for :func:`weight_path` and ``laws.smooth_at``.
+    """
     return laws.smooth_coefficients(
         keys.tagged(key, keys.LIMIT_WEIGHTS),
         (n_matrices, width, width),
@@ -73,24 +106,50 @@ def smooth_weights(key, n_matrices: int, width: int, gain: float, lengthscale: f
     )
 
 
-def weight_path(coefficients, finest: int, lengthscale: float) -> jax.Array:
+def weight_path(coefficients: jax.Array, finest: int, lengthscale: float) -> jax.Array:
     """The weights at t = j/finest, j = 1..finest: ``(finest, n_matrices, d, d)``.
 
     The grid of depth L (dividing ``finest``) is the sub-grid ``path[r-1::r]``, r = finest/L.
+
+    Args:
+        coefficients: :func:`smooth_weights`' output.
+        finest: the number of grid points.
+        lengthscale: the RBF kernel's lengthscale in t.
+
+    Returns:
+        ``(finest, n_matrices, d, d)`` weights.
     """
     return laws.smooth_at(coefficients, jnp.arange(1, finest + 1) / finest, lengthscale)
 
 
-def euler(residual: Callable, layer_weights, h0, alphas) -> jax.Array:
+def euler(
+    residual: Callable[[jax.Array, jax.Array], jax.Array],
+    layer_weights: jax.Array,
+    h0: jax.Array,
+    alphas: ArrayLike,
+) -> jax.Array:
     """The ResNet h_{k+1} = h_k + alpha V_{k+1} g(h_k, Theta_{k+1}) for each alpha of ``alphas``.
 
     ``layer_weights``: ``(L, n_matrices, d, d)``, layer k+1's weights at index k; ``h0``:
-    ``(d,)``. Returns the trajectory ``(L + 1, n_alphas, d)``, h_0 first.
+    ``(d,)``.
+
+    Args:
+        residual: the branch's ``(w, h) -> V g(h, W)`` on rows.
+        layer_weights: ``(L, n_matrices, d, d)``.
+        h0: ``(d,)`` h_0.
+        alphas: the step sizes, one trajectory each.
+
+    Returns:
+        The trajectory ``(L + 1, n_alphas, d)``, h_0 first.
+
+    >>> doubling = lambda w, h: h  # g(h) = h: each step doubles h at alpha = 1
+    >>> euler(doubling, jnp.zeros((2, 1, 1, 1)), jnp.ones(1), [1.0])[:, 0, 0].tolist()
+    [1.0, 2.0, 4.0]
     """
     alphas = jnp.asarray(alphas, h0.dtype)[:, None]
     start = jnp.broadcast_to(h0, (alphas.shape[0], h0.shape[-1]))
 
-    def step(h, w):
+    def step(h: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
         h = h + alphas * residual(w, h)
         return h, h
 
@@ -99,16 +158,32 @@ def euler(residual: Callable, layer_weights, h0, alphas) -> jax.Array:
 
 
 def reference_ode(
-    residual: Callable, coefficients, lengthscale: float, h0, ts, tolerance: float
+    residual: Callable[[jax.Array, jax.Array], jax.Array],
+    coefficients: jax.Array,
+    lengthscale: float,
+    h0: jax.Array,
+    ts: jax.Array,
+    tolerance: float,
 ) -> jax.Array:
     """H at times ``ts`` for dH_t = V_t g(H_t, Theta_t) dt, H_0 = h0, by diffrax's Dopri8
     (8th order, adaptive, rtol = atol = ``tolerance``, 7th-order dense output between steps).
 
     The vector field evaluates the smooth realisation at the solver's own times t.
+
+    Args:
+        residual: the branch's ``(w, h) -> V g(h, W)``.
+        coefficients: the smooth realisation (:func:`smooth_weights`).
+        lengthscale: its lengthscale.
+        h0: ``(d,)`` H_0.
+        ts: the output times.
+        tolerance: rtol = atol of the step size controller.
+
+    Returns:
+        ``(len(ts), d)``: H at ``ts``.
     """
     import diffrax
 
-    def field(t, h, args):
+    def field(t: jax.Array, h: jax.Array, args: None) -> jax.Array:
         return residual(laws.smooth_at(coefficients, t, lengthscale), h)
 
     solution = diffrax.diffeqsolve(
@@ -125,12 +200,25 @@ def reference_ode(
     return solution.ys
 
 
-def doubling_gaps(trajectories: dict[int, jax.Array], depths) -> tuple[jax.Array, jax.Array]:
+def doubling_gaps(
+    trajectories: dict[int, jax.Array], depths: tuple[int, ...]
+) -> tuple[jax.Array, jax.Array]:
     """The reference-free errors of each depth L of ``depths``: max_k ||h^(L)_k - h^(2L)_2k||
     and ||h^(L)_L - h^(2L)_2L|| (at t = 1), ``(len(depths),)`` each.
 
     ``trajectories[n]``: the depth-n trajectory ``(n + 1, d)`` (h_0 first), for every L and
     2L, all on one realisation of the weights (nested grids).
+
+    Args:
+        trajectories: depth -> trajectory, for every L of ``depths`` and 2L.
+        depths: the depths L.
+
+    Returns:
+        ``(maxima, finals)``.
+
+    >>> paths = {1: jnp.zeros((2, 1)), 2: jnp.ones((3, 1))}
+    >>> [g.tolist() for g in doubling_gaps(paths, [1])]
+    [[1.0], [1.0]]
     """
     maxima, finals = [], []
     for depth in depths:
@@ -140,10 +228,16 @@ def doubling_gaps(trajectories: dict[int, jax.Array], depths) -> tuple[jax.Array
     return jnp.stack(maxima), jnp.stack(finals)
 
 
-def largest_real_eigenvalue(matrices) -> jax.Array:
+def largest_real_eigenvalue(matrices: jax.Array) -> jax.Array:
     """max over the matrices ``(n, d, d)`` of their largest real eigenvalue; -inf if none.
 
     LAPACK's real eigensolver returns real eigenvalues with an imaginary part of exactly 0.
+
+    Args:
+        matrices: ``(n, d, d)``.
+
+    Returns:
+        The scalar maximum.
     """
     eigenvalues = jnp.linalg.eigvals(matrices)
     real = jnp.where(eigenvalues.imag == 0, eigenvalues.real, -jnp.inf)
@@ -151,7 +245,7 @@ def largest_real_eigenvalue(matrices) -> jax.Array:
 
 
 def ode_sample(
-    key,
+    key: jax.Array,
     *,
     model: str,
     activation: str,
@@ -163,8 +257,8 @@ def ode_sample(
     depths: tuple[int, ...],
     betas: tuple[float, ...],
     tolerance: float,
-    dtype=jnp.float64,
-) -> dict:
+    dtype: DTypeLike = jnp.float64,
+) -> dict[str, jax.Array]:
     """Everything the ODE experiment measures on one realisation, for every depth L:
 
     * ``error[L]`` = max_k ||H_{k/L} - h_k|| at alpha = 1/L; ``error_final[L]`` = ||H_1 - h_L||;
@@ -175,6 +269,23 @@ def ode_sample(
     * ``reference_gap`` = max over the grid of the largest depth of ||H_tol - H_{100 tol}||, a
       bound on the reference solver's own error at 100 x the tolerance used;
     * ``positive_eigenvalue``: the largest real eigenvalue of V(t) over t in {0, 1/64, .., 1}.
+
+    Args:
+        key: the realisation's key (:func:`sample_key`).
+        model: the branch.
+        activation: its activation.
+        negative_slope: leaky ReLU's slope.
+        width: d.
+        n_in: the input's size.
+        gain: the weights' gain.
+        lengthscale: the smooth law's lengthscale.
+        depths: the depths L (each dividing the largest).
+        betas: the depth exponents of the hidden-state metrics.
+        tolerance: the reference solver's tolerance.
+        dtype: the float type.
+
+    Returns:
+        The measurements above, plus ``h0_norm``.
     """
     branch = branches.branch(model, activation, negative_slope)
     h0 = initial_state(key, width, n_in, dtype)
@@ -185,7 +296,7 @@ def ode_sample(
     loose = reference_ode(branch.residual, coefficients, lengthscale, h0, ts, 100 * tolerance)
     path = weight_path(coefficients, 2 * finest, lengthscale)  # depth 2L for every L
 
-    def grid(depth):  # the weights of depth L: t = k/L, k = 1..L
+    def grid(depth: int) -> jax.Array:  # the weights of depth L: t = k/L, k = 1..L
         return path[2 * finest // depth - 1 :: 2 * finest // depth]
 
     norm0 = jnp.linalg.norm(h0)
@@ -230,27 +341,58 @@ def ode_sample(
 # --- SDE ----------------------------------------------------------------------------------------
 
 
-def brownian_increments(key, steps: int, width: int, dtype) -> jax.Array:
+def brownian_increments(key: jax.Array, steps: int, width: int, dtype: DTypeLike) -> jax.Array:
     """Increments B_{(j+1)/n} - B_{j/n} of a d x d matrix of standard Brownian motions on
-    [0, 1], n = ``steps``: ``(n, d, d)`` i.i.d. N(0, 1/n)."""
+    [0, 1], n = ``steps``: ``(n, d, d)`` i.i.d. N(0, 1/n).
+
+    Args:
+        key: the realisation's key.
+        steps: n.
+        width: d.
+        dtype: the float type.
+
+    Returns:
+        ``(n, d, d)`` increments.
+    """
     return jax.random.normal(
         keys.tagged(key, keys.LIMIT_WEIGHTS), (steps, width, width), dtype
     ) / jnp.sqrt(jnp.asarray(steps, dtype))
 
 
-def coarsen(increments, factor: int) -> jax.Array:
+def coarsen(increments: jax.Array, factor: int) -> jax.Array:
     """The same Brownian path on a grid ``factor`` times coarser: sums of consecutive blocks
-    of ``factor`` fine increments (B_{(k+1)/L} - B_{k/L} = sum of the fine increments inside)."""
+    of ``factor`` fine increments (B_{(k+1)/L} - B_{k/L} = sum of the fine increments inside).
+
+    Args:
+        increments: ``(n, ...)`` fine increments.
+        factor: a divisor of n.
+
+    Returns:
+        ``(n / factor, ...)`` coarse increments.
+
+    >>> coarsen(jnp.arange(4.0), 2).tolist()
+    [1.0, 5.0]
+    """
     steps = increments.shape[0]
     return increments.reshape(steps // factor, factor, *increments.shape[1:]).sum(axis=1)
 
 
 def euler_maruyama(
-    activation: str, negative_slope: float, gain: float, h0, increments
+    activation: str, negative_slope: float, gain: float, h0: jax.Array, increments: jax.Array
 ) -> jax.Array:
     """res-1 at depth L = len(increments) with alpha = 1/sqrt(L), V_{k+1} = gain sqrt(L/d) dB_k
     (entries N(0, gain^2/d)): the Euler-Maruyama scheme of dH = (gain/sqrt(d)) dB sigma(H).
-    Returns the trajectory ``(L + 1, d)``."""
+
+    Args:
+        activation: res-1's activation.
+        negative_slope: leaky ReLU's slope.
+        gain: the weights' gain.
+        h0: ``(d,)`` h_0.
+        increments: ``(L, d, d)`` Brownian increments (:func:`brownian_increments`).
+
+    Returns:
+        The trajectory ``(L + 1, d)``.
+    """
     steps, width = increments.shape[0], h0.shape[-1]
     residual = branches.branch("res1", activation, negative_slope).residual
     scale = gain * math.sqrt(steps / width)
@@ -259,7 +401,7 @@ def euler_maruyama(
 
 
 def sde_sample(
-    key,
+    key: jax.Array,
     *,
     activation: str,
     negative_slope: float,
@@ -268,8 +410,8 @@ def sde_sample(
     gain: float,
     depths: tuple[int, ...],
     reference_depth: int,
-    dtype=jnp.float64,
-) -> dict:
+    dtype: DTypeLike = jnp.float64,
+) -> dict[str, jax.Array]:
     """Strong errors of res-1 against its SDE on one Brownian path, for every depth L:
 
     * ``doubling_gap[L]``, ``doubling_gap_final[L]``: the reference-free errors
@@ -278,6 +420,20 @@ def sde_sample(
       Euler-Maruyama on the finest grid (``reference_depth`` steps, a multiple of every 2L), h
       the depth-L ResNet on the same path;
     * ``sq_ratio[L]`` = ||h_L||^2/||h_0||^2 and ``limit_sq_ratio`` = ||H_1||^2/||H_0||^2.
+
+    Args:
+        key: the realisation's key (:func:`sample_key`).
+        activation: res-1's activation.
+        negative_slope: leaky ReLU's slope.
+        width: d.
+        n_in: the input's size.
+        gain: the weights' gain.
+        depths: the depths L.
+        reference_depth: the finest grid, a multiple of every 2L.
+        dtype: the float type.
+
+    Returns:
+        The measurements above, plus ``h0_norm``.
     """
     h0 = initial_state(key, width, n_in, dtype)
     fine = brownian_increments(key, reference_depth, width, dtype)

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 DEPENDENCE_TOLERANCE = 64
 
 
-def _dots(a, b):
+def _dots(a: jax.Array, b: jax.Array) -> jax.Array:
     """(n, d), (m, d) -> (n, m) of inner products <a_i, b_j>, one reduction per pair.
 
     Not one (n, m, d) reduction: XLA:CPU (jaxlib 0.10.2) fused that with the broadcast of its
@@ -41,7 +41,7 @@ def _dots(a, b):
     return jnp.stack([jnp.stack([(x * y).sum() for y in b]) for x in a])
 
 
-def _combine(c, rows, lower=False):
+def _combine(c: jax.Array, rows: jax.Array, lower: bool = False) -> jax.Array:
     """(n, m), (m, d) -> (n, d): sum_j c_ij rows_j, as a sum of scaled rows (``lower``: c is
     lower triangular, and the terms j > i are skipped).
 
@@ -58,7 +58,7 @@ def _combine(c, rows, lower=False):
     )
 
 
-def orthonormal_factor(x):
+def orthonormal_factor(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Gram-Schmidt: rows ``x = c @ e`` with ``e``'s rows orthonormal or zero, ``c`` lower
     triangular, ``c[j, j] = ||x_j - proj x_j||``.
 
@@ -70,6 +70,18 @@ def orthonormal_factor(x):
     of 0.7), so the row is declared dependent: ``e_j = 0``, ``c[j, j] = 0``. It then
     contributes nothing to later projections, the non-zero rows stay orthonormal, and
     ``x = c @ e`` holds to that tolerance.
+
+    Args:
+        x: ``(m, d)`` rows (m small and static: the loops unroll at trace time).
+
+    Returns:
+        ``(e, c)``: ``(m, d)`` orthonormal or zero rows and the ``(m, m)`` lower triangular
+        coefficients.
+
+    >>> import numpy as np
+    >>> e, c = orthonormal_factor(jnp.array([[3.0, 4.0], [6.0, 8.0]]))  # the second dependent
+    >>> np.asarray(e, float).round(3).tolist(), np.asarray(c, float).round(3).tolist()
+    ([[0.6, 0.8], [0.0, 0.0]], [[5.0, 0.0], [10.0, 0.0]])
     """
     m = x.shape[0]
     zero = jnp.zeros((), x.dtype)
@@ -93,20 +105,42 @@ def orthonormal_factor(x):
     return jnp.stack(basis), jnp.stack(rows)
 
 
-def action(noise, x):
-    """The rows M x_j of a Gaussian matrix's action, from ``noise`` = M e_i (``(m, d)``,
-    i.i.d. N(0, s^2)): returns ``(y, basis)`` with ``y = c @ noise`` and the basis e it saw."""
+def action(noise: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The rows M x_j of a Gaussian matrix's action, jointly exact in law.
+
+    Args:
+        noise: ``(m, d)``, the products M e_i with the basis of ``x``: i.i.d. N(0, s^2).
+        x: ``(m, d)`` rows the matrix acts on.
+
+    Returns:
+        ``(y, basis)``: ``y = c @ noise`` (``(m, d)``, the rows M x_j) and the basis e that
+        the matrix saw (:func:`orthonormal_factor`).
+
+    >>> y, _ = action(jnp.array([[1.0, 2.0], [3.0, 4.0]]), jnp.array([[2.0, 0.0], [0.0, 1.0]]))
+    >>> y.tolist()  # M (2 e_1) = 2 noise_1, M e_2 = noise_2
+    [[2.0, 4.0], [3.0, 4.0]]
+    """
     basis, coeffs = orthonormal_factor(x)
     return _combine(coeffs, noise, lower=True), basis
 
 
-def transpose_action(basis, noise, p, fresh):
+def transpose_action(
+    basis: jax.Array, noise: jax.Array, p: jax.Array, fresh: jax.Array
+) -> jax.Array:
     """Rows M^T p_b drawn from their law given M e_i = noise_i (the forward pass's view):
 
         M^T p = sum_i e_i <noise_i, p> + (I - E^T E) M'^T p,
 
-    with ``fresh`` (``(n, d)``, i.i.d. N(0, s^2), independent of everything) giving M'^T p_b
-    jointly over b by :func:`action`.
+    with ``fresh`` giving M'^T p_b jointly over b by :func:`action`.
+
+    Args:
+        basis: ``(m, d)`` the orthonormal (or zero) rows e_i the forward pass saw.
+        noise: ``(m, d)`` the forward pass's M e_i.
+        p: ``(n, d)`` rows to apply M^T to.
+        fresh: ``(n, d)`` i.i.d. N(0, s^2), independent of everything.
+
+    Returns:
+        ``(n, d)``: the rows M^T p_b.
     """
     seen = _combine(_dots(p, noise), basis)
     unseen, _ = action(fresh, p)

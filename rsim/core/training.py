@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import jax
@@ -43,16 +43,20 @@ from rsim.core import branches, keys, laws
 
 # Runs per device call are chosen so that the activations kept for backprop stay under this.
 MEMORY_BUDGET_BYTES = 2 << 30
-# Counts traces of the epoch function (a test checks a learning-rate grid compiles once).
-TRACES = {"epoch": 0}
 # The random stream of weights and batches (recorded in every training result file).
 PRNG_SETTINGS = schema.TRAINING_PRNG_SETTINGS
+# The parameters of one run, or of every run (runs first): A, layers, B.
+Params = dict[str, jax.Array]
 
 
 @contextlib.contextmanager
-def numerics():
+def numerics() -> Iterator[None]:
     """The JAX settings every trace and call of :func:`train_runs` runs under, whatever the
-    process's defaults: float32 (x64 off) and the Threefry mode of ``PRNG_SETTINGS``."""
+    process's defaults: float32 (x64 off) and the Threefry mode of ``PRNG_SETTINGS``.
+
+    Returns:
+        A context manager.
+    """
     partitionable = PRNG_SETTINGS["threefry_partitionable"]
     with jax.enable_x64(False), jax.threefry_partitionable(partitionable):
         yield
@@ -78,19 +82,30 @@ class Architecture:
 
     @property
     def shape(self) -> branches.Shape:
+        """The branch's shape: weights, fan-in and hidden size."""
         return branches.Shape(
             self.model, self.width, self.branch_depth, self.image_size, self.kernel_size
         )
 
     @property
     def branch(self) -> branches.Residual:
+        """The branch: its residual V g(h, W) on rows."""
         return branches.branch(self.model, self.activation, self.negative_slope, shape=self.shape)
 
 
-def init_params(arch: Architecture, key: jax.Array, fgn_scale: jax.Array) -> dict:
+def init_params(arch: Architecture, key: jax.Array, fgn_scale: jax.Array) -> Params:
     """A (width, n_in), layers (L, n_matrices, *weight_shape) (V first: d x d matrices or
     C x C x k x k kernels), B (n_classes, dim), by rsim's laws: variance gain^2 / fan_in (the
-    Shape's fan-in for the layers); layers along k from :func:`laws.path` for correlated laws."""
+    Shape's fan-in for the layers); layers along k from :func:`laws.path` for correlated laws.
+
+    Args:
+        arch: the run's architecture.
+        key: the run's initialisation key (split into A, layers, B).
+        fgn_scale: the fbm spectrum (:func:`spectra.fgn_scale`; unused by other laws).
+
+    Returns:
+        ``{"A": ..., "layers": ..., "B": ...}`` of one run.
+    """
     key_a, key_layers, key_b = jax.random.split(key, 3)
     shape, dtype = arch.shape, jnp.float32
     layer = (shape.n_matrices, *shape.weight_shape)
@@ -119,38 +134,80 @@ def init_params(arch: Architecture, key: jax.Array, fgn_scale: jax.Array) -> dic
 
 def readin(arch: Architecture, a: jax.Array, x: jax.Array) -> jax.Array:
     """h_0 = A x for the examples of ``x``: rows ``(n, dim)`` (``Shape.readin`` per example;
-    dense models as one matrix product)."""
+    dense models as one matrix product).
+
+    Args:
+        arch: the run's architecture.
+        a: the read-in A.
+        x: examples ``(n, n_in)``, or images ``(n, n_in, N, N)`` for conv.
+
+    Returns:
+        ``(n, dim)`` hidden states h_0.
+    """
     if arch.model == "conv":
         return jax.vmap(arch.shape.readin, in_axes=(None, 0))(a, x)
     return x @ a.T
 
 
-def logits(arch: Architecture, params: dict, alpha: jax.Array, x: jax.Array) -> jax.Array:
+def logits(arch: Architecture, params: Params, alpha: jax.Array, x: jax.Array) -> jax.Array:
     """B h_L for the examples of ``x`` (rows, or images for conv): h_0 = A x,
     h_{k+1} = h_k + alpha V g(h_k, W) (a scan), one run. The definition that training's
-    column layout (:func:`loss_and_gradients`) is tested against."""
+    column layout (:func:`loss_and_gradients`) is tested against.
+
+    Args:
+        arch: the run's architecture.
+        params: one run's parameters.
+        alpha: the scalar L^-beta.
+        x: examples (rows, or images for conv).
+
+    Returns:
+        ``(n, n_classes)`` logits.
+    """
     residual = arch.branch.residual
 
-    def layer(h, w):
+    def layer(h: jax.Array, w: jax.Array) -> tuple[jax.Array, None]:
         return h + alpha * residual(w, h), None
 
     h_last, _ = jax.lax.scan(layer, readin(arch, params["A"], x), params["layers"])
     return h_last @ params["B"].T
 
 
-def cross_entropy(arch: Architecture, params: dict, alpha, x, y) -> jax.Array:
-    """Mean over the batch of -log softmax(B h_L)_y."""
+def cross_entropy(
+    arch: Architecture, params: Params, alpha: jax.Array, x: jax.Array, y: jax.Array
+) -> jax.Array:
+    """Mean over the batch of -log softmax(B h_L)_y.
+
+    Args:
+        arch: the run's architecture.
+        params: one run's parameters.
+        alpha: the scalar L^-beta.
+        x: the batch's examples.
+        y: their integer labels ``(n,)``.
+
+    Returns:
+        The scalar loss.
+    """
     scores = logits(arch, params, alpha, x)
     return optax.softmax_cross_entropy_with_integer_labels(scores, y).mean()
 
 
 def optimizer(name: str) -> optax.GradientTransformation:
-    """Adam or SGD whose learning rate is a state entry, set per run and per epoch."""
+    """Adam or SGD whose learning rate is a state entry, set per run and per epoch.
+
+    Args:
+        name: ``adam`` or ``sgd``.
+
+    Returns:
+        The optax transformation (learning rate 1 until set in its state).
+
+    >>> optimizer("sgd").init({"w": jnp.zeros(2)}).hyperparams["learning_rate"].item()
+    1.0
+    """
     make = {"adam": optax.adam, "sgd": optax.sgd}[name]
     return optax.inject_hyperparams(make)(learning_rate=1.0)
 
 
-def _with_learning_rate(state, lr):
+def _with_learning_rate(state: optax.OptState, lr: jax.Array) -> optax.OptState:
     return state._replace(hyperparams={**state.hyperparams, "learning_rate": lr})
 
 
@@ -170,7 +227,14 @@ def column_residual(arch: Architecture) -> Callable[[jax.Array, jax.Array], jax.
     """V g(h, W) for one run's layer weights ``w`` (n_matrices, *weight_shape) and hidden states
     stored as columns ``h`` (dim, n): ``Branch.residual(w, h.T).T`` (tested), written for
     columns for the dense branches (V sigma(h); V sigma(W_m ... sigma(W_1 h))); conv transposes
-    around the branch."""
+    around the branch.
+
+    Args:
+        arch: the run's architecture.
+
+    Returns:
+        ``(w, h) -> (dim, n)`` branch increments V g(h, W).
+    """
     residual = arch.branch.residual
     if arch.model == "conv":
         return lambda w, h: residual(w, h.T).T
@@ -180,7 +244,7 @@ def column_residual(arch: Architecture) -> Callable[[jax.Array, jax.Array], jax.
     if arch.model == "res1":
         return lambda w, h: w[0] @ sigma(h)
 
-    def dense(w, h):
+    def dense(w: jax.Array, h: jax.Array) -> jax.Array:
         u = h
         for i in range(1, arch.shape.n_matrices):
             u = sigma(w[i] @ u)
@@ -189,19 +253,38 @@ def column_residual(arch: Architecture) -> Callable[[jax.Array, jax.Array], jax.
     return dense
 
 
-def _layer(layers: jax.Array, k) -> jax.Array:
+def _layer(layers: jax.Array, k: jax.Array | int) -> jax.Array:
     """Layer k of every run: (runs, n_matrices, *weight_shape)."""
     return jax.lax.dynamic_index_in_dim(layers, k, axis=1, keepdims=False)
 
 
-def hidden_last(arch, layers, alpha, h, trajectory=None):
+def hidden_last(
+    arch: Architecture,
+    layers: jax.Array,
+    alpha: jax.Array,
+    h: jax.Array,
+    trajectory: jax.Array | None = None,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     """h_L of every run from h_0 = ``h`` (runs, dim, n): h_{k+1} = h_k + alpha V g(h_k, W),
     ``layers`` (runs, L, ...), ``alpha`` (runs,). With ``trajectory`` (an (L, runs, dim, n)
-    buffer, overwritten) returns ``(h_L, trajectory)`` holding h_0 .. h_{L-1}."""
+    buffer, overwritten) returns ``(h_L, trajectory)`` holding h_0 .. h_{L-1}.
+
+    Args:
+        arch: the run's architecture.
+        layers: every run's layer weights ``(runs, L, n_matrices, *weight_shape)``.
+        alpha: ``(runs,)`` L^-beta.
+        h: ``(runs, dim, n)`` hidden states h_0 as columns.
+        trajectory: an ``(L, runs, dim, n)`` buffer, or None.
+
+    Returns:
+        h_L ``(runs, dim, n)``, or ``(h_L, trajectory)``.
+    """
     residual = jax.vmap(column_residual(arch))
     scale = alpha[:, None, None]
 
-    def layer(k, carry):
+    def layer(
+        k: jax.Array, carry: tuple[jax.Array, jax.Array | None]
+    ) -> tuple[jax.Array, jax.Array | None]:
         h, stored = carry
         if stored is not None:
             stored = jax.lax.dynamic_update_index_in_dim(stored, h, k, axis=0)
@@ -211,20 +294,27 @@ def hidden_last(arch, layers, alpha, h, trajectory=None):
     return h if trajectory is None else (h, trajectory)
 
 
-def _backward(arch, layers, alpha, trajectory, grad_h, grad_layers):
+def _backward(
+    arch: Architecture,
+    layers: jax.Array,
+    alpha: jax.Array,
+    trajectory: jax.Array,
+    grad_h: jax.Array,
+    grad_layers: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
     """Backprop through the layers from dLoss/dh_L = ``grad_h`` (runs, dim, n): for
     k = L-1 .. 0, with g = alpha dLoss/dh_{k+1}, dLoss/dw_k = (d branch/dw)^T g and
     dLoss/dh_k = dLoss/dh_{k+1} + (d branch/dh)^T g, the branch recomputed at the stored h_k.
     Returns dLoss/dh_0 and ``grad_layers`` (a (runs, L, ...) buffer, overwritten)."""
     residual = column_residual(arch)
 
-    def pullback(w, h, g):
+    def pullback(w: jax.Array, h: jax.Array, g: jax.Array) -> tuple[jax.Array, jax.Array]:
         return jax.vjp(residual, w, h)[1](g)
 
     pullback = jax.vmap(pullback)
     scale = alpha[:, None, None]
 
-    def layer(i, carry):
+    def layer(i: jax.Array, carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         grad_h, grad_layers = carry
         k = arch.depth - 1 - i
         grad_w, grad_branch = pullback(_layer(layers, k), trajectory[k], scale * grad_h)
@@ -244,17 +334,38 @@ def _scores(b: jax.Array, h: jax.Array) -> jax.Array:
     return h.T @ b.T
 
 
-def loss_and_gradients(arch, params, alpha, x, y, trajectory, grad_layers):
+def loss_and_gradients(
+    arch: Architecture,
+    params: Params,
+    alpha: jax.Array,
+    x: jax.Array,
+    y: jax.Array,
+    trajectory: jax.Array,
+    grad_layers: jax.Array,
+) -> tuple[jax.Array, Params, jax.Array]:
     """Each run's mean cross-entropy on its batch ``x`` (runs, n, ...), ``y`` (runs, n) and its
     gradient in every parameter (the same pytree as ``params``, runs first); ``trajectory``
     and ``grad_layers`` are work buffers (see :func:`hidden_last`, :func:`_backward`), returned
-    for reuse: ``(losses, gradients, trajectory)``."""
+    for reuse.
+
+    Args:
+        arch: the run's architecture.
+        params: every run's parameters (runs first).
+        alpha: ``(runs,)`` L^-beta.
+        x: ``(runs, n, ...)`` each run's batch.
+        y: ``(runs, n)`` its labels.
+        trajectory: the ``(L, runs, dim, n)`` buffer of stored hidden states.
+        grad_layers: the ``(runs, L, n_matrices, *weight_shape)`` buffer of the layers' gradient.
+
+    Returns:
+        ``(losses, gradients, trajectory)``: ``(runs,)`` losses, the gradient pytree, the buffer.
+    """
     h0, readin_pullback = jax.vjp(
         lambda a: jax.vmap(functools.partial(_readin_columns, arch))(a, x), params["A"]
     )
     h_last, trajectory = hidden_last(arch, params["layers"], alpha, h0, trajectory)
 
-    def head(b, h):
+    def head(b: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
         losses = jax.vmap(
             lambda b, h, y: optax.softmax_cross_entropy_with_integer_labels(_scores(b, h), y).mean()
         )(b, h, y)
@@ -271,7 +382,16 @@ def loss_and_gradients(arch, params, alpha, x, y, trajectory, grad_layers):
 def work_buffers(arch: Architecture, batch_size: int, runs: int) -> tuple[jax.Array, jax.Array]:
     """The arrays an epoch overwrites: the stored hidden states (L, runs, dim, batch) and the
     layers' gradient (runs, L, n_matrices, *weight_shape); passed from epoch to epoch (and
-    donated), so that their memory is allocated once per call of :func:`train_runs`."""
+    donated), so that their memory is allocated once per call of :func:`train_runs`.
+
+    Args:
+        arch: the run's architecture.
+        batch_size: examples per step.
+        runs: runs side by side.
+
+    Returns:
+        ``(trajectory, grad_layers)``, zeros.
+    """
     shape = arch.shape
     return (
         jnp.zeros((arch.depth, runs, shape.dim, batch_size), jnp.float32),
@@ -279,7 +399,9 @@ def work_buffers(arch: Architecture, batch_size: int, runs: int) -> tuple[jax.Ar
     )
 
 
-def _accuracy(arch: Architecture, params, alpha, x, y) -> jax.Array:
+def _accuracy(
+    arch: Architecture, params: Params, alpha: jax.Array, x: jax.Array, y: jax.Array
+) -> jax.Array:
     """Each run's fraction of rows ``x`` (n, ...) whose finite logits put the label first."""
     h0 = jax.vmap(functools.partial(_readin_columns, arch), in_axes=(0, None))(params["A"], x)
     scores = jax.vmap(_scores)(params["B"], hidden_last(arch, params["layers"], alpha, h0))
@@ -288,11 +410,13 @@ def _accuracy(arch: Architecture, params, alpha, x, y) -> jax.Array:
 
 
 @functools.cache
-def _initializer(arch: Architecture, optimizer_name: str):
+def _initializer(
+    arch: Architecture, optimizer_name: str
+) -> Callable[[jax.Array, jax.Array], tuple[Params, optax.OptState]]:
     """jit(vmap) over runs: (keys, fgn_scale) -> (params, optimizer state), runs first."""
     tx = optimizer(optimizer_name)
 
-    def one(key, fgn_scale):
+    def one(key: jax.Array, fgn_scale: jax.Array) -> tuple[Params, optax.OptState]:
         params = init_params(arch, key, fgn_scale)
         return params, tx.init(params)
 
@@ -300,7 +424,9 @@ def _initializer(arch: Architecture, optimizer_name: str):
 
 
 @functools.cache
-def _epoch(arch: Architecture, optimizer_name: str, batch_size: int, steps: int, runs: int):
+def _epoch(
+    arch: Architecture, optimizer_name: str, batch_size: int, steps: int, runs: int
+) -> Callable[..., tuple]:
     """jit of one epoch of ``runs`` runs (runs first in every argument): ``steps`` Adam/SGD
     steps on batches of a fresh permutation of the training set (per run), then the test
     accuracy. (params, state, work, alpha, lr, keys, x, y, x_test, y_test) -> (params, state,
@@ -309,14 +435,24 @@ def _epoch(arch: Architecture, optimizer_name: str, batch_size: int, steps: int,
     tx = optimizer(optimizer_name)
     update = jax.vmap(tx.update)
 
-    def epoch(params, state, work, alpha, lr, epoch_keys, x, y, x_test, y_test):
-        TRACES["epoch"] += 1  # runs while tracing only: counts compilations
+    def epoch(
+        params: Params,
+        state: optax.OptState,
+        work: tuple[jax.Array, jax.Array],
+        alpha: jax.Array,
+        lr: jax.Array,
+        epoch_keys: jax.Array,
+        x: jax.Array,
+        y: jax.Array,
+        x_test: jax.Array,
+        y_test: jax.Array,
+    ) -> tuple[Params, optax.OptState, tuple[jax.Array, jax.Array], jax.Array, jax.Array]:
         state = jax.vmap(_with_learning_rate)(state, lr)
         order = jax.vmap(lambda key: jax.random.permutation(key, len(x)))(epoch_keys)
         batches = order[:, : steps * batch_size].reshape(runs, steps, batch_size)
         trajectory, grad_layers = work
 
-        def step(carry, batch):
+        def step(carry: tuple, batch: jax.Array) -> tuple[tuple, jax.Array]:
             params, state, trajectory, grad_layers = carry
             losses, grads, trajectory = loss_and_gradients(
                 arch, params, alpha, x[batch], y[batch], trajectory, grad_layers
@@ -339,7 +475,16 @@ def runs_per_call(arch: Architecture, batch_size: int, n_runs: int) -> int:
     run), the weights, their gradient, the optimizer's moments and the update (5 n_matrices L
     weight arrays) and one layer's branch (3 (n_matrices + 1) batch dim) stay within
     ``MEMORY_BUDGET_BYTES``; runs are split evenly so padding wastes little. (``n_in`` and
-    ``n_classes`` do not enter.)"""
+    ``n_classes`` do not enter.)
+
+    Args:
+        arch: the run's architecture.
+        batch_size: examples per step.
+        n_runs: the runs to train.
+
+    Returns:
+        Runs per call.
+    """
     shape = arch.shape
     n_mat = shape.n_matrices
     stored = arch.depth * (batch_size * shape.dim + 5 * n_mat * math.prod(shape.weight_shape))
@@ -350,7 +495,18 @@ def runs_per_call(arch: Architecture, batch_size: int, n_runs: int) -> int:
 
 
 def learning_rate_factor(epoch: int, epochs: int) -> float:
-    """1 for the first half of the epochs, then 1/10 (epoch counted from 0)."""
+    """1 for the first half of the epochs, then 1/10 (epoch counted from 0).
+
+    Args:
+        epoch: the epoch, from 0.
+        epochs: the number of epochs.
+
+    Returns:
+        The factor of the learning rate.
+
+    >>> [learning_rate_factor(e, 4) for e in range(4)]
+    [1.0, 1.0, 0.1, 0.1]
+    """
     return 0.1 if epoch >= epochs / 2 else 1.0
 
 
@@ -382,11 +538,28 @@ def train_runs(
     (:func:`spectra.fgn_scale`; any array of length 2 L for other laws). ``progress(n)`` is told
     after each epoch of a call the number n of runs it trained (runs x epochs in all).
 
-    ``x_train`` and ``x_test`` are rows ``(n, n_in)``, or images ``(n, n_in, N, N)`` for conv.
-    Everything runs under :func:`numerics` (float32, ``PRNG_SETTINGS``). Returns ``losses``
-    (runs, epochs) (the mean training loss of each epoch), ``accuracies`` (runs, epochs) (the
-    test accuracy after each epoch), and ``initial_v`` / ``trained_v`` (runs, L,
-    *weight_shape): V of every layer before and after training.
+    Everything runs under :func:`numerics` (float32, ``PRNG_SETTINGS``).
+
+    Args:
+        arch: the run's architecture.
+        optimizer_name: ``adam`` or ``sgd``.
+        batch_size: examples per step.
+        epochs: the number of epochs.
+        alphas: ``(runs,)`` L^-beta of each run.
+        lrs: ``(runs,)`` learning rates.
+        seeds: ``(runs,)`` seeds.
+        x_train: rows ``(n, n_in)``, or images ``(n, n_in, N, N)`` for conv.
+        y_train: ``(n,)`` integer labels.
+        x_test: test examples, as ``x_train``.
+        y_test: their labels.
+        fgn_scale: the fbm spectrum.
+        chunk: runs per device call (default :func:`runs_per_call`).
+        progress: told the runs trained after each epoch of a call.
+
+    Returns:
+        ``losses`` (runs, epochs) (the mean training loss of each epoch), ``accuracies``
+        (runs, epochs) (the test accuracy after each epoch), and ``initial_v`` /
+        ``trained_v`` (runs, L, *weight_shape): V of every layer before and after training.
     """
     with numerics():
         n_runs = len(alphas)
