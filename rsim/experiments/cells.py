@@ -379,4 +379,9 @@ def finish(folder: Path, figures: bool) -> None:
     print(f"rsim: report {written.path}: {written.verdict}")
 
 
-EXPERIMENT = Experiment(spec=CellSpec, compute=compute, finish=finish)
+EXPERIMENT = Experiment(
+    spec=CellSpec,
+    compute=compute,
+    finish=finish,
+    label="the Monte Carlo simulator of ResNets at initialisation",
+)

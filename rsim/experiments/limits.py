@@ -344,7 +344,15 @@ def finish(folder: Path, figures: bool) -> None:
         print(f"rsim: figure {path}")
 
 
-EXPERIMENTS = {
-    "ode": Experiment(spec=OdeSpec, compute=compute, finish=finish),
-    "sde": Experiment(spec=SdeSpec, compute=compute, finish=finish),
-}
+ODE = Experiment(
+    spec=OdeSpec,
+    compute=compute,
+    finish=finish,
+    label="strong convergence of the ResNet to its neural ODE (beta = 1)",
+)
+SDE = Experiment(
+    spec=SdeSpec,
+    compute=compute,
+    finish=finish,
+    label="strong and weak convergence of the ResNet to its neural SDE (beta = 1/2)",
+)
