@@ -50,12 +50,28 @@ class CellSpec(ResNetSpec):
     # Samples read back together (whole blocks, one device call each); results never depend
     # on it.
     chunk: int | None = field(default=None, compare=False)
+    # The figures the run or sweep draws at its end: names of rsim.views.cells.FIGURES
+    # (fbm_paths, heatmap, critical_curves, architectures, ratio_vs_depth, histograms).
+    # Analysis only: no part of the cell's identity.
+    plots: tuple[str, ...] = field(default=("ratio_vs_depth", "histograms"), compare=False)
     # The first sample index to compute (set by the runner when a cell's first samples are
     # stored already; sample i's numbers do not depend on it).
     first_sample: int = field(default=0, compare=False, metadata=INTERNAL)
 
+    def normalise(self) -> None:
+        """Also take one figure name for ``plots`` as a list of one."""
+        super().normalise()
+        if isinstance(self.plots, str):
+            self._set("plots", (self.plots,))
+
     def validate(self) -> None:
+        """Raise :class:`rsim.ConfigError` naming the first bad option (a figure name of
+        ``plots`` too: :data:`rsim.views.cells.FIGURES`)."""
+        from rsim.views.cells import FIGURES
+
         super().validate()
+        for name in self.plots:
+            checks.choice("plots", name, tuple(FIGURES))
         checks.choice("gradients", self.gradients, schema.GRADIENTS)
         checks.choice("precision", self.precision, schema.PRECISIONS)
         checks.choice("sampler", self.sampler, schema.SAMPLERS)
@@ -350,6 +366,24 @@ def simulated_critical_curve(key: pd.Series, hursts, seed: int = 0) -> pd.DataFr
     return critical_curve(pd.concat(frames, ignore_index=True))
 
 
+def declared_plots(folder: Path) -> tuple[str, ...]:
+    """The figures the latest command in ``folder`` declared (its jobs' ``plots``, in order,
+    each once); without a manifest, the default of :class:`CellSpec`.
+
+    Args:
+        folder: a cells results folder.
+
+    Returns:
+        Names of :data:`rsim.views.cells.FIGURES`.
+    """
+    from rsim import results
+    from rsim.experiments.base import run_specs
+
+    if not (Path(folder) / results.MANIFEST).exists():
+        return CellSpec.plots
+    return tuple(dict.fromkeys(name for spec in run_specs(folder) for name in spec.plots))
+
+
 def finish(folder: Path, figures: bool) -> None:
     """Print the summary of the latest command's jobs in a results folder (its manifest),
     write their figures and their theory report."""
@@ -373,7 +407,7 @@ def finish(folder: Path, figures: bool) -> None:
         from rsim.views import cells as views
 
         paths = load_run(folder, "paths") if (folder / "paths").is_dir() else None
-        for path in views.sweep_figures(frame, folder, paths):
+        for path in views.sweep_figures(frame, folder, declared_plots(folder), paths):
             print(f"rsim: figure {path}")
     written = report.write_report(folder, figures=figures)
     print(f"rsim: report {written.path}: {written.verdict}")
