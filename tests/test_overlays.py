@@ -137,7 +137,7 @@ def test_training_figure_names_the_contour_and_its_depth():
     critical = pd.DataFrame({"hurst": HURSTS, "beta_star": [0.55, 0.75], "depth": 1000})
     figure = training_views.accuracy_figure(frame, critical)
     assert list(lines(figure.axes[0])) == [
-        "$r_h$ = 1 at L = 1000 at initialisation (res1, d = 8, simulated)"
+        "$r_h$ = 1 at L = 1000 at initialisation (res1 d=8, simulated)"
     ]
 
 

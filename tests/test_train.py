@@ -17,7 +17,7 @@ import pytest
 import regression_record
 
 import rsim
-from rsim import data, experiments, results, schema
+from rsim import data, experiments, labels, results, schema
 from rsim.analysis import training as analysis
 from rsim.analysis.hurst import hurst_exponent
 from rsim.checks import ConfigError
@@ -377,8 +377,8 @@ def test_best_accuracy_after_the_last_or_the_best_epoch(tmp_path):
     assert best["best_test_accuracy"] == pytest.approx(0.85)
     text = training.summary_text("accuracy", frame)
     assert "after the last epoch" in text and "0.750" in text and "0.850 [2]" in text
-    assert analysis.epoch_label() == "after the last epoch"
-    assert "best epoch" in analysis.epoch_label("best")
+    assert labels.epoch_label() == "after the last epoch"
+    assert "best epoch" in labels.epoch_label("best")
     with pytest.raises(ValueError, match="epoch='first'"):
         analysis.best_accuracy(frame, epoch="first")
     with pytest.raises(ValueError, match="test_accuracy_by_epoch"):

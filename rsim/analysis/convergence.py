@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from rsim.analysis.stats import mean_and_se
+from rsim.labels import limit_series_label
 from rsim.schema import LIMIT_SERIES
 
 # Theoretical strong orders: Euler on a Lipschitz ODE, Euler-Maruyama on an SDE.
@@ -235,11 +236,6 @@ def convergence_orders(frame: pd.DataFrame, metric: str = ORDER_METRIC, **kwargs
     return pd.DataFrame(rows)
 
 
-def series_label(row) -> str:
-    """``res1 relu``: the branch of a series (a row of its table)."""
-    return f"{row['model']} {row['activation']}"
-
-
 # --- the lines that finish prints ---------------------------------------------------------------
 
 
@@ -261,7 +257,7 @@ def order_lines(frame: pd.DataFrame) -> list[str]:
         first = group.iloc[0]
         fit = convergence_order(group)
         lines.append(
-            f"rsim: {first['experiment']} {series_label(first)} d={first['width']}: strong "
+            f"rsim: {first['experiment']} {limit_series_label(first)} d={first['width']}: strong "
             f"order {fit.order:.3f} [{fit.low:.3f}, {fit.high:.3f}] (theory "
             f"{THEORY_ORDER[first['experiment']]:g}), reference-free from "
             f"{METRICS[fit.metric]} at L = {min(fit.fit_depths)}..{max(fit.fit_depths)} of "

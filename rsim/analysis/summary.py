@@ -93,7 +93,7 @@ def critical_text(frame: pd.DataFrame) -> str | None:
     and, with 3 depths or more, the extrapolated one), or, for an H sweep at one depth, the
     beta where the mean log10 ratio crosses 0; None when neither applies."""
     from rsim.analysis.critical import critical_betas, critical_curve, curve_keys
-    from rsim.analysis.report import architecture_label
+    from rsim.labels import architecture_label
 
     if frame["beta"].nunique() < 2:
         return None

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rsim import schema
+from rsim.labels import architecture_label, epoch_label, law_label
 
 # The branch's shape keys (mlp, conv; NaN for res1-3): part of a cell as well.
 SHAPE_COLUMNS = ("branch_depth", "image_size", "kernel_size")
@@ -36,34 +37,9 @@ def varying_keys(best: pd.DataFrame) -> list[str]:
     return [c for c in _cells(best) if c not in law and best[c].nunique() > 1]
 
 
-def model_label(row) -> str:
-    """The model and its shape in a few characters: ``res1, d = 30``, ``mlp m=2, d = 30``,
-    ``conv C=4 k=3 m=1, 8 x 8``."""
-    model = str(row["model"])
-    if model == "conv":
-        side = int(row["image_size"])
-        return (
-            f"conv C={row['width']} k={int(row['kernel_size'])} m={int(row['branch_depth'])}, "
-            f"{side} x {side}"
-        )
-    if model == "mlp":
-        return f"mlp m={int(row['branch_depth'])}, d = {row['width']}"
-    return f"{model}, d = {row['width']}"
-
-
-# Which epoch's test accuracy a run is scored by (best_accuracy's ``epoch``).
-EPOCHS = ("last", "best")
-
-
-def epoch_label(epoch: str = "last") -> str:
-    """Which epoch :func:`best_accuracy` scores a run after, in words (figure titles)."""
-    _check_epoch(epoch)
-    return "after the last epoch" if epoch == "last" else "after the best epoch of each lr"
-
-
 def _check_epoch(epoch: str) -> None:
-    if epoch not in EPOCHS:
-        raise ValueError(f"epoch={epoch!r}: choose one of {', '.join(EPOCHS)}")
+    """Refuse (ValueError, one line) an ``epoch`` other than last or best."""
+    epoch_label(epoch)
 
 
 def best_accuracy(frame: pd.DataFrame, epoch: str = "last") -> pd.DataFrame:
@@ -182,15 +158,6 @@ def fit_lr_alpha(best: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def law_label(row) -> str:
-    """The weight law of a row in a few characters (legends and summary rows)."""
-    if row["init"] in schema.HURST_LAWS:
-        return f"{row['init']} H={row['hurst']:.3g}"
-    if row["init"] == "smooth":
-        return f"smooth l={row['lengthscale']:.3g}"
-    return str(row["init"])
-
-
 def summary_head(study: str, frame: pd.DataFrame) -> str:
     """The first line a training study prints: runs, diverged runs, data, model, chance.
 
@@ -204,7 +171,7 @@ def summary_head(study: str, frame: pd.DataFrame) -> str:
     chance = 1 / frame["n_classes"].iat[0]
     return (
         f"rsim: {study}: {len(frame)} runs, {int(frame['diverged'].sum())} diverged; "
-        f"{frame['dataset'].iat[0]}, {model_label(frame.iloc[0])}, "
+        f"{frame['dataset'].iat[0]}, {architecture_label(frame.iloc[0])}, "
         f"{frame['optimizer'].iat[0]}, {frame['epochs'].iat[0]} epochs; chance = {chance:.3f}"
     )
 

@@ -20,6 +20,7 @@ from rsim import checks, schema
 from rsim.checks import ConfigError
 from rsim.experiments.base import INTERNAL, LATER_OPTION, Experiment, Progress
 from rsim.experiments.resnet import ResNetSpec
+from rsim.labels import branch_label, law_label, size_label
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,9 @@ class CellSpec(ResNetSpec):
             checks.integer("chunk", self.chunk, minimum=1)
 
     def label(self) -> str:
-        return f"{self.model_label()} {self.law_label()} {self.size_label()} L={self.depth}"
+        """The cell in a few words: ``res3 uniform d=40 L=1000`` (:mod:`rsim.labels`)."""
+        key = vars(self)
+        return f"{branch_label(key)} {law_label(key)} {size_label(key)} L={self.depth}"
 
     def kernel(self):
         """The engine's static description of this cell (one compilation per kernel)."""

@@ -41,6 +41,7 @@ import pandas as pd
 from rsim import checks, schema
 from rsim.checks import ConfigError
 from rsim.experiments.base import Experiment, Progress, Spec
+from rsim.labels import limit_series_label
 
 # Float64 numbers of one sample's largest array (the weight path or Brownian increments) that
 # a vmapped block may hold: 2^25 numbers = 256 MiB.
@@ -116,7 +117,8 @@ class LimitSpec(Spec):
         raise NotImplementedError
 
     def label(self) -> str:
-        return f"{self.experiment} {self.model} {self.activation} d={self.width}"
+        """The series in a few words: ``ode res1 relu d=3`` (:mod:`rsim.labels`)."""
+        return f"{self.experiment} {limit_series_label(vars(self))} d={self.width}"
 
     def block(self) -> int:
         """Samples per vmapped call: fixed by the spec, so a sample's numbers never depend

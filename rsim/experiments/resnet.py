@@ -71,23 +71,3 @@ class ResNetSpec(Spec):
         from rsim.core.branches import Shape
 
         return Shape(self.model, self.width, self.branch_depth, self.image_size, self.kernel_size)
-
-    def model_label(self) -> str:
-        """The model with its branch depth: ``res3``, ``mlp m=2``, ``conv m=1``."""
-        if self.branch_depth is None:
-            return self.model
-        return f"{self.model} m={self.branch_depth}"
-
-    def size_label(self) -> str:
-        """The width: ``d=40``, or for conv ``C=4 N=8 k=3`` (channels, image and kernel side)."""
-        if self.model == "conv":
-            return f"C={self.width} N={self.image_size} k={self.kernel_size}"
-        return f"d={self.width}"
-
-    def law_label(self) -> str:
-        """The weight law in a few words: ``fbm H=0.7``, ``smooth l=0.1``, ``uniform``."""
-        if self.hurst is not None:
-            return f"{self.init} H={self.hurst:g}"
-        if self.lengthscale is not None:
-            return f"{self.init} l={self.lengthscale:g}"
-        return self.init

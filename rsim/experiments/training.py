@@ -50,6 +50,7 @@ from rsim.analysis.hurst import hurst_exponent
 from rsim.checks import ConfigError
 from rsim.experiments.base import Experiment, Progress, load_run, run_description, run_specs
 from rsim.experiments.resnet import ResNetSpec
+from rsim.labels import branch_label, law_label, size_label
 
 DIVERGED_LOSS_FACTOR = 10.0
 
@@ -203,11 +204,10 @@ class TrainSpec(ResNetSpec):
 
     def label(self) -> str:
         """The job in a few words (the runs it trains; the study is no part of it)."""
+        key = vars(self)
         optimizer = "" if self.optimizer == "adam" else f" {self.optimizer}"
-        model = self.model_label()
-        if self.model == "conv":
-            model += f" {self.size_label()}"
-        return f"training {model} {self.law_label()} L={self.depth}{optimizer}"
+        model = branch_label(key) + (f" {size_label(key)}" if self.model == "conv" else "")
+        return f"training {model} {law_label(key)} L={self.depth}{optimizer}"
 
     def runs(self) -> pd.DataFrame:
         """The grid, one row per run: beta, lr, seed, alpha = depth^-beta (betas outermost)."""

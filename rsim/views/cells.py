@@ -31,7 +31,7 @@ import pandas as pd
 from rsim import results, schema
 from rsim.analysis import theory
 from rsim.analysis.critical import curve_keys, extrapolated_curve, zero_crossings
-from rsim.analysis.report import architecture_label
+from rsim.labels import architecture_label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -25,12 +25,10 @@ from rsim import results  # noqa: E402
 from rsim.analysis.training import (  # noqa: E402
     best_accuracy,
     best_learning_rates,
-    epoch_label,
     fit_lr_alpha,
-    law_label,
-    model_label,
     varying_keys,
 )
+from rsim.labels import architecture_label, epoch_label, law_label  # noqa: E402
 
 
 def accuracy_file(frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | None = None) -> Path:
@@ -79,7 +77,7 @@ def accuracy_figure(frame: pd.DataFrame, critical: pd.DataFrame | None = None) -
                 lw=1.5,
                 label=(
                     f"$r_h$ = 1 at L = {_text(depth)} at initialisation "
-                    f"({model_label(first)}, simulated)"
+                    f"({architecture_label(first)}, simulated)"
                 ),
             )
             ax.legend(loc="upper right", fontsize=8)
@@ -97,7 +95,7 @@ def accuracy_figure(frame: pd.DataFrame, critical: pd.DataFrame | None = None) -
     first = frame.iloc[0]
     depth = _text(first["depth"]) if frame["depth"].nunique() == 1 else "several"
     ax.set_title(
-        f"{model_label(first)}, L = {depth}, "
+        f"{architecture_label(first)}, L = {depth}, "
         f"{first['dataset']}, {first['optimizer']}, {first['epochs']} epochs; "
         f"accuracy {epoch_label()}"
     )
