@@ -172,7 +172,11 @@ def run_job(cfg: DictConfig) -> Path:
 
 
 def finish(cfg: DictConfig) -> None:
-    """The experiment's finish over the results folder (figures unless ``figures=false``)."""
+    """Run the selected experiment's finish over the results folder.
+
+    Args:
+        cfg: the composed config (``experiment``, ``output``, ``name``, ``figures``).
+    """
     base.get(str(cfg.experiment)).finish(results_folder(cfg), bool(cfg.figures))
 
 

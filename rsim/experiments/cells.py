@@ -389,7 +389,12 @@ def declared_plots(folder: Path) -> tuple[str, ...]:
 
 def finish(folder: Path, figures: bool) -> None:
     """Print the summary of the latest command's jobs in a results folder (its manifest),
-    write their figures and their theory report."""
+    write the figures they declare (:func:`declared_plots`) and their theory report.
+
+    Args:
+        folder: the results folder of the run or sweep.
+        figures: whether to draw figures (the run option ``figures``).
+    """
     from rsim import report, results
     from rsim.analysis import summary
     from rsim.experiments.base import load_run, run_description

@@ -370,10 +370,12 @@ def _suffix(i: int, n: int) -> str:
 
 
 def _draw_fbm_paths(frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None) -> list[Path]:
+    """``fbm_paths.png`` from the ``paths`` table."""
     return [fbm_paths(paths, folder / "fbm_paths.png")]
 
 
 def _draw_heatmap(frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None) -> list[Path]:
+    """``heatmap.png`` of r_h and the table's gradient ratio, if any."""
     ratios = ["hidden_diff", *_gradient(frame, schema.GRADIENT_DIFFS)]
     return [heatmap(frame, ratios, folder / "heatmap.png")]
 
@@ -381,18 +383,21 @@ def _draw_heatmap(frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None)
 def _draw_critical_curves(
     frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None
 ) -> list[Path]:
+    """``critical_curves.png``."""
     return [critical_curves(frame, folder / "critical_curves.png")]
 
 
 def _draw_architectures(
     frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None
 ) -> list[Path]:
+    """``architectures.png`` of r_h."""
     return [architectures(frame, "hidden_diff", folder / "architectures.png")]
 
 
 def _draw_ratio_vs_depth(
     frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None
 ) -> list[Path]:
+    """``<ratio>_vs_depth[_i].png`` of each diff ratio, per series swept over depths."""
     series = _series(frame)
     return [
         ratio_vs_depth(group, ratio, folder / f"{ratio}_vs_depth{_suffix(i, len(series))}.png")
@@ -404,6 +409,7 @@ def _draw_ratio_vs_depth(
 
 
 def _draw_histograms(frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None) -> list[Path]:
+    """``histograms[_i].png`` of r_h and the gradient ratio, per series."""
     ratios = ["hidden_ratio", *_gradient(frame, schema.GRADIENT_RATIOS)]
     series = _series(frame)
     return [
@@ -413,18 +419,21 @@ def _draw_histograms(frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | No
 
 
 def _no_fbm_paths(frame: pd.DataFrame, paths: pd.DataFrame | None) -> str | None:
+    """Why ``fbm_paths`` cannot be drawn (no fbm weight paths stored), or None."""
     if paths is None or not paths["hurst"].notna().any():
         return "it needs the stored weight paths of an fbm run (weight_paths > 0)"
     return None
 
 
 def _no_hurst(frame: pd.DataFrame, paths: pd.DataFrame | None) -> str | None:
+    """Why an H figure cannot be drawn (no Hurst index in the table), or None."""
     if not frame["hurst"].notna().any():
         return "it needs a law with a Hurst index (init=fbm or fbm_official)"
     return None
 
 
 def _no_architectures(frame: pd.DataFrame, paths: pd.DataFrame | None) -> str | None:
+    """Why ``architectures`` cannot be drawn, or None."""
     keys = [c for c in ARCHITECTURE if c in frame]
     if frame.groupby(keys, dropna=False).ngroups < 2 or frame["depth"].nunique() < 2:
         return "it needs several architectures swept over depths"
@@ -432,12 +441,14 @@ def _no_architectures(frame: pd.DataFrame, paths: pd.DataFrame | None) -> str | 
 
 
 def _no_depths(frame: pd.DataFrame, paths: pd.DataFrame | None) -> str | None:
+    """Why ``ratio_vs_depth`` cannot be drawn (no series over depths), or None."""
     if not any(group["depth"].nunique() > 1 for group in _series(frame)):
         return "it needs a series swept over depths"
     return None
 
 
 def _too_many_series(frame: pd.DataFrame, paths: pd.DataFrame | None) -> str | None:
+    """Why ``histograms`` are not drawn (more than HISTOGRAM_SERIES series), or None."""
     n = len(_series(frame))
     if n > HISTOGRAM_SERIES:
         return f"drawn for at most {HISTOGRAM_SERIES} series, and the table has {n}"
