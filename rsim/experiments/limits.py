@@ -118,7 +118,8 @@ class LimitSpec(Spec):
 
     def label(self) -> str:
         """The series in a few words: ``ode res1 relu d=3`` (:mod:`rsim.labels`)."""
-        return f"{self.experiment} {limit_series_label(vars(self))} d={self.width}"
+        series = {"model": self.model, "activation": self.activation}  # sde: a class constant
+        return f"{self.experiment} {limit_series_label(series)} d={self.width}"
 
     def block(self) -> int:
         """Samples per vmapped call: fixed by the spec, so a sample's numbers never depend
