@@ -70,7 +70,9 @@ class Study:
     # Its figure overlays the contour r_h = 1 at initialisation (:func:`critical_curve`).
     critical_curve: bool = False
 
-    def draw(self, frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | None = None):
+    def draw(
+        self, frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | None = None
+    ) -> list[Path]:
         """Draw the study's figure of ``frame`` into ``folder``.
 
         Args:
