@@ -32,19 +32,20 @@ from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from rsim import device, results, schema, slurm
+from rsim import device, results, slurm
 from rsim.checks import ConfigError
-from rsim.experiments import base
+from rsim.experiments import EXPERIMENTS, base
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 def register_experiments() -> None:
-    """One option of the config group ``experiment`` per experiment: its spec's options at
-    their defaults, in the global package (``depth=100``, not ``experiment.depth=100``)."""
+    """One option of the config group ``experiment`` per registered experiment
+    (:data:`rsim.experiments.EXPERIMENTS`): its spec's options at their defaults, in the
+    global package (``depth=100``, not ``experiment.depth=100``)."""
     store = ConfigStore.instance()
-    for name in schema.EXPERIMENTS:
-        node = {"experiment": name, **base.get(name).spec.options()}
+    for name, record in EXPERIMENTS.items():
+        node = {"experiment": name, **record.spec.options()}
         store.store(group="experiment", name=name, node=node, package="_global_")
 
 
@@ -171,6 +172,11 @@ def run_job(cfg: DictConfig) -> Path:
 
 
 def finish(cfg: DictConfig) -> None:
+    """Run the selected experiment's finish over the results folder.
+
+    Args:
+        cfg: the composed config (``experiment``, ``output``, ``name``, ``figures``).
+    """
     base.get(str(cfg.experiment)).finish(results_folder(cfg), bool(cfg.figures))
 
 

@@ -7,9 +7,8 @@ specs (:mod:`rsim.experiments`), each in one place.
 
 from __future__ import annotations
 
-# --- experiments and the runner -----------------------------------------------------------------
+# --- the runner (the experiments are registered in rsim.experiments.EXPERIMENTS) -----------------
 
-EXPERIMENTS = ("cells", "ode", "sde", "training")
 # Keys of the Hydra config that steer the runner, not an experiment (never part of a spec).
 RUN_OPTIONS = (
     "experiment",
@@ -184,7 +183,6 @@ DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 # The data_dir option's default: the cache that mnist, fashion_mnist and cifar10 are fetched
 # into on first use (<data_dir>/<dataset>/; rsim/data.py).
 DATA_DIR = "~/.cache/rsim/data"
-STUDIES = ("accuracy", "weights", "lr_alpha")
 # The contour r_h = 1 (zero crossing of mean log10 r_h) a training figure overlays, simulated
 # at the training's own architecture and depth: betas 0..1.3 step 0.05, this many samples per
 # (H, beta).

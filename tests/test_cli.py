@@ -102,6 +102,8 @@ def test_heatmap_runs_every_residual_model_or_the_one_named(overrides, models):
         ("betas=[inf]", "betas"),
         ("gain=-1", "gain"),
         ("+sweep=corollary1 depth=10,0", "depth"),
+        ("plots=[heatmap,histogramz]", "plots"),
+        ("+sweep=heatmap plots=[heatmapp]", "plots"),
     ],
 )
 def test_bad_input_is_refused_before_anything_runs(run_cli, tmp_path, override, key):

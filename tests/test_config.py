@@ -25,6 +25,7 @@ from rsim.experiments.cells import CellSpec
         ({"gain": float("inf")}, "gain=inf"),
         ({"gradients": "backprop"}, "gradients='backprop' is not allowed; choose one of none, jvp"),
         ({"precision": "float16"}, "precision='float16'"),
+        ({"plots": ["heatmap", "heat_map"]}, "^plots='heat_map' is not allowed; choose one of "),
         (
             {"model": "mlp", "branch_depth": 0},
             "^branch_depth=0 is not allowed; it must be an integer >= 1$",
@@ -76,5 +77,6 @@ def test_simulate_validates_before_computing():
 def test_digest_ignores_chunk_and_tracks_everything_else():
     base = CellSpec()
     assert CellSpec(chunk=512).digest() == base.digest()
+    assert CellSpec(plots=["heatmap"]).digest() == base.digest()  # figures are analysis
     assert CellSpec(seed=1).digest() != base.digest()
     assert CellSpec(betas=(0.5,)).digest() != base.digest()

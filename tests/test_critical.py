@@ -95,7 +95,9 @@ def test_heatmap_critical_curve_and_figure(tmp_path):
     # for both at fixed d: rsim/THEORY.md section 12).
     assert abs(curve.loc[("res1", 0.2), "beta_star"] - 0.2) < 0.08
     assert curve.loc[("res3", 0.2), "beta_star"] - curve.loc[("res1", 0.2), "beta_star"] > 0.15
-    written = views.sweep_figures(pd.concat([frame, res1]), tmp_path)
+    written = views.sweep_figures(
+        pd.concat([frame, res1]), tmp_path, ["heatmap", "critical_curves"]
+    )
     assert [p.name for p in written] == ["heatmap.png", "critical_curves.png"]
     assert all(p.stat().st_size > 0 for p in written)
 

@@ -13,7 +13,7 @@ from conftest import ROOT
 
 import rsim
 from rsim import cli
-from rsim.experiments import base
+from rsim.experiments import base, cells
 
 SWEEPS = sorted(p.stem for p in Path(cli.CONF_DIR, "sweep").glob("*.yaml"))
 CELL = ("samples=6", "width=4", "n_in=3")
@@ -69,7 +69,7 @@ TINY = {
     # Its bounds bite only at L ~ 10^4 (the full sweep, README "Theory report"); tiny here.
     "theory_sharp": (
         ("samples=6", "n_in=3", "width=4,64", DEPTHS),
-        ("hidden_diff_vs_depth_1.png", "report.md"),
+        ("histograms_1.png", "report.md"),
     ),
     "weights_after_training": ((*TRAIN, "depth=16"), "weights_after_training.png"),
 }
@@ -98,6 +98,10 @@ def test_sweep_runs(sweep, tmp_path):
         assert (folder / figure).stat().st_size > 0, proc.stdout
     report = base.status(folder)
     assert report.complete and report.expected, report.line(folder)
+    if base.run_specs(folder)[0].experiment == "cells":  # the declared figures, no guess
+        declared = cells.declared_plots(folder)
+        assert (folder / "heatmap.png").exists() == ("heatmap" in declared), declared
+        assert (folder / "architectures.png").exists() == ("architectures" in declared)
     assert len(rsim.load(folder)) > 0
     if sweep in ("ode", "sde"):
         # One order line per series (sde: relu and identity), the reference-free one; the

@@ -422,7 +422,7 @@ def test_sde_experiment_writes_parquet_prints_orders_and_skips_on_rerun(tmp_path
     # The same sample gives the same numbers in a run of another size (fixed blocks, keys).
     more = lx.compute(lx.SdeSpec.from_config({**SDE_SMALL, "samples": 13}))[""]
     np.testing.assert_array_equal(more["error"].to_numpy()[:18], frame["error"].to_numpy())
-    lx.EXPERIMENTS["sde"].finish(folder, figures=True)
+    lx.SDE.finish(folder, figures=True)
     out = capsys.readouterr().out
     assert "strong order" in out and "weak check (limit log" in out
     assert "rsim: sde res1 identity d=3: strong order" in out and "reference-free" in out
@@ -449,7 +449,7 @@ def test_ode_experiment_writes_errors_and_regimes_and_reports_progress(tmp_path,
     regimes = rsim.load(folder / "regimes")
     assert (regimes["lengthscale"] == 0.1).all() and (regimes["init"] == "smooth").all()
     np.testing.assert_allclose(regimes["alpha"], regimes["depth"] ** -regimes["beta"])
-    lx.EXPERIMENTS["ode"].finish(folder, figures=True)
+    lx.ODE.finish(folder, figures=True)
     out = capsys.readouterr().out
     assert "rsim: ode res1 identity d=3: strong order" in out and "(theory 1)" in out
     assert "reference solver" in out and "beta=0.5: r_h" in out

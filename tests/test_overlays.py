@@ -137,5 +137,37 @@ def test_training_figure_names_the_contour_and_its_depth():
     critical = pd.DataFrame({"hurst": HURSTS, "beta_star": [0.55, 0.75], "depth": 1000})
     figure = training_views.accuracy_figure(frame, critical)
     assert list(lines(figure.axes[0])) == [
-        "$r_h$ = 1 at L = 1000 at initialisation (res1, d = 8, simulated)"
+        "$r_h$ = 1 at L = 1000 at initialisation (res1 d=8, simulated)"
     ]
+
+
+def test_a_sweep_draws_the_figures_it_declares_and_no_other(tmp_path, capsys):
+    """The same H sweep gets a heatmap where it declares one and none where it does not (no
+    guess from the number of H); a declared figure the table cannot give is said, not drawn."""
+    frame = power_law_sweep(depths=(100, 1000), models=("res3",), samples=4)
+    frame = frame.assign(hidden_diff=np.exp(frame["log_hidden_diff"]), negative_slope=0.01)
+    declared = views.sweep_figures(frame, tmp_path / "a", ["heatmap", "critical_curves"])
+    assert [p.name for p in declared] == ["heatmap.png", "critical_curves.png"]
+    other = views.sweep_figures(frame, tmp_path / "b", ["ratio_vs_depth", "fbm_paths"])
+    assert [p.name for p in other] == ["hidden_diff_vs_depth_0.png", "hidden_diff_vs_depth_1.png"]
+    assert "rsim: no fbm_paths figure: it needs the stored weight paths" in capsys.readouterr().out
+    assert not (tmp_path / "b" / "heatmap.png").exists()
+    with pytest.raises(ValueError, match="unknown figure 'heat'; choose from fbm_paths, heatmap"):
+        views.sweep_figures(frame, tmp_path, ["heat"])
+
+
+def test_every_cells_sweep_declares_known_figures():
+    from hydra import compose, initialize_config_dir
+
+    from rsim import cli
+    from rsim.experiments.cells import CellSpec
+
+    declared = {}
+    with initialize_config_dir(config_dir=cli.CONF_DIR, version_base="1.3"):
+        for sweep in ("heatmap", "heatmap_official", "heatmap_conv", "critical_fbm", "corollary1"):
+            cfg = compose("config", overrides=[f"+sweep={sweep}"])
+            declared[sweep] = list(cfg.plots)
+    assert all(set(names) <= set(views.FIGURES) for names in declared.values())
+    assert all("heatmap" in declared[s] for s in ("heatmap", "heatmap_official", "heatmap_conv"))
+    assert "heatmap" not in declared["critical_fbm"] + declared["corollary1"]
+    assert CellSpec.plots == ("ratio_vs_depth", "histograms")  # a run that declares none

@@ -326,7 +326,8 @@ def test_summary_and_figures_use_each_branch_constant(branches, tmp_path):
         np.testing.assert_allclose(rows["exact"], expected, rtol=1e-12)
         assert (rows["z"].abs() < 4).all(), rows[["depth", "beta", "z"]]
     assert "branch_depth" in summary.format_summary(table)
-    written = [p.name for p in views.sweep_figures(results.with_ratios(branches), tmp_path)]
+    plots = ["architectures", "ratio_vs_depth"]
+    written = [p.name for p in views.sweep_figures(results.with_ratios(branches), tmp_path, plots)]
     assert "architectures.png" in written and "hidden_diff_vs_depth_2.png" in written
 
 

@@ -19,16 +19,15 @@ from tracing import TRAINING_EPOCH, count_traces
 from variants import LAWS_ALL
 
 import rsim
-from rsim import data, results
+from rsim import data, experiments, labels, results
 from rsim.analysis import training as analysis
 from rsim.analysis.hurst import hurst_exponent
 from rsim.checks import ConfigError
 from rsim.core import laws, spectra
 from rsim.core import training as core
 from rsim.core.laws import LAWS
-from rsim.experiments import base
+from rsim.experiments import base, training
 from rsim.experiments.training import TrainSpec, compute, train_grid
-from rsim.views import training as views
 
 # Every training test but the CLI one uses this architecture, the whole digits set and 4 runs
 # side by side, so that one compilation serves them all (compiling dominates their time).
@@ -337,9 +336,9 @@ def test_lr_alpha_fit_recovers_a_known_power_law(tmp_path):
     np.testing.assert_allclose(best["best_lr"], 0.01 * (best["depth"] ** best["beta"]), rtol=0.05)
     fit = analysis.fit_lr_alpha(best).set_index("optimizer")
     np.testing.assert_allclose(fit["p"], -1.0, atol=0.02)
-    text = analysis.summary_text("lr_alpha", fake_runs())
+    text = training.summary_text("lr_alpha", fake_runs())
     assert "lr* ~ alpha_L^-1.00" in text
-    assert views.figures("lr_alpha", fake_runs(), tmp_path)[0].stat().st_size > 0
+    assert training.STUDIES["lr_alpha"].draw(fake_runs(), tmp_path)[0].stat().st_size > 0
 
 
 def learning_curves():
@@ -377,19 +376,19 @@ def test_best_accuracy_after_the_last_or_the_best_epoch(tmp_path):
     best = analysis.best_accuracy(frame, epoch="best").iloc[0]
     assert (best["best_lr"], best["best_epoch"]) == (0.01, 2)
     assert best["best_test_accuracy"] == pytest.approx(0.85)
-    text = analysis.summary_text("accuracy", frame)
+    text = training.summary_text("accuracy", frame)
     assert "after the last epoch" in text and "0.750" in text and "0.850 [2]" in text
-    assert analysis.epoch_label() == "after the last epoch"
-    assert "best epoch" in analysis.epoch_label("best")
+    assert labels.epoch_label() == "after the last epoch"
+    assert "best epoch" in labels.epoch_label("best")
     with pytest.raises(ValueError, match="epoch='first'"):
         analysis.best_accuracy(frame, epoch="first")
     with pytest.raises(ValueError, match="test_accuracy_by_epoch"):
         analysis.best_accuracy(frame.drop(columns="test_accuracy_by_epoch"), epoch="best")
-    assert views.figures("accuracy", frame, tmp_path)[0].stat().st_size > 0
+    assert training.STUDIES["accuracy"].draw(frame, tmp_path)[0].stat().st_size > 0
 
 
 def test_results_round_trip_through_parquet(tmp_path, digits):
-    frame = train_grid(spec(study="weights", epochs=1), digits)
+    frame = train_grid(spec(epochs=1), digits)  # every study stores the weight paths
     results.write(frame, tmp_path / "part-x.parquet", {"spec": {}})
     back = rsim.load(tmp_path)
     for column in (
@@ -409,7 +408,35 @@ def test_results_round_trip_through_parquet(tmp_path, digits):
     assert list(back["train_loss"].iat[0]) == pytest.approx(frame["train_loss"].iat[0])
     assert len(back["weight_path"].iat[0]) == SMALL["depth"]
     assert back["diverged"].dtype == bool
-    assert views.figures("weights", back, tmp_path)[0].stat().st_size > 0
+    assert training.STUDIES["weights"].draw(back, tmp_path)[0].stat().st_size > 0
+
+
+def test_another_study_reanalyses_the_stored_runs_without_training(tmp_path, monkeypatch, capsys):
+    """``study`` is analysis only: the same runs asked for with study=weights are the stored
+    job's (same digest, its file untouched, compute never called), and finish draws the
+    weights study from them."""
+    accuracy = {**SMALL, "experiment": "training"}
+    weights = {**accuracy, "study": "weights"}
+    path = base.run_job(TrainSpec.from_config(accuracy), tmp_path)
+    stamp = path.stat().st_mtime_ns
+    assert TrainSpec.from_config(weights).digest() == TrainSpec.from_config(accuracy).digest()
+
+    def retrain(spec, progress=None):
+        raise AssertionError("a finished run was trained again")
+
+    record = experiments.EXPERIMENTS["training"]
+    monkeypatch.setitem(
+        experiments.EXPERIMENTS, "training", dataclasses.replace(record, compute=retrain)
+    )
+    assert base.run_job(TrainSpec.from_config(weights), tmp_path) == path
+    assert path.stat().st_mtime_ns == stamp
+    results.write_manifest(tmp_path, "training", base.job_manifest([weights]), command=[])
+    training.finish(tmp_path, figures=True)
+    out = capsys.readouterr().out
+    assert "rsim: skip" in out and "rsim: weights: 4 runs" in out, out
+    assert out.count("Hurst of V before") == 2  # one line per (law, beta)
+    assert (tmp_path / "weights_after_training.png").stat().st_size > 0
+    assert not (tmp_path / "training_accuracy.png").exists()
 
 
 def test_regression_training_values_are_bit_identical(tmp_path):
@@ -475,8 +502,7 @@ def test_specs_summaries_and_figures_never_import_jax():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [
-        "training",
-        "accuracy",
+        "training",  # the job (its runs), without the study: no part of it
         "res3",
         "fbm",
         "H=0.3",

@@ -25,6 +25,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from rsim.analysis.stats import mean_and_se
+from rsim.labels import limit_series_label
 from rsim.schema import LIMIT_SERIES
 
 # Theoretical strong orders: Euler on a Lipschitz ODE, Euler-Maruyama on an SDE.
@@ -386,22 +387,6 @@ def convergence_orders(
     return pd.DataFrame(rows)
 
 
-def series_label(row: Mapping[str, Any]) -> str:
-    """``res1 relu``: the branch of a series (a row of its table).
-
-    Args:
-        row: a row with ``model`` and ``activation``.
-
-    Returns:
-        The label.
-
-    Example:
-        >>> series_label({"model": "res1", "activation": "identity"})
-        'res1 identity'
-    """
-    return f"{row['model']} {row['activation']}"
-
-
 # --- the lines that finish prints ---------------------------------------------------------------
 
 
@@ -431,7 +416,7 @@ def order_lines(frame: pd.DataFrame) -> list[str]:
         first = group.iloc[0]
         fit = convergence_order(group)
         lines.append(
-            f"rsim: {first['experiment']} {series_label(first)} d={first['width']}: strong "
+            f"rsim: {first['experiment']} {limit_series_label(first)} d={first['width']}: strong "
             f"order {fit.order:.3f} [{fit.low:.3f}, {fit.high:.3f}] (theory "
             f"{THEORY_ORDER[first['experiment']]:g}), reference-free from "
             f"{METRICS[fit.metric]} at L = {min(fit.fit_depths)}..{max(fit.fit_depths)} of "

@@ -82,6 +82,7 @@ from rsim.analysis.stats import (
     quantile_interval,
 )
 from rsim.analysis.theory import Band, NotApplicable
+from rsim.labels import series_label, statement_label
 
 DELTAS = (0.1, 0.05)
 AGREES, VIOLATES, NOT_APPLICABLE = "agrees", "violates", "not applicable"
@@ -599,14 +600,6 @@ def sweep_verdict(checks: pd.DataFrame) -> str:
     return f"AGREES: {text}"
 
 
-def statement_label(quantity: str, statement: str, column: str) -> str:
-    """A statement's name in report.md: Proposition 5 on the jvp tangent says it holds
-    through Markov only (PROP5_ON_TANGENT)."""
-    if quantity == "gradient" and statement == "Prop 5" and column == JVP_COLUMN:
-        return "Prop 5 on r_q (Markov only)"
-    return statement
-
-
 def informative_counts(checks: pd.DataFrame) -> pd.DataFrame:
     """Per (quantity, statement, column), in the order of the checks: how many checks agree
     with an informative bound, agree vacuously, violate, are too few to judge, not apply.
@@ -667,36 +660,6 @@ def _bound_text(row: Mapping[str, Any]) -> str:
     if hi == math.inf:
         return f"> {_fmt(lo)}"
     return f"[{_fmt(lo)}, {_fmt(hi)}]"
-
-
-def _present(key: Mapping[str, Any], name: str) -> bool:
-    return name in key and pd.notna(key[name])
-
-
-def architecture_label(key: Mapping[str, Any]) -> str:
-    """The branch in a few words: ``res3``, ``mlp m=4``, ``conv m=1 C=4 N=4 k=3``, with d."""
-    parts = [str(key["model"])]
-    if _present(key, "branch_depth"):
-        parts.append(f"m={int(key['branch_depth'])}")
-    if key["model"] == "conv" and _present(key, "image_size"):
-        parts.append(f"C={int(key['width'])} N={int(key['image_size'])}")
-        if _present(key, "kernel_size"):
-            parts.append(f"k={int(key['kernel_size'])}")
-        parts.append(f"d={int(key['width']) * int(key['image_size']) ** 2}")
-    else:
-        parts.append(f"d={int(key['width'])}")
-    return " ".join(parts)
-
-
-def series_label(key: pd.Series) -> str:
-    parts = [architecture_label(key), f"{key['init']}"]
-    if key["model"] != "res3":
-        parts.append(str(key["activation"]))
-    for extra in ("lengthscale", "hurst"):
-        if _present(key, extra):
-            parts.append(f"{extra}={key[extra]:g}")
-    parts.append(f"gain={key['gain']:g}")
-    return ", ".join(parts)
 
 
 def _cell_tables(checks: pd.DataFrame) -> list[str]:

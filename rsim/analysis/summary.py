@@ -111,7 +111,7 @@ def critical_text(frame: pd.DataFrame) -> str | None:
         The lines printed after the summary of a sweep, or None.
     """
     from rsim.analysis.critical import critical_betas, critical_curve, curve_keys
-    from rsim.analysis.report import architecture_label
+    from rsim.labels import architecture_label
 
     if frame["beta"].nunique() < 2:
         return None

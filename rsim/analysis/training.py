@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rsim import schema
+from rsim.labels import architecture_label, epoch_label, law_label
 
 # The branch's shape keys (mlp, conv; NaN for res1-3): part of a cell as well.
 SHAPE_COLUMNS = ("branch_depth", "image_size", "kernel_size")
@@ -36,34 +37,9 @@ def varying_keys(best: pd.DataFrame) -> list[str]:
     return [c for c in _cells(best) if c not in law and best[c].nunique() > 1]
 
 
-def model_label(row) -> str:
-    """The model and its shape in a few characters: ``res1, d = 30``, ``mlp m=2, d = 30``,
-    ``conv C=4 k=3 m=1, 8 x 8``."""
-    model = str(row["model"])
-    if model == "conv":
-        side = int(row["image_size"])
-        return (
-            f"conv C={row['width']} k={int(row['kernel_size'])} m={int(row['branch_depth'])}, "
-            f"{side} x {side}"
-        )
-    if model == "mlp":
-        return f"mlp m={int(row['branch_depth'])}, d = {row['width']}"
-    return f"{model}, d = {row['width']}"
-
-
-# Which epoch's test accuracy a run is scored by (best_accuracy's ``epoch``).
-EPOCHS = ("last", "best")
-
-
-def epoch_label(epoch: str = "last") -> str:
-    """Which epoch :func:`best_accuracy` scores a run after, in words (figure titles)."""
-    _check_epoch(epoch)
-    return "after the last epoch" if epoch == "last" else "after the best epoch of each lr"
-
-
 def _check_epoch(epoch: str) -> None:
-    if epoch not in EPOCHS:
-        raise ValueError(f"epoch={epoch!r}: choose one of {', '.join(EPOCHS)}")
+    """Refuse (ValueError, one line) an ``epoch`` other than last or best."""
+    epoch_label(epoch)
 
 
 def best_accuracy(frame: pd.DataFrame, epoch: str = "last") -> pd.DataFrame:
@@ -182,63 +158,95 @@ def fit_lr_alpha(best: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def law_label(row) -> str:
-    """The weight law of a row in a few characters (legends and summary rows)."""
-    if row["init"] in schema.HURST_LAWS:
-        return f"{row['init']} H={row['hurst']:.3g}"
-    if row["init"] == "smooth":
-        return f"smooth l={row['lengthscale']:.3g}"
-    return str(row["init"])
+def summary_head(study: str, frame: pd.DataFrame) -> str:
+    """The first line a training study prints: runs, diverged runs, data, model, chance.
 
+    Args:
+        study: the study's name (it starts the line).
+        frame: the runs, one row per run.
 
-def summary_text(study: str, frame: pd.DataFrame) -> str:
-    """The lines printed at the end of a training sweep."""
+    Returns:
+        One line starting ``rsim: <study>:``.
+    """
     chance = 1 / frame["n_classes"].iat[0]
-    head = (
+    return (
         f"rsim: {study}: {len(frame)} runs, {int(frame['diverged'].sum())} diverged; "
-        f"{frame['dataset'].iat[0]}, {model_label(frame.iloc[0])}, "
+        f"{frame['dataset'].iat[0]}, {architecture_label(frame.iloc[0])}, "
         f"{frame['optimizer'].iat[0]}, {frame['epochs'].iat[0]} epochs; chance = {chance:.3f}"
     )
-    lines = [head]
-    if study == "lr_alpha":
-        best = best_learning_rates(frame)
-        for _, row in best.iterrows():
-            lines.append(
-                f"  {row['optimizer']} L={row['depth']} beta={row['beta']:.3g} "
-                f"alpha={row['depth'] ** -row['beta']:.3g}: best lr {row['best_lr']:.3g}"
-                f" (grid {row['grid_best_lr']:.3g}, most accurate "
-                f"{row['accuracy_best_lr']:.3g}, loss {row['best_loss']:.3g})"
+
+
+def lr_alpha_lines(frame: pd.DataFrame) -> list[str]:
+    """Study ``lr_alpha``: the best learning rate per cell and the fits lr* ~ alpha^p.
+
+    Args:
+        frame: the runs, one row per run.
+
+    Returns:
+        One line per (optimizer, depth, beta), then one per optimizer's fit.
+    """
+    lines = []
+    best = best_learning_rates(frame)
+    for _, row in best.iterrows():
+        lines.append(
+            f"  {row['optimizer']} L={row['depth']} beta={row['beta']:.3g} "
+            f"alpha={row['depth'] ** -row['beta']:.3g}: best lr {row['best_lr']:.3g}"
+            f" (grid {row['grid_best_lr']:.3g}, most accurate "
+            f"{row['accuracy_best_lr']:.3g}, loss {row['best_loss']:.3g})"
+        )
+    for _, fit in fit_lr_alpha(best).iterrows():
+        if "p" in fit and np.isfinite(fit.get("p", np.nan)):
+            text = (
+                f"  fit {fit['optimizer']}: lr* ~ alpha_L^{fit['p']:.2f} "
+                f"(log10 lr* = {fit['c']:.2f} + {fit['p']:.2f} log10 alpha, "
+                f"R^2 = {fit['r2']:.2f}, {fit['cells']} cells)"
             )
-        for _, fit in fit_lr_alpha(best).iterrows():
-            if "p" in fit and np.isfinite(fit.get("p", np.nan)):
-                text = (
-                    f"  fit {fit['optimizer']}: lr* ~ alpha_L^{fit['p']:.2f} "
-                    f"(log10 lr* = {fit['c']:.2f} + {fit['p']:.2f} log10 alpha, "
-                    f"R^2 = {fit['r2']:.2f}, {fit['cells']} cells)"
+            if np.isfinite(fit.get("q2", np.nan)):
+                text += (
+                    f"; with depth: lr* ~ alpha^{fit['p2']:.2f} L^{fit['q2']:.2f} "
+                    f"(R^2 = {fit['r2_2']:.2f})"
                 )
-                if np.isfinite(fit.get("q2", np.nan)):
-                    text += (
-                        f"; with depth: lr* ~ alpha^{fit['p2']:.2f} L^{fit['q2']:.2f} "
-                        f"(R^2 = {fit['r2_2']:.2f})"
-                    )
-                lines.append(text)
-        return "\n".join(lines)
+            lines.append(text)
+    return lines
+
+
+def weights_lines(frame: pd.DataFrame) -> list[str]:
+    """Study ``weights``: per (law, beta) the best accuracy and the Hurst index of V before
+    and after training.
+
+    Args:
+        frame: the runs, one row per run.
+
+    Returns:
+        One line per (init, beta) cell.
+    """
+    lines = []
+    for _, row in best_accuracy(frame).iterrows():
+        cell = frame[(frame["init"] == row["init"]) & (frame["beta"] == row["beta"])]
+        lines.append(
+            f"  {law_label(row)} beta={row['beta']:.3g}: best test accuracy "
+            f"{row['best_test_accuracy']:.3f} (lr {row['best_lr']:.3g}); Hurst of V "
+            f"before {cell['hurst_init'].mean():.3f}, after "
+            f"{cell['hurst_trained'].median():.3f} (median over runs)"
+        )
+    return lines
+
+
+def accuracy_lines(frame: pd.DataFrame) -> list[str]:
+    """Study ``accuracy``: the best test accuracy over lr per cell, as a table (rows: weight
+    law and the other varying keys, columns: beta), after the last epoch and, where the runs
+    have learning curves, after the best epoch.
+
+    Args:
+        frame: the runs, one row per run.
+
+    Returns:
+        The tables' lines, each table under a line naming it.
+    """
     best = best_accuracy(frame)
-    if study == "weights":
-        for _, row in best.iterrows():
-            cell = frame[(frame["init"] == row["init"]) & (frame["beta"] == row["beta"])]
-            lines.append(
-                f"  {law_label(row)} beta={row['beta']:.3g}: best test accuracy "
-                f"{row['best_test_accuracy']:.3f} (lr {row['best_lr']:.3g}); Hurst of V "
-                f"before {cell['hurst_init'].mean():.3f}, after "
-                f"{cell['hurst_trained'].median():.3f} (median over runs)"
-            )
-        return "\n".join(lines)
     varying = varying_keys(best)
     rows = ", ".join(["weight law", *varying])
-    lines.append(
-        f"  best test accuracy over lr, after the last epoch (rows: {rows}, columns: beta)"
-    )
+    lines = [f"  best test accuracy over lr, after the last epoch (rows: {rows}, columns: beta)"]
     lines.append(_accuracy_table(best, varying, lambda row: f"{row['best_test_accuracy']:.3f}"))
     if "test_accuracy_by_epoch" in frame and frame["test_accuracy_by_epoch"].notna().all():
         lines.append(
@@ -250,7 +258,7 @@ def summary_text(study: str, frame: pd.DataFrame) -> str:
                 best, varying, lambda row: f"{row['best_test_accuracy']:.3f} [{row['best_epoch']}]"
             )
         )
-    return "\n".join(lines)
+    return lines
 
 
 def _accuracy_table(best: pd.DataFrame, varying: list[str], text) -> str:

@@ -112,7 +112,7 @@ class Branch:
     """
 
     name: str
-    label: str
+    label: str  # what tables and figures call it (rsim.labels.branch_label)
     build: Callable[[Shape, Sigma], ResidualFn]
     hidden_layers: int | None = None
     default_branch_depth: int | None = None
@@ -440,9 +440,9 @@ def n_matrices(model: str, branch_depth: int | None = None) -> int:
 
 
 for _record in (
-    Branch("res1", "res-1", _sigma_of_h, hidden_layers=0, sigma_on_h=True, in_paper=True),
-    Branch("res2", "res-2", _dense, hidden_layers=1, in_paper=True),
-    Branch("res3", "res-3", _dense, hidden_layers=1, fixed_activation="relu", in_paper=True),
+    Branch("res1", "res1", _sigma_of_h, hidden_layers=0, sigma_on_h=True, in_paper=True),
+    Branch("res2", "res2", _dense, hidden_layers=1, in_paper=True),
+    Branch("res3", "res3", _dense, hidden_layers=1, fixed_activation="relu", in_paper=True),
     Branch("mlp", "mlp", _dense, default_branch_depth=2),
     Branch(
         "conv",

@@ -88,7 +88,7 @@ class Law:
     """
 
     name: str
-    label: str  # a few words for tables and figures
+    label: str  # what tables and figures call it (rsim.labels.law_label adds its parameter)
     family: str  # IID | CORRELATED
     # Unit-variance entries; for a correlated law its (Gaussian) marginal, used for A and B.
     unit: UnitSampler
@@ -497,7 +497,7 @@ LENGTHSCALE = Parameter(
 register_law(
     Law(
         "gaussian",
-        "Gaussian",
+        "gaussian",
         IID,
         gaussian_unit,
         subgaussian=1.0,
@@ -519,7 +519,7 @@ register_law(
 register_law(
     Law(
         "rademacher",
-        "Rademacher",
+        "rademacher",
         IID,
         rademacher_unit,
         subgaussian=1.0,
@@ -531,7 +531,7 @@ register_law(
 register_law(
     Law(
         "smooth",
-        "smooth (RBF)",
+        "smooth",
         CORRELATED,
         gaussian_unit,
         subgaussian=None,
@@ -545,7 +545,7 @@ register_law(
 register_law(
     Law(
         "fbm",
-        "fractional Gaussian noise",
+        "fbm",
         CORRELATED,
         gaussian_unit,
         subgaussian=None,
@@ -560,7 +560,7 @@ register_law(
 register_law(
     Law(
         "fbm_official",
-        "the official fGn generator",
+        "fbm_official",
         CORRELATED,
         gaussian_unit,
         subgaussian=None,

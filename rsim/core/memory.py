@@ -50,6 +50,7 @@ from typing import Protocol
 from rsim import device
 from rsim.checks import ConfigError
 from rsim.core import branches, laws
+from rsim.labels import architecture_label
 
 HIDDEN_STATE_COPIES = 16  # h, q, p, their origins, logs and the scan's carries
 # Host bytes per row of a cell's result table at the peak of a run, measured on CPU (pandas
@@ -162,13 +163,6 @@ def _options(kernel: KernelLike, parts: dict[str, int]) -> str:
     return ", ".join(options[:-1]) + (" or " if len(options) > 1 else "") + options[-1]
 
 
-def _size_label(kernel: KernelLike) -> str:
-    """The kernel's width, or for image branches its channels, image and kernel side."""
-    if branches.branch_record(kernel.model).images:
-        return f"C={kernel.width} N={kernel.image_size} k={kernel.kernel_size}"
-    return f"width {kernel.width}"
-
-
 def refusal(kernel: KernelLike, n_betas: int, needed: Estimate, limit: device.MemoryLimit) -> str:
     """One line: the estimate, its largest parts, the limit and the options."""
     parts = sorted(needed.block.items(), key=lambda item: -item[1])
@@ -176,7 +170,7 @@ def refusal(kernel: KernelLike, n_betas: int, needed: Estimate, limit: device.Me
     samples = needed.samples_per_block
     return (
         f"this cell needs ~{device.size_text(needed.block_bytes)} per block of {samples} "
-        f"sample{'s' if samples > 1 else ''} ({kernel.model} {_size_label(kernel)}, depth "
+        f"sample{'s' if samples > 1 else ''} ({architecture_label(vars(kernel))}, depth "
         f"{kernel.depth}, {n_betas} beta{'s' if n_betas > 1 else ''}, {kernel.sampler} "
         f"sampler, gradients={kernel.gradients}: {', '.join(shown)}); the device offers "
         f"{device.size_text(limit.bytes)} ({limit.source}); use {_options(kernel, needed.block)}"

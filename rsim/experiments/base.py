@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import json
 import platform
 import sys
@@ -40,14 +39,6 @@ import pandas as pd
 from rsim import checks, results, schema
 from rsim.checks import ConfigError
 
-# name -> module that defines EXPERIMENT (imported only when selected; none imports jax at
-# import time, so specs are built and validated without touching a backend)
-MODULES = {
-    "cells": "rsim.experiments.cells",
-    "ode": "rsim.experiments.limits",
-    "sde": "rsim.experiments.limits",
-    "training": "rsim.experiments.training",
-}
 # Options added after result files existed: left out of the identity at their default, so
 # the files of earlier specs keep their names.
 LATER_OPTION = {"identity": "omitted at default"}
@@ -183,19 +174,51 @@ class Spec:
 
 @dataclass(frozen=True)
 class Experiment:
-    spec: type[Spec]
-    compute: Callable[[Any, Progress | None], dict[str, pd.DataFrame]]
-    finish: Callable[[Path, bool], None]
+    """One experiment: the record that :data:`rsim.experiments.EXPERIMENTS` registers once
+    under its spec's name (``experiment=<name>``); the cli, the runner and ``rsim.status``
+    find everything about it here."""
+
+    spec: type[Spec]  # its options, their defaults and checks; ``spec.experiment`` names it
+    compute: Callable[[Any, Progress | None], dict[str, pd.DataFrame]]  # the pure computation
+    finish: Callable[[Path, bool], None]  # summaries (analysis) and figures (views) of a run
+    label: str  # what it computes, in a few words
+
+    @property
+    def name(self) -> str:
+        """The value of the ``experiment`` option that selects it (its spec's)."""
+        return self.spec.experiment
 
 
 def get(name: str) -> Experiment:
-    checks.choice("experiment", name, schema.EXPERIMENTS)
-    module = importlib.import_module(MODULES[name])
-    return module.EXPERIMENTS[name] if hasattr(module, "EXPERIMENTS") else module.EXPERIMENT
+    """The registered experiment called ``name``.
+
+    Args:
+        name: the value of the ``experiment`` option.
+
+    Returns:
+        Its record in :data:`rsim.experiments.EXPERIMENTS`.
+
+    Raises:
+        ConfigError: one line listing the experiments, for an unknown name.
+
+    >>> get("ode").spec.__name__
+    'OdeSpec'
+    """
+    from rsim import experiments
+
+    checks.choice("experiment", name, tuple(experiments.EXPERIMENTS))
+    return experiments.EXPERIMENTS[name]
 
 
 def spec_from_config(values: Mapping[str, Any]) -> Spec:
-    """The validated spec of a job's values (``experiment`` picks the experiment)."""
+    """The validated spec of a job's values (``experiment`` picks the experiment).
+
+    Args:
+        values: a job's option values (runner keys such as ``output`` are ignored).
+
+    Returns:
+        The experiment's spec, validated.
+    """
     return get(str(values.get("experiment", "cells"))).spec.from_config(values)
 
 
@@ -323,15 +346,44 @@ def _record_failure(folder: Path, spec: Spec, error: Exception) -> None:
         print(f"rsim: error: no failure record either: {again}", file=sys.stderr)
 
 
-def load_run(folder: Path, table: str = "", strict: bool = False) -> pd.DataFrame:
+def run_specs(folder: Path) -> list[Spec]:
+    """The specs of the latest command's jobs in ``folder`` (its manifest), in its order.
+
+    Args:
+        folder: a results folder holding a manifest (``sweep.json``).
+
+    Returns:
+        One validated spec per job of the manifest.
+    """
+    return [spec_from_config(job["values"]) for job in results.read_manifest(folder)["jobs"]]
+
+
+def load_run(
+    folder: Path,
+    table: str = "",
+    strict: bool = False,
+    jobs: Callable[[Spec], bool] | None = None,
+) -> pd.DataFrame:
     """The rows of the jobs of the latest command that wrote to ``folder`` (its manifest),
-    each draw once; without a manifest, the whole folder (:func:`rsim.results.load`)."""
+    each draw once; without a manifest, the whole folder (:func:`rsim.results.load`).
+
+    Args:
+        folder: the results folder.
+        table: ``""`` for the main table, or a sub-table's name (e.g. ``paths``).
+        strict: refuse a damaged file instead of skipping it with a warning.
+        jobs: keep only the manifest's jobs whose spec it accepts (e.g. one training study);
+            None: every job. Ignored without a manifest.
+
+    Returns:
+        The rows, as :func:`rsim.results.load` reads them.
+    """
     folder = Path(folder)
     if not (folder / results.MANIFEST).exists():
         return results.load(folder / table, strict=strict)
     selected: dict[Path, list[Spec]] = {}  # file -> the jobs stored in it
-    for job in results.read_manifest(folder)["jobs"]:
-        spec = spec_from_config(job["values"])
+    for spec in run_specs(folder):
+        if jobs is not None and not jobs(spec):
+            continue
         path = table_path(folder, spec, table)
         if path.exists():
             selected.setdefault(path, []).append(spec)

@@ -21,6 +21,7 @@ from rsim.checks import ConfigError
 from rsim.core import laws
 from rsim.experiments.base import INTERNAL, LATER_OPTION, Experiment, Progress
 from rsim.experiments.resnet import ResNetSpec
+from rsim.labels import branch_label, law_label, size_label
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,28 @@ class CellSpec(ResNetSpec):
     # Samples read back together (whole blocks, one device call each); results never depend
     # on it.
     chunk: int | None = field(default=None, compare=False)
+    # The figures the run or sweep draws at its end: names of rsim.views.cells.FIGURES
+    # (fbm_paths, heatmap, critical_curves, architectures, ratio_vs_depth, histograms).
+    # Analysis only: no part of the cell's identity.
+    plots: tuple[str, ...] = field(default=("ratio_vs_depth", "histograms"), compare=False)
     # The first sample index to compute (set by the runner when a cell's first samples are
     # stored already; sample i's numbers do not depend on it).
     first_sample: int = field(default=0, compare=False, metadata=INTERNAL)
 
+    def normalise(self) -> None:
+        """Also take one figure name for ``plots`` as a list of one."""
+        super().normalise()
+        if isinstance(self.plots, str):
+            self._set("plots", (self.plots,))
+
     def validate(self) -> None:
+        """Raise :class:`rsim.ConfigError` naming the first bad option (a figure name of
+        ``plots`` too: :data:`rsim.views.cells.FIGURES`)."""
+        from rsim.views.cells import FIGURES
+
         super().validate()
+        for name in self.plots:
+            checks.choice("plots", name, tuple(FIGURES))
         checks.choice("gradients", self.gradients, schema.GRADIENTS)
         checks.choice("precision", self.precision, schema.PRECISIONS)
         checks.choice("sampler", self.sampler, schema.SAMPLERS)
@@ -95,7 +112,9 @@ class CellSpec(ResNetSpec):
             checks.integer("chunk", self.chunk, minimum=1)
 
     def label(self) -> str:
-        return f"{self.model_label()} {self.law_label()} {self.size_label()} L={self.depth}"
+        """The cell in a few words: ``res3 uniform d=40 L=1000`` (:mod:`rsim.labels`)."""
+        key = vars(self)
+        return f"{branch_label(key)} {law_label(key)} {size_label(key)} L={self.depth}"
 
     def kernel(self):
         """The engine's static description of this cell (one compilation per kernel)."""
@@ -352,9 +371,32 @@ def simulated_critical_curve(key: pd.Series, hursts, seed: int = 0) -> pd.DataFr
     return critical_curve(pd.concat(frames, ignore_index=True))
 
 
+def declared_plots(folder: Path) -> tuple[str, ...]:
+    """The figures the latest command in ``folder`` declared (its jobs' ``plots``, in order,
+    each once); without a manifest, the default of :class:`CellSpec`.
+
+    Args:
+        folder: a cells results folder.
+
+    Returns:
+        Names of :data:`rsim.views.cells.FIGURES`.
+    """
+    from rsim import results
+    from rsim.experiments.base import run_specs
+
+    if not (Path(folder) / results.MANIFEST).exists():
+        return CellSpec.plots
+    return tuple(dict.fromkeys(name for spec in run_specs(folder) for name in spec.plots))
+
+
 def finish(folder: Path, figures: bool) -> None:
     """Print the summary of the latest command's jobs in a results folder (its manifest),
-    write their figures and their theory report."""
+    write the figures they declare (:func:`declared_plots`) and their theory report.
+
+    Args:
+        folder: the results folder of the run or sweep.
+        figures: whether to draw figures (the run option ``figures``).
+    """
     from rsim import report, results
     from rsim.analysis import summary
     from rsim.experiments.base import load_run, run_description
@@ -375,10 +417,15 @@ def finish(folder: Path, figures: bool) -> None:
         from rsim.views import cells as views
 
         paths = load_run(folder, "paths") if (folder / "paths").is_dir() else None
-        for path in views.sweep_figures(frame, folder, paths):
+        for path in views.sweep_figures(frame, folder, declared_plots(folder), paths):
             print(f"rsim: figure {path}")
     written = report.write_report(folder, figures=figures)
     print(f"rsim: report {written.path}: {written.verdict}")
 
 
-EXPERIMENT = Experiment(spec=CellSpec, compute=compute, finish=finish)
+EXPERIMENT = Experiment(
+    spec=CellSpec,
+    compute=compute,
+    finish=finish,
+    label="the Monte Carlo simulator of ResNets at initialisation",
+)

@@ -42,6 +42,7 @@ import pandas as pd
 from rsim import checks, schema
 from rsim.checks import ConfigError
 from rsim.experiments.base import Experiment, Progress, Spec
+from rsim.labels import limit_series_label
 
 if TYPE_CHECKING:
     import jax
@@ -120,7 +121,9 @@ class LimitSpec(Spec):
         raise NotImplementedError
 
     def label(self) -> str:
-        return f"{self.experiment} {self.model} {self.activation} d={self.width}"
+        """The series in a few words: ``ode res1 relu d=3`` (:mod:`rsim.labels`)."""
+        series = {"model": self.model, "activation": self.activation}  # sde: a class constant
+        return f"{self.experiment} {limit_series_label(series)} d={self.width}"
 
     def block(self) -> int:
         """Samples per vmapped call: fixed by the spec, so a sample's numbers never depend
@@ -385,7 +388,15 @@ def finish(folder: Path, figures: bool) -> None:
         print(f"rsim: figure {path}")
 
 
-EXPERIMENTS = {
-    "ode": Experiment(spec=OdeSpec, compute=compute, finish=finish),
-    "sde": Experiment(spec=SdeSpec, compute=compute, finish=finish),
-}
+ODE = Experiment(
+    spec=OdeSpec,
+    compute=compute,
+    finish=finish,
+    label="strong convergence of the ResNet to its neural ODE (beta = 1)",
+)
+SDE = Experiment(
+    spec=SdeSpec,
+    compute=compute,
+    finish=finish,
+    label="strong and weak convergence of the ResNet to its neural SDE (beta = 1/2)",
+)

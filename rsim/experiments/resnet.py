@@ -80,23 +80,3 @@ class ResNetSpec(Spec):
     def law(self) -> laws.Law:
         """The weight law's record (:data:`rsim.core.laws.LAWS`)."""
         return laws.law(self.init)
-
-    def model_label(self) -> str:
-        """The model with its branch depth: ``res3``, ``mlp m=2``, ``conv m=1``."""
-        if self.branch_depth is None:
-            return self.model
-        return f"{self.model} m={self.branch_depth}"
-
-    def size_label(self) -> str:
-        """The width: ``d=40``, or for conv ``C=4 N=8 k=3`` (channels, image and kernel side)."""
-        if self.branch().images:
-            return f"C={self.width} N={self.image_size} k={self.kernel_size}"
-        return f"d={self.width}"
-
-    def law_label(self) -> str:
-        """The weight law in a few words: ``fbm H=0.7``, ``smooth l=0.1``, ``uniform``."""
-        if self.hurst is not None:
-            return f"{self.init} H={self.hurst:g}"
-        if self.lengthscale is not None:
-            return f"{self.init} l={self.lengthscale:g}"
-        return self.init

@@ -18,8 +18,11 @@ A run is *diverged* when an epoch's mean training loss is not finite or exceeds
 ``DIVERGED_LOSS_FACTOR`` x log(n_classes) (guessing uniformly costs log(n_classes)). Diverged
 runs keep their row, with ``diverged = True``.
 
-Studies (the ``study`` key; :func:`finish` prints the summary and draws the figure of the
-study it finds, :mod:`rsim.analysis.training` and :mod:`rsim.views.training`):
+Studies (the ``study`` option, registered once in :data:`STUDIES`): what :func:`finish`
+prints and draws from the stored runs (:mod:`rsim.analysis.training`,
+:mod:`rsim.views.training`). A study reads the runs and trains nothing, so it is no part of the
+job's identity: running finished jobs again with another study re-analyses their stored rows
+without retraining them (every row keeps the weight paths that ``weights`` draws).
 
 * ``accuracy``  Figure 9: best test accuracy over the learning rates per (H, beta)
 * ``weights``   Figure 8: one weight entry V_k[0, 0] against k after training, and the Hurst
@@ -29,8 +32,10 @@ study it finds, :mod:`rsim.analysis.training` and :mod:`rsim.views.training`):
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,14 +43,75 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from rsim import checks, schema
+from rsim import checks, results, schema
 from rsim import data as datasets
+from rsim.analysis import training as analysis
 from rsim.analysis.hurst import hurst_exponent
 from rsim.checks import ConfigError
-from rsim.experiments.base import Experiment, Progress
+from rsim.experiments.base import Experiment, Progress, load_run, run_description, run_specs
 from rsim.experiments.resnet import ResNetSpec
+from rsim.labels import branch_label, law_label, size_label
 
 DIVERGED_LOSS_FACTOR = 10.0
+
+
+@dataclass(frozen=True)
+class Study:
+    """One analysis of trained runs, selected by ``study=<name>`` and registered once in
+    :data:`STUDIES`: its summary (:mod:`rsim.analysis.training`) and its figure
+    (:mod:`rsim.views.training`). It reads the stored rows only (no part of the job)."""
+
+    name: str
+    label: str  # what it shows, in a few words
+    summary: Callable[[pd.DataFrame], list[str]]  # the lines printed under the runs' head line
+    # The function of rsim.views.training that draws it, (frame, folder, critical) -> path or
+    # None; imported when drawing only (a spec is validated without loading matplotlib).
+    figure: str
+    # Its figure overlays the contour r_h = 1 at initialisation (:func:`critical_curve`).
+    critical_curve: bool = False
+
+    def draw(
+        self, frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | None = None
+    ) -> list[Path]:
+        """Draw the study's figure of ``frame`` into ``folder``.
+
+        Args:
+            frame: the runs (one row per run, as :func:`compute` writes them).
+            folder: where the PNG goes.
+            critical: the contour r_h = 1 to overlay (``critical_curve`` studies), or None.
+
+        Returns:
+            The paths written (none for a weights table without weight paths).
+        """
+        draw = getattr(importlib.import_module("rsim.views.training"), self.figure)
+        path = draw(frame, Path(folder), critical)
+        return [] if path is None else [path]
+
+
+STUDIES: dict[str, Study] = {
+    study.name: study
+    for study in (
+        Study(
+            "accuracy",
+            "Figure 9: best test accuracy over the learning rates per (H, beta)",
+            analysis.accuracy_lines,
+            "accuracy_file",
+            critical_curve=True,
+        ),
+        Study(
+            "weights",
+            "Figure 8: V_k[0, 0] against k after training, with the Hurst exponents",
+            analysis.weights_lines,
+            "weights_file",
+        ),
+        Study(
+            "lr_alpha",
+            "the best learning rate against alpha_L, with the fit lr* ~ alpha^p",
+            analysis.lr_alpha_lines,
+            "lr_alpha_file",
+        ),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -58,7 +124,9 @@ class TrainSpec(ResNetSpec):
     # The random stream of the runs (rsim.core.training pins it), not the simulator's.
     prng: ClassVar[dict] = schema.TRAINING_PRNG_SETTINGS
 
-    study: str = "accuracy"  # accuracy (Figure 9) | weights (Figure 8) | lr_alpha
+    # What finish prints and draws (STUDIES): accuracy (Figure 9) | weights (Figure 8) |
+    # lr_alpha. Analysis only: no part of the job's identity, so it never retrains a run.
+    study: str = field(default="accuracy", compare=False)
     dataset: str = "digits"  # digits (bundled with scikit-learn) | mnist | fashion_mnist | cifar10
     data_dir: str | None = schema.DATA_DIR  # the data cache, <data_dir>/<dataset>/ (not digits)
     # Base URL of a mirror of the dataset's files; None: the publisher's. The files are
@@ -85,7 +153,7 @@ class TrainSpec(ResNetSpec):
             self._set("data_dir", str(self.data_dir))
 
     def validate(self) -> None:
-        checks.choice("study", self.study, schema.STUDIES)
+        checks.choice("study", self.study, tuple(STUDIES))
         checks.choice("dataset", self.dataset, schema.DATASETS)
         super().validate()
         checks.choice("optimizer", self.optimizer, schema.OPTIMIZERS)
@@ -137,11 +205,11 @@ class TrainSpec(ResNetSpec):
             )
 
     def label(self) -> str:
+        """The job in a few words (the runs it trains; the study is no part of it)."""
+        key = vars(self)
         optimizer = "" if self.optimizer == "adam" else f" {self.optimizer}"
-        model = self.model_label()
-        if self.model == "conv":
-            model += f" {self.size_label()}"
-        return f"training {self.study} {model} {self.law_label()} L={self.depth}{optimizer}"
+        model = branch_label(key) + (f" {size_label(key)}" if self.model == "conv" else "")
+        return f"training {model} {law_label(key)} L={self.depth}{optimizer}"
 
     def runs(self) -> pd.DataFrame:
         """The grid, one row per run: beta, lr, seed, alpha = depth^-beta (betas outermost)."""
@@ -266,17 +334,17 @@ def run_frame(
     for models without them), beta, alpha, lr, seed, ``train_loss`` (list, one mean
     per epoch), ``final_train_loss``, ``test_accuracy`` (after the last epoch),
     ``test_accuracy_by_epoch`` (list, after each epoch), ``diverged``, ``hurst_init`` and
-    ``hurst_trained`` (variogram estimates over every entry of V), ``job_seconds``, and for
-    study=weights the path of V_k[0, 0] before and after training (``weight_path_init``,
-    ``weight_path``)."""
+    ``hurst_trained`` (variogram estimates over every entry of V), ``job_seconds``, and the
+    path of V_k[0, 0] before and after training (``weight_path_init``, ``weight_path``: what
+    study=weights draws; stored for every study, which is no part of the job)."""
     threshold = DIVERGED_LOSS_FACTOR * math.log(data.n_classes)
     records = []
     for run in range(len(grid)):
         loss = out["losses"][run].astype(float)
         accuracy = out["accuracies"][run].astype(float)
         initial, trained = out["initial_v"][run], out["trained_v"][run]
+        first = (len(initial), -1)  # the first entry of V_k: V[0, 0], or kernel[0, 0, 0, 0]
         record = {
-            "study": spec.study,
             "dataset": data.name,
             "model": spec.model,
             "activation": spec.activation,
@@ -307,11 +375,9 @@ def run_frame(
             "hurst_init": hurst_exponent(initial) if spec.depth >= 4 else np.nan,
             "hurst_trained": hurst_exponent(trained) if spec.depth >= 4 else np.nan,
             "job_seconds": seconds,
+            "weight_path_init": initial.reshape(first)[:, 0].astype(float).tolist(),
+            "weight_path": trained.reshape(first)[:, 0].astype(float).tolist(),
         }
-        if spec.study == "weights":  # the first entry of V_k: V[0, 0], or kernel[0, 0, 0, 0]
-            first = (len(initial), -1)
-            record["weight_path_init"] = initial.reshape(first)[:, 0].astype(float).tolist()
-            record["weight_path"] = trained.reshape(first)[:, 0].astype(float).tolist()
         records.append(record)
     return pd.DataFrame.from_records(records)
 
@@ -321,22 +387,60 @@ def _number(value: int | None) -> float:
     return np.nan if value is None else float(value)
 
 
-def finish(folder: Path, figures: bool) -> None:
-    """Print each study's summary of the latest command's jobs; write its figure next to the
-    data."""
-    from rsim.analysis import training as analysis
-    from rsim.experiments.base import load_run, run_description
+def summary_text(study: str, frame: pd.DataFrame) -> str:
+    """The lines a training run prints for ``study`` of the runs in ``frame``.
 
+    Args:
+        study: a name of :data:`STUDIES`.
+        frame: the runs, one row per run.
+
+    Returns:
+        The head line (runs, diverged, data, model) and the study's summary lines.
+    """
+    return "\n".join([analysis.summary_head(study, frame), *STUDIES[study].summary(frame)])
+
+
+def study_tables(folder: Path) -> list[tuple[Study, pd.DataFrame]]:
+    """Each study that the latest command asked for, with the rows of its jobs.
+
+    The study comes from the manifest's jobs (the command's options), not from the stored
+    rows: a study is no part of a job, so finished runs are read for whichever study asks.
+    Without a manifest, the whole folder under the study its rows name (rows written while
+    the study was part of the job), else the default study.
+
+    Args:
+        folder: a training results folder.
+
+    Returns:
+        (study, its runs) pairs, in the order the command gives the studies.
+    """
     folder = Path(folder)
+    if (folder / results.MANIFEST).exists():
+        names = dict.fromkeys(spec.study for spec in run_specs(folder))
+        frames = [load_run(folder, jobs=lambda spec, n=name: spec.study == n) for name in names]
+        return [
+            (STUDIES[n], f.drop(columns="study", errors="ignore")) for n, f in zip(names, frames)
+        ]
     frame = load_run(folder)
-    print(f"rsim: summary of {run_description(folder)}")
-    for study, part in frame.groupby("study"):
-        print(analysis.summary_text(study, part))
-        if figures:
-            from rsim.views import training as views
+    if "study" not in frame:
+        return [(STUDIES[TrainSpec.study], frame)]
+    return [(STUDIES[name], part.drop(columns="study")) for name, part in frame.groupby("study")]
 
-            critical = critical_curve(part, folder) if study == "accuracy" else None
-            for path in views.figures(study, part, folder, critical):
+
+def finish(folder: Path, figures: bool) -> None:
+    """Print the summary of each study of the latest command's jobs; draw its figure.
+
+    Args:
+        folder: the results folder of the run or sweep.
+        figures: whether to write the studies' figures next to the data.
+    """
+    folder = Path(folder)
+    print(f"rsim: summary of {run_description(folder)}")
+    for study, frame in study_tables(folder):
+        print(summary_text(study.name, frame))
+        if figures:
+            critical = critical_curve(frame, folder) if study.critical_curve else None
+            for path in study.draw(frame, folder, critical):
                 print(f"rsim: figure {path}")
 
 
@@ -357,10 +461,13 @@ def critical_curve(frame: pd.DataFrame, folder: Path) -> pd.DataFrame | None:
         return pd.read_csv(path)
     print(f"rsim: simulating the contour r_h = 1 of {key['model']} at L = {key['depth']}")
     curve = simulated_critical_curve(key, frame["hurst"].unique())
-    from rsim import results
-
     results.write_csv(curve, path)
     return curve
 
 
-EXPERIMENT = Experiment(spec=TrainSpec, compute=compute, finish=finish)
+EXPERIMENT = Experiment(
+    spec=TrainSpec,
+    compute=compute,
+    finish=finish,
+    label="deep ResNets trained with optax from rsim's initialisations",
+)

@@ -9,23 +9,32 @@
 * ``heatmap.png`` (Figure 7): mean log10 ratio over (H, beta) at one depth with its contour
   r = 1 and, where the sweep has the depths for it, the extrapolated beta*.
 * ``critical_curves.png``: those lines of every architecture and law of an H sweep together.
-* ``architectures.png``: when the table holds several architectures (model, branch_depth,
-  conv shape) swept over depths, the median r_h of each against L, one panel per beta, with
-  sqrt of its exact E[r^2] (rsim/THEORY.md section 11).
+* ``architectures.png``: the table's architectures (model, branch_depth, conv shape) swept
+  over depths, the median r_h of each against L, one panel per beta, with sqrt of its exact
+  E[r^2] (rsim/THEORY.md section 11).
+
+A sweep declares which of them it draws (the cells option ``plots``, names of
+:data:`FIGURES`); :func:`sweep_figures` draws exactly those. matplotlib is imported when a
+figure is drawn, so listing the figures (validating a spec) does not load it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from rsim import results, schema
 from rsim.analysis import theory
 from rsim.analysis.critical import curve_keys, extrapolated_curve, zero_crossings
-from rsim.analysis.report import architecture_label
+from rsim.labels import architecture_label
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SERIES = list(schema.CELL_SERIES)
 # The columns that name an architecture (the ones a table lacks are skipped).
@@ -49,6 +58,13 @@ LEVEL = 0.9
 HEURISTIC = "heuristic max(H, 1/2)"
 
 
+def _new_figure(**options) -> Figure:
+    """A matplotlib figure (no pyplot state), matplotlib imported on first use."""
+    from matplotlib.figure import Figure
+
+    return Figure(**options)
+
+
 def _title(frame: pd.DataFrame) -> str:
     first = frame.iloc[0]
     return f"{architecture_label(first)}, {first['init']} weights"
@@ -61,7 +77,7 @@ def _exact(row, alphas: np.ndarray, depths: np.ndarray) -> np.ndarray:
 
 def ratio_vs_depth(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
     """Median ``ratio`` against depth per beta with a 10-90% band (one cell series)."""
-    fig = Figure(figsize=(6, 4))
+    fig = _new_figure(figsize=(6, 4))
     ax = fig.subplots()
     caption = "median, 10-90% band"
     for beta, group in frame.groupby("beta"):
@@ -89,7 +105,7 @@ def histograms(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
     A panel whose values spread over more than three decades is drawn in log10."""
     deepest = frame[frame["depth"] == frame["depth"].max()]
     betas = sorted(deepest["beta"].unique())
-    fig = Figure(figsize=(5 * len(ratios), 3.2 * len(betas)))
+    fig = _new_figure(figsize=(5 * len(ratios), 3.2 * len(betas)))
     axes = fig.subplots(len(betas), len(ratios), squeeze=False)
     for row, beta in zip(axes, betas):
         group = deepest[deepest["beta"] == beta]
@@ -125,7 +141,7 @@ def heatmap_figure(frame: pd.DataFrame, ratios: list[str]) -> Figure:
     crosses 0) and, where the sweep has the depths for it, the extrapolated beta* with its
     interval; res-2/res-3 (ReLU) rows also show the heuristic max(H, 1/2)."""
     series = list(frame.groupby(curve_keys(frame), sort=True, dropna=False))
-    fig = Figure(figsize=(6 * len(ratios), 4.8 * len(series)))
+    fig = _new_figure(figsize=(6 * len(ratios), 4.8 * len(series)))
     axes = fig.subplots(len(series), len(ratios), squeeze=False)
     for row, (_, whole) in zip(axes, series):
         first, depth = whole.iloc[0], whole["depth"].max()
@@ -171,7 +187,7 @@ def critical_curves_figure(frame: pd.DataFrame, metric: str = "hidden_diff") -> 
     for it, the extrapolated beta* with its interval (dashed,
     :func:`rsim.analysis.critical.extrapolated_curve`)."""
     frame = frame[frame["hurst"].notna()]
-    fig = Figure(figsize=(5.5, 4.5))
+    fig = _new_figure(figsize=(5.5, 4.5))
     ax = fig.subplots()
     series = list(frame.groupby(curve_keys(frame), sort=True, dropna=False))
     extrapolated = False
@@ -253,7 +269,7 @@ def fbm_paths(paths: pd.DataFrame, path: Path) -> Path:
     if fbm.empty:
         raise ValueError("fbm_paths needs rows of the fbm law (a hurst column with values)")
     hursts = np.sort(fbm["hurst"].unique())
-    fig = Figure(figsize=(10, 2.2 * len(hursts)))
+    fig = _new_figure(figsize=(10, 2.2 * len(hursts)))
     axes = fig.subplots(len(hursts), 2, squeeze=False)
     for row, hurst in zip(axes, hursts):
         cells = fbm[fbm["hurst"] == hurst]
@@ -286,7 +302,7 @@ def architectures(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
     keys = [c for c in ARCHITECTURE + LAW if c in frame]
     several_laws = frame.groupby([c for c in LAW if c in frame], dropna=False).ngroups > 1
     betas = sorted(frame["beta"].unique())
-    fig = Figure(figsize=(4.2 * len(betas), 4.2))
+    fig = _new_figure(figsize=(4.2 * len(betas), 4.2))
     axes = fig.subplots(1, len(betas), squeeze=False, sharey=True)[0]
     groups = list(frame.groupby(keys, sort=True, dropna=False))
     for ax, beta in zip(axes, betas):
@@ -319,45 +335,203 @@ def architectures(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
     return path
 
 
-def sweep_figures(
-    frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None = None
-) -> list[Path]:
-    """All figures a results table supports, written into ``folder``; returns their paths.
+# Histograms are drawn for at most this many series (one file each).
+HISTOGRAM_SERIES = 5
 
-    Ratios against depth for every series swept over depths; a heatmap (at the deepest
-    depth) when more than 5 H are swept, and the critical lines when H is swept (2 H or more
-    over several depths); histograms for the deepest cells otherwise; and the fbm weight paths when
-    ``paths`` (the table ``<folder>/paths/`` of a run with ``weight_paths``) has fbm rows.
-    A table of several architectures swept over depths also gets ``architectures.png``.
+
+def _gradient(frame: pd.DataFrame, names: tuple[str, ...]) -> list[str]:
+    """The first of ``names`` that ``frame`` has, as a list (empty if none)."""
+    return [name for name in names if name in frame][:1]
+
+
+def _series(frame: pd.DataFrame) -> list[pd.DataFrame]:
+    """The table's cell series (everything but the depth), in sorted order."""
+    keys = [c for c in SERIES if c in frame]
+    return [group for _, group in frame.groupby(keys, sort=True, dropna=False)]
+
+
+def _suffix(i: int, n: int) -> str:
+    """``_<i>`` when a figure is written once per series of several, else nothing."""
+    return f"_{i}" if n > 1 else ""
+
+
+def _draw_fbm_paths(frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None) -> list[Path]:
+    """``fbm_paths.png`` from the ``paths`` table."""
+    return [fbm_paths(paths, folder / "fbm_paths.png")]
+
+
+def _draw_heatmap(frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None) -> list[Path]:
+    """``heatmap.png`` of r_h and the table's gradient ratio, if any."""
+    ratios = ["hidden_diff", *_gradient(frame, schema.GRADIENT_DIFFS)]
+    return [heatmap(frame, ratios, folder / "heatmap.png")]
+
+
+def _draw_critical_curves(
+    frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None
+) -> list[Path]:
+    """``critical_curves.png``."""
+    return [critical_curves(frame, folder / "critical_curves.png")]
+
+
+def _draw_architectures(
+    frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None
+) -> list[Path]:
+    """``architectures.png`` of r_h."""
+    return [architectures(frame, "hidden_diff", folder / "architectures.png")]
+
+
+def _draw_ratio_vs_depth(
+    frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None
+) -> list[Path]:
+    """``<ratio>_vs_depth[_i].png`` of each diff ratio, per series swept over depths."""
+    series = _series(frame)
+    return [
+        ratio_vs_depth(group, ratio, folder / f"{ratio}_vs_depth{_suffix(i, len(series))}.png")
+        for i, group in enumerate(series)
+        if group["depth"].nunique() > 1
+        for ratio in DIFFS
+        if ratio in group
+    ]
+
+
+def _draw_histograms(frame: pd.DataFrame, folder: Path, paths: pd.DataFrame | None) -> list[Path]:
+    """``histograms[_i].png`` of r_h and the gradient ratio, per series."""
+    ratios = ["hidden_ratio", *_gradient(frame, schema.GRADIENT_RATIOS)]
+    series = _series(frame)
+    return [
+        histograms(group, ratios, folder / f"histograms{_suffix(i, len(series))}.png")
+        for i, group in enumerate(series)
+    ]
+
+
+def _no_fbm_paths(frame: pd.DataFrame, paths: pd.DataFrame | None) -> str | None:
+    """Why ``fbm_paths`` cannot be drawn (no fbm weight paths stored), or None."""
+    if paths is None or not paths["hurst"].notna().any():
+        return "it needs the stored weight paths of an fbm run (weight_paths > 0)"
+    return None
+
+
+def _no_hurst(frame: pd.DataFrame, paths: pd.DataFrame | None) -> str | None:
+    """Why an H figure cannot be drawn (no Hurst index in the table), or None."""
+    if not frame["hurst"].notna().any():
+        return "it needs a law with a Hurst index (init=fbm or fbm_official)"
+    return None
+
+
+def _no_architectures(frame: pd.DataFrame, paths: pd.DataFrame | None) -> str | None:
+    """Why ``architectures`` cannot be drawn, or None."""
+    keys = [c for c in ARCHITECTURE if c in frame]
+    if frame.groupby(keys, dropna=False).ngroups < 2 or frame["depth"].nunique() < 2:
+        return "it needs several architectures swept over depths"
+    return None
+
+
+def _no_depths(frame: pd.DataFrame, paths: pd.DataFrame | None) -> str | None:
+    """Why ``ratio_vs_depth`` cannot be drawn (no series over depths), or None."""
+    if not any(group["depth"].nunique() > 1 for group in _series(frame)):
+        return "it needs a series swept over depths"
+    return None
+
+
+def _too_many_series(frame: pd.DataFrame, paths: pd.DataFrame | None) -> str | None:
+    """Why ``histograms`` are not drawn (more than HISTOGRAM_SERIES series), or None."""
+    n = len(_series(frame))
+    if n > HISTOGRAM_SERIES:
+        return f"drawn for at most {HISTOGRAM_SERIES} series, and the table has {n}"
+    return None
+
+
+@dataclass(frozen=True)
+class SweepFigure:
+    """A figure a cells sweep can declare (``plots``), registered once in :data:`FIGURES`."""
+
+    name: str  # the name a sweep declares
+    about: str  # what it shows, in a few words
+    # (table, folder, paths table or None) -> the files written
+    draw: Callable[[pd.DataFrame, Path, pd.DataFrame | None], list[Path]]
+    # (table, paths table or None) -> why the table cannot give it, or None when it can
+    missing: Callable[[pd.DataFrame, pd.DataFrame | None], str | None]
+
+
+# In the order they are drawn.
+FIGURES: dict[str, SweepFigure] = {
+    figure.name: figure
+    for figure in (
+        SweepFigure(
+            "fbm_paths",
+            "Figure 6: the fGn weight entry of a sample and its fBm path, per H",
+            _draw_fbm_paths,
+            _no_fbm_paths,
+        ),
+        SweepFigure(
+            "heatmap",
+            "Figure 7: mean log10 r over (H, beta) at the deepest depth, with r = 1",
+            _draw_heatmap,
+            _no_hurst,
+        ),
+        SweepFigure(
+            "critical_curves",
+            "the contour r_h = 1 (and beta*) of every architecture and law of an H sweep",
+            _draw_critical_curves,
+            _no_hurst,
+        ),
+        SweepFigure(
+            "architectures",
+            "median r_h against L of every architecture, one panel per beta",
+            _draw_architectures,
+            _no_architectures,
+        ),
+        SweepFigure(
+            "ratio_vs_depth",
+            "Figures 1 and 3: median ratio against L per beta, per series over depths",
+            _draw_ratio_vs_depth,
+            _no_depths,
+        ),
+        SweepFigure(
+            "histograms",
+            "Figure 2: histograms of the ratios at the deepest depth, per series",
+            _draw_histograms,
+            _too_many_series,
+        ),
+    )
+}
+
+
+def sweep_figures(
+    frame: pd.DataFrame,
+    folder: Path,
+    plots: Sequence[str],
+    paths: pd.DataFrame | None = None,
+) -> list[Path]:
+    """The figures a sweep declares, drawn from its table into ``folder``.
+
+    Exactly the declared figures are drawn, in the order of :data:`FIGURES`; one whose data
+    the table lacks (a heatmap without a Hurst index) is left out with a line saying why.
+
+    Args:
+        frame: the cells' rows (``rsim.load`` of the folder).
+        folder: where the PNGs go.
+        plots: names of :data:`FIGURES`: the cells option ``plots`` of the sweep.
+        paths: the table ``<folder>/paths/`` of a run with ``weight_paths`` (fbm_paths), or
+            None.
+
+    Returns:
+        The paths written.
+
+    Raises:
+        ValueError: a name that is not in :data:`FIGURES`.
     """
+    unknown = [name for name in plots if name not in FIGURES]
+    if unknown:
+        raise ValueError(f"unknown figure {unknown[0]!r}; choose from {', '.join(FIGURES)}")
     folder = Path(folder)
     written = []
-    if paths is not None and paths["hurst"].notna().any():
-        written.append(fbm_paths(paths, folder / "fbm_paths.png"))
-    gradient_diff = next((r for r in schema.GRADIENT_DIFFS if r in frame), None)
-    gradient_ratio = next((r for r in schema.GRADIENT_RATIOS if r in frame), None)
-    hursts = frame["hurst"].dropna().unique()
-    one_depth = frame["depth"].nunique() == 1
-    if len(hursts) > 5:
-        ratios = ["hidden_diff"] + ([gradient_diff] if gradient_diff else [])
-        written.append(heatmap(frame, ratios, folder / "heatmap.png"))
-    if len(hursts) > 5 or (len(hursts) > 1 and not one_depth):
-        written.append(critical_curves(frame, folder / "critical_curves.png"))
-    if len(hursts) > 5 and one_depth:
-        return written
-    arch_keys = [c for c in ARCHITECTURE if c in frame]
-    if frame.groupby(arch_keys, dropna=False).ngroups > 1 and frame["depth"].nunique() > 1:
-        written.append(architectures(frame, "hidden_diff", folder / "architectures.png"))
-    series = list(frame.groupby([c for c in SERIES if c in frame], sort=True, dropna=False))
-    for i, (_, group) in enumerate(series):
-        suffix = f"_{i}" if len(series) > 1 else ""
-        if group["depth"].nunique() > 1:
-            for ratio in DIFFS:
-                if ratio in group:
-                    written.append(
-                        ratio_vs_depth(group, ratio, folder / f"{ratio}_vs_depth{suffix}.png")
-                    )
-        if len(series) <= 5:
-            ratios = ["hidden_ratio"] + ([gradient_ratio] if gradient_ratio else [])
-            written.append(histograms(group, ratios, folder / f"histograms{suffix}.png"))
+    for name, figure in FIGURES.items():
+        if name not in plots:
+            continue
+        reason = figure.missing(frame, paths)
+        if reason:
+            print(f"rsim: no {name} figure: {reason}")
+        else:
+            written += figure.draw(frame, folder, paths)
     return written

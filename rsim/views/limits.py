@@ -23,8 +23,8 @@ from rsim.analysis.convergence import (
     convergence_order,
     mean_errors,
     series_columns,
-    series_label,
 )
+from rsim.labels import limit_series_label
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -83,7 +83,7 @@ def error_figure(frame: pd.DataFrame, path: Path) -> Path:
         ax.set_xlabel("depth L")
         ax.set_ylabel("strong error")
         ax.set_title(
-            f"{first['experiment'].upper()}: {series_label(first)}, "
+            f"{first['experiment'].upper()}: {limit_series_label(first)}, "
             f"d = {first['width']}, {fit.n_samples} samples",
             fontsize=9,
         )

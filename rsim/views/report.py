@@ -24,9 +24,8 @@ from rsim.analysis.report import (
     VIOLATES,
     gradient_column,
     series_columns,
-    series_label,
-    statement_label,
 )
+from rsim.labels import series_label, statement_label
 
 MAX_HISTOGRAM_ROWS = 6
 STATEMENT_COLORS = {

@@ -22,40 +22,28 @@ from rsim import results
 from rsim.analysis.training import (
     best_accuracy,
     best_learning_rates,
-    epoch_label,
     fit_lr_alpha,
-    law_label,
-    model_label,
     varying_keys,
 )
+from rsim.labels import architecture_label, epoch_label, law_label
 
 
-def figures(
-    study: str, frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | None = None
-) -> list[Path]:
-    """The figure of ``study`` drawn from ``frame`` into ``folder`` (none for a weights table
-    without weight paths). ``critical``: the contour r_h = 1 at initialisation of the trained
-    architecture at one depth (:func:`rsim.analysis.critical.critical_curve` at one depth:
-    columns hurst, beta_star, depth), drawn over the accuracy heatmap.
+def accuracy_file(frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | None = None) -> Path:
+    """Study ``accuracy``: :func:`accuracy_figure` written to ``training_accuracy.png``.
 
     Args:
-        study: ``accuracy``, ``weights`` or ``lr_alpha``.
-        frame: the training table.
+        frame: the runs, one row per run.
         folder: where the PNG goes.
-        critical: the contour to draw over the accuracy heatmap (None: none).
+        critical: the contour r_h = 1 at initialisation of the trained architecture at one
+            depth (columns hurst, beta_star, depth), drawn over the heatmap; or None.
 
     Returns:
-        The figures written (none or one).
+        The path written.
     """
-    if study == "accuracy":
-        path = Path(folder) / "training_accuracy.png"
-        fig = accuracy_figure(frame, critical)
-        results.save_figure(fig, path, dpi=120, bbox_inches="tight")
-    else:
-        path = {"weights": _weights_figure, "lr_alpha": _lr_alpha_figure}[study](
-            frame, Path(folder)
-        )
-    return [path] if path is not None else []
+    path = Path(folder) / "training_accuracy.png"
+    fig = accuracy_figure(frame, critical)
+    results.save_figure(fig, path, dpi=120, bbox_inches="tight")
+    return path
 
 
 def accuracy_figure(frame: pd.DataFrame, critical: pd.DataFrame | None = None) -> Figure:
@@ -94,7 +82,7 @@ def accuracy_figure(frame: pd.DataFrame, critical: pd.DataFrame | None = None) -
                 lw=1.5,
                 label=(
                     f"$r_h$ = 1 at L = {_text(depth)} at initialisation "
-                    f"({model_label(first)}, simulated)"
+                    f"({architecture_label(first)}, simulated)"
                 ),
             )
             ax.legend(loc="upper right", fontsize=8)
@@ -112,7 +100,7 @@ def accuracy_figure(frame: pd.DataFrame, critical: pd.DataFrame | None = None) -
     first = frame.iloc[0]
     depth = _text(first["depth"]) if frame["depth"].nunique() == 1 else "several"
     ax.set_title(
-        f"{model_label(first)}, L = {depth}, "
+        f"{architecture_label(first)}, L = {depth}, "
         f"{first['dataset']}, {first['optimizer']}, {first['epochs']} epochs; "
         f"accuracy {epoch_label()}"
     )
@@ -132,8 +120,21 @@ def _edges(centres: np.ndarray) -> np.ndarray:
     return np.concatenate([[2 * centres[0] - middle[0]], middle, [2 * centres[-1] - middle[-1]]])
 
 
-def _weights_figure(frame: pd.DataFrame, folder: Path) -> Path | None:
-    if "weight_path" not in frame:
+def weights_file(
+    frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | None = None
+) -> Path | None:
+    """Study ``weights`` (Figure 8): V_k[0, 0] against k before and after training for the
+    most accurate run of each (init, beta), written to ``weights_after_training.png``.
+
+    Args:
+        frame: the runs, one row per run, with their weight paths.
+        folder: where the PNG goes.
+        critical: unused (one signature for every study's figure).
+
+    Returns:
+        The path written, or None for runs stored without weight paths.
+    """
+    if "weight_path" not in frame or frame["weight_path"].isna().any():
         return None
     cells = frame.groupby(["init", "lengthscale", "hurst", "beta"], dropna=False, sort=True)
     n = cells.ngroups
@@ -154,12 +155,23 @@ def _weights_figure(frame: pd.DataFrame, folder: Path) -> Path | None:
     axes[0, 0].legend(fontsize=8)
     axes[-1, 0].set_xlabel("layer k")
     fig.tight_layout()
-    path = folder / "weights_after_training.png"
+    path = Path(folder) / "weights_after_training.png"
     results.save_figure(fig, path, dpi=120)
     return path
 
 
-def _lr_alpha_figure(frame: pd.DataFrame, folder: Path) -> Path:
+def lr_alpha_file(frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | None = None) -> Path:
+    """Study ``lr_alpha``: the best learning rate against alpha_L per optimizer with the fit
+    log10 lr* = c + p log10 alpha, written to ``lr_alpha.png``.
+
+    Args:
+        frame: the runs, one row per run.
+        folder: where the PNG goes.
+        critical: unused (one signature for every study's figure).
+
+    Returns:
+        The path written.
+    """
     best = best_learning_rates(frame)
     fits = fit_lr_alpha(best).set_index("optimizer") if len(best) else pd.DataFrame()
     optimizers = sorted(best["optimizer"].unique())
@@ -184,6 +196,6 @@ def _lr_alpha_figure(frame: pd.DataFrame, folder: Path) -> Path:
         ax.set_title(f"{name}: lowest final training loss")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    path = folder / "lr_alpha.png"
+    path = Path(folder) / "lr_alpha.png"
     results.save_figure(fig, path, dpi=120)
     return path

@@ -1,0 +1,213 @@
+"""Every label rsim prints or draws, each written once, in one format.
+
+A label function takes a *key*: a mapping from column or option names to values, such as a
+row of a results table, a dict, or ``vars(spec)`` of an experiment's spec. A name the key
+lacks, or holds as None or NaN, counts as absent (a table's NaN ``hurst`` of an i.i.d. law).
+Analysis, views and specs import their labels from here, never from one another.
+
+The parts:
+
+* :func:`law_label`: the weight law with its parameter, ``fbm H=0.7``, ``smooth l=0.1``,
+  ``uniform``.
+* :func:`branch_label`: the branch with its hidden layers, ``res3``, ``mlp m=2``, ``conv m=1``.
+* :func:`size_label`: the width, ``d=40``; for conv ``C=4 N=8 k=3 d=256`` (channels, image
+  side, kernel side, and d = C N^2).
+* :func:`architecture_label` (branch and size), :func:`series_label` (a cell series of the
+  theory report), :func:`limit_series_label` (a series of the ode / sde experiments),
+  :func:`epoch_label` and :func:`statement_label`, built from them.
+
+The law and the branch are named by their records' ``label`` (:data:`rsim.core.laws.LAWS`,
+:data:`rsim.core.branches.BRANCHES`), so a new law or branch is labelled by its own record; a
+name no record holds (a table from a law registered in another session) is shown as it is.
+No pandas or jax.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+from rsim import schema
+from rsim.core import branches, laws
+
+
+def _get(key: Mapping[str, Any], name: str) -> Any:
+    """``key[name]``, or None where it is missing, None or NaN."""
+    value = key[name] if name in key else None
+    if isinstance(value, numbers.Real) and math.isnan(value):
+        return None
+    return value
+
+
+def _law_name(name: str) -> str:
+    """The record's label of the law ``name`` (the name itself where no record holds it)."""
+    return laws.LAWS[name].label if name in laws.LAWS else str(name)
+
+
+def _branch(name: str) -> branches.Branch | None:
+    return branches.BRANCHES.get(name)
+
+
+def law_label(key: Mapping[str, Any]) -> str:
+    """The weight law and its parameter in a few characters.
+
+    Args:
+        key: holds ``init`` and, where the law has them, ``hurst`` or ``lengthscale``.
+
+    Returns:
+        ``<init> H=<hurst>``, ``<init> l=<lengthscale>`` or ``<init>``.
+
+    >>> law_label({"init": "fbm", "hurst": 0.7})
+    'fbm H=0.7'
+    >>> law_label({"init": "smooth", "lengthscale": 0.1, "hurst": float("nan")})
+    'smooth l=0.1'
+    >>> law_label({"init": "uniform"})
+    'uniform'
+    """
+    hurst, lengthscale = _get(key, "hurst"), _get(key, "lengthscale")
+    name = _law_name(key["init"])
+    if hurst is not None:
+        return f"{name} H={hurst:g}"
+    if lengthscale is not None:
+        return f"{name} l={lengthscale:g}"
+    return name
+
+
+def branch_label(key: Mapping[str, Any]) -> str:
+    """The branch with its number of hidden layers where it has one.
+
+    Args:
+        key: holds ``model`` and, for mlp and conv, ``branch_depth``.
+
+    Returns:
+        ``<model>`` or ``<model> m=<branch_depth>``.
+
+    >>> branch_label({"model": "mlp", "branch_depth": 2.0})
+    'mlp m=2'
+    >>> branch_label({"model": "res3", "branch_depth": None})
+    'res3'
+    """
+    depth, record = _get(key, "branch_depth"), _branch(key["model"])
+    name = str(key["model"]) if record is None else record.label
+    return name if depth is None else f"{name} m={int(depth)}"
+
+
+def size_label(key: Mapping[str, Any]) -> str:
+    """The width of the hidden state.
+
+    Args:
+        key: holds ``model`` and ``width``; for conv ``image_size`` and ``kernel_size``.
+
+    Returns:
+        ``d=<width>``; for conv ``C=<channels> N=<side> k=<kernel> d=<C N^2>``.
+
+    >>> size_label({"model": "res3", "width": 40})
+    'd=40'
+    >>> size_label({"model": "conv", "width": 4, "image_size": 8, "kernel_size": 3})
+    'C=4 N=8 k=3 d=256'
+    """
+    width, side, record = int(key["width"]), _get(key, "image_size"), _branch(key["model"])
+    if record is None or not record.images or side is None:
+        return f"d={width}"
+    kernel = _get(key, "kernel_size")
+    parts = [f"C={width}", f"N={int(side)}"]
+    parts += [] if kernel is None else [f"k={int(kernel)}"]
+    return " ".join([*parts, f"d={width * int(side) ** 2}"])
+
+
+def architecture_label(key: Mapping[str, Any]) -> str:
+    """The branch and its size: :func:`branch_label` then :func:`size_label`.
+
+    Args:
+        key: as for :func:`branch_label` and :func:`size_label`.
+
+    Returns:
+        E.g. ``res3 d=40``, ``mlp m=4 d=64``, ``conv m=1 C=4 N=4 k=3 d=64``.
+
+    >>> architecture_label({"model": "conv", "branch_depth": 1, "width": 4, "image_size": 4,
+    ...                     "kernel_size": 3})
+    'conv m=1 C=4 N=4 k=3 d=64'
+    """
+    return f"{branch_label(key)} {size_label(key)}"
+
+
+def series_label(key: Mapping[str, Any]) -> str:
+    """A cell series of the theory report (everything but depth and beta).
+
+    Args:
+        key: a row of a cells table (architecture, law, ``activation``, ``gain``).
+
+    Returns:
+        Architecture, law, the activation (not for res3, which is always ReLU) and the gain.
+
+    >>> series_label({"model": "res1", "width": 4, "init": "fbm", "hurst": 0.5,
+    ...               "activation": "identity", "gain": 1.0})
+    'res1 d=4, fbm H=0.5, identity, gain=1'
+    """
+    parts = [architecture_label(key), law_label(key)]
+    record = _branch(key["model"])
+    if record is None or record.fixed_activation is None:
+        parts.append(str(key["activation"]))
+    parts.append(f"gain={key['gain']:g}")
+    return ", ".join(parts)
+
+
+def limit_series_label(key: Mapping[str, Any]) -> str:
+    """A series of the ode / sde experiments: the branch and its activation.
+
+    Args:
+        key: holds ``model`` and ``activation``.
+
+    Returns:
+        ``<model> <activation>``.
+
+    >>> limit_series_label({"model": "res1", "activation": "relu"})
+    'res1 relu'
+    """
+    return f"{key['model']} {key['activation']}"
+
+
+# Which epoch a training run is scored after (rsim.analysis.training.best_accuracy), in words.
+EPOCH_LABELS = {"last": "after the last epoch", "best": "after the best epoch of each lr"}
+
+
+def epoch_label(epoch: str = "last") -> str:
+    """Which epoch a run's test accuracy is read after, in words (figure titles).
+
+    Args:
+        epoch: ``last`` or ``best`` (:data:`EPOCH_LABELS`).
+
+    Returns:
+        E.g. ``after the last epoch``.
+
+    Raises:
+        ValueError: another ``epoch``, in one line.
+
+    >>> epoch_label("best")
+    'after the best epoch of each lr'
+    """
+    if epoch not in EPOCH_LABELS:
+        raise ValueError(f"epoch={epoch!r}: choose one of {', '.join(EPOCH_LABELS)}")
+    return EPOCH_LABELS[epoch]
+
+
+def statement_label(quantity: str, statement: str, column: str) -> str:
+    """A statement's name in the theory report: Proposition 5 on the jvp tangent holds
+    through Markov's inequality only, and says so.
+
+    Args:
+        quantity: ``hidden`` or ``gradient``.
+        statement: the statement's name (``Prop 5``, ``Lemma 1``, ...).
+        column: the table column it is checked on.
+
+    Returns:
+        The name to print.
+
+    >>> statement_label("gradient", "Prop 5", "log_jvp_diff")
+    'Prop 5 on r_q (Markov only)'
+    """
+    if quantity == "gradient" and statement == "Prop 5" and column in schema.JVP_METRICS:
+        return "Prop 5 on r_q (Markov only)"
+    return statement
