@@ -299,7 +299,7 @@ def test_spec_defaults_shapes_and_labels():
     assert conv.shape().weight_shape == (4, 4, 3, 3)
     assert res3.shape().n_matrices == 2 and res3.shape().dim == 40
     assert mlp.label() == "mlp m=2 uniform d=40 L=1000"
-    assert conv.label() == "conv m=1 uniform C=4 N=8 k=3 L=1000"
+    assert conv.label() == "conv m=1 uniform C=4 N=8 k=3 d=256 L=1000"
     assert res3.label() == "res3 uniform d=40 L=1000"
     # The resolved default is the same cell as the explicit value, and part of the identity.
     assert CellSpec(model="mlp", branch_depth=2).digest() == mlp.digest()
