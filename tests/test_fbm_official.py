@@ -62,7 +62,7 @@ def rsim_sequences(normals: np.ndarray, hurst: float, precision: str) -> np.ndar
     dtype = jnp.float64 if precision == "float64" else jnp.float32
     n = normals.shape[-1]
     with engine.numerics(precision):
-        scale = jnp.asarray(spectra.hurst_scale("fbm_official", hurst, n), dtype)
+        scale = jnp.asarray(spectra.fgn_official_scale(hurst, n), dtype)
         return np.asarray(laws.fgn_official_from_normals(jnp.asarray(normals, dtype), scale))
 
 
@@ -131,7 +131,7 @@ def test_paths_have_the_covariance_of_the_construction(hurst):
             9,
             1.5,
             jnp.float32,
-            fgn_scale=spectra.hurst_scale("fbm_official", hurst, n),
+            fgn_scale=spectra.fgn_official_scale(hurst, n),
         )
     paths = np.asarray(paths, np.float64) * 3 / 1.5  # sqrt(fan_in) / gain: the unit sequence
     mean, se, rho, rho_se = _moments(paths)

@@ -53,9 +53,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from rsim import device
-from rsim.core import branches, keys, memory, samplers, spectra
+from rsim.core import branches, keys, laws, memory, samplers
 from rsim.core.kernel import Kernel
-from rsim.schema import HURST_LAWS, PRNG_SETTINGS
+from rsim.schema import PRNG_SETTINGS
 
 
 @contextlib.contextmanager
@@ -206,15 +206,16 @@ def root_key(kernel: Kernel, seed: int) -> jax.Array:
     Returns:
         The root key; sample i uses ``keys.sample(root, i)``.
     """
-    return keys.cell_root(seed, None if kernel.init == "smooth" else kernel.stream_depth)
+    shared = laws.law(kernel.init).shared_across_depths
+    return keys.cell_root(seed, None if shared else kernel.stream_depth)
 
 
 def _law_state(kernel: Kernel, hurst: float | None) -> jax.Array:
     """The law's traced scalar: the circulant scale of H for fbm and fbm_official (so a sweep
     over H compiles once), 0 otherwise."""
-    if kernel.init in HURST_LAWS:
-        scale = spectra.hurst_scale(kernel.init, hurst, kernel.stream_depth)
-        return jnp.asarray(scale, kernel.dtype)
+    law = laws.law(kernel.init)
+    if law.path_scale is not None:
+        return jnp.asarray(law.path_scale(hurst, kernel.stream_depth), kernel.dtype)
     return jnp.zeros((), kernel.dtype)
 
 

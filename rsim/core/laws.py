@@ -115,6 +115,9 @@ class Law:
     # Why the first L layers of a deeper network's streams do not have the law at depth L
     # (``coupled_depth``), or None if they do.
     not_truncatable: str | None = None
+    # One realisation serves every depth (a function of t = k / L): the cell's key does not
+    # fold in the depth, so sample i at depths 10 and 1000 discretise the same path.
+    shared_across_depths: bool = False
     # The projection sampler draws each matrix's action as that of an i.i.d. Gaussian matrix:
     # exact in law for this law?
     projection_exact: bool = False
@@ -539,6 +542,7 @@ register_law(
         path=_smooth_path,
         parameters=(LENGTHSCALE,),
         not_truncatable="its realisation is a function of t = k / L shared by every depth already",
+        shared_across_depths=True,
         path_numbers=_smooth_numbers,
     )
 )

@@ -6,9 +6,6 @@ and the spectra the samplers scale Gaussian noise by. No jax: rsim.analysis uses
 * fbm: the autocovariance of unit fractional Gaussian noise (:func:`fgn_autocovariance`)
   and its circulant embedding's scale (:func:`fgn_scale`);
 * fbm_official: the paper authors' generator's complex roots (:func:`fgn_official_scale`).
-
-:func:`hurst_scale` is the traced array a law with a Hurst index gets (a sweep over H
-compiles once).
 """
 
 from __future__ import annotations
@@ -103,12 +100,3 @@ def fgn_official_scale(hurst: float, n: int) -> np.ndarray:
     roots[1:n] = np.sqrt(eigenvalues[1:n] / (4 * n))
     roots[n + 1 :] = np.sqrt(eigenvalues[n + 1 :] / (4 * n))
     return np.stack([roots.real, roots.imag])
-
-
-def hurst_scale(law: str, hurst: float, n: int) -> np.ndarray:
-    """The traced array a law with a Hurst index needs at length ``n`` (host, float64)."""
-    if law == "fbm":
-        return fgn_scale(hurst, n)
-    if law == "fbm_official":
-        return fgn_official_scale(hurst, n)
-    raise ValueError(f"{law!r} has no Hurst index")

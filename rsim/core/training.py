@@ -109,7 +109,7 @@ def init_params(arch: Architecture, key: jax.Array, fgn_scale: jax.Array) -> Par
     key_a, key_layers, key_b = jax.random.split(key, 3)
     shape, dtype = arch.shape, jnp.float32
     layer = (shape.n_matrices, *shape.weight_shape)
-    if arch.init in schema.CORRELATED_LAWS:
+    if not laws.law(arch.init).iid:
         layers = laws.path(
             arch.init,
             key_layers,
@@ -144,7 +144,7 @@ def readin(arch: Architecture, a: jax.Array, x: jax.Array) -> jax.Array:
     Returns:
         ``(n, dim)`` hidden states h_0.
     """
-    if arch.model == "conv":
+    if branches.branch_record(arch.model).images:
         return jax.vmap(arch.shape.readin, in_axes=(None, 0))(a, x)
     return x @ a.T
 
@@ -235,13 +235,11 @@ def column_residual(arch: Architecture) -> Callable[[jax.Array, jax.Array], jax.
     Returns:
         ``(w, h) -> (dim, n)`` branch increments V g(h, W).
     """
-    residual = arch.branch.residual
-    if arch.model == "conv":
+    residual, record = arch.branch.residual, branches.branch_record(arch.model)
+    if record.images:
         return lambda w, h: residual(w, h.T).T
-    sigma = branches.activation(
-        schema.branch_activation(arch.model, arch.activation), arch.negative_slope
-    )
-    if arch.model == "res1":
+    sigma = branches.activation(record.activation_of(arch.activation), arch.negative_slope)
+    if record.sigma_on_h:
         return lambda w, h: w[0] @ sigma(h)
 
     def dense(w: jax.Array, h: jax.Array) -> jax.Array:

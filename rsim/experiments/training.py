@@ -48,6 +48,7 @@ from rsim import data as datasets
 from rsim.analysis import training as analysis
 from rsim.analysis.hurst import hurst_exponent
 from rsim.checks import ConfigError
+from rsim.core import laws
 from rsim.experiments.base import Experiment, Progress, load_run, run_description, run_specs
 from rsim.experiments.resnet import ResNetSpec
 from rsim.labels import branch_label, law_label, size_label
@@ -170,7 +171,7 @@ class TrainSpec(ResNetSpec):
             checks.positive("lrs", lr)
         if self.train_limit is not None:
             checks.integer("train_limit", self.train_limit, minimum=self.batch_size)
-        if self.model == "conv":
+        if self.branch().images:
             _, rows, cols = datasets.IMAGE_SHAPES[self.dataset]
             self.check_image_size(self.dataset, rows, cols)
         if self.dataset != "digits":  # fetched here, in the driver, before any job runs
@@ -208,7 +209,7 @@ class TrainSpec(ResNetSpec):
         """The job in a few words (the runs it trains; the study is no part of it)."""
         key = vars(self)
         optimizer = "" if self.optimizer == "adam" else f" {self.optimizer}"
-        model = branch_label(key) + (f" {size_label(key)}" if self.model == "conv" else "")
+        model = branch_label(key) + (f" {size_label(key)}" if self.branch().images else "")
         return f"training {model} {law_label(key)} L={self.depth}{optimizer}"
 
     def runs(self) -> pd.DataFrame:
@@ -279,19 +280,20 @@ def train_grid(
 ) -> pd.DataFrame:
     """Train every run of ``spec.runs()`` on ``data``; one row per run (:func:`run_frame`).
     conv trains on ``data`` read as images (:meth:`rsim.data.Dataset.as_images`)."""
-    from rsim.core import spectra, training
+    from rsim.core import training
 
     if len(data.x_train) < spec.batch_size:
         raise ConfigError(
             f"batch_size={spec.batch_size} is larger than the "
             f"{len(data.x_train)} training examples of {data.name}"
         )
-    if spec.model == "conv":
+    if spec.branch().images:
         data = images(spec, data)
     grid = spec.runs()
+    law = spec.law()
     scale = (
-        spectra.hurst_scale(spec.init, spec.hurst, spec.depth)
-        if spec.init in schema.HURST_LAWS
+        law.path_scale(spec.hurst, spec.depth)
+        if law.path_scale is not None
         else np.zeros(2 * spec.depth)
     )
     start = time.perf_counter()
@@ -453,7 +455,7 @@ def critical_curve(frame: pd.DataFrame, folder: Path) -> pd.DataFrame | None:
     from rsim.experiments.cells import simulated_critical_curve
 
     key = frame.iloc[0]
-    one_law = frame["init"].nunique() == 1 and key["init"] in schema.HURST_LAWS
+    one_law = frame["init"].nunique() == 1 and laws.law(key["init"]).has_hurst
     if not (one_law and frame["hurst"].nunique() > 1 and frame["depth"].nunique() == 1):
         return None
     path = Path(folder) / "critical_curve.csv"

@@ -18,17 +18,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rsim import schema
-from rsim.core import branches, keys
+from rsim.core import branches, keys, laws
 from rsim.core.projection import action, transpose_action
 from rsim.core.samplers.base import BlockRule
 from rsim.core.samplers.scan import LayerOutput, Layers, LayerSampler
-
-# Where the projection is exact in law: the one place this sampler reads the law and branch
-# vocabularies (today rsim.schema's name tuples; with the law and branch registries, the
-# records' fields "projection exact" of a law and "dense with i.i.d. entries" of a branch).
-EXACT_LAWS = schema.PROJECTION_LAWS
-EXACT_MODELS = schema.PROJECTION_MODELS
 
 
 class ProjectionView(NamedTuple):
@@ -52,8 +45,10 @@ class Projection(LayerSampler):
     name = "projection"
 
     def exact_for(self, init: str, model: str) -> bool:
-        """i.i.d. Gaussian weights (``EXACT_LAWS``) on dense branches (``EXACT_MODELS``)."""
-        return init in EXACT_LAWS and model in EXACT_MODELS
+        """The law's record says the projection is exact for it (i.i.d. Gaussian weights) and
+        the branch's says its matrices are dense with i.i.d. entries (not conv)."""
+        law, branch = laws.LAWS.get(init), branches.BRANCHES.get(model)
+        return bool(law and law.projection_exact and branch and branch.dense)
 
     def unroll(self, model: str) -> int:
         """A res-1 projected layer is so little work that the loop's own overhead shows:
@@ -101,9 +96,8 @@ class Projection(LayerSampler):
 def _sigma(layers: Layers) -> Callable[[jax.Array], jax.Array]:
     """The pointwise nonlinearity of the branch (res-3: ReLU)."""
     kernel = layers.kernel
-    return branches.activation(
-        schema.branch_activation(kernel.model, kernel.activation), kernel.negative_slope
-    )
+    record = branches.branch_record(kernel.model)
+    return branches.activation(record.activation_of(kernel.activation), kernel.negative_slope)
 
 
 def _actions(

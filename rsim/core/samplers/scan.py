@@ -24,7 +24,6 @@ import jax.numpy as jnp
 from rsim.core import branches, keys, laws
 from rsim.core.kernel import Kernel
 from rsim.core.samplers.base import Sampler
-from rsim.schema import CORRELATED_LAWS
 
 
 class ForwardCarry(NamedTuple):
@@ -138,7 +137,7 @@ class LayerSampler(Sampler):
         i.i.d. laws draw layer k's weights inside the scan step (:meth:`forward`); correlated
         laws (smooth, fbm) build the sample's whole weight path first, shared by every beta,
         and scan over it. ``law_state`` is traced: for fbm and fbm_official the circulant
-        scale of H (:func:`rsim.core.spectra.hurst_scale`, so a sweep over H compiles once),
+        scale of H (the law record's ``path_scale``, so a sweep over H compiles once),
         unused otherwise.
         """
         dtype = kernel.dtype
@@ -233,7 +232,7 @@ def _start(kernel: Kernel, branch: branches.Branch, key: jax.Array, n_betas: int
 def _weight_path(kernel: Kernel, layer_key: jax.Array, law_state: jax.Array) -> jax.Array | None:
     """A correlated law's weights of layers 1..L, ``(depth, n_matrices, *weight_shape)``
     (shared by every beta); None for i.i.d. laws."""
-    if kernel.init not in CORRELATED_LAWS:
+    if laws.law(kernel.init).iid:
         return None
     shape = kernel.shape
     return laws.path(
