@@ -14,6 +14,8 @@ are :mod:`rsim.views.training`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -261,7 +263,9 @@ def accuracy_lines(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _accuracy_table(best: pd.DataFrame, varying: list[str], text) -> str:
+def _accuracy_table(
+    best: pd.DataFrame, varying: list[str], text: Callable[[pd.Series], str]
+) -> str:
     """The cells of ``best`` as a table: rows weight law and ``varying``, columns beta, each
     entry ``text(row)``."""
     best = best.assign(law=best.apply(law_label, axis=1), entry=best.apply(text, axis=1))

@@ -9,9 +9,10 @@ it with :mod:`rsim.core.engine` and lays the metrics out one row per (sample, be
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,10 @@ from rsim.core import laws
 from rsim.experiments.base import INTERNAL, LATER_OPTION, Experiment, Progress
 from rsim.experiments.resnet import ResNetSpec
 from rsim.labels import branch_label, law_label, size_label
+
+if TYPE_CHECKING:
+    from rsim.core.kernel import Kernel
+    from rsim.device import MemoryLimit
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ class CellSpec(ResNetSpec):
         key = vars(self)
         return f"{branch_label(key)} {law_label(key)} {size_label(key)} L={self.depth}"
 
-    def kernel(self):
+    def kernel(self) -> Kernel:
         """The engine's static description of this cell (one compilation per kernel)."""
         from rsim.core import engine
 
@@ -153,7 +158,9 @@ class CellSpec(ResNetSpec):
     def block(self) -> int:
         return self.kernel().block
 
-    def preflight(self, limit=None, host_limit=None) -> None:
+    def preflight(
+        self, limit: MemoryLimit | None = None, host_limit: MemoryLimit | None = None
+    ) -> None:
         """Refuse a cell whose block of samples does not fit one device's memory (the estimate
         of :mod:`rsim.core.memory` against ``limit``, by default the device's), or whose
         result table does not fit the host's (:func:`rsim.core.memory.check_table` against
@@ -340,7 +347,9 @@ def simulate(progress: bool = False, **options: Any) -> pd.DataFrame:
     return compute(spec, progress_bar(spec, spec.samples, progress))[""]
 
 
-def simulated_critical_curve(key: pd.Series, hursts, seed: int = 0) -> pd.DataFrame:
+def simulated_critical_curve(
+    key: pd.Series, hursts: Sequence[float], seed: int = 0
+) -> pd.DataFrame:
     """The contour r_h = 1 over H of one architecture at one depth (a finite-depth reading of
     beta*(H), biased low), simulated at a small size for the figures
     that need a critical line of their own model (training): the zero crossing of the mean

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,9 @@ from rsim.core import laws
 from rsim.experiments.base import Experiment, Progress, load_run, run_description, run_specs
 from rsim.experiments.resnet import ResNetSpec
 from rsim.labels import branch_label, law_label, size_label
+
+if TYPE_CHECKING:
+    from rsim.core.training import Architecture
 
 DIVERGED_LOSS_FACTOR = 10.0
 
@@ -227,7 +230,7 @@ class TrainSpec(ResNetSpec):
     def n_runs(self) -> int:
         return len(self.betas) * len(self.lrs) * self.replicates
 
-    def architecture(self, n_in: int, n_classes: int):
+    def architecture(self, n_in: int, n_classes: int) -> Architecture:
         """The static description of this job's runs on data of ``n_in`` inputs and
         ``n_classes`` classes (one compilation per architecture, optimizer and batch)."""
         from rsim.core import training

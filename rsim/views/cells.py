@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,9 +31,11 @@ import pandas as pd
 from rsim import results, schema
 from rsim.analysis import theory
 from rsim.analysis.critical import curve_keys, extrapolated_curve, zero_crossings
+from rsim.core import branches
 from rsim.labels import architecture_label
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 SERIES = list(schema.CELL_SERIES)
@@ -58,7 +60,7 @@ LEVEL = 0.9
 HEURISTIC = "heuristic max(H, 1/2)"
 
 
-def _new_figure(**options) -> Figure:
+def _new_figure(**options: Any) -> Figure:
     """A matplotlib figure (no pyplot state), matplotlib imported on first use."""
     from matplotlib.figure import Figure
 
@@ -70,7 +72,7 @@ def _title(frame: pd.DataFrame) -> str:
     return f"{architecture_label(first)}, {first['init']} weights"
 
 
-def _exact(row, alphas: np.ndarray, depths: np.ndarray) -> np.ndarray:
+def _exact(row: pd.Series, alphas: np.ndarray, depths: np.ndarray) -> np.ndarray:
     """sqrt-able exact E[r^2] of the cell ``row`` at each (alpha, L), NaN where none."""
     return theory.exact_mean_squared_diff(theory.Network.from_mapping(row), alphas, depths)
 
@@ -225,20 +227,27 @@ def _symbol(metric: str) -> str:
     return f"${SYMBOLS[metric]}$" if metric in SYMBOLS else metric
 
 
-def _contour(metric: str, depth) -> str:
+def _contour(metric: str, depth: int) -> str:
     """The legend of a zero crossing of mean log10 r at one depth: the contour r = 1 at L."""
     return f"{_symbol(metric)} = 1 at L = {depth}"
 
 
-def _heuristic_holds(key) -> bool:
+def _heuristic_holds(key: pd.Series) -> bool:
     """max(H, 1/2) is the heuristic of res-2/res-3 with ReLU (rsim/THEORY.md sections 6, 12); res-1
     at fixed width tends to 1/2 below H = 1/2 too."""
-    return key["model"] in ("res2", "res3") and (
-        schema.branch_activation(key["model"], key["activation"]) == "relu"
-    )
+    branch = branches.BRANCHES.get(key["model"])
+    one_dense_layer = branch is not None and branch.dense and branch.hidden_layers == 1
+    return one_dense_layer and branch.activation_of(key["activation"]) == "relu"
 
 
-def _extrapolated_line(ax, whole, metric: str, prefix="", heatmap=False, **style) -> bool:
+def _extrapolated_line(
+    ax: Axes,
+    whole: pd.DataFrame,
+    metric: str,
+    prefix: str = "",
+    heatmap: bool = False,
+    **style: Any,
+) -> bool:
     """The extrapolated beta*(H) of one series with its interval band, where the series has
     the depths for it; NaN estimates (the estimator cannot decide) and infinite ones (a
     sample with r = 0 exactly) are left out. On a ``heatmap`` beta is the x axis, otherwise H
