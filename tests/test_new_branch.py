@@ -7,10 +7,8 @@ judges its hypotheses from the record (ReLU with m = 2 fails H2's lower bound, k
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pytest
+from variants import assert_exact_mean_squares
 
 import rsim
 from rsim import schema
@@ -47,14 +45,7 @@ def test_it_simulates_with_its_exact_second_moment(dense2, activation, c, sample
     frame = rsim.simulate(
         init="gaussian", activation=activation, sampler=sampler, samples=2000, seed=3, **CELL
     )
-    net = theory.Network.from_mapping(frame.iloc[0])
-    assert theory.second_moment_factor(net) == c
-    exact = theory.exact_second_moment(net, 20**-0.5, 20)
-    assert exact == pytest.approx((1 + c / 20) ** 20 - 1)
-    for column in ("log_hidden_diff", "log_jvp_diff"):
-        squares = np.exp(2 * frame[column].to_numpy())
-        se = squares.std(ddof=1) / math.sqrt(squares.size)
-        assert abs(squares.mean() - exact) < 4 * se, (column, squares.mean(), se, exact)
+    assert_exact_mean_squares(frame, c, 20**-0.5, 20)
 
 
 def test_the_report_judges_it_from_its_record(dense2):

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
+from variants import assert_exact_mean_squares
 
 import rsim
 from rsim import schema
@@ -108,14 +109,7 @@ def test_it_simulates_with_its_exact_second_moment(new_laws, record, c):
     E r_h^2 and E r_q^2 = (1 + c alpha^2)^L - 1 within 4 standard errors, with c = v (v/2)
     from the law's variance v (2 for the two-point law: 5.73, not the unit law's 0.64)."""
     frame = rsim.simulate(init=record.name, samples=3000, seed=2, **CELL)
-    net = theory.Network.from_mapping(frame.iloc[0])
-    assert theory.second_moment_factor(net) == c
-    exact = theory.exact_second_moment(net, 20**-0.5, 20)
-    assert exact == pytest.approx((1 + c / 20) ** 20 - 1)
-    for column in ("log_hidden_diff", "log_jvp_diff"):
-        squares = np.exp(2 * frame[column].to_numpy())
-        se = squares.std(ddof=1) / math.sqrt(squares.size)
-        assert abs(squares.mean() - exact) < 4 * se, (column, squares.mean(), se, exact)
+    assert_exact_mean_squares(frame, c, 20**-0.5, 20)
     with pytest.raises(rsim.ConfigError, match="init=gaussian only"):
         rsim.simulate(init=record.name, samples=2, sampler="projection", **CELL)
 
