@@ -65,7 +65,7 @@ class Layers:
     """What every layer step of one sample needs (built inside the trace)."""
 
     kernel: Kernel
-    branch: branches.Branch  # V g(h, W) and whether it commutes with positive scaling
+    branch: branches.Residual  # V g(h, W) and whether it commutes with positive scaling
     alpha: jax.Array  # (n_betas, 1) L^-beta
     key: jax.Array  # the layer stream: layer k draws from keys.layer(key, k)
 
@@ -204,7 +204,7 @@ class LayerSampler(Sampler):
         return step
 
 
-def _start(kernel: Kernel, branch: branches.Branch, key: jax.Array, n_betas: int) -> Start:
+def _start(kernel: Kernel, branch: branches.Residual, key: jax.Array, n_betas: int) -> Start:
     """The read-in h_0 = A x of the sample and the tangent's start z, for every beta (z is
     uniform on the sphere: its radius, sqrt(d) in the text, cancels in every ratio)."""
     shape, dtype = kernel.shape, kernel.dtype
