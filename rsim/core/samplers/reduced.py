@@ -54,8 +54,8 @@ class Reduced(Sampler):
             The reason, or None where the sampler may be used.
 
         >>> from rsim.experiments.cells import CellSpec
-        >>> REDUCED.refusal(CellSpec(model="res1", gradients="none", sampler="reduced"))[:46]
-        'the reduced sampler is not exact for res1 with'
+        >>> REDUCED.refusal(CellSpec(model="res1", init="gaussian", gradients="none"))[:51]
+        'the reduced sampler is not exact for res1 with relu'
         """
         exact = ", ".join(n for n, r in laws.LAWS.items() if r.projection_exact)
         if not self.exact_for(kernel.init, kernel.model):
