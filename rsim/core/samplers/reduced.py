@@ -3,7 +3,8 @@
 With i.i.d. Gaussian weights the hidden state's metrics depend on the weights only through a
 Markov chain of two coordinates: a = <h_k, e_0> and b = the norm of h_k's part orthogonal to
 e_0 = h_0/||h_0||. A layer draws the branch's squared-norm factors (a binomial and chi^2
-variates per hidden layer), two normals and one chi^2_{d-2}. The chain is carried in the log
+variates per hidden layer; N ~ Bin(d, 1/2) as the popcount of d random bits up to
+d = 1024), two normals and one chi^2_{d-2}. The chain is carried in the log
 domain: l = log ||h_k||/||h_0|| and the unit pair (x, y) = (a, b)/||h_k||.
 
 Each beta runs its own chain (the betas' states do not share one 2-d frame), from
@@ -118,6 +119,22 @@ def _chi2(key: jax.Array, dof: jax.Array | float, dtype: type) -> jax.Array:
     return 2 * jax.random.gamma(key, jnp.asarray(dof, dtype) / 2, dtype=dtype)
 
 
+# Up to this d, N ~ Bin(d, 1/2) is the popcount of d random bits (exact, a few words);
+# above it, jax's binomial (BTRS rejection; O(1) numbers whatever d).
+POPCOUNT_WIDTH = 1024
+
+
+def _half_binomial(key: jax.Array, d: int, dtype: type) -> jax.Array:
+    """N ~ Bin(d, 1/2): the number of positive coordinates of a Gaussian d-vector."""
+    if d > POPCOUNT_WIDTH:
+        return jax.random.binomial(key, d, 0.5, dtype=dtype)
+    words = -(-d // 32)
+    bits = jax.random.bits(key, (words,), jnp.uint32)
+    last = jnp.uint32(0xFFFFFFFF >> (32 * words - d))  # the last word's d - 32 (words - 1) bits
+    bits = bits.at[-1].set(bits[-1] & last)
+    return jax.lax.population_count(bits).sum().astype(dtype)
+
+
 def _branch_factor(kernel: Kernel, key: jax.Array) -> jax.Array:
     """||u||/||h_k|| / sqrt(v) for the branch's u = g(h_k, W) (THEORY 13): prod_i sqrt(v S_i)
     over the m hidden layers (res-1 with the identity: 1)."""
@@ -130,7 +147,7 @@ def _branch_factor(kernel: Kernel, key: jax.Array) -> jax.Array:
         if sigma == "identity":
             s = _chi2(up_key, d, dtype)
         else:
-            n = jax.random.binomial(count_key, d, 0.5, dtype=dtype)
+            n = _half_binomial(count_key, d, dtype)
             s = _chi2(up_key, n, dtype)
             if sigma == "leaky_relu":
                 s = s + kernel.negative_slope**2 * _chi2(down_key, d - n, dtype)
