@@ -1,6 +1,6 @@
-"""The reduced sampler (rsim/THEORY.md section 13): the law of every hidden-state metric
-against the explicit sampler (KS at small d), the exact second moment at d = 10^4 and 10^6,
-and a one-line refusal before compute for every combination it is not exact for."""
+"""The reduced sampler (rsim/THEORY.md section 13): the law of every hidden-state and jvp
+metric against the explicit sampler (KS at small d), the exact second moments at d = 10^4
+and 10^6, and a one-line refusal before compute for every combination it is not exact for."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ import rsim
 from rsim.analysis import theory
 from rsim.core.samplers import sampler
 from rsim.experiments.cells import CellSpec
-from rsim.schema import HIDDEN_METRICS
+from rsim.schema import HIDDEN_METRICS, JVP_METRICS
 
 SAMPLES = 2000
 
@@ -25,27 +25,29 @@ KS_CELLS = [
 ]
 
 
-def _hidden(sampler_name, options, depth, betas, seed, samples=SAMPLES, **extra):
+def _hidden(sampler_name, options, depth, betas, seed, samples=SAMPLES, gradients="none"):
     return rsim.simulate(
         sampler=sampler_name,
         init="gaussian",
-        gradients="none",
+        gradients=gradients,
         depth=depth,
         betas=betas,
         samples=samples,
         seed=seed,
         n_in=4,
         **options,
-        **extra,
     )
 
 
+@pytest.mark.parametrize("gradients", ["none", "jvp"])
 @pytest.mark.parametrize(("options", "depth", "betas"), KS_CELLS, ids=lambda x: str(x))
-def test_every_hidden_metric_has_the_explicit_samplers_law(options, depth, betas):
-    reduced = _hidden("reduced", options, depth, betas, seed=1)
-    explicit = _hidden("explicit", options, depth, betas, seed=2)
+def test_every_metric_has_the_explicit_samplers_law(options, depth, betas, gradients):
+    """Two chains: (a, b) without the tangent, the 4-frame with it."""
+    reduced = _hidden("reduced", options, depth, betas, seed=1, gradients=gradients)
+    explicit = _hidden("explicit", options, depth, betas, seed=2, gradients=gradients)
+    metrics = HIDDEN_METRICS + (JVP_METRICS if gradients == "jvp" else ())
     for beta in betas:
-        for metric in HIDDEN_METRICS:
+        for metric in metrics:
             ours = reduced.loc[reduced["beta"] == beta, metric].to_numpy()
             theirs = explicit.loc[explicit["beta"] == beta, metric].to_numpy()
             assert ours.size == theirs.size == SAMPLES and np.isfinite(ours).all()
@@ -53,16 +55,21 @@ def test_every_hidden_metric_has_the_explicit_samplers_law(options, depth, betas
             assert p > 1e-3, (options, beta, metric, p)
 
 
+@pytest.mark.parametrize("gradients", ["none", "jvp"])
 @pytest.mark.parametrize("width", [10**4, 10**6])
-def test_the_exact_second_moment_at_widths_no_other_sampler_reaches(width):
-    """E r_h^2 = (1 + c alpha^2)^L - 1 within 4 standard errors (res-3, L = 100)."""
+def test_the_exact_second_moment_at_widths_no_other_sampler_reaches(width, gradients):
+    """E r_h^2 (and E r_q^2 with the tangent) = (1 + c alpha^2)^L - 1 within 4 standard
+    errors (res-3, L = 100)."""
     depth, beta = 100, 0.5
-    frame = _hidden("reduced", dict(model="res3", width=width), depth, [beta], seed=3)
+    frame = _hidden(
+        "reduced", dict(model="res3", width=width), depth, [beta], 3, gradients=gradients
+    )
     net = theory.Network.from_mapping(frame.iloc[0])
     exact = theory.exact_second_moment(net, depth**-beta, depth)
-    squares = np.exp(2 * frame["log_hidden_diff"].to_numpy())
-    mean, se = squares.mean(), squares.std(ddof=1) / np.sqrt(squares.size)
-    assert abs(mean - exact) < 4 * se, (mean, se, exact)
+    for column in ["log_hidden_diff"] + (["log_jvp_diff"] if gradients == "jvp" else []):
+        squares = np.exp(2 * frame[column].to_numpy())
+        mean, se = squares.mean(), squares.std(ddof=1) / np.sqrt(squares.size)
+        assert abs(mean - exact) < 4 * se, (column, mean, se, exact)
 
 
 def test_beta_zero_stays_finite_in_the_log_domain():
@@ -90,7 +97,7 @@ REFUSED = [
     (dict(model="res1", activation="tanh"), "res1 with tanh"),
     (dict(model="res2", activation="tanh"), "activation='tanh'"),
     (dict(model="mlp", activation="tanh"), "activation='tanh'"),
-    (dict(gradients="jvp"), "gradients='jvp'"),
+    (dict(gradients="jvp", width=4), "jvp needs width >= 5"),
     (dict(gradients="vjp"), "gradients='vjp'"),
     (dict(gradients="both"), "gradients='both'"),
 ]
@@ -103,10 +110,11 @@ def test_every_other_combination_is_refused_in_one_line_before_compute(options, 
         CellSpec(sampler="reduced", **options)
     message = str(error.value)
     assert reason in message and "\n" not in message, message
-    assert message.startswith("the reduced sampler ")
+    assert message.startswith("the reduced sampler")
 
 
-def test_the_supported_combinations_are_accepted():
+@pytest.mark.parametrize("gradients", ["none", "jvp"])
+def test_the_supported_combinations_are_accepted(gradients):
     for options in [cell for cell, _, _ in KS_CELLS]:
-        spec = CellSpec(sampler="reduced", init="gaussian", gradients="none", **options)
+        spec = CellSpec(sampler="reduced", init="gaussian", gradients=gradients, **options)
         assert sampler("reduced").refusal(spec) is None

@@ -10,7 +10,8 @@ domain: l = log ||h_k||/||h_0|| and the unit pair (x, y) = (a, b)/||h_k||.
 Each beta runs its own chain (the betas' states do not share one 2-d frame), from
 ``fold_in(layer key, bits of float32(beta))``: a row (sample, beta) does not depend on the
 other betas of the run, and rows of different betas are independent (no common random
-numbers). Hidden-state metrics only (``gradients=none``).
+numbers). With ``gradients=jvp`` the chain carries the frame of (h_0, z, h_k, q_k) instead
+(about 15 numbers per res-3 layer); backprop is refused.
 """
 
 from __future__ import annotations
@@ -79,11 +80,16 @@ class Reduced(Sampler):
                 f"norm reduces to chi^2 variates for {', '.join(REDUCIBLE_ACTIVATIONS)} only "
                 "(use sampler=projection)"
             )
-        if kernel.gradients != "none":
+        if kernel.gradients not in ("none", "jvp"):
             return (
-                f"the reduced sampler computes the hidden state only (gradients=none), not "
-                f"gradients={kernel.gradients!r}: its jvp frame is not built yet and backprop "
-                "has no known reduction (use sampler=projection)"
+                f"the reduced sampler computes gradients=none or jvp, not "
+                f"gradients={kernel.gradients!r}: backprop has no known reduction (use "
+                "sampler=projection)"
+            )
+        if kernel.gradients == "jvp" and kernel.width < TANGENT_FRAME + 1:
+            return (
+                f"the reduced sampler's jvp needs width >= {TANGENT_FRAME + 1} (its frame of "
+                f"h_0, z, h_k, q_k has {TANGENT_FRAME} dimensions), not width={kernel.width}"
             )
         return None
 
@@ -111,6 +117,11 @@ class Reduced(Sampler):
         bits = jax.lax.bitcast_convert_type(betas.astype(jnp.float32), jnp.uint32)
         beta_keys = jax.vmap(lambda b: jax.random.fold_in(layers_key, b))(bits)
         alpha = jnp.asarray(kernel.depth, kernel.dtype) ** -betas.astype(kernel.dtype)
+        if kernel.tangent:
+            z_cosine = _sphere_cosine(
+                keys.tagged(key, keys.TANGENT), kernel.shape.dim, kernel.dtype
+            )
+            return jax.vmap(lambda k, a: _tangent_chain(kernel, k, a, z_cosine))(beta_keys, alpha)
         return jax.vmap(lambda k, a: _chain(kernel, k, a))(beta_keys, alpha)
 
 
@@ -118,6 +129,9 @@ def _chi2(key: jax.Array, dof: jax.Array | float, dtype: type) -> jax.Array:
     """A chi^2 variate of ``dof`` (>= 0; 0 gives 0) degrees of freedom: 2 Gamma(dof/2)."""
     return 2 * jax.random.gamma(key, jnp.asarray(dof, dtype) / 2, dtype=dtype)
 
+
+# The tangent's frame: h_0, z, h_k and q_k (rsim/THEORY.md section 13).
+TANGENT_FRAME = 4
 
 # Up to this d, N ~ Bin(d, 1/2) is the popcount of d random bits (exact, a few words);
 # above it, jax's binomial (BTRS rejection; O(1) numbers whatever d).
@@ -190,6 +204,114 @@ def _chain(kernel: Kernel, key: jax.Array, alpha: jax.Array) -> dict[str, jax.Ar
         "log_hidden_ratio": log_norm,
         "log_hidden_diff": _log_distance(log_norm, x, y),
         "log_hidden_maxdiff": log_max,
+    }
+
+
+def _sphere_cosine(key: jax.Array, d: int, dtype: type) -> jax.Array:
+    """<z, e_0> for z uniform on the unit sphere of R^d: g / sqrt(g^2 + chi^2_{d-1})."""
+    normal_key, chi_key = jax.random.split(key)
+    g = jax.random.normal(normal_key, (), dtype)
+    return g / jnp.sqrt(g**2 + _chi2(chi_key, d - 1, dtype))
+
+
+def _active_sums(key: jax.Array, n: jax.Array | int, dtype: type) -> jax.Array:
+    """(S, T, R) = (sum xi_i^2, sum xi_i eta_i, sum eta_i^2) over n units, xi and eta i.i.d.
+    N(0, 1): S ~ chi^2_n, T = sqrt(S) zeta, R = zeta^2 + chi^2_{n-1} (all 0 for n = 0)."""
+    s_key, zeta_key, r_key = jax.random.split(key, 3)
+    s = _chi2(s_key, n, dtype)
+    zeta = jax.random.normal(zeta_key, (), dtype)
+    r = jnp.where(n > 0, zeta**2 + _chi2(r_key, jnp.maximum(n - 1, 0), dtype), 0)
+    return jnp.stack([s, jnp.sqrt(s) * zeta, r])
+
+
+def _cholesky2(gram: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(l11, l21, l22) of a 2 x 2 Gram matrix (g11, g12, g22), 0 where g11 = 0."""
+    l11 = jnp.sqrt(gram[0])
+    l21 = jnp.where(gram[0] > 0, gram[1] / jnp.where(gram[0] > 0, l11, 1), 0)
+    return l11, l21, jnp.sqrt(jnp.maximum(gram[2] - l21**2, 0))
+
+
+def _branch_gram(kernel: Kernel, key: jax.Array, rho: jax.Array) -> jax.Array:
+    """The Gram matrix (g11, g12, g22) of (u, u') = (g(h), Dg(h) q) over v, for unit h and q
+    with <h, q> = rho: each hidden layer maps its input's Gram matrix to its output's."""
+    shape, dtype = kernel.shape, kernel.dtype
+    d, v = shape.dim, kernel.gain**2 / shape.fan_in
+    sigma = branches.branch_record(kernel.model).activation_of(kernel.activation)
+    gram = jnp.stack([jnp.ones((), dtype), rho, jnp.ones((), dtype)])
+    for i in range(shape.hidden_layers):
+        count_key, up_key, down_key = jax.random.split(jax.random.fold_in(key, i), 3)
+        if sigma == "identity":
+            sums = _active_sums(up_key, d, dtype)
+        else:
+            n = _half_binomial(count_key, d, dtype)
+            sums = _active_sums(up_key, n, dtype)
+            if sigma == "leaky_relu":
+                sums = sums + kernel.negative_slope**2 * _active_sums(down_key, d - n, dtype)
+        s, t, r = sums
+        x1, a, b = _cholesky2(gram)  # X = sqrt(v) x1 xi, Y = sqrt(v) (a xi + b eta)
+        gram = v * jnp.stack([x1**2 * s, x1 * (a * s + b * t), a**2 * s + 2 * a * b * t + b**2 * r])
+    return gram
+
+
+def _log_gap(log_norm: jax.Array, x: jax.Array, origin: jax.Array) -> jax.Array:
+    """log ||e^l x - origin|| for coordinate vectors, without overflow for any l."""
+    top = jnp.maximum(log_norm, 0)
+    return top + jnp.log(jnp.linalg.norm(jnp.exp(log_norm - top) * x - jnp.exp(-top) * origin))
+
+
+def _tangent_chain(
+    kernel: Kernel, key: jax.Array, alpha: jax.Array, z_cosine: jax.Array
+) -> dict[str, jax.Array]:
+    """One beta's chain with the tangent: the coordinates of (e_0, z, h_k/||h_k||,
+    q_k/||q_k||) in an orthonormal 4-frame (rows of a 4 x 4 matrix), their log norms and
+    the running max of the hidden distance; layer k draws from ``keys.layer(key, k)``."""
+    dtype, d = kernel.dtype, kernel.shape.dim
+    root_v = jnp.asarray((kernel.gain**2 / kernel.shape.fan_in) ** 0.5, dtype)
+    pad = jnp.zeros((2,), dtype)
+
+    def step(carry: tuple, k: jax.Array) -> tuple[tuple, None]:
+        frame, log_h, log_q, log_max = carry
+        branch_key, normal_key, chi_key, last_key = jax.random.split(keys.layer(key, k), 4)
+        if kernel.shape.hidden_layers:
+            gram = _branch_gram(kernel, branch_key, frame[2] @ frame[3])
+        else:  # res-1 with the identity: (u, u') = (h, q)
+            gram = jnp.stack([jnp.ones((), dtype), frame[2] @ frame[3], jnp.ones((), dtype)])
+        l11, l21, l22 = _cholesky2(gram)
+        # g1, g2 in the frame (4 + 4 normals) and outside it (Bartlett: chi^2_{d-4}, a
+        # normal, chi^2_{d-5}), as coordinates over the frame and two new directions.
+        g = jax.random.normal(normal_key, (2, TANGENT_FRAME + 1), dtype)
+        out = jnp.sqrt(_chi2(chi_key, d - 4, dtype)), jnp.sqrt(_chi2(last_key, d - 5, dtype))
+        g1 = jnp.concatenate([g[0, :4], jnp.stack([out[0], jnp.zeros((), dtype)])])
+        g2 = jnp.concatenate([g[1, :4], jnp.stack([g[1, 4], out[1]])])
+        scale = alpha * root_v
+        h = jnp.concatenate([frame[2], pad]) + scale * l11 * g1
+        q = jnp.concatenate([frame[3], pad]) + scale * (l21 * g1 + l22 * g2)
+        norm_h, norm_q = jnp.linalg.norm(h), jnp.linalg.norm(q)
+        rows = jnp.stack(
+            [
+                jnp.concatenate([frame[0], pad]),
+                jnp.concatenate([frame[1], pad]),
+                h / norm_h,
+                q / norm_q,
+            ]
+        )
+        frame = jnp.linalg.qr(rows.T)[1].T  # the same 4 vectors in a new orthonormal 4-frame
+        log_h, log_q = log_h + jnp.log(norm_h), log_q + jnp.log(norm_q)
+        log_max = jnp.maximum(log_max, _log_gap(log_h, frame[2], frame[0]))
+        return (frame, log_h, log_q, log_max), None
+
+    sine = jnp.sqrt(jnp.maximum(1 - z_cosine**2, 0))
+    e0 = jnp.zeros((TANGENT_FRAME,), dtype).at[0].set(1)
+    z = jnp.zeros((TANGENT_FRAME,), dtype).at[0].set(z_cosine).at[1].set(sine)
+    zero = jnp.zeros((), dtype)
+    start = (jnp.stack([e0, z, e0, z]), zero, zero, jnp.full((), -jnp.inf, dtype))
+    (frame, log_h, log_q, log_max), _ = jax.lax.scan(step, start, jnp.arange(1, kernel.depth + 1))
+    return {
+        "log_hidden_ratio": log_h,
+        "log_hidden_diff": _log_gap(log_h, frame[2], frame[0]),
+        "log_hidden_maxdiff": log_max,
+        "log_jvp_ratio": log_q,
+        "log_jvp_diff": _log_gap(log_q, frame[3], frame[1]),
     }
 
 
