@@ -6,9 +6,9 @@ registered once in :data:`SAMPLERS` below:
 * ``explicit`` (:mod:`.explicit`): every weight entry drawn; any law, any branch.
 * ``projection`` (:mod:`.projection`): each Gaussian matrix's action on the vectors it
   meets, sampled from its exact law in O(d) numbers; i.i.d. Gaussian weights, dense branches.
-* ``reduced`` (:mod:`.reduced`): the hidden state's 2-d frame, O(1) numbers per layer
-  whatever d; i.i.d. Gaussian weights, dense homogeneous branches, gradients none; each beta
-  its own weights.
+* ``reduced`` (:mod:`.reduced`): the few coordinates the metrics depend on, O(1) numbers per
+  layer whatever d; i.i.d. Gaussian weights, dense homogeneous branches, gradients none or
+  jvp; each beta its own weights.
 
 A new sampler is one new module and one entry in the ``_registry(...)`` call below. The
 module defines a :class:`~rsim.core.samplers.base.Sampler`: ``name``, ``exact_for(init,
