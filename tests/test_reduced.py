@@ -118,3 +118,24 @@ def test_the_supported_combinations_are_accepted(gradients):
     for options in [cell for cell, _, _ in KS_CELLS]:
         spec = CellSpec(sampler="reduced", init="gaussian", gradients=gradients, **options)
         assert sampler("reduced").refusal(spec) is None
+
+
+def test_blocks_are_bit_identical_across_chunks():
+    options = dict(model="res3", width=8, chunk=1024)
+    cells = dict(depth=5, betas=[0.5], samples=2048, seed=6, gradients="jvp", init="gaussian")
+    one = rsim.simulate(sampler="reduced", **cells, **{**options, "chunk": 2048})
+    two = rsim.simulate(sampler="reduced", **cells, **options)
+    columns = list(HIDDEN_METRICS + JVP_METRICS)
+    np.testing.assert_array_equal(one[columns].to_numpy(), two[columns].to_numpy())
+
+
+def test_its_block_and_memory_do_not_grow_with_the_width():
+    from rsim.core import memory
+
+    kernels = [
+        CellSpec(sampler="reduced", init="gaussian", gradients="jvp", width=d).kernel()
+        for d in (16, 10**6)
+    ]
+    assert kernels[0].block == kernels[1].block == 1024  # CPU
+    sizes = [memory.estimate(kernel, 3).block_bytes for kernel in kernels]
+    assert sizes[0] == sizes[1] < 2**20
