@@ -102,7 +102,8 @@ class Reduced(Sampler):
     def sample(
         self, kernel: Kernel, key: jax.Array, betas: jax.Array, law_state: jax.Array
     ) -> dict[str, jax.Array]:
-        """The hidden-state metrics of one sample, each beta on its own chain.
+        """The forward metrics of one sample, each beta on its own chain (with the tangent:
+        the 4-frame chain, the tangent's start z shared by the betas as in the other samplers).
 
         Args:
             kernel: the simulation (validated by :meth:`refusal`).
@@ -111,7 +112,8 @@ class Reduced(Sampler):
             law_state: unused (i.i.d. law).
 
         Returns:
-            ``log_hidden_ratio``, ``log_hidden_diff``, ``log_hidden_maxdiff``: ``(n_betas,)``.
+            ``log_hidden_ratio``, ``log_hidden_diff``, ``log_hidden_maxdiff`` (and with jvp
+            ``log_jvp_ratio``, ``log_jvp_diff``): ``(n_betas,)`` each.
         """
         layers_key = keys.tagged(key, keys.LAYERS)
         bits = jax.lax.bitcast_convert_type(betas.astype(jnp.float32), jnp.uint32)
@@ -169,17 +171,11 @@ def _branch_factor(kernel: Kernel, key: jax.Array) -> jax.Array:
     return factor
 
 
-def _log_distance(log_norm: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
-    """log ||e^l (x, y) - (1, 0)|| without overflow for any l (as the layer scan's)."""
-    top = jnp.maximum(log_norm, 0)
-    scale = jnp.exp(log_norm - top)
-    return top + jnp.log(jnp.hypot(scale * x - jnp.exp(-top), scale * y))
-
-
 def _chain(kernel: Kernel, key: jax.Array, alpha: jax.Array) -> dict[str, jax.Array]:
     """One beta's (l, x, y) chain over layers 1..L; layer k draws from ``keys.layer(key, k)``."""
     dtype, d = kernel.dtype, kernel.shape.dim
     root_v = jnp.asarray((kernel.gain**2 / kernel.shape.fan_in) ** 0.5, dtype)
+    origin = jnp.asarray([1, 0], dtype)  # h_0 / ||h_0|| in the (e_0, e_1) plane
 
     def step(carry: tuple, k: jax.Array) -> tuple[tuple, None]:
         log_norm, x, y, log_max = carry
@@ -194,7 +190,7 @@ def _chain(kernel: Kernel, key: jax.Array, alpha: jax.Array) -> dict[str, jax.Ar
             small = y
         n = jnp.hypot(big, small)
         log_norm, x, y = log_norm + jnp.log(n), big / n, small / n
-        log_max = jnp.maximum(log_max, _log_distance(log_norm, x, y))
+        log_max = jnp.maximum(log_max, _log_gap(log_norm, jnp.stack([x, y]), origin))
         return (log_norm, x, y, log_max), None
 
     zero, one = jnp.zeros((), dtype), jnp.ones((), dtype)
@@ -202,7 +198,7 @@ def _chain(kernel: Kernel, key: jax.Array, alpha: jax.Array) -> dict[str, jax.Ar
     (log_norm, x, y, log_max), _ = jax.lax.scan(step, start, jnp.arange(1, kernel.depth + 1))
     return {
         "log_hidden_ratio": log_norm,
-        "log_hidden_diff": _log_distance(log_norm, x, y),
+        "log_hidden_diff": _log_gap(log_norm, jnp.stack([x, y]), origin),
         "log_hidden_maxdiff": log_max,
     }
 
