@@ -87,8 +87,9 @@ PRECISIONS = ("float32", "float64")
 # explicit: draw every weight entry; projection: sample each Gaussian matrix's action on the
 # vectors it meets, exact in law for i.i.d. Gaussian weights only (rsim/core/projection.py;
 # PROJECTION_LAWS) and for dense branches only (a convolution's matrix repeats each kernel
-# entry; PROJECTION_MODELS).
-SAMPLERS = ("explicit", "projection")
+# entry; PROJECTION_MODELS); reduced: a few coordinates in O(1) numbers per layer,
+# each beta on its own weights (rsim/core/samplers/reduced.py, rsim/THEORY.md section 13).
+SAMPLERS = ("explicit", "projection", "reduced")
 # Threefry with partitionable=False is 1.3-2.8x faster on CPU here; it defines the random
 # stream, so it is fixed here and recorded in every result file.
 PRNG_SETTINGS = {"impl": "threefry2x32", "threefry_partitionable": False}

@@ -20,6 +20,8 @@ projection state    6 n_matrices rows d: noise, bases and Gram-Schmidt terms of 
 stored states       L n_b d (exact backprop); projection L rows d (1 + n_matrices): the
                     states, the tangents its matrices saw and their noise
 hidden states       16 n_b d
+reduced state       64 n_b: the reduced sampler's whole sample (no read-in, weights or
+                    d-vector: rsim/THEORY.md section 13; its rejection loops' temporaries)
 ==================  ==========================================================================
 
 and per sample of the call, its outputs: 2 (n_b outputs + L with weight paths). Checked on CPU
@@ -53,6 +55,7 @@ from rsim.core import branches, laws
 from rsim.labels import architecture_label
 
 HIDDEN_STATE_COPIES = 16  # h, q, p, their origins, logs and the scan's carries
+REDUCED_STATE_NUMBERS = 64  # per beta: the reduced sampler's chain and its draws' temporaries
 # Host bytes per row of a cell's result table at the peak of a run, measured on CPU (pandas
 # 3.1, pyarrow 26; width 8, depth 10, 0.6-2.7 M rows, gradients none to both, 1 or 3 betas;
 # the peak after the job and after finish less that after a 1-sample job of the same cell):
@@ -119,6 +122,14 @@ def estimate(kernel: KernelLike, n_betas: int) -> Estimate:
     # and the normals, 4x the array; uniform and Rademacher: the bits and the values, 2x).
     # Correlated laws draw A and B from their Gaussian marginal and build a path of weights.
     law = laws.law(kernel.init)
+    outputs = n_betas * len(kernel.outputs) + (depth if kernel.weight_paths else 0)
+    if kernel.sampler == "reduced":  # O(1) numbers per beta whatever d and L
+        per_sample = {"reduced state": REDUCED_STATE_NUMBERS * n_betas}
+        return Estimate(
+            block={name: n * itemsize * kernel.block for name, n in per_sample.items()},
+            output_per_sample=2 * outputs * itemsize,
+            samples_per_block=kernel.block,
+        )
     inputs = kernel.width * kernel.n_in + math.prod(shape.input_shape(kernel.n_in))
     per_sample = {"read-in": law.draw_copies * inputs}
     if law.path_numbers is not None:
@@ -136,7 +147,6 @@ def estimate(kernel: KernelLike, n_betas: int) -> Estimate:
         stored = rows * (1 + shape.n_matrices) if projected else n_betas
         per_sample["stored states"] = depth * stored * d
     per_sample["hidden states"] = HIDDEN_STATE_COPIES * n_betas * d
-    outputs = n_betas * len(kernel.outputs) + (depth if kernel.weight_paths else 0)
     return Estimate(
         block={name: n * itemsize * kernel.block for name, n in per_sample.items()},
         output_per_sample=2 * outputs * itemsize,

@@ -96,6 +96,12 @@ class CellSpec(ResNetSpec):
                 "on a vector is not that of an i.i.d. Gaussian matrix and the projection would "
                 "not be exact in law (use sampler=explicit)"
             )
+        if self.sampler == "reduced":
+            from rsim.core.samplers import sampler
+
+            reason = sampler("reduced").refusal(self)
+            if reason:
+                raise ConfigError(reason)
         checks.integer("n_in", self.n_in, minimum=1)
         checks.integer("samples", self.samples, minimum=1, maximum=checks.MAX_SAMPLES)
         checks.integer("weight_paths", self.weight_paths, minimum=0)

@@ -6,6 +6,9 @@ registered once in :data:`SAMPLERS` below:
 * ``explicit`` (:mod:`.explicit`): every weight entry drawn; any law, any branch.
 * ``projection`` (:mod:`.projection`): each Gaussian matrix's action on the vectors it
   meets, sampled from its exact law in O(d) numbers; i.i.d. Gaussian weights, dense branches.
+* ``reduced`` (:mod:`.reduced`): the few coordinates the metrics depend on, O(1) numbers per
+  layer whatever d; i.i.d. Gaussian weights, dense homogeneous branches, gradients none or
+  jvp; each beta its own weights.
 
 A new sampler is one new module and one entry in the ``_registry(...)`` call below. The
 module defines a :class:`~rsim.core.samplers.base.Sampler`: ``name``, ``exact_for(init,
@@ -20,7 +23,7 @@ states layer by layer, a :class:`~rsim.core.samplers.scan.LayerSampler`: ``forwa
 >>> sampler("projection").exact_for("gaussian", "conv")
 False
 >>> sorted(SAMPLERS)
-['explicit', 'projection']
+['explicit', 'projection', 'reduced']
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 from rsim.core.samplers.base import BlockRule, Sampler
 from rsim.core.samplers.explicit import EXPLICIT
 from rsim.core.samplers.projection import PROJECTION
+from rsim.core.samplers.reduced import REDUCED
 
 
 def _registry(*members: Sampler) -> dict[str, Sampler]:
@@ -40,7 +44,7 @@ def _registry(*members: Sampler) -> dict[str, Sampler]:
     return registry
 
 
-SAMPLERS: dict[str, Sampler] = _registry(EXPLICIT, PROJECTION)
+SAMPLERS: dict[str, Sampler] = _registry(EXPLICIT, PROJECTION, REDUCED)
 
 
 def sampler(name: str) -> Sampler:
