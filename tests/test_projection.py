@@ -96,7 +96,7 @@ def test_unknown_sampler_is_refused():
     with pytest.raises(
         rsim.ConfigError,
         match=r"^sampler='exact' is not allowed; choose one of "
-        "explicit, projection$",
+        "explicit, projection, reduced$",
     ):
         rsim.CellSpec.from_config({"sampler": "exact"})
 

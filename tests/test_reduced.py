@@ -83,8 +83,13 @@ def test_a_row_does_not_depend_on_the_other_betas_nor_on_the_block():
     both = _hidden("reduced", options, 10, [0.5, 1.0], seed=5, samples=8)
     alone = _hidden("reduced", options, 10, [1.0], seed=5, samples=8)
     columns = list(HIDDEN_METRICS)
-    np.testing.assert_array_equal(
-        both.loc[both["beta"] == 1.0, columns].to_numpy(), alone[columns].to_numpy()
+    # The same random numbers: bit-identical with jaxlib 0.10.2; jaxlib 0.12 vectorises the
+    # two-beta batch otherwise and rounds one value of 24 one float32 ulp apart (measured).
+    np.testing.assert_allclose(
+        both.loc[both["beta"] == 1.0, columns].to_numpy(),
+        alone[columns].to_numpy(),
+        rtol=4 * np.finfo(np.float32).eps,
+        atol=0,
     )
 
 
