@@ -16,6 +16,7 @@ numbers). With ``gradients=jvp`` the chain carries the frame of (h_0, z, h_k, q_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -151,22 +152,32 @@ def _half_binomial(key: jax.Array, d: int, dtype: type) -> jax.Array:
     return jax.lax.population_count(bits).sum().astype(dtype)
 
 
+def _over_units(
+    kernel: Kernel, key: jax.Array, draw: Callable[[jax.Array, jax.Array | int], jax.Array]
+) -> jax.Array:
+    """``draw(key, n)`` summed over one hidden layer's units by the sign of their
+    pre-activation: the identity keeps all d; ReLU the N ~ Bin(d, 1/2) positive ones; leaky
+    ReLU adds slope^2 times the same over the d - N negative ones (THEORY 13)."""
+    count_key, up_key, down_key = jax.random.split(key, 3)
+    d = kernel.shape.dim
+    sigma = branches.branch_record(kernel.model).activation_of(kernel.activation)
+    if sigma == "identity":
+        return draw(up_key, d)
+    n = _half_binomial(count_key, d, kernel.dtype)
+    total = draw(up_key, n)
+    if sigma == "leaky_relu":
+        total = total + kernel.negative_slope**2 * draw(down_key, d - n)
+    return total
+
+
 def _branch_factor(kernel: Kernel, key: jax.Array) -> jax.Array:
     """||u||/||h_k|| / sqrt(v) for the branch's u = g(h_k, W) (THEORY 13): prod_i sqrt(v S_i)
     over the m hidden layers (res-1 with the identity: 1)."""
     shape, dtype = kernel.shape, kernel.dtype
-    d, v = shape.dim, kernel.gain**2 / shape.fan_in
-    sigma = branches.branch_record(kernel.model).activation_of(kernel.activation)
+    v = kernel.gain**2 / shape.fan_in
     factor = jnp.ones((), dtype)
     for i in range(shape.hidden_layers):
-        count_key, up_key, down_key = jax.random.split(jax.random.fold_in(key, i), 3)
-        if sigma == "identity":
-            s = _chi2(up_key, d, dtype)
-        else:
-            n = _half_binomial(count_key, d, dtype)
-            s = _chi2(up_key, n, dtype)
-            if sigma == "leaky_relu":
-                s = s + kernel.negative_slope**2 * _chi2(down_key, d - n, dtype)
+        s = _over_units(kernel, jax.random.fold_in(key, i), lambda k, n: _chi2(k, n, dtype))
         factor = factor * jnp.sqrt(v * s)
     return factor
 
@@ -231,19 +242,11 @@ def _branch_gram(kernel: Kernel, key: jax.Array, rho: jax.Array) -> jax.Array:
     """The Gram matrix (g11, g12, g22) of (u, u') = (g(h), Dg(h) q) over v, for unit h and q
     with <h, q> = rho: each hidden layer maps its input's Gram matrix to its output's."""
     shape, dtype = kernel.shape, kernel.dtype
-    d, v = shape.dim, kernel.gain**2 / shape.fan_in
-    sigma = branches.branch_record(kernel.model).activation_of(kernel.activation)
+    v = kernel.gain**2 / shape.fan_in
     gram = jnp.stack([jnp.ones((), dtype), rho, jnp.ones((), dtype)])
     for i in range(shape.hidden_layers):
-        count_key, up_key, down_key = jax.random.split(jax.random.fold_in(key, i), 3)
-        if sigma == "identity":
-            sums = _active_sums(up_key, d, dtype)
-        else:
-            n = _half_binomial(count_key, d, dtype)
-            sums = _active_sums(up_key, n, dtype)
-            if sigma == "leaky_relu":
-                sums = sums + kernel.negative_slope**2 * _active_sums(down_key, d - n, dtype)
-        s, t, r = sums
+        layer_key = jax.random.fold_in(key, i)
+        s, t, r = _over_units(kernel, layer_key, lambda k, n: _active_sums(k, n, dtype))
         x1, a, b = _cholesky2(gram)  # X = sqrt(v) x1 xi, Y = sqrt(v) (a xi + b eta)
         gram = v * jnp.stack([x1**2 * s, x1 * (a * s + b * t), a**2 * s + 2 * a * b * t + b**2 * r])
     return gram
