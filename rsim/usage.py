@@ -73,8 +73,8 @@ def first_sentence(text: str, width: int) -> str:
 
     >>> first_sentence("Figure 2: histograms. Then more.", 80)
     'Figure 2: histograms.'
-    >>> first_sentence("a b c d e f", 8)
-    'a b c...'
+    >>> first_sentence("one two three four", 12)
+    'one two...'
     """
     sentence = _SENTENCE_END.split(" ".join(text.split()), maxsplit=1)[0]
     if len(sentence) <= width:
