@@ -1,4 +1,7 @@
-"""The Hydra application behind ``python -m rsim``: the only module that imports Hydra.
+"""The Hydra application behind ``rsim`` and ``python -m rsim`` (the same command): the only
+module that imports Hydra. ``rsim --help`` is :mod:`rsim.usage`'s text, Hydra's own help
+``--hydra-help``; the configs are the package's ``rsim/conf/`` in a wheel, the checkout's
+``conf/`` otherwise (:func:`conf_dir`).
 
 config -> experiment spec -> the shared runner (:mod:`rsim.experiments.base`). A Hydra job is
 one job of an experiment (by default one simulation cell). The config group ``experiment``
