@@ -1,19 +1,24 @@
-"""Throughput of both samplers against their own random-number floors, measured in one run.
+"""Throughput of the three samplers against their own random-number floors, in one run.
 
 For each model (res-1, res-3, mlp, conv) and width (d; for conv the channels C), with Gaussian
-weights, L = 1000, float32, one beta and forward-mode gradients, times four jitted functions
-with the engine's block structure:
+weights, L = 1000, float32, one beta and forward-mode gradients, times jitted functions with
+the engine's block structure:
 
 * explicit    the simulator drawing every weight entry (2 d^2 normals per res-3 layer,
-              (m + 1) C^2 k^2 per conv layer);
+              (m + 1) C^2 k^2 per conv layer), up to d = ``--explicit-max`` (1024);
 * its floor   the same keys and scan drawing the same weights and nothing else;
-* projection  the simulator sampling each matrix's action on the layer's vectors;
+* projection  the simulator sampling each matrix's action on the layer's vectors, up to
+              d = ``--projection-max`` (10^4; dense branches only);
 * its floor   the same keys and scan drawing the projection's noise (2 n_betas d normals
-              per matrix and layer with a tangent) and nothing else (dense branches only:
-              conv has no projection sampler).
+              per matrix and layer with a tangent) and nothing else;
+* reduced     the chain of a few coordinates (rsim/THEORY.md section 13; where it is exact:
+              res-3 and mlp with ReLU, not res-1 with ReLU), any d;
+* its floor   the same keys and scan drawing, as float64 normals, as many numbers as the
+              variates its reduction needs per layer (a binomial, the chi^2 and the normals:
+              16 per res-3 layer with the tangent) and nothing else.
 
 Prints samples per second, microseconds per layer-sample, the ratio of each sampler to its
-floor, and the projection's speed-up over explicit weights; writes the table to
+floor, and the speed-ups over explicit weights and over the projection; writes the table to
 ``<output>/bench.csv`` and ``<output>/bench.md``. Timings are interleaved (one call of each
 function per round) and the best of ``--repeats`` rounds is kept: on a shared machine only
 ratios measured within one run are meaningful.
@@ -64,12 +69,16 @@ import numpy as np
 import pandas as pd
 
 from rsim import schema
-from rsim.core import engine, keys
+from rsim.core import engine, keys, samplers
+from rsim.core.samplers.reduced import REDUCED
 from rsim.experiments.cells import CellSpec
 from rsim.schema import PROJECTION_MODELS
 
 # Random numbers per timed call (about a second at the ~5-10 ns per normal measured here).
 NUMBERS_PER_CALL = 2e8
+# The reduced sampler's numbers per timed call: each of its variates costs about 100 ns.
+REDUCED_NUMBERS_PER_CALL = 1e7
+SAMPLERS = ("explicit", "projection", "reduced")
 SECTIONS = ("samplers", "backprop", "training")
 # One job of the official Figure 9 sweep (conf/sweep/training.yaml at depth=1000 with 10 betas
 # and 10 H; every job has these shapes, H changes the weights only).
@@ -87,8 +96,11 @@ MATMUL_SIDE = 2048
 
 def noise_shape(kernel: engine.Kernel, n_betas: int) -> tuple[int, ...]:
     """The normals one layer of one sample draws: the weights ``(n_matrices, *weight_shape)``,
-    or the projection's noise ``(n_matrices, rows, d)``."""
+    the projection's noise ``(n_matrices, rows, d)``, or the reduced chain's variates
+    ``(n_betas, variates)``."""
     shape = kernel.shape
+    if kernel.sampler == "reduced":
+        return (n_betas, REDUCED.variates_per_layer(kernel))
     if kernel.sampler == "explicit":
         return (shape.n_matrices, *shape.weight_shape)
     rows = n_betas * (2 if kernel.gradients in ("jvp", "both") else 1)
@@ -99,15 +111,16 @@ def rng_floor(kernel: engine.Kernel, n_betas: int):
     """A jitted chunk function that only draws each layer's normals (same keys, same scan,
     same blocks as the engine) and sums them, so nothing is optimised away."""
     shape = noise_shape(kernel, n_betas)
+    dtype = jnp.float64 if kernel.sampler == "reduced" else jnp.float32
 
     def sample(key):
         layer_key = keys.tagged(key, keys.LAYERS)
 
         def step(acc, k):
-            noise = jax.random.normal(keys.layer(layer_key, k), shape, jnp.float32)
+            noise = jax.random.normal(keys.layer(layer_key, k), shape, dtype)
             return acc + noise.sum(), None
 
-        return jax.lax.scan(step, jnp.float32(0), jnp.arange(1, kernel.depth + 1))[0]
+        return jax.lax.scan(step, jnp.zeros((), dtype), jnp.arange(1, kernel.depth + 1))[0]
 
     def block(root, ids):
         sample_keys = jax.vmap(lambda i: keys.sample(root, i))(ids)
@@ -116,7 +129,15 @@ def rng_floor(kernel: engine.Kernel, n_betas: int):
     def chunk(root, ids):
         return jax.lax.map(lambda b: block(root, b), ids.reshape(-1, kernel.block))
 
-    return jax.jit(chunk)
+    jitted = jax.jit(chunk)
+    if kernel.sampler != "reduced":
+        return jitted
+
+    def in_x64(root, ids):  # as the engine runs the reduced sampler
+        with jax.enable_x64(True):
+            return jitted(root, ids)
+
+    return in_x64
 
 
 def kernel_for(model: str, width: int, depth: int, sampler: str, gradients: str, **shape):
@@ -150,6 +171,21 @@ def samples_for(kernel: engine.Kernel, n_betas: int, numbers: float) -> int:
     return kernel.block * max(1, round(numbers / per_sample / kernel.block))
 
 
+def fitting_samplers(model: str, width: int, limits: dict[str, float], **shape) -> list[str]:
+    """The samplers exact for the cell (Gaussian weights) whose d is within ``limits``."""
+    names = []
+    for name in SAMPLERS:
+        spec = dict(model=model, init="gaussian", width=width, gradients="jvp")
+        if model not in schema.BRANCH_DEPTHS:
+            shape = {k: v for k, v in shape.items() if k != "branch_depth"}
+        if model != "conv":
+            shape = {k: v for k, v in shape.items() if k not in schema.IMAGE_OPTIONS}
+        refusal = samplers.sampler(name).refusal(CellSpec(**spec, **shape))
+        if refusal is None and width <= limits.get(name, math.inf):
+            names.append(name)
+    return names
+
+
 def measure(
     model: str,
     width: int,
@@ -158,25 +194,24 @@ def measure(
     repeats: int,
     numbers: float = NUMBERS_PER_CALL,
     block_factors: tuple[float, ...] = (1,),
+    limits: dict[str, float] | None = None,
+    reduced_numbers: float = REDUCED_NUMBERS_PER_CALL,
     **shape,
 ) -> list[dict]:
-    """Best-of-``repeats`` times of both samplers (explicit only for conv) and their floors,
-    interleaved, at the rule's block times each of ``block_factors``."""
+    """Best-of-``repeats`` times of each sampler that fits (:func:`fitting_samplers`) and its
+    floor, interleaved, at the rule's block times each of ``block_factors``."""
     betas = jnp.asarray([0.5], jnp.float32)
     root = keys.cell_root(0, depth)
     cases = []
     with engine.numerics("float32"):
-        # The reduced sampler (gradients none only, no floor of its own yet) is timed apart.
-        samplers = [
-            s for s in ("explicit", "projection") if s == "explicit" or model in PROJECTION_MODELS
-        ]
-        for sampler in samplers:
+        for sampler in fitting_samplers(model, width, limits or {}, **shape):
             rule = kernel_for(model, width, depth, sampler, gradients, **shape)
             for kernel in with_blocks(rule, block_factors):
                 cases.append((sampler, kernel, rule.block))
         compiled = []
         for sampler, kernel, rule_block in cases:
-            n = samples_for(kernel, len(betas), numbers)
+            budget = reduced_numbers if sampler == "reduced" else numbers
+            n = samples_for(kernel, len(betas), budget)
             ids = jnp.arange(n, dtype=jnp.uint32)
             sim, floor = engine.compiled(kernel), rng_floor(kernel, len(betas))
             calls = {
@@ -213,14 +248,17 @@ def measure(
         )
         if block_factors != (1,):
             rows[-1]["rule_block"] = rule_block
-    # Against explicit weights at the rule's block.
-    explicit = next(
-        row["us_per_layer_sample"]
-        for row, (_, kernel, rule_block, *_) in zip(rows, compiled)
-        if row["sampler"] == "explicit" and kernel.block == rule_block
-    )
-    for row in rows:
-        row["speedup_vs_explicit"] = explicit / row["us_per_layer_sample"]
+    # Against explicit weights and the projection at the rule's block (NaN where not timed).
+    for baseline in ("explicit", "projection"):
+        times = [
+            row["us_per_layer_sample"]
+            for row, (_, kernel, rule_block, *_) in zip(rows, compiled)
+            if row["sampler"] == baseline and kernel.block == rule_block
+        ]
+        for row in rows:
+            row[f"speedup_vs_{baseline}"] = (
+                times[0] / row["us_per_layer_sample"] if times else math.nan
+            )
     return rows
 
 
@@ -459,6 +497,18 @@ def main() -> None:
         default=NUMBERS_PER_CALL,
         help="random numbers per timed call (a smoke test uses a tiny value)",
     )
+    parser.add_argument(
+        "--reduced-numbers",
+        type=float,
+        default=REDUCED_NUMBERS_PER_CALL,
+        help="the reduced sampler's random numbers per timed call",
+    )
+    parser.add_argument(
+        "--explicit-max", type=float, default=1024, help="the widest d timed with explicit weights"
+    )
+    parser.add_argument(
+        "--projection-max", type=float, default=1e4, help="the widest d timed by projection"
+    )
     parser.add_argument("--output", type=Path, default=Path("results/bench"))
     parser.add_argument(
         "--block-factors",
@@ -514,6 +564,8 @@ def main() -> None:
                 args.repeats,
                 args.numbers,
                 tuple(args.block_factors),
+                {"explicit": args.explicit_max, "projection": args.projection_max},
+                args.reduced_numbers,
                 **shape,
             )
             rows += new

@@ -35,6 +35,8 @@ def depth_sweep(**law):
     "law,expected",
     [
         (dict(init="gaussian"), 0.5),
+        # each beta its own weights: the bootstrap keeps a sample's rows together all the same
+        (dict(init="gaussian", sampler="reduced"), 0.5),
         pytest.param(dict(init="uniform"), 0.5, marks=pytest.mark.slow),
         pytest.param(dict(init="smooth", lengthscale=0.1), 1.0, marks=pytest.mark.slow),
         pytest.param(dict(init="fbm", hurst=0.3), 0.5, marks=pytest.mark.slow),

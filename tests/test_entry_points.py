@@ -73,6 +73,8 @@ TINY = {
         ("histograms_1.png", "report.md"),
     ),
     "weights_after_training": ((*TRAIN, "depth=16"), "weights_after_training.png"),
+    # The reduced sampler at a width no dense sampler reaches.
+    "wide": (("samples=6", "n_in=3", "width=100,100000", DEPTHS), ("jvp_diff_vs_depth_1.png",)),
 }
 
 
@@ -146,7 +148,7 @@ def test_readme_report_status_and_bench_commands_run(tmp_path):
     proc = run(
         "scripts/bench.py",
         "--models",
-        "res1",
+        "res3",
         "--widths",
         "4",
         "--depth",
@@ -170,6 +172,8 @@ def test_readme_report_status_and_bench_commands_run(tmp_path):
     )
     assert "of_layer_matmul" in (tmp_path / "bench" / "training.md").read_text()
     assert "ratio_to_floor" in (tmp_path / "bench" / "bench.md").read_text()
+    timed = pd.read_csv(tmp_path / "bench" / "bench.csv")
+    assert sorted(timed["sampler"]) == ["explicit", "projection", "reduced"]
     backprop = pd.read_csv(tmp_path / "bench" / "backprop.csv")
     assert list(backprop["backprop"]) == ["vjp", "both"] and (backprop["us_backprop"] > 0).all()
 

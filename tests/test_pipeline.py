@@ -58,6 +58,7 @@ PROVENANCE = {
     "device",
     "git_revision",
     "code_version",
+    "notes",
     "row_key",
 }
 

@@ -191,6 +191,11 @@ class Spec:
         """Samples (or runs) computed together in one vmap: part of what fixes the float bits."""
         raise NotImplementedError
 
+    def table_notes(self) -> dict[str, Any]:
+        """What a reader of this spec's rows must know beyond its options (stored in the
+        file's metadata under ``notes``). Nothing by default."""
+        return {}
+
     def preflight(self) -> None:
         """Refuse, with :class:`rsim.ConfigError`, a job the device cannot hold (checked by the
         driver before any job runs; may start the JAX backend). Nothing to check by default."""
@@ -323,6 +328,7 @@ def provenance(spec: Spec) -> dict[str, Any]:
         "device": str(jax.devices()[0].device_kind),
         "git_revision": results.git_revision(),
         "code_version": results.code_version(spec.prng, versions),
+        "notes": spec.table_notes(),
     }
 
 

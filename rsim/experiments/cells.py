@@ -185,6 +185,17 @@ class CellSpec(ResNetSpec):
     def block(self) -> int:
         return self.kernel().block
 
+    def table_notes(self) -> dict[str, Any]:
+        """Whether the betas of a sample share its weights (``betas_share_weights``: every
+        sampler but ``reduced``, whose betas each draw their own).
+
+        >>> CellSpec(sampler="reduced", init="gaussian").table_notes()
+        {'betas_share_weights': False}
+        """
+        from rsim.core import samplers
+
+        return {"betas_share_weights": samplers.sampler(self.sampler).betas_share_weights}
+
     def preflight(
         self, limit: MemoryLimit | None = None, host_limit: MemoryLimit | None = None
     ) -> None:

@@ -39,6 +39,8 @@ class Sampler(abc.ABC):
     # Whether the sampler traces and runs with x64 enabled whatever the kernel's precision
     # (it computes in float64 and returns the kernel's dtype).
     x64: bool = False
+    # Whether a sample's betas run on the same weights (common random numbers across betas).
+    betas_share_weights: bool = True
 
     @abc.abstractmethod
     def exact_for(self, init: str, model: str) -> bool:
