@@ -292,7 +292,8 @@ def path(
 
     Args:
         name: a correlated law.
-        key, depth, shape, fan_in, gain, dtype: as :func:`draw`, for ``depth`` layers.
+        key: as :func:`draw`; so are ``shape``, ``fan_in``, ``gain`` and ``dtype``.
+        depth: L, the number of layers drawn.
         **options: ``fgn_scale``, ``lengthscale``, ``stream_depth`` (each law reads its own).
 
     Returns:
