@@ -46,7 +46,9 @@ def fence_doctests(text: str) -> str:
 class RsimDocstrings(griffe.Extension):
     """Rewrite every docstring as the module docstring says, before griffe parses it."""
 
-    def on_instance(self, *, node: ast.AST | griffe.ObjectNode, obj: griffe.Object, **kwargs: Any) -> None:
+    def on_instance(
+        self, *, node: ast.AST | griffe.ObjectNode, obj: griffe.Object, **kwargs: Any
+    ) -> None:
         """Rewrite ``obj``'s docstring in place.
 
         Args:
