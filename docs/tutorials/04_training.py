@@ -109,9 +109,10 @@ show(views.accuracy_figure(runs))
 # %% [markdown]
 # ## Figure 8: the weights after training
 #
-# res-1 with i.i.d. Gaussian and smooth weights (smooth only at the tiny size) at beta in {1/2, 1}: V_k[0, 0] against k
-# before and after training, for the most accurate run of each cell, with the Hurst
-# exponent of the paths (`rsim.analysis.hurst_exponent`: 1/2 for i.i.d., 1 for smooth).
+# res-1 with i.i.d. Gaussian and smooth weights (smooth only at the tiny size) at beta in
+# {1/2, 1}: V_k[0, 0] against k before and after training, for the most accurate run of each
+# cell, with the Hurst exponent of the paths (`rsim.analysis.hurst_exponent`: 1/2 for
+# i.i.d., 1 for smooth).
 
 # %%
 weights = pd.concat(
