@@ -4,6 +4,8 @@
   becomes a fenced ``pycon`` block, so an example outside an ``Examples:`` section renders as
   code, not as a Markdown quote with link-like ``[...]`` outputs.
 * Sphinx roles (``:func:`x```, ``:mod:`~x```, ...) become plain code spans.
+* An argument line naming several arguments (``key, depth: as draw``) becomes one line per
+  argument, as Google style (griffe) reads them.
 """
 
 import ast
@@ -13,6 +15,34 @@ from typing import Any
 import griffe
 
 ROLE = re.compile(r":(?:func|mod|class|data|meth|attr|obj|exc):`~?([^`]+)`")
+SEVERAL = re.compile(r"^(\s+)(\w+(?:, \w+)+): (.*)$")
+SECTION = re.compile(r"^(\s*)(Args|Arguments|Parameters):\s*$")
+
+
+def split_arguments(text: str) -> str:
+    """Give each argument of a line ``a, b: text`` of an ``Args:`` section its own line.
+
+    Args:
+        text: a docstring.
+
+    Returns:
+        The docstring, each such line repeated per argument.
+    """
+    out: list[str] = []
+    section = None  # the indentation of the Args: header we are in
+    for line in text.split("\n"):
+        header = SECTION.match(line)
+        if header:
+            section = len(header.group(1))
+        elif line.strip() and section is not None and len(line) - len(line.lstrip()) <= section:
+            section = None
+        several = SEVERAL.match(line) if section is not None else None
+        if several:
+            indent, names, rest = several.groups()
+            out += [f"{indent}{name}: {rest}" for name in names.split(", ")]
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def fence_doctests(text: str) -> str:
@@ -57,4 +87,5 @@ class RsimDocstrings(griffe.Extension):
             **kwargs: griffe's other arguments.
         """
         if obj.docstring is not None:
-            obj.docstring.value = fence_doctests(ROLE.sub(r"`\1`", obj.docstring.value))
+            text = split_arguments(ROLE.sub(r"`\1`", obj.docstring.value))
+            obj.docstring.value = fence_doctests(text)

@@ -292,8 +292,7 @@ def path(
 
     Args:
         name: a correlated law.
-        key: as :func:`draw`; so are ``shape``, ``fan_in``, ``gain`` and ``dtype``.
-        depth: L, the number of layers drawn.
+        key, depth, shape, fan_in, gain, dtype: as :func:`draw`, for ``depth`` layers.
         **options: ``fgn_scale``, ``lengthscale``, ``stream_depth`` (each law reads its own).
 
     Returns:
