@@ -88,6 +88,12 @@ columns = ["depth", "beta", "hidden_diff_median", "mean_hidden_diff_sq", "se", "
 print(summary[columns].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
 
 # %% [markdown]
+# Read z with care at beta = 1/4: there r_h² is right-skewed, close to log-normal, and its
+# sample mean and standard error are usually both too small, so z drifts below 0 as L grows
+# (the theory report judges such means with a log-normal estimate: [Theory
+# report](../guide/theory-report.md)).
+
+# %% [markdown]
 # ## Figure 2: the laws at the largest depth
 #
 # Histograms of r_h and of the gradient ratio r_p = ‖p_0 − p_L‖/‖p_L‖ (p = ∂Loss/∂h, exact
