@@ -33,7 +33,7 @@ CONFIG = {
         path_depth=64,
         heat_depth=30,
         hursts=[0.3, 0.7],
-        betas=np.linspace(0.2, 1.2, 6),
+        betas=np.linspace(0.2, 1.2, 6).round(3).tolist(),
         heat_samples=16,
     ),
     "medium": dict(
@@ -42,8 +42,8 @@ CONFIG = {
         samples=200,
         path_depth=1000,
         heat_depth=1000,
-        hursts=np.linspace(0.1, 0.9, 9),
-        betas=np.linspace(0.1, 1.3, 13),
+        hursts=np.linspace(0.1, 0.9, 9).round(3).tolist(),
+        betas=np.linspace(0.1, 1.3, 13).round(3).tolist(),
         heat_samples=30,
     ),
     "full": dict(
@@ -52,8 +52,8 @@ CONFIG = {
         samples=500,
         path_depth=1000,
         heat_depth=1000,
-        hursts=np.linspace(0.05, 0.97, 12),
-        betas=np.linspace(0.0, 1.3, 14),
+        hursts=np.linspace(0.05, 0.97, 12).round(3).tolist(),
+        betas=np.linspace(0.0, 1.3, 14).round(3).tolist(),
         heat_samples=50,
     ),
 }[SIZE]
@@ -150,7 +150,7 @@ grid = with_ratios(
                 hurst=float(hurst),
                 width=CONFIG["width"],
                 depth=CONFIG["heat_depth"],
-                betas=[float(b) for b in CONFIG["betas"]],
+                betas=CONFIG["betas"],
                 samples=CONFIG["heat_samples"],
                 gradients="jvp",
             )

@@ -114,6 +114,12 @@ for model, part in df.groupby(["model", "branch_depth"], dropna=False):
     print(model, rsim.critical_beta(part))
 
 # %% [markdown]
+# At beta = 1/4 the mean of r_h² is carried by rare, huge draws (conv most of all: at one
+# width its spread is that of a much narrower dense net, [Findings:
+# architectures](../findings/architectures.md)), so a few hundred samples miss them and z is
+# no test there; at beta = 1/2 and 1 the means sit on the exact values.
+
+# %% [markdown]
 # ## The wide sampler
 #
 # `sampler="reduced"` draws the few coordinates that matter, so the width is free. At
