@@ -31,7 +31,7 @@ CONFIG = {
         samples=32,
         channels=1,
         image=4,
-        wide=[16, 10_000],
+        wide=[10_000],
         wide_depth=50,
         wide_samples=256,
     ),
@@ -138,7 +138,7 @@ wide = with_ratios(
                 depth=CONFIG["wide_depth"],
                 betas=[0.5],
                 samples=CONFIG["wide_samples"],
-                gradients="jvp",
+                gradients="jvp" if SIZE != "tiny" else "none",  # tiny: one quick compilation
             )
             for width in CONFIG["wide"]
         ],
