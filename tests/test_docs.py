@@ -70,7 +70,7 @@ def test_readme_is_a_short_front_page():
     lines = README.count("\n")
     assert lines < 200, f"README.md has {lines} lines; the details belong in docs/pages"
     for command in (
-        ".venv/bin/python -m rsim +sweep=corollary1",
+        ".venv/bin/pip install -e . && .venv/bin/rsim +sweep=corollary1",
         ".venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest -n 2",
     ):
         assert command in README, command
