@@ -1,7 +1,8 @@
 """What a contributor may touch: the public API of rsim, rsim.analysis and rsim.views is their
 ``__all__`` (every name there exists, is documented and lives in a public module), the
-README's Python section names exactly ``rsim.__all__``, every dotted ``rsim.`` name the README
-mentions resolves, and the docstrings' examples are collected by the default ``pytest``."""
+docs' Python page (docs/pages/guide/python.md, once the README's Python section) names exactly
+``rsim.__all__``, every dotted ``rsim.`` name that README.md, the docs pages and the tutorials
+mention resolves, and the docstrings' examples are collected by the default ``pytest``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ import rsim
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(rsim.__file__).resolve().parent
 README = (ROOT / "README.md").read_text()
+PYTHON_PAGE = (ROOT / "docs" / "pages" / "guide" / "python.md").read_text()
+# What a reader is shown: the front page, the site's pages and the tutorial notebooks.
+DOCUMENTS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").rglob("*.md")),
+    *sorted((ROOT / "docs" / "tutorials").glob("*.py")),
+]
 PACKAGES = ("rsim", "rsim.analysis", "rsim.views")
 # Modules importing which runs something (python -m rsim); pytest ignores them too.
 NOT_IMPORTED = {"rsim.__main__"}
@@ -67,18 +75,12 @@ def test_dir_shows_only_the_exported_names(package):
     assert not leaked, f"{package} shows {sorted(leaked)} outside its __all__"
 
 
-def _readme_section(title: str) -> str:
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", README, re.M | re.S)
-    assert match, f"README has no section '## {title}'"
-    return match.group(1)
-
-
-def test_the_readme_python_section_names_exactly_the_public_api():
-    section = _readme_section("Python")
+def test_the_python_page_names_exactly_the_public_api():
+    section = PYTHON_PAGE
     mentioned = set(re.findall(r"\brsim\.([A-Za-z]\w*)(?![\w.])", section))
     named = {n for n in mentioned if not inspect.ismodule(_resolve(f"rsim.{n}"))}  # not rsim.views
     assert named == set(rsim.__all__), (
-        f"README's Python section names {sorted(named - set(rsim.__all__))} outside "
+        f"docs/pages/guide/python.md names {sorted(named - set(rsim.__all__))} outside "
         f"rsim.__all__ and misses {sorted(set(rsim.__all__) - named)}"
     )
 
@@ -97,16 +99,24 @@ def _resolve(dotted: str) -> object:
     raise ModuleNotFoundError(dotted)
 
 
-def test_every_rsim_name_the_readme_mentions_resolves():
-    names = sorted(set(re.findall(r"\brsim(?:\.[A-Za-z]\w*)+", README)))
-    assert len(names) > 15, names  # the reader itself finds them
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_rsim_name_the_docs_mention_resolves(document):
+    text = document.read_text(encoding="utf-8")
+    names = sorted(set(re.findall(r"\brsim(?:\.[A-Za-z]\w*)+", text)))
+    names = [n for n in names if not n.endswith((".md", ".py"))]  # file names (api/rsim.md)
     unresolved = []
     for dotted in names:
         try:
             _resolve(dotted)
         except (ImportError, AttributeError):
             unresolved.append(dotted)
-    assert not unresolved, f"README names {unresolved}, which do not exist"
+    assert not unresolved, f"{document.relative_to(ROOT)} names {unresolved}, which do not exist"
+
+
+def test_the_docs_mention_many_rsim_names():
+    text = "".join(p.read_text(encoding="utf-8") for p in DOCUMENTS)
+    names = set(re.findall(r"\brsim(?:\.[A-Za-z]\w*)+", text))
+    assert len(names) > 15, names  # the reader itself finds them
 
 
 def test_the_default_pytest_run_collects_the_examples():

@@ -1,5 +1,5 @@
 """Every entry point end to end, in a subprocess, at a tiny size: each sweep of conf/sweep
-through ``python -m rsim``, and every command the README shows (``rsim.report``,
+through ``python -m rsim``, and every command the README and the docs pages show (``rsim.report``,
 ``rsim.status``, ``scripts/bench.py``)."""
 
 import datetime

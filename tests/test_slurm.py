@@ -234,8 +234,9 @@ def test_a_second_driver_after_the_first_was_killed_ends_with_the_exact_rows(tmp
 
 
 def test_the_readme_laptop_commands_run_as_written(tmp_path):
-    """The README's "Try it on your laptop" sweep and status, with results under tmp_path."""
-    readme = (ROOT / "README.md").read_text()
+    """The docs' (once the README's) "Try it on your laptop" sweep and status, with results
+    under tmp_path."""
+    readme = (ROOT / "docs" / "pages" / "guide" / "slurm.md").read_text()
     block = readme.split("**Try it on your laptop.**")[1].split("`tests/test_slurm.py`")[0]
     lines = block.replace("\\\n", " ").splitlines()
     sweep = next(line.split() for line in lines if "python -m rsim +sweep" in line)
