@@ -128,3 +128,16 @@ def save(fig: Figure, path: str | Path) -> Path:
     if not fig.get_constrained_layout():
         fig.tight_layout()
     return results.save_figure(fig, path, dpi=DPI, bbox_inches="tight")
+
+
+def legend(ax: Axes, last: str, **options: Any) -> None:
+    """``ax.legend`` with the entry ``last`` (an exact line drawn once per series) at the end.
+
+    Args:
+        ax: the axes.
+        last: the label to move to the end, if present.
+        **options: passed to ``ax.legend`` (``fontsize``...).
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i] == last)
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], **options)

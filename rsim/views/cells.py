@@ -134,7 +134,7 @@ def ratio_vs_depth_figure(frame: pd.DataFrame, ratio: str, ax: Axes | None = Non
     ax.set_ylabel(ratio_label(ratio))
     caption = "median, 10-90% band" + (f"; black dashed: {EXACT_RMS}" if exact_drawn else "")
     ax.set_title(f"{_title(frame)}\n{caption}\n{definitions([ratio])}", fontsize=8)
-    ax.legend(fontsize=8)
+    _style.legend(ax, EXACT_RMS, fontsize=8)
     if owned:
         fig.tight_layout()
     return fig
@@ -505,7 +505,7 @@ def architectures_figure(frame: pd.DataFrame, ratio: str, axes: np.ndarray | Non
         ax.set_xlabel("depth L")
         ax.set_title(rf"$\beta$ = {beta:g}", fontsize=9)
     row[0].set_ylabel(ratio_label(ratio))
-    row[0].legend(fontsize=7)
+    _style.legend(row[0], EXACT_RMS, fontsize=7)
     laws = ", ".join(sorted(frame["init"].astype(str).unique()))
     lines = [f"architectures compared ({laws} weights): median, 10-90% band"]
     if exact_drawn:
