@@ -317,5 +317,6 @@ def definitions(columns: list[str] | tuple[str, ...]) -> str:
     drawn = {_quantity(column) for column in columns}
     return "; ".join(text for name, text in DEFINITIONS.items() if name in drawn)
 
+
 # The exact root mean square of a ratio drawn over Monte Carlo values (rsim/THEORY.md section 4).
 EXACT_RMS = r"exact $\sqrt{E[r^2]}$"

@@ -108,8 +108,9 @@ def ratio_vs_depth_figure(frame: pd.DataFrame, ratio: str, ax: Axes | None = Non
     Returns:
         The figure.
 
-    >>> frame = pd.DataFrame(dict(model="res3", activation="relu", init="gaussian", gain=1.0,
-    ...     width=4, depth=[4, 4, 8, 8], beta=0.5, hidden_diff=[0.5, 0.7, 0.6, 0.8]))
+    >>> frame = pd.DataFrame(dict(model="res3", activation="relu", negative_slope=0.0, gain=1.0,
+    ...     init="gaussian", width=4, depth=[4, 4, 8, 8], beta=0.5,
+    ...     hidden_diff=[0.5, 0.7, 0.6, 0.8]))
     >>> ratio_vs_depth_figure(frame, "hidden_diff").axes[0].get_yscale()
     'log'
     """
@@ -166,8 +167,9 @@ def histograms_figure(
     Returns:
         The figure.
 
-    >>> frame = pd.DataFrame(dict(model="res3", activation="relu", init="gaussian", gain=1.0,
-    ...     width=4, depth=8, beta=0.5, sample=range(3), hidden_ratio=[1.0, 1.2, 1.1]))
+    >>> frame = pd.DataFrame(dict(model="res3", activation="relu", negative_slope=0.0, gain=1.0,
+    ...     init="gaussian", width=4, depth=8, beta=0.5, sample=range(3),
+    ...     hidden_ratio=[1.0, 1.2, 1.1]))
     >>> histograms_figure(frame, ["hidden_ratio"]).axes[0].get_title()
     'hidden states\\n$\\\\beta$ = 0.5'
     """
@@ -348,7 +350,7 @@ def critical_curves_figure(
     title = f"{symbol} = 1: where mean log10 {symbol} crosses 0 at one L"
     if extrapolated:
         title += r" (solid); extrapolated $\beta^*$ (dashed)"
-    ax.set_title(f"{title}\n{ratio_label(metric)}; {definitions([metric])}", fontsize=8)
+    ax.set_title(f"{ratio_label(metric)}; {definitions([metric])}\n{title}", fontsize=8)
     ax.legend(fontsize=7)
     if owned:
         fig.tight_layout()

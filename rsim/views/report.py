@@ -140,6 +140,7 @@ def bounds_vs_depth_figure(
                 marker="o",
                 ms=9,
                 mfc="none",
+                color=_style.VIOLATION,
                 mec=_style.VIOLATION,
                 mew=2,
                 zorder=5,
