@@ -15,6 +15,9 @@ The parts:
 * :func:`architecture_label` (branch and size), :func:`series_label` (a cell series of the
   theory report), :func:`limit_series_label` (a series of the ode / sde experiments),
   :func:`epoch_label` and :func:`statement_label`, built from them.
+* The ratios of a table in math text: :func:`ratio_label` (``$r_h = \\|h_L - h_0\\| / ...$``),
+  :func:`ratio_symbol` (``$r_p$``), :func:`quantity_heading` (a figure's column heading:
+  hidden states, gradients) and :func:`definitions` (what h, q, z and p mean, for captions).
 
 The law and the branch are named by their records' ``label`` (:data:`rsim.core.laws.LAWS`,
 :data:`rsim.core.branches.BRANCHES`), so a new law or branch is labelled by its own record; a
