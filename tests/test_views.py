@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
+import rsim
 from rsim import labels
 from rsim.analysis import report, theory
 from rsim.analysis.report import VIOLATES
@@ -336,3 +337,24 @@ def test_limit_law_needs_res1_identity_gaussian_weights_at_beta_one_half():
         (theory.Network("res1", "identity", 0.0, "uniform", 1.0, 8, None, None, None), 0.5),
     ):
         assert isinstance(theory.limit_log_sq_ratio(other, beta), theory.NotApplicable)
+
+
+@pytest.mark.slow
+def test_the_limit_law_overlay_matches_the_simulated_ratios():
+    """res-1, identity, Gaussian weights, beta = 1/2, d = 4, L = 512: log r^2 of the three plain
+    ratios against N(1 - 2/d, 4/d) = N(1/2, 1) by KS (the O(1/L) bias is far below its
+    resolution at 2000 samples); the same law for the gradients (rsim/THEORY.md section 5)."""
+    from scipy import stats
+
+    frame = rsim.simulate(model="res1", activation="identity", init="gaussian", width=4,
+                          depth=512, betas=[0.5], samples=2000, n_in=4, seed=11,
+                          gradients="both")  # fmt: skip
+    net = theory.Network.from_mapping(frame.iloc[0])
+    mean, variance = theory.limit_log_sq_ratio(net, 0.5)
+    assert (mean, variance) == (0.5, 1.0)
+    for column in ("log_hidden_ratio", "log_jvp_ratio", "log_grad_ratio"):
+        log_sq = 2 * frame[column].to_numpy()
+        assert stats.kstest(log_sq, "norm", args=(mean, math.sqrt(variance))).pvalue > 1e-3, column
+    # a planted wrong width (d = 8: N(3/4, 1/2)) is rejected
+    log_sq = 2 * frame["log_hidden_ratio"].to_numpy()
+    assert stats.kstest(log_sq, "norm", args=(0.75, math.sqrt(0.5))).pvalue < 1e-6
