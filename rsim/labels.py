@@ -15,6 +15,9 @@ The parts:
 * :func:`architecture_label` (branch and size), :func:`series_label` (a cell series of the
   theory report), :func:`limit_series_label` (a series of the ode / sde experiments),
   :func:`epoch_label` and :func:`statement_label`, built from them.
+* The ratios of a table in math text: :func:`ratio_label` (``$r_h = \\|h_L - h_0\\| / ...$``),
+  :func:`ratio_symbol` (``$r_p$``), :func:`quantity_heading` (a figure's column heading:
+  hidden states, gradients) and :func:`definitions` (what h, q, z and p mean, for captions).
 
 The law and the branch are named by their records' ``label`` (:data:`rsim.core.laws.LAWS`,
 :data:`rsim.core.branches.BRANCHES`), so a new law or branch is labelled by its own record; a
@@ -211,3 +214,112 @@ def statement_label(quantity: str, statement: str, column: str) -> str:
     if quantity == "gradient" and statement == "Prop 5" and column in schema.JVP_METRICS:
         return "Prop 5 on r_q (Markov only)"
     return statement
+
+
+# --------------------------------------------------------------------------------------------
+# The ratios of a results table in math text (figures), with the quantity each one measures.
+
+# Every ratio column (rsim/THEORY.md section 1): its symbol where the theory names it.
+RATIO_SYMBOLS = {"hidden_diff": "r_h", "jvp_diff": "r_q", "grad_diff": "r_p"}
+RATIO_LABELS = {
+    "hidden_diff": r"$r_h = \|h_L - h_0\| \,/\, \|h_0\|$",
+    "hidden_ratio": r"$\|h_L\| \,/\, \|h_0\|$",
+    "hidden_maxdiff": r"$\max_k \|h_k - h_0\| \,/\, \|h_0\|$",
+    "jvp_diff": r"$r_q = \|q_L - z\| \,/\, \|z\|$",
+    "jvp_ratio": r"$\|q_L\| \,/\, \|z\|$",
+    "grad_diff": r"$r_p = \|p_0 - p_L\| \,/\, \|p_L\|$",
+    "grad_ratio": r"$\|p_0\| \,/\, \|p_L\|$",
+}
+# The quantity behind each family of columns: a column heading, and what its letters mean.
+QUANTITY_HEADINGS = {
+    "hidden": "hidden states",
+    "jvp": "gradients (forward mode)",
+    "grad": "gradients (backprop)",
+}
+DEFINITIONS = {
+    "hidden": r"$h_k$: hidden state after $k$ layers",
+    "jvp": r"$q_L = (\partial h_L / \partial h_0)\, z$, $z$: a random unit direction (jvp)",
+    "grad": r"$p_k = \partial\, \mathrm{Loss} / \partial h_k$ (backprop)",
+}
+
+
+def _ratio(column: str) -> str:
+    """``column`` without the ``log_`` of a stored log column."""
+    return column.removeprefix("log_")
+
+
+def _quantity(column: str) -> str:
+    """``hidden``, ``jvp`` or ``grad``: the family of a ratio column."""
+    family = _ratio(column).split("_")[0]
+    if family not in QUANTITY_HEADINGS:
+        raise ValueError(f"{column!r} is not a ratio column ({', '.join(RATIO_LABELS)})")
+    return family
+
+
+def ratio_label(column: str) -> str:
+    """A ratio column in math text (axis labels).
+
+    Args:
+        column: a plain ratio (``hidden_diff``) or its stored log (``log_hidden_diff``).
+
+    Returns:
+        The ratio with its symbol, e.g. ``$r_p = ...$``; the column itself if not a ratio.
+
+    >>> ratio_label("log_grad_ratio")
+    '$\\\\|p_0\\\\| \\\\,/\\\\, \\\\|p_L\\\\|$'
+    """
+    return RATIO_LABELS.get(_ratio(column), column)
+
+
+def ratio_symbol(column: str) -> str:
+    """The short name of a ratio in math text: ``$r_h$`` for hidden_diff, else its label.
+
+    Args:
+        column: a plain ratio or its stored log.
+
+    Returns:
+        E.g. ``$r_q$``.
+
+    >>> ratio_symbol("jvp_diff")
+    '$r_q$'
+    """
+    symbol = RATIO_SYMBOLS.get(_ratio(column))
+    return f"${symbol}$" if symbol else ratio_label(column)
+
+
+def quantity_heading(column: str) -> str:
+    """The column heading of a figure's panels of ``column``: what the ratio measures.
+
+    Args:
+        column: a ratio column (plain or log).
+
+    Returns:
+        ``hidden states``, ``gradients (forward mode)`` or ``gradients (backprop)``.
+
+    Raises:
+        ValueError: a column that is not a ratio.
+
+    >>> quantity_heading("log_jvp_diff")
+    'gradients (forward mode)'
+    """
+    return QUANTITY_HEADINGS[_quantity(column)]
+
+
+def definitions(columns: list[str] | tuple[str, ...]) -> str:
+    """What the letters of the drawn ratios mean (h, q and z, p), for a figure's caption.
+
+    Args:
+        columns: the ratio columns drawn (plain or log).
+
+    Returns:
+        Their definitions, joined by ``; `` in the order hidden, jvp, grad.
+
+    >>> definitions(["grad_diff", "hidden_diff"]).count(";")
+    1
+    """
+    drawn = {_quantity(column) for column in columns}
+    return "; ".join(text for name, text in DEFINITIONS.items() if name in drawn)
+
+
+# The exact root mean square of a ratio drawn over Monte Carlo values (rsim/THEORY.md section 4).
+EXACT_RMS = r"exact $\sqrt{E[r^2]}$"

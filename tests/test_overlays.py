@@ -93,7 +93,8 @@ def test_heatmap_rows_label_their_lines(depths):
     for ax, model in ((res1, "res1"), (res3, "res3")):
         drawn = lines(ax)
         assert f"$r_h$ = 1 at L = {deepest}" in drawn
-        assert ax.get_title() == f"{model} d=4, fbm weights, L = {deepest}"
+        heading = "hidden states\n" if model == "res1" else ""  # the first row heads its column
+        assert ax.get_title() == f"{heading}{model} d=4, fbm weights, L = {deepest}"
         assert ("heuristic max(H, 1/2)" in drawn) == (model == "res3")
         has_extrapolation = any(label.startswith("extrapolated") for label in drawn)
         assert has_extrapolation == (len(depths) >= 3)

@@ -279,6 +279,36 @@ def exact_second_moment(net: Network, alpha: float, depth: int) -> float | NotAp
     return _compound(c, alpha, depth)
 
 
+def limit_log_sq_ratio(net: Network, beta: float) -> tuple[float, float] | NotApplicable:
+    """The law of log(||h_L||^2/||h_0||^2) as L -> infinity, N(mean, variance), where the
+    ResNet tends to the linear SDE dH = (gain/sqrt(d)) dB H (rsim/THEORY.md section 5,
+    "Linear SDE"): mean = v (1 - 2/d), variance = 4 v / d, v = gain^2 times the law's variance.
+    ||q_L||/||z|| and ||p_0||/||p_L|| have the same law (derived there).
+
+    Conditions: beta = 1/2, res-1 with the identity (no hidden layer), Gaussian weights
+    (the i.i.d. law the projection sampler draws exactly: rotation invariant).
+
+    Args:
+        net: the network.
+        beta: alpha = L^-beta.
+
+    Returns:
+        (mean, variance) of the limit, or :class:`NotApplicable` naming the failed condition.
+
+    >>> net = Network("res1", "identity", 0.0, "gaussian", 1.0, 4, None, None, None)
+    >>> limit_log_sq_ratio(net, 0.5)
+    (0.5, 1.0)
+    """
+    if beta != 0.5:
+        return NotApplicable(f"beta = 1/2 (got {beta:g})")
+    if net.hidden_layers != 0 or net.branch_activation != "identity":
+        return NotApplicable(f"res-1 with the identity (got {net.model} {net.branch_activation})")
+    if not (net.law.iid and net.law.projection_exact):
+        return NotApplicable(f"Gaussian i.i.d. weights (init={net.init!r})")
+    d = net.dim
+    return net.variance * (1 - 2 / d), 4 * net.variance / d
+
+
 # --------------------------------------------------------------------------------------------
 # Constants of the hypotheses
 

@@ -379,20 +379,20 @@ def finish(folder: Path, figures: bool) -> None:
     results.write_csv(convergence.convergence_orders(frame), folder / "orders.csv")
     if figures:
         from rsim.views import limits as views
-    drawn = [views.error_figure(frame, folder / "error_vs_depth.png")] if figures else []
+    drawn = [views.error_file(frame, folder / "error_vs_depth.png")] if figures else []
     if (folder / REGIMES).is_dir() and results.result_files(folder / REGIMES):
         regimes = load_run(folder, REGIMES)
         for line in convergence.regime_lines(regimes):
             print(line)
         if figures:
-            drawn.append(views.regimes_figure(regimes, folder / "regimes.png"))
+            drawn.append(views.regimes_file(regimes, folder / "regimes.png"))
     if "limit_sq_ratio" in frame and (frame["activation"] == "identity").any():
         table = convergence.weak_check(frame)
         results.write_csv(table, folder / "weak_check.csv")
         for line in convergence.weak_lines(table):
             print(line)
         if figures:
-            drawn.append(views.weak_figure(table, folder / "weak_check.png"))
+            drawn.append(views.weak_file(table, folder / "weak_check.png"))
     for path in drawn:
         print(f"rsim: figure {path}")
 

@@ -1,4 +1,8 @@
-"""Figures with matplotlib: tables in, PNG out. Never imports jax or the engine.
+"""Figures with matplotlib: tables in, PNG (or SVG, PDF) out. Never imports jax or the engine.
+
+Every figure has a view that draws on the caller's ``ax=`` (or ``axes=``, an array, for a
+figure of several panels) or on a new figure and returns the Figure, and a writer that saves
+it in the format of its path's suffix (``.png``, ``.svg`` or ``.pdf``; the sweeps write PNG).
 
 One module per experiment, each drawing from its tables (:data:`__all__`, loaded on first
 use, so ``import rsim.views`` does not import matplotlib): :mod:`~rsim.views.cells`

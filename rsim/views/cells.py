@@ -1,9 +1,15 @@
 """Figures 1-3, 6 and 7 of the paper, drawn from results tables (never from the engine).
 
+Each figure has a view, ``<name>_figure(table, ..., ax= or axes=)``, that draws on the
+caller's axes or on a new figure and returns the Figure, and a writer ``<name>(table, ...,
+path)`` that saves it in the format of the path's suffix (PNG, SVG or PDF; the sweeps write
+PNG):
+
 * ``<ratio>_vs_depth.png`` (Figures 1 and 3): median of a ratio against L per beta, with the
   10%-90% quantile band, log scale, and sqrt of the exact E[r^2] where rsim/THEORY.md gives it.
 * ``histograms.png`` (Figure 2): histograms of ||h_L||/||h_0|| and of the gradient ratio at the
-  largest depth, one panel per beta.
+  largest depth, one row per beta, with the exact sqrt(E[r^2]) and, where rsim/THEORY.md
+  gives it, the law of the L -> infinity limit; a log axis where the values span decades.
 * ``fbm_paths.png`` (Figure 6): for each H of the ``paths`` table, the weight entry
   V_k[0, 0] a sample was simulated with, and its fBm path.
 * ``heatmap.png`` (Figure 7): mean log10 ratio over (H, beta) at one depth with its contour
@@ -13,6 +19,9 @@
   over depths, the median r_h of each against L, one panel per beta, with sqrt of its exact
   E[r^2] (rsim/THEORY.md section 11).
 
+An exact value is black and dashed, drawn above the Monte Carlo lines; red is kept for
+violations (:mod:`rsim.views._style`). Labels come from :mod:`rsim.labels`.
+
 A sweep declares which of them it draws (the cells option ``plots``, names of
 :data:`FIGURES`); :func:`sweep_figures` draws exactly those. matplotlib is imported when a
 figure is drawn, so listing the figures (validating a spec) does not load it.
@@ -20,6 +29,7 @@ figure is drawn, so listing the figures (validating a spec) does not load it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +38,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from rsim import results, schema
+from rsim import schema
 from rsim.analysis import theory
 from rsim.analysis.critical import curve_keys, extrapolated_curve, zero_crossings
 from rsim.core import branches
-from rsim.labels import architecture_label
+from rsim.labels import (
+    EXACT_RMS,
+    architecture_label,
+    definitions,
+    law_label,
+    quantity_heading,
+    ratio_label,
+    ratio_symbol,
+)
+from rsim.views import _style
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -45,31 +64,19 @@ ARCHITECTURE += ("kernel_size", "width")
 LAW = ("init", "lengthscale", "hurst", "gain")
 # Ratios r with an exact E[r^2] (hidden states, forward-mode and backprop gradients).
 DIFFS = ("hidden_diff", "jvp_diff", "grad_diff")
-LABELS = {
-    "hidden_diff": r"$\|h_L - h_0\| / \|h_0\|$",
-    "hidden_ratio": r"$\|h_L\| / \|h_0\|$",
-    "jvp_diff": r"$\|q_L - z\| / \|z\|$ (jvp)",
-    "jvp_ratio": r"$\|q_L\| / \|z\|$ (jvp)",
-    "grad_diff": r"$\|p_0 - p_L\| / \|p_L\|$",
-    "grad_ratio": r"$\|p_0\| / \|p_L\|$",
-}
-# The diff ratios by name (rsim/THEORY.md): hidden state, jvp tangent, backprop gradient.
-SYMBOLS = {"hidden_diff": "r_h", "jvp_diff": "r_q", "grad_diff": "r_p"}
+# The plain ratios: E[ratio^2] = 1 + E[r^2] of the diff, and the limit law where it exists.
+RATIOS = ("hidden_ratio", "jvp_ratio", "grad_ratio")
 # The overlays of an H sweep: the level of the extrapolated beta*'s interval, and the guide.
 LEVEL = 0.9
 HEURISTIC = "heuristic max(H, 1/2)"
-
-
-def _new_figure(**options: Any) -> Figure:
-    """A matplotlib figure (no pyplot state), matplotlib imported on first use."""
-    from matplotlib.figure import Figure
-
-    return Figure(**options)
+# A histogram whose values span more than this factor is drawn on a log axis.
+LOG_SPAN = 10.0
+MAX_BINS = 60
 
 
 def _title(frame: pd.DataFrame) -> str:
     first = frame.iloc[0]
-    return f"{architecture_label(first)}, {first['init']} weights"
+    return f"{architecture_label(first)}, {law_label(first)} weights"
 
 
 def _exact(row: pd.Series, alphas: np.ndarray, depths: np.ndarray) -> np.ndarray:
@@ -77,84 +84,199 @@ def _exact(row: pd.Series, alphas: np.ndarray, depths: np.ndarray) -> np.ndarray
     return theory.exact_mean_squared_diff(theory.Network.from_mapping(row), alphas, depths)
 
 
+def _quantiles(frame: pd.DataFrame, ratio: str) -> pd.DataFrame:
+    """The 10%, 50% and 90% quantiles of ``ratio`` per depth (columns 0.1, 0.5, 0.9)."""
+    return frame.groupby("depth")[ratio].quantile([0.1, 0.5, 0.9]).unstack()
+
+
 def ratio_vs_depth(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
-    """Median ``ratio`` against depth per beta with a 10-90% band (one cell series)."""
-    fig = _new_figure(figsize=(6, 4))
-    ax = fig.subplots()
-    caption = "median, 10-90% band"
-    for beta, group in frame.groupby("beta"):
-        stats = group.groupby("depth")[ratio].quantile([0.1, 0.5, 0.9]).unstack()
-        (line,) = ax.plot(stats.index, stats[0.5], marker="o", ms=3, label=rf"$\beta$ = {beta:g}")
-        ax.fill_between(stats.index, stats[0.1], stats[0.9], color=line.get_color(), alpha=0.2)
+    """:func:`ratio_vs_depth_figure` written to ``path`` (its suffix: png, svg or pdf)."""
+    _style.check_format(path)
+    return _style.save(ratio_vs_depth_figure(frame, ratio), path)
+
+
+def ratio_vs_depth_figure(frame: pd.DataFrame, ratio: str, ax: Axes | None = None) -> Figure:
+    """Figures 1 and 3: the median ``ratio`` against depth per beta with its 10-90% band (one
+    cell series), log scale, and the exact sqrt(E[r^2]) (black, dashed, above the medians)
+    where rsim/THEORY.md gives it.
+
+    Args:
+        frame: one cell series over depths (``rsim.load`` of a sweep, one series).
+        ratio: a plain ratio column (``hidden_diff``, ``grad_diff``...).
+        ax: the axes to draw on; None for a new figure.
+
+    Returns:
+        The figure.
+
+    >>> frame = pd.DataFrame(dict(model="res3", activation="relu", negative_slope=0.0, gain=1.0,
+    ...     init="gaussian", width=4, depth=[4, 4, 8, 8], beta=0.5,
+    ...     hidden_diff=[0.5, 0.7, 0.6, 0.8]))
+    >>> ratio_vs_depth_figure(frame, "hidden_diff").axes[0].get_yscale()
+    'log'
+    """
+    owned = ax is None
+    fig, axes = _style.figure_axes(ax, (1, 1), (6, 4.4))
+    ax = axes[0, 0]
+    exact_drawn = False
+    for i, (beta, group) in enumerate(frame.groupby("beta")):
+        color = _style.series_color(i)
+        stats = _quantiles(group, ratio)
+        depths = stats.index.to_numpy()
+        ax.plot(depths, stats[0.5], marker="o", ms=3, color=color, label=rf"$\beta$ = {beta:g}")
+        ax.fill_between(depths, stats[0.1], stats[0.9], color=color, alpha=0.2, lw=0)
         if ratio in DIFFS:
-            depths = stats.index.to_numpy()
             exact = _exact(group.iloc[0], depths.astype(float) ** -beta, depths)
             if np.isfinite(exact).all():
-                ax.plot(depths, np.sqrt(exact), ls="--", color=line.get_color(), lw=1)
-                caption = "median, 10-90% band; dashed: sqrt of exact E[r²]"
+                label = "_nolegend_" if exact_drawn else EXACT_RMS
+                ax.plot(depths, np.sqrt(exact), label=label, **_style.EXACT)
+                exact_drawn = True
     ax.set_yscale("log")
     ax.set_xlabel("depth L")
-    ax.set_ylabel(LABELS.get(ratio, ratio))
-    ax.set_title(f"{_title(frame)}\n{caption}", fontsize=9)
-    ax.legend()
-    fig.tight_layout()
-    results.save_figure(fig, path, dpi=120)
-    return path
+    ax.set_ylabel(ratio_label(ratio))
+    caption = "median, 10-90% band" + (f"; black dashed: {EXACT_RMS}" if exact_drawn else "")
+    ax.set_title(f"{_title(frame)}\n{caption}\n{definitions([ratio])}", fontsize=8)
+    _style.legend(ax, EXACT_RMS, fontsize=8)
+    if owned:
+        fig.tight_layout()
+    return fig
 
 
 def histograms(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
-    """Histograms of ``ratios`` at the largest depth: one row per beta, one column per ratio.
-    A panel whose values spread over more than three decades is drawn in log10."""
-    deepest = frame[frame["depth"] == frame["depth"].max()]
+    """:func:`histograms_figure` written to ``path`` (its suffix: png, svg or pdf)."""
+    _style.check_format(path)
+    return _style.save(histograms_figure(frame, ratios), path)
+
+
+def histograms_figure(
+    frame: pd.DataFrame, ratios: list[str], axes: np.ndarray | None = None
+) -> Figure:
+    """Figure 2: histograms of ``ratios`` at the largest depth, one row per beta and one
+    column per ratio, headed by the quantity it measures (hidden states, gradients).
+
+    Each panel overlays the Monte Carlo sqrt(mean r^2) and, where rsim/THEORY.md gives them,
+    the exact sqrt(E[r^2]) (black, dashed; sections 4 and 11: i.i.d. symmetric weights) and
+    the L -> infinity law (black curve, expected counts per bin; section 5: res-1 with the
+    identity, Gaussian weights, beta = 1/2). A panel whose values span more than a factor
+    :data:`LOG_SPAN` has a log x axis with log-spaced bins.
+
+    Args:
+        frame: one cell series (``rsim.load`` of a sweep, one series).
+        ratios: plain ratio columns, one per column of panels.
+        axes: an array of (betas x ratios) axes to draw on; None for a new figure.
+
+    Returns:
+        The figure.
+
+    >>> frame = pd.DataFrame(dict(model="res3", activation="relu", negative_slope=0.0, gain=1.0,
+    ...     init="gaussian", width=4, depth=8, beta=0.5, sample=range(3),
+    ...     hidden_ratio=[1.0, 1.2, 1.1]))
+    >>> histograms_figure(frame, ["hidden_ratio"]).axes[0].get_title()
+    'hidden states\\n$\\\\beta$ = 0.5'
+    """
+    depth = frame["depth"].max()
+    deepest = frame[frame["depth"] == depth]
     betas = sorted(deepest["beta"].unique())
-    fig = _new_figure(figsize=(5 * len(ratios), 3.2 * len(betas)))
-    axes = fig.subplots(len(betas), len(ratios), squeeze=False)
-    for row, beta in zip(axes, betas):
+    shape = (len(betas), len(ratios))
+    fig, grid = _style.figure_axes(axes, shape, (5 * len(ratios), 3.3 * len(betas) + 0.6))
+    for i, beta in enumerate(betas):
         group = deepest[deepest["beta"] == beta]
-        for ax, ratio in zip(row, ratios):
-            x = group[ratio].to_numpy()
-            x = x[np.isfinite(x) & (x > 0)]
-            label = LABELS.get(ratio, ratio)
-            if x.size and x.max() / x.min() > 1e3:
-                x, label = np.log10(x), f"log10 {label}"
-            ax.hist(x, bins=60, color="C0", alpha=0.8)
-            ax.set_xlabel(label)
-            ax.set_ylabel("count")
-            ax.set_title(rf"$\beta$ = {beta:g}", fontsize=9)
+        for ax, ratio in zip(grid[i], ratios):
+            _histogram(ax, group, ratio, beta, depth)
+            title = rf"$\beta$ = {beta:g}"
+            ax.set_title(f"{quantity_heading(ratio)}\n{title}" if i == 0 else title, fontsize=9)
     fig.suptitle(
-        f"{_title(deepest)}, L = {deepest['depth'].iloc[0]}, {deepest['sample'].nunique()} samples",
-        fontsize=10,
+        f"{_title(deepest)}, L = {depth}, {deepest['sample'].nunique()} samples; "
+        f"r: the panel's ratio\n{definitions(ratios)}",
+        fontsize=9,
     )
-    fig.tight_layout()
-    results.save_figure(fig, path, dpi=120)
-    return path
+    if axes is None:
+        fig.tight_layout()
+    return fig
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    return np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in np.ravel(x)]).reshape(np.shape(x))
+
+
+def _histogram(ax: Axes, group: pd.DataFrame, ratio: str, beta: float, depth: int) -> None:
+    """One panel of :func:`histograms_figure`: the finite positive values of ``ratio``."""
+    x = group[ratio].to_numpy(dtype=np.float64)
+    x = x[np.isfinite(x) & (x > 0)]
+    ax.set_xlabel(ratio_label(ratio))
+    ax.set_ylabel("count")
+    if not x.size:
+        return
+    log = x.max() / x.min() > LOG_SPAN
+    n_bins = int(np.clip(2 * np.sqrt(x.size), 10, MAX_BINS))
+    low, high = x.min(), max(x.max(), x.min() * (1 + 1e-9))
+    bins = np.geomspace(low, high, n_bins + 1) if log else np.linspace(low, high, n_bins + 1)
+    ax.hist(x, bins=bins, color="C0", alpha=0.75, label=f"Monte Carlo, {x.size} samples")
+    if log:
+        from matplotlib.ticker import NullFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.axvline(
+        np.sqrt(np.mean(x**2)), color="C1", lw=2.5, label=r"Monte Carlo $\sqrt{\mathrm{mean}\,r^2}$"
+    )
+    net = theory.Network.from_mapping(group.iloc[0])
+    second = theory.exact_mean_squared_diff(net, float(depth) ** -beta, depth)
+    second = second + 1 if ratio in RATIOS else second
+    if np.isfinite(second):
+        ax.axvline(np.sqrt(second), label=EXACT_RMS, **_style.EXACT)
+    limit = theory.limit_log_sq_ratio(net, beta) if ratio in RATIOS else None
+    if isinstance(limit, tuple):  # log r ~ N(mean / 2, variance / 4): counts per bin
+        mean, variance = limit
+        cdf = _normal_cdf((np.log(bins) - mean / 2) / math.sqrt(variance / 4))
+        centres = np.sqrt(bins[1:] * bins[:-1]) if log else (bins[1:] + bins[:-1]) / 2
+        ax.plot(
+            centres,
+            x.size * np.diff(cdf),
+            color="k",
+            lw=1.3,
+            zorder=_style.EXACT["zorder"],
+            label=rf"$L \to \infty$: $\log r^2 \sim N({mean:.3g}, {variance:.3g})$",
+        )
+    ax.legend(fontsize=7)
 
 
 def heatmap(frame: pd.DataFrame, ratios: list[str], path: Path) -> Path:
-    """Figure 7 (:func:`heatmap_figure`) written to ``path``."""
-    fig = heatmap_figure(frame, ratios)
-    results.save_figure(fig, path, dpi=120)
-    return path
+    """Figure 7 (:func:`heatmap_figure`) written to ``path`` (its suffix: png, svg or pdf)."""
+    _style.check_format(path)
+    return _style.save(heatmap_figure(frame, ratios), path)
 
 
-def heatmap_figure(frame: pd.DataFrame, ratios: list[str]) -> Figure:
+def heatmap_figure(
+    frame: pd.DataFrame, ratios: list[str], axes: np.ndarray | None = None
+) -> Figure:
     """Figure 7: mean log10 ratio over (H, beta) at the deepest depth, one row per architecture
-    and law (res-1, res-2, res-3...), each with its contour r = 1 at that depth (where the mean
-    crosses 0) and, where the sweep has the depths for it, the extrapolated beta* with its
-    interval; res-2/res-3 (ReLU) rows also show the heuristic max(H, 1/2)."""
+    and law (res-1, res-2, res-3...) and one column per ratio, headed by the quantity it
+    measures; each panel has its contour r = 1 at that depth (where the mean crosses 0) and,
+    where the sweep has the depths for it, the extrapolated beta* with its interval; res-2/res-3
+    (ReLU) rows also show the heuristic max(H, 1/2).
+
+    Args:
+        frame: an H sweep (``rsim.load``).
+        ratios: diff ratio columns with their logs in ``frame``, one per column of panels.
+        axes: an array of (series x ratios) axes to draw on; None for a new figure.
+
+    Returns:
+        The figure.
+    """
     series = list(frame.groupby(curve_keys(frame), sort=True, dropna=False))
-    fig = _new_figure(figsize=(6 * len(ratios), 4.8 * len(series)))
-    axes = fig.subplots(len(series), len(ratios), squeeze=False)
-    for row, (_, whole) in zip(axes, series):
+    shape = (len(series), len(ratios))
+    fig, grid = _style.figure_axes(axes, shape, (6 * len(ratios), 4.8 * len(series) + 0.4))
+    for i, (_, whole) in enumerate(series):
+        row = grid[i]
         first, depth = whole.iloc[0], whole["depth"].max()
         part = whole[whole["depth"] == depth]
         for ax, ratio in zip(row, ratios):
-            grid = (part.groupby(["hurst", "beta"])[f"log_{ratio}"].mean() / np.log(10)).unstack()
-            hursts, betas = grid.index.to_numpy(), grid.columns.to_numpy()
+            grid_ = (part.groupby(["hurst", "beta"])[f"log_{ratio}"].mean() / np.log(10)).unstack()
+            hursts, betas = grid_.index.to_numpy(), grid_.columns.to_numpy()
             image = ax.pcolormesh(
-                betas, hursts, grid.to_numpy(), cmap="RdBu_r", vmin=-3, vmax=3, shading="nearest"
+                betas, hursts, grid_.to_numpy(), cmap="RdBu_r", vmin=-3, vmax=3, shading="nearest"
             )
-            label = f"mean log10 {LABELS.get(ratio, ratio)} at L = {depth}"
+            label = f"mean log10 {ratio_label(ratio)} at L = {depth}"
             fig.colorbar(image, ax=ax, extend="both", label=label)
             crossings = zero_crossings(part, ratio)
             ax.plot(
@@ -168,36 +290,53 @@ def heatmap_figure(frame: pd.DataFrame, ratios: list[str]) -> Figure:
             ax.set_xlabel(r"$\beta$")
             ax.set_ylabel("Hurst index H")
             title = f"{architecture_label(first)}, {first['init']} weights, L = {depth}"
+            if i == 0:
+                title = f"{quantity_heading(ratio)}\n{title}"
             ax.set_title(title, fontsize=9)
             ax.legend(loc="lower right", fontsize=8)
-    fig.suptitle(f"{frame['sample'].nunique()} samples per cell", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(
+        f"{frame['sample'].nunique()} samples per cell; {definitions(ratios)}", fontsize=10
+    )
+    if axes is None:
+        fig.tight_layout()
     return fig
 
 
 def critical_curves(frame: pd.DataFrame, path: Path, metric: str = "hidden_diff") -> Path:
-    """The critical lines of an H sweep (:func:`critical_curves_figure`) written to ``path``."""
-    fig = critical_curves_figure(frame, metric)
-    results.save_figure(fig, path, dpi=120)
-    return path
+    """The critical lines of an H sweep (:func:`critical_curves_figure`) written to ``path``
+    (its suffix: png, svg or pdf)."""
+    _style.check_format(path)
+    return _style.save(critical_curves_figure(frame, metric), path)
 
 
-def critical_curves_figure(frame: pd.DataFrame, metric: str = "hidden_diff") -> Figure:
+def critical_curves_figure(
+    frame: pd.DataFrame, metric: str = "hidden_diff", ax: Axes | None = None
+) -> Figure:
     """Every architecture and law of an H sweep on one plot, e.g. res-1 against res-3, or the
     exact fGn law against the official generator's: the contour r = 1 at the deepest depth
     (:func:`rsim.analysis.critical.zero_crossings`, solid) and, where the sweep has the depths
     for it, the extrapolated beta* with its interval (dashed,
-    :func:`rsim.analysis.critical.extrapolated_curve`)."""
+    :func:`rsim.analysis.critical.extrapolated_curve`).
+
+    Args:
+        frame: an H sweep (``rsim.load``).
+        metric: the diff ratio whose contour is drawn.
+        ax: the axes to draw on; None for a new figure.
+
+    Returns:
+        The figure.
+    """
     frame = frame[frame["hurst"].notna()]
-    fig = _new_figure(figsize=(5.5, 4.5))
-    ax = fig.subplots()
+    owned = ax is None
+    fig, axes = _style.figure_axes(ax, (1, 1), (5.5, 4.7))
+    ax = axes[0, 0]
     series = list(frame.groupby(curve_keys(frame), sort=True, dropna=False))
     extrapolated = False
     for i, (_, whole) in enumerate(series):
         first, depth = whole.iloc[0], whole["depth"].max()
         name = f"{architecture_label(first)}, {first['init']}"
         # one marker per series: equal curves (res-2 with ReLU is res-3) stay visible
-        style = dict(color=f"C{i}", marker="osD^v"[i % 5], ms=3)
+        style = dict(color=_style.series_color(i), marker="osD^v"[i % 5], ms=3)
         contour = zero_crossings(whole[whole["depth"] == depth], metric)
         label = f"{name}: {_contour(metric, depth)}"
         ax.plot(contour["hurst"], contour["beta_zero"], ls="-", label=label, **style)
@@ -206,13 +345,15 @@ def critical_curves_figure(frame: pd.DataFrame, metric: str = "hidden_diff") -> 
         hursts = np.linspace(frame["hurst"].min(), frame["hurst"].max(), 100)
         ax.plot(hursts, np.maximum(hursts, 0.5), "k:", lw=1, label=f"{HEURISTIC} (res-2/res-3)")
     ax.set_xlabel("Hurst index H")
-    ax.set_ylabel(rf"$\beta$ ({LABELS.get(metric, metric)})")
-    title = f"{_symbol(metric)} = 1: where mean log10 {_symbol(metric)} crosses 0 at one L"
+    ax.set_ylabel(r"$\beta$")
+    symbol = ratio_symbol(metric)
+    title = f"{symbol} = 1: where mean log10 {symbol} crosses 0 at one L"
     if extrapolated:
         title += r" (solid); extrapolated $\beta^*$ (dashed)"
-    ax.set_title(title, fontsize=9)
+    ax.set_title(f"{ratio_label(metric)}; {definitions([metric])}\n{title}", fontsize=8)
     ax.legend(fontsize=7)
-    fig.tight_layout()
+    if owned:
+        fig.tight_layout()
     return fig
 
 
@@ -223,13 +364,9 @@ def _extent(centres: np.ndarray) -> tuple[float, float]:
     return centres[0] - (centres[1] - centres[0]) / 2, centres[-1] + (centres[-1] - centres[-2]) / 2
 
 
-def _symbol(metric: str) -> str:
-    return f"${SYMBOLS[metric]}$" if metric in SYMBOLS else metric
-
-
 def _contour(metric: str, depth: int) -> str:
     """The legend of a zero crossing of mean log10 r at one depth: the contour r = 1 at L."""
-    return f"{_symbol(metric)} = 1 at L = {depth}"
+    return f"{ratio_symbol(metric)} = 1 at L = {depth}"
 
 
 def _heuristic_holds(key: pd.Series) -> bool:
@@ -270,17 +407,33 @@ def _extrapolated_line(
 
 
 def fbm_paths(paths: pd.DataFrame, path: Path) -> Path:
+    """Figure 6 (:func:`fbm_paths_figure`) written to ``path`` (its suffix: png, svg or pdf)."""
+    _style.check_format(path)
+    return _style.save(fbm_paths_figure(paths), path)
+
+
+def fbm_paths_figure(paths: pd.DataFrame, axes: np.ndarray | None = None) -> Figure:
     """Figure 6 from the stored ``paths`` table (one row per sample and layer k = 1..L, with
     the weight entry ``weight`` = V_k[0, 0] the sample was simulated with): for each H of the
     table, sample 0's fGn weights against k (left) and their fBm path sum_(j <= k) V_j / L^H
-    (right). Where several cells share an H, the deepest is drawn."""
+    (right). Where several cells share an H, the deepest is drawn.
+
+    Args:
+        paths: the ``paths`` table of a run with ``weight_paths``.
+        axes: an array of (H values x 2) axes to draw on; None for a new figure.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: a table without rows of the fbm law.
+    """
     fbm = paths[paths["hurst"].notna()]
     if fbm.empty:
         raise ValueError("fbm_paths needs rows of the fbm law (a hurst column with values)")
     hursts = np.sort(fbm["hurst"].unique())
-    fig = _new_figure(figsize=(10, 2.2 * len(hursts)))
-    axes = fig.subplots(len(hursts), 2, squeeze=False)
-    for row, hurst in zip(axes, hursts):
+    fig, grid = _style.figure_axes(axes, (len(hursts), 2), (10, 2.2 * len(hursts) + 0.4))
+    for row, hurst in zip(grid, hursts):
         cells = fbm[fbm["hurst"] == hurst]
         deepest = cells[cells["depth"] == cells["depth"].max()]
         columns = [c for c in schema.CELL_COLUMNS if c in deepest]
@@ -292,56 +445,80 @@ def fbm_paths(paths: pd.DataFrame, path: Path) -> Path:
         row[0].plot(k, weight, lw=0.5, color="C0")
         row[0].set_ylabel(f"H = {hurst:g}")
         row[1].plot(k, np.cumsum(weight) / depth**hurst, lw=1, color="C1")
-    axes[0, 0].set_title(
+    grid[0, 0].set_title(
         r"fGn: the weight entry $V_k[0, 0]$ of sample 0 against the layer k", fontsize=9
     )
-    axes[0, 1].set_title(r"fBm: $\sum_{j \leq k} V_j[0, 0] \,/\, L^H$", fontsize=9)
-    axes[-1, 0].set_xlabel("layer k")
-    axes[-1, 1].set_xlabel("layer k")
-    fig.tight_layout()
-    results.save_figure(fig, path, dpi=120)
-    return path
+    grid[0, 1].set_title(r"fBm: $\sum_{j \leq k} V_j[0, 0] \,/\, L^H$", fontsize=9)
+    grid[-1, 0].set_xlabel("layer k")
+    grid[-1, 1].set_xlabel("layer k")
+    if axes is None:
+        fig.tight_layout()
+    return fig
 
 
 def architectures(frame: pd.DataFrame, ratio: str, path: Path) -> Path:
+    """:func:`architectures_figure` written to ``path`` (its suffix: png, svg or pdf)."""
+    _style.check_format(path)
+    return _style.save(architectures_figure(frame, ratio), path)
+
+
+def architectures_figure(frame: pd.DataFrame, ratio: str, axes: np.ndarray | None = None) -> Figure:
     """Every architecture of the table on one figure: the median ``ratio`` against L, one
-    panel per beta, one colour per architecture, with sqrt of its exact E[r^2] dashed (a
-    diff ratio of an i.i.d. law with a closed form). The laws must agree for the comparison
-    to mean something; the title names them."""
+    panel per beta, one colour per architecture, with the exact sqrt(E[r^2]) black and dashed
+    above it (a diff ratio of an i.i.d. law with a closed form). The laws must agree for the
+    comparison to mean something; the caption names them.
+
+    Args:
+        frame: several architectures swept over depths (``rsim.load``).
+        ratio: a plain ratio column (``hidden_diff``...).
+        axes: a row of one axes per beta to draw on; None for a new figure.
+
+    Returns:
+        The figure.
+    """
     keys = [c for c in ARCHITECTURE + LAW if c in frame]
     several_laws = frame.groupby([c for c in LAW if c in frame], dropna=False).ngroups > 1
     betas = sorted(frame["beta"].unique())
-    fig = _new_figure(figsize=(4.2 * len(betas), 4.2))
-    axes = fig.subplots(1, len(betas), squeeze=False, sharey=True)[0]
+    width = max(4.2 * len(betas), 6.5)  # room for the caption under one panel
+    if axes is None:
+        fig = _style.new_figure(figsize=(width, 4.8))
+        row = fig.subplots(1, len(betas), squeeze=False, sharey=True)[0]
+    else:
+        fig, grid = _style.figure_axes(axes, (1, len(betas)), (width, 4.8))
+        row = grid[0]
     groups = list(frame.groupby(keys, sort=True, dropna=False))
-    for ax, beta in zip(axes, betas):
+    exact_drawn = False
+    for ax, beta in zip(row, betas):
         for i, (_, group) in enumerate(groups):
-            part = group[group["beta"] == beta]
-            stats = part.groupby("depth")[ratio].quantile([0.1, 0.5, 0.9]).unstack()
+            stats = _quantiles(group[group["beta"] == beta], ratio)
             depths = stats.index.to_numpy()
             first = group.iloc[0]
             label = architecture_label(first) + (f", {first['init']}" if several_laws else "")
-            color = f"C{i}"
+            color = _style.series_color(i)
             ax.plot(depths, stats[0.5], marker="o", ms=3, color=color, label=label)
             ax.fill_between(depths, stats[0.1], stats[0.9], color=color, alpha=0.12, lw=0)
             if ratio in DIFFS:
-                exact = _exact(group.iloc[0], depths.astype(float) ** -beta, depths)
+                exact = _exact(first, depths.astype(float) ** -beta, depths)
                 if np.isfinite(exact).all():
-                    ax.plot(depths, np.sqrt(exact), ls="--", lw=1, color=color)
+                    name = "_nolegend_" if exact_drawn else EXACT_RMS
+                    ax.plot(depths, np.sqrt(exact), label=name, **_style.EXACT)
+                    exact_drawn = True
         ax.set_yscale("log")
         ax.set_xlabel("depth L")
         ax.set_title(rf"$\beta$ = {beta:g}", fontsize=9)
-    axes[0].set_ylabel(LABELS.get(ratio, ratio))
-    axes[0].legend(fontsize=7)
+    row[0].set_ylabel(ratio_label(ratio))
+    _style.legend(row[0], EXACT_RMS, fontsize=7)
     laws = ", ".join(sorted(frame["init"].astype(str).unique()))
-    fig.suptitle(
-        f"architectures compared ({laws} weights): median, 10-90% band; "
-        "dashed: sqrt of exact E[r²] = (1 + c α²)^L − 1, c = gain² (gain² κ)^m",
-        fontsize=9,
-    )
-    fig.tight_layout()
-    results.save_figure(fig, path, dpi=120)
-    return path
+    lines = [f"architectures compared ({laws} weights): median, 10-90% band"]
+    if exact_drawn:
+        lines.append(
+            rf"black dashed: {EXACT_RMS}, $E[r^2] = (1 + c\,\alpha^2)^L - 1$, "
+            r"$c = g^2 (g^2 \kappa)^m$"
+        )
+    fig.suptitle("\n".join(lines), fontsize=9)
+    if axes is None:
+        fig.tight_layout()
+    return fig
 
 
 # Histograms are drawn for at most this many series (one file each).

@@ -1,23 +1,25 @@
-"""The figures of the theory report: results and check tables in, PNG files out.
+"""The figures of the theory report: results and check tables in, PNG (or SVG, PDF) out.
 
 * ``bounds_<quantity>_vs_depth[_i].png`` (Figures 1 and 3): r against L per beta with the
-  bounds of :mod:`rsim.analysis.theory` as bands and the violations in red;
-* ``bounds_histograms[_i].png`` (Figure 2): log10 r^2 at the largest depth with the bounds.
+  bounds of :mod:`rsim.analysis.theory` as bands (:func:`bounds_vs_depth_figure`);
+* ``bounds_histograms[_i].png`` (Figure 2): log10 r^2 at the largest depth with the bounds
+  (:func:`bounds_histograms_figure`).
 
-The checks come from :func:`rsim.analysis.report.check_table`; :mod:`rsim.views.cells` draws
-the raw figures of a sweep.
+Red marks a violation and nothing else; the exact E[r^2] is black and dashed, drawn above the
+Monte Carlo mean (:mod:`rsim.views._style`). The checks come from
+:func:`rsim.analysis.report.check_table`; :mod:`rsim.views.cells` draws the raw figures of a
+sweep.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from rsim import results
 from rsim.analysis.report import (
     HIDDEN,
     NOT_APPLICABLE,
@@ -25,42 +27,80 @@ from rsim.analysis.report import (
     gradient_column,
     series_columns,
 )
-from rsim.labels import series_label, statement_label
+from rsim.labels import (
+    EXACT_RMS,
+    definitions,
+    quantity_heading,
+    ratio_label,
+    ratio_symbol,
+    series_label,
+    statement_label,
+)
+from rsim.views import _style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 MAX_HISTOGRAM_ROWS = 6
+# The high-probability bounds that agree, each in its colour (never red: red is a violation).
 STATEMENT_COLORS = {
-    "Prop 2": "k",
-    "Prop 3 (i)": "C4",
-    "Prop 3 (ii)": "C3",
-    "Cor 1 (iii)": "C5",
-    "Prop 5": "k",
+    "Prop 2": "C4",
+    "Prop 3 (i)": "C5",
+    "Prop 3 (ii)": "C6",
+    "Cor 1 (iii)": "C8",
+    "Prop 5": "C9",
 }
+EXACT_SQ = r"exact $E[r^2]$"
+MC_MEAN = r"Monte Carlo mean of $r^2$"
 
 
 def _series_groups(frame: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
     return list(frame.groupby(series_columns(frame), sort=True, dropna=False))
 
 
-def _draw_vs_depth(
-    group: pd.DataFrame, checks: pd.DataFrame, quantity: str, column: str, path: Path
-) -> Path:
-    """Median and 10-90% band of r against L per beta, with the bounds as bands:
-    sqrt of the Lemma 1 / Prop 6 band for E[r^2] (shaded), sqrt of the exact E[r^2] (dashed),
-    sqrt of the tightest applicable high-probability upper bound at delta = 0.1 (dotted, with
-    the empirical 90% quantile as crosses), and violations in red."""
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.subplots()
+def _band_name(quantity: str) -> str:
+    """The statement bounding E[r^2] of ``quantity``: Lemma 1 (hidden) or Prop 6 (gradient)."""
+    return "Lemma 1" if quantity == "hidden" else "Prop 6"
+
+
+def bounds_vs_depth_figure(
+    group: pd.DataFrame,
+    checks: pd.DataFrame,
+    quantity: str,
+    column: str,
+    ax: Axes | None = None,
+) -> Figure:
+    """Median and 10-90% band of r against L per beta, with the bounds as bands: sqrt of the
+    Lemma 1 / Prop 6 band for E[r^2] (hatched), the exact sqrt(E[r^2]) (black, dashed, above
+    the medians), sqrt of the tightest applicable high-probability upper bound at
+    delta = 0.1 (dotted, with the empirical 90% quantile as crosses), and red circles on the
+    medians where a check is violated (only there).
+
+    Args:
+        group: one cell series over depths.
+        checks: its checks (:func:`rsim.analysis.report.check_table`).
+        quantity: ``hidden`` or ``gradient``.
+        column: the log ratio column checked (``log_hidden_diff``, ``log_grad_diff``...).
+        ax: the axes to draw on; None for a new figure.
+
+    Returns:
+        The figure.
+    """
+    owned = ax is None
+    fig, axes = _style.figure_axes(ax, (1, 1), (7, 4.8))
+    ax = axes[0, 0]
     r = np.exp(group[column].to_numpy(dtype=np.float64))
     data = group.assign(_r=r)
+    exact_drawn = violated = False
     for i, (beta, part) in enumerate(data.groupby("beta")):
-        color = f"C{i}"
+        color = _style.series_color(i)
         stats = part.groupby("depth")["_r"].quantile([0.1, 0.5, 0.9]).unstack()
         depths = stats.index.to_numpy()
         ax.plot(depths, stats[0.5], marker="o", ms=3, color=color, label=rf"$\beta$ = {beta:g}")
         ax.fill_between(depths, stats[0.1], stats[0.9], color=color, alpha=0.15, lw=0)
         mine = checks[(checks["quantity"] == quantity) & (checks["beta"] == beta)]
-        band_name = "Lemma 1" if quantity == "hidden" else "Prop 6"
-        band = mine[mine["statement"] == band_name].set_index("depth").reindex(depths)
+        band = mine[mine["statement"] == _band_name(quantity)].set_index("depth").reindex(depths)
         ok = band["verdict"] != NOT_APPLICABLE
         if ok.any():
             ax.fill_between(
@@ -76,7 +116,9 @@ def _draw_vs_depth(
         exact = mine[mine["statement"] == "exact E[r^2]"].set_index("depth").reindex(depths)
         ok = exact["verdict"] != NOT_APPLICABLE
         if ok.any():
-            ax.plot(depths[ok], np.sqrt(exact["bound_upper"][ok]), ls="--", lw=1, color=color)
+            label = "_nolegend_" if exact_drawn else EXACT_RMS
+            ax.plot(depths[ok], np.sqrt(exact["bound_upper"][ok]), label=label, **_style.EXACT)
+            exact_drawn = True
         upper = mine[
             (mine["kind"] == "probability")
             & (mine["delta"] == 0.1)
@@ -98,33 +140,55 @@ def _draw_vs_depth(
                 marker="o",
                 ms=9,
                 mfc="none",
-                mec="red",
+                color=_style.VIOLATION,
+                mec=_style.VIOLATION,
                 mew=2,
+                zorder=5,
+                label="_nolegend_" if violated else "violated check",
             )
+            violated = True
     ax.set_yscale("log")
     ax.set_xlabel("depth L")
-    label = "‖h_L − h_0‖/‖h_0‖" if quantity == "hidden" else f"gradient ratio ({column[4:]})"
-    ax.set_ylabel(label)
-    first = group.iloc[0]
+    ax.set_ylabel(ratio_label(column))
+    caption = (
+        f"median, 10-90% band; hatched: sqrt of the {_band_name(quantity)} band for E[r²]; "
+        f"black dashed: {EXACT_RMS};\ndotted: sqrt of the tightest δ = 0.1 bound, ×: empirical "
+        "90% quantile; "
+        + ("red circle: a violated check" if violated else "no check violated (red would mark one)")
+    )
     ax.set_title(
-        f"{series_label(first)}\nmedian, 10-90% band; hatched: √(Lemma 1 / Prop 6 "
-        "band); dashed: √exact E r²;\ndotted: √(tightest δ = 0.1 bound), ×: empirical "
-        "90% quantile; red: violation",
+        f"{quantity_heading(column)}: {series_label(group.iloc[0])}\n{caption}\n"
+        f"r = {ratio_symbol(column)}; {definitions([column])}",
         fontsize=8,
     )
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    results.save_figure(fig, path, dpi=110)
-    return path
+    _style.legend(ax, EXACT_RMS, fontsize=8)
+    if owned:
+        fig.tight_layout()
+    return fig
 
 
-def _draw_histograms(
-    group: pd.DataFrame, checks: pd.DataFrame, columns: list[tuple[str, str]], path: Path
-) -> Path:
+def bounds_histograms_figure(
+    group: pd.DataFrame,
+    checks: pd.DataFrame,
+    columns: list[tuple[str, str]],
+    axes: np.ndarray | None = None,
+) -> Figure:
     """Histograms of log10 r^2 at the largest depth, one row per beta, one column per
-    quantity; shaded: the band for E[r^2] (Lemma 1 / Prop 6) with the MC mean (solid);
-    vertical lines: each applicable high-probability bound at delta = 0.1 (dashed) and
-    0.05 (dotted), with the empirical 90% quantile (grey)."""
+    quantity (headed hidden states / gradients); shaded: the band for E[r^2] (Lemma 1 /
+    Prop 6) with the Monte Carlo mean (thick) and the exact E[r^2] (black, dashed, above it);
+    vertical lines: each applicable high-probability bound at delta = 0.1 (dashed) and 0.05
+    (dotted) in its statement's colour, red where it is violated, with the empirical 90%
+    quantile (grey).
+
+    Args:
+        group: one cell series.
+        checks: its checks (:func:`rsim.analysis.report.check_table`).
+        columns: (quantity, log ratio column) per column of panels.
+        axes: an array of (betas x columns) axes to draw on; None for a new figure.
+
+    Returns:
+        The figure.
+    """
     depth = group["depth"].max()
     deepest = group[group["depth"] == depth]
     betas = sorted(deepest["beta"].unique())
@@ -132,62 +196,76 @@ def _draw_histograms(
         betas = [
             betas[i] for i in np.linspace(0, len(betas) - 1, MAX_HISTOGRAM_ROWS).round().astype(int)
         ]
-    fig = Figure(figsize=(6 * len(columns), 3.3 * len(betas)))
-    axes = fig.subplots(len(betas), len(columns), squeeze=False)
-    for row, beta in zip(axes, betas):
+    shape = (len(betas), len(columns))
+    fig, grid = _style.figure_axes(axes, shape, (6 * len(columns), 3.3 * len(betas) + 0.6))
+    for i, beta in enumerate(betas):
         part = deepest[deepest["beta"] == beta]
-        for ax, (quantity, column) in zip(row, columns):
-            log10_sq = 2 * part[column].to_numpy(dtype=np.float64) / math.log(10)
-            log10_sq = log10_sq[np.isfinite(log10_sq)]
-            ax.hist(log10_sq, bins=60, color="C0", alpha=0.7)
+        for ax, (quantity, column) in zip(grid[i], columns):
             mine = checks[
                 (checks["quantity"] == quantity)
                 & (checks["beta"] == beta)
                 & (checks["depth"] == depth)
             ]
-            band_name = "Lemma 1" if quantity == "hidden" else "Prop 6"
-            for _, r in mine.iterrows():
-                if r["verdict"] == NOT_APPLICABLE:
-                    continue
-                color = "red" if r["verdict"] == VIOLATES else "k"
-                if r["statement"] == "exact E[r^2]":
-                    ax.axvline(np.log10(r["bound_upper"]), color="C1", lw=1.5, label="exact E r²")
-                elif r["statement"] == band_name:
-                    ax.axvspan(
-                        np.log10(r["bound_lower"]),
-                        np.log10(r["bound_upper"]),
-                        color="C2",
-                        alpha=0.25,
-                        label=f"{band_name} band for E r²",
+            _bounds_histogram(ax, part, mine, quantity, column)
+            title = rf"$\beta$ = {beta:g}, L = {depth}"
+            if i == 0:
+                title = f"{quantity_heading(column)}\n{title}"
+            ax.set_title(title, fontsize=9)
+    names = [column for _, column in columns]
+    fig.suptitle(
+        f"{series_label(group.iloc[0])}\n"
+        f"r = {', '.join(ratio_symbol(c) for c in names)} per column; {definitions(names)}",
+        fontsize=9,
+    )
+    if axes is None:
+        fig.tight_layout()
+    return fig
+
+
+def _bounds_histogram(
+    ax: Axes, part: pd.DataFrame, mine: pd.DataFrame, quantity: str, column: str
+) -> None:
+    """One panel of :func:`bounds_histograms_figure`."""
+    log10_sq = 2 * part[column].to_numpy(dtype=np.float64) / math.log(10)
+    log10_sq = log10_sq[np.isfinite(log10_sq)]
+    ax.hist(log10_sq, bins=60, color="C0", alpha=0.7)
+    for _, r in mine.iterrows():
+        if r["verdict"] == NOT_APPLICABLE:
+            continue
+        violated = r["verdict"] == VIOLATES
+        if r["statement"] == "exact E[r^2]":
+            ax.axvline(
+                np.log10(r["bound_upper"]),
+                label=EXACT_SQ,
+                **{**_style.EXACT, "color": _style.VIOLATION if violated else "k"},
+            )
+        elif r["statement"] == _band_name(quantity):
+            ax.axvspan(
+                np.log10(r["bound_lower"]),
+                np.log10(r["bound_upper"]),
+                color=_style.VIOLATION if violated else "C2",
+                alpha=0.25,
+                label=f"{r['statement']} band for E[r²]",
+            )
+            ax.axvline(np.log10(r["estimate"]), color="C2", lw=3, zorder=3, label=MC_MEAN)
+        elif r["kind"] == "probability":
+            color = _style.VIOLATION if violated else STATEMENT_COLORS.get(r["statement"], "C7")
+            for b in (r["bound_lower"], r["bound_upper"]):
+                if 0 < b < math.inf:
+                    ax.axvline(
+                        np.log10(b),
+                        color=color,
+                        ls="--" if r["delta"] == 0.1 else ":",
+                        lw=1,
+                        label=f"{statement_label(quantity, r['statement'], column)}, "
+                        f"δ = {r['delta']:g}",
                     )
-                    ax.axvline(np.log10(r["estimate"]), color="C2", lw=2, label="MC mean of r²")
-                elif r["kind"] == "probability":
-                    style = "--" if r["delta"] == 0.1 else ":"
-                    if r["verdict"] != VIOLATES:
-                        color = STATEMENT_COLORS.get(r["statement"], "k")
-                    for b in (r["bound_lower"], r["bound_upper"]):
-                        if 0 < b < math.inf:
-                            ax.axvline(
-                                np.log10(b),
-                                color=color,
-                                ls=style,
-                                lw=1,
-                                label=f"{statement_label(quantity, r['statement'], column)}, "
-                                f"δ = {r['delta']:g}",
-                            )
-            if len(log10_sq):
-                ax.axvline(
-                    np.quantile(log10_sq, 0.9), color="grey", lw=1, label="empirical 90% quantile"
-                )
-            handles, labels = ax.get_legend_handles_labels()
-            unique = dict(zip(labels, handles))
-            ax.legend(unique.values(), unique.keys(), fontsize=6)
-            ax.set_xlabel(f"log10 r² ({column[4:]})")
-            ax.set_title(rf"$\beta$ = {beta:g}, L = {depth}", fontsize=9)
-    fig.suptitle(series_label(group.iloc[0]), fontsize=9)
-    fig.tight_layout()
-    results.save_figure(fig, path, dpi=110)
-    return path
+    if len(log10_sq):
+        ax.axvline(np.quantile(log10_sq, 0.9), color="grey", lw=1, label="empirical 90% quantile")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys(), fontsize=6)
+    ax.set_xlabel(rf"$\log_{{10}}$ {ratio_symbol(column)}$^2$")
 
 
 def report_figures(frame: pd.DataFrame, checks: pd.DataFrame, folder: Path) -> list[Path]:
@@ -218,16 +296,9 @@ def report_figures(frame: pd.DataFrame, checks: pd.DataFrame, folder: Path) -> l
             continue  # nothing to draw a bound for (e.g. laws correlated along the depth)
         if group["depth"].nunique() > 1:
             for quantity, column in columns:
-                written.append(
-                    _draw_vs_depth(
-                        group,
-                        mine,
-                        quantity,
-                        column,
-                        folder / f"bounds_{quantity}_vs_depth{suffix}.png",
-                    )
-                )
-        written.append(
-            _draw_histograms(group, mine, columns, folder / f"bounds_histograms{suffix}.png")
-        )
+                fig = bounds_vs_depth_figure(group, mine, quantity, column)
+                path = folder / f"bounds_{quantity}_vs_depth{suffix}.png"
+                written.append(_style.save(fig, path))
+        fig = bounds_histograms_figure(group, mine, columns)
+        written.append(_style.save(fig, folder / f"bounds_histograms{suffix}.png"))
     return written

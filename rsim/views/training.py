@@ -8,17 +8,20 @@ out; never imports jax).
   after training for the most accurate run of each (init, beta), with the Hurst estimates.
 * ``lr_alpha.png`` (study ``lr_alpha``): the best learning rate against alpha_L per optimizer,
   with the fit log10 lr* = c + p log10 alpha.
+
+Each has a view (:func:`accuracy_figure`, :func:`weights_figure`, :func:`lr_alpha_figure`)
+that draws on the caller's ``ax=`` / ``axes=`` or a new figure and returns the Figure, and a
+writer ``<name>_file(frame, folder, critical)`` that the study calls (PNG).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from rsim import results
 from rsim.analysis.training import (
     best_accuracy,
     best_learning_rates,
@@ -26,6 +29,11 @@ from rsim.analysis.training import (
     varying_keys,
 )
 from rsim.labels import architecture_label, epoch_label, law_label
+from rsim.views import _style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 def accuracy_file(frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | None = None) -> Path:
@@ -42,25 +50,28 @@ def accuracy_file(frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | No
     """
     path = Path(folder) / "training_accuracy.png"
     fig = accuracy_figure(frame, critical)
-    results.save_figure(fig, path, dpi=120, bbox_inches="tight")
+    _style.save(fig, path)
     return path
 
 
-def accuracy_figure(frame: pd.DataFrame, critical: pd.DataFrame | None = None) -> Figure:
+def accuracy_figure(
+    frame: pd.DataFrame, critical: pd.DataFrame | None = None, ax: Axes | None = None
+) -> Figure:
     """Figure 9: the best test accuracy over (beta, H) with the contour ``critical`` (see
     :func:`figures`), or against beta per law.
 
     Args:
         frame: the training table of the ``accuracy`` study.
         critical: the contour r_h = 1 at initialisation (None: none).
+        ax: the axes to draw on; None for a new figure.
 
     Returns:
         The figure (not saved).
     """
     best = best_accuracy(frame)
     best["law"] = best.apply(law_label, axis=1)
-    fig = Figure(figsize=(6.5, 5))
-    ax = fig.subplots()
+    fig, axes = _style.figure_axes(ax, (1, 1), (6.5, 5))
+    ax = axes[0, 0]
     if best["hurst"].nunique() > 1 and best["beta"].nunique() > 1 and best["init"].nunique() == 1:
         table = best.pivot_table(index="hurst", columns="beta", values="best_test_accuracy")
         mesh = ax.pcolormesh(
@@ -136,28 +147,41 @@ def weights_file(
     """
     if "weight_path" not in frame or frame["weight_path"].isna().any():
         return None
+    path = Path(folder) / "weights_after_training.png"
+    return _style.save(weights_figure(frame), path)
+
+
+def weights_figure(frame: pd.DataFrame, axes: np.ndarray | None = None) -> Figure:
+    """Figure 8: V_k[0, 0] against k before and after training for the most accurate run of
+    each (init, beta), one panel each, titled with the Hurst estimates before and after.
+
+    Args:
+        frame: the runs, one row per run, with their weight paths.
+        axes: a column of one axes per (init, beta) to draw on; None for a new figure.
+
+    Returns:
+        The figure.
+    """
     cells = frame.groupby(["init", "lengthscale", "hurst", "beta"], dropna=False, sort=True)
     n = cells.ngroups
-    fig = Figure(figsize=(8, 2.4 * n))
-    axes = fig.subplots(n, 1, squeeze=False)
-    for ax, (_, part) in zip(axes[:, 0], cells):
+    fig, grid = _style.figure_axes(axes, (n, 1), (8, 2.4 * n))
+    for ax, (_, part) in zip(grid[:, 0], cells):
         run = part.loc[part["test_accuracy"].idxmax()]
         k = np.arange(1, len(run["weight_path"]) + 1)
         ax.plot(k, run["weight_path_init"], color="0.7", lw=0.8, label="at initialisation")
         ax.plot(k, run["weight_path"], color="C0", lw=0.9, label="after training")
         ax.set_title(
-            f"{law_label(run)}, beta = {run['beta']:.3g} (lr {run['lr']:.3g}, "
+            f"{law_label(run)}, $\\beta$ = {run['beta']:.3g} (lr {run['lr']:.3g}, "
             f"test accuracy {run['test_accuracy']:.3f}): Hurst of V "
             f"{run['hurst_init']:.2f} -> {run['hurst_trained']:.2f}",
             fontsize=9,
         )
         ax.set_ylabel(r"$V_k[0, 0]$")
-    axes[0, 0].legend(fontsize=8)
-    axes[-1, 0].set_xlabel("layer k")
-    fig.tight_layout()
-    path = Path(folder) / "weights_after_training.png"
-    results.save_figure(fig, path, dpi=120)
-    return path
+    grid[0, 0].legend(fontsize=8)
+    grid[-1, 0].set_xlabel("layer k")
+    if axes is None:
+        fig.tight_layout()
+    return fig
 
 
 def lr_alpha_file(frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | None = None) -> Path:
@@ -172,12 +196,26 @@ def lr_alpha_file(frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | No
     Returns:
         The path written.
     """
+    path = Path(folder) / "lr_alpha.png"
+    return _style.save(lr_alpha_figure(frame), path)
+
+
+def lr_alpha_figure(frame: pd.DataFrame, axes: np.ndarray | None = None) -> Figure:
+    """The best learning rate against alpha_L = L^-beta, one panel per optimizer, with the
+    fit log10 lr* = c + p log10 alpha (black, dashed).
+
+    Args:
+        frame: the runs, one row per run.
+        axes: a row of one axes per optimizer to draw on; None for a new figure.
+
+    Returns:
+        The figure.
+    """
     best = best_learning_rates(frame)
     fits = fit_lr_alpha(best).set_index("optimizer") if len(best) else pd.DataFrame()
     optimizers = sorted(best["optimizer"].unique())
-    fig = Figure(figsize=(5.5 * len(optimizers), 4.5))
-    axes = fig.subplots(1, len(optimizers), squeeze=False)
-    for ax, name in zip(axes[0], optimizers):
+    fig, grid = _style.figure_axes(axes, (1, len(optimizers)), (5.5 * len(optimizers), 4.5))
+    for ax, name in zip(grid[0], optimizers):
         part = best[best["optimizer"] == name]
         alpha = part["depth"] ** -part["beta"]
         for depth, group in part.assign(alpha=alpha).groupby("depth"):
@@ -195,7 +233,6 @@ def lr_alpha_file(frame: pd.DataFrame, folder: Path, critical: pd.DataFrame | No
         ax.set_ylabel("best learning rate")
         ax.set_title(f"{name}: lowest final training loss")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(folder) / "lr_alpha.png"
-    results.save_figure(fig, path, dpi=120)
-    return path
+    if axes is None:
+        fig.tight_layout()
+    return fig
