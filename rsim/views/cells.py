@@ -20,6 +20,7 @@ figure is drawn, so listing the figures (validating a spec) does not load it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ from rsim.analysis import theory
 from rsim.analysis.critical import curve_keys, extrapolated_curve, zero_crossings
 from rsim.core import branches
 from rsim.labels import architecture_label
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -540,7 +543,7 @@ def sweep_figures(
             continue
         reason = figure.missing(frame, paths)
         if reason:
-            print(f"rsim: no {name} figure: {reason}")
+            log.info("no %s figure: %s", name, reason)
         else:
             written += figure.draw(frame, folder, paths)
     return written
