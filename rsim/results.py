@@ -750,7 +750,7 @@ def _rsim_schema(path: Path, strict: bool) -> pa.Schema | None:
         )
         if strict:
             raise problem from error
-        warnings.warn(f"rsim.load: skipping {problem}", stacklevel=3)
+        warnings.warn(f"rsim.load: skipping {problem}", stacklevel=4)
         return None
 
 
