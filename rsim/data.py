@@ -13,11 +13,11 @@
 Missing files are downloaded (by pooch, a progress bar when stderr is a terminal) from the
 publisher's mirror in :data:`SOURCES`, or from the base URL ``data_url`` (a mirror, e.g. a
 cluster's shared copy: ``<data_url>/<file name>``), by ``pooch.retrieve``, which checks the
-download against the SHA-256 pinned in :data:`SOURCES` before it takes its name. Files already there
-are checked once per process and used without touching the network. A checksum mismatch is
-refused naming the file, the expected and the actual hash, and the bad file is removed; a
-download that fails (offline, a dead mirror) is refused in one line that names the files, the
-URL and the folder to put them in, and leaves nothing behind. A folder ``data_dir`` that
+download against the SHA-256 pinned in :data:`SOURCES` before it takes its name. Files
+already there are checked once per process and used without touching the network. A checksum
+mismatch is refused naming the file, the expected and the actual hash, and the bad file is
+removed; a download that fails (offline, a dead mirror) is refused in one line that names the
+files, the URL and the folder to put them in, and leaves nothing behind. A folder ``data_dir`` that
 itself holds a complete copy (the files placed there by hand: IDX files plain or ``.gz``,
 the CIFAR batches in it or in its ``cifar-10-batches-py/``) is read as it is, unchecked.
 
@@ -525,8 +525,9 @@ def fetch(
 
     Present files of the cache are checked against :data:`SOURCES`; missing ones are
     downloaded from ``data_url`` (a base URL; None: the publisher's) by ``pooch.retrieve``
-    (checked against the pinned hash before the file takes its name); the CIFAR-10 archive's batches are extracted beside it. A progress
-    bar is drawn when ``progressbar`` (None: when stderr is a terminal).
+    (checked against the pinned hash before the file takes its name); the CIFAR-10
+    archive's batches are extracted beside it. A progress bar is drawn when ``progressbar``
+    (None: when stderr is a terminal).
 
     Args:
         name: a dataset of :data:`SOURCES`.
@@ -698,7 +699,9 @@ def _download(url: str, path: Path, sha256: str, progressbar: bool) -> None:
 
         # total=1 until pooch sets the file's size (a bar of total 0 counts as no bar)
         bar = tqdm(total=1, desc=path.name, unit="B", unit_scale=True, leave=False)
-    pooch.get_logger().setLevel(logging.WARNING)  # its "Downloading ..." note: ours says it
+    notes = pooch.get_logger()  # pooch's own logger: its "Downloading ..." note, ours says it
+    level = notes.level
+    notes.setLevel(logging.WARNING)
     try:
         pooch.retrieve(
             url,
@@ -714,6 +717,7 @@ def _download(url: str, path: Path, sha256: str, progressbar: bool) -> None:
             f"{actual.group(1) if actual else 'another hash'}; the download was removed"
         ) from None
     finally:
+        notes.setLevel(level)
         if bar is not None:
             bar.close()
     _VERIFIED[(str(path), path.stat().st_size, path.stat().st_mtime_ns)] = sha256

@@ -218,8 +218,7 @@ def banner() -> str:
         listed = ", ".join(labels)
     plural = "device" if len(devices) == 1 else "devices"
     return (
-        f"jax {jax.__version__}, backend {jax.default_backend()}, "
-        f"{len(devices)} {plural}: {listed}"
+        f"jax {jax.__version__}, backend {jax.default_backend()}, {len(devices)} {plural}: {listed}"
     )
 
 

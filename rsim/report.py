@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m rsim.report", description=__doc__.split("\n")[0]
     )
     parser.add_argument("folder", help="a results folder, e.g. results/corollary1")
-    parser.add_argument("--no-figures", action="store_true", help="write the report without figures")
+    parser.add_argument(
+        "--no-figures", action="store_true", help="write the report without figures"
+    )
     args = parser.parse_args(argv)
     try:
         report = write_report(args.folder, figures=not args.no_figures)

@@ -26,9 +26,9 @@ Rules:
   PRNG settings); :func:`load` and a resumed run refuse a folder whose files disagree,
   naming them. ``git_revision`` is provenance only.
 * **Every file is written atomically** (:func:`atomic_write`, the one writer of every file
-  rsim makes, the datasets' included): a temporary dot-name with the host, the PID and a
-  random part, fsync, rename; :func:`remove_leftovers` deletes the temporaries of writers
-  that died. Parquet pages carry CRC checksums, verified on reading.
+  rsim makes, extracted dataset files included; downloads are ``pooch.retrieve``'s): a
+  temporary dot-name with the host, the PID and a random part, fsync, rename;
+  :func:`remove_leftovers` deletes the temporaries of writers that died. Parquet pages carry CRC checksums, verified on reading.
 
 Dot-prefixed names are temporary or private and are never read.
 """
@@ -706,7 +706,9 @@ def load(
             fragment = _PARQUET.make_fragment(os.path.abspath(file), pafs.LocalFileSystem())
             table = fragment.to_table(schema=schema, columns=stored, filter=expression)
         except Exception as error:  # pyarrow raises several types for damaged pages
-            problem = ResultsError(f"{file}: unreadable Parquet file ({type(error).__name__}: {error})")
+            problem = ResultsError(
+                f"{file}: unreadable Parquet file ({type(error).__name__}: {error})"
+            )
             if strict:
                 raise problem from error
             warnings.warn(f"rsim.load: skipping {problem}", stacklevel=2)

@@ -219,7 +219,11 @@ def wait(tasks: list[Any], jobs: list[dict[str, Any]]) -> list[Any]:
         for i, reason in sorted(failed.items()):
             spec = jobs[i]["spec"]
             log.error(
-                "job %s (%s), SLURM task %s: %s", spec.digest(), spec.label(), tasks[i].job_id, reason
+                "job %s (%s), SLURM task %s: %s",
+                spec.digest(),
+                spec.label(),
+                tasks[i].job_id,
+                reason,
             )
         log.error(
             "%d of %d jobs failed; run the same command again to compute only the jobs without "

@@ -37,7 +37,10 @@ TINY = {
         (*CELL, "depth=16", BETAS, "model=res1,res3", "hurst=0.1,0.3,0.5,0.6,0.7,0.9"),
         ("_figures/heatmap.png", "_figures/critical_curves.png"),
     ),
-    "heatmap_conv": ((*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.6,0.7,0.9"), "_figures/heatmap.png"),
+    "heatmap_conv": (
+        (*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.6,0.7,0.9"),
+        "_figures/heatmap.png",
+    ),
     "heatmap_official": (
         (*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.7,0.9,0.97"),
         ("_figures/heatmap.png", "_figures/critical_curves.png"),

@@ -62,7 +62,8 @@ class Spec:
     prng: ClassVar[dict] = schema.PRNG_SETTINGS
 
     def tables(self) -> tuple[str, ...]:
-        """Sub-tables written beside the main one (``<folder>/_tables/<table>/part-<digest>.parquet``)."""
+        """Sub-tables written beside the main one
+        (``<folder>/_tables/<table>/part-<digest>.parquet``)."""
         return ()
 
     @classmethod
