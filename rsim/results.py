@@ -28,7 +28,8 @@ Rules:
 * **Every file is written atomically** (:func:`atomic_write`, the one writer of every file
   rsim makes, extracted dataset files included; downloads are ``pooch.retrieve``'s): a
   temporary dot-name with the host, the PID and a random part, fsync, rename;
-  :func:`remove_leftovers` deletes the temporaries of writers that died. Parquet pages carry CRC checksums, verified on reading.
+  :func:`remove_leftovers` deletes the temporaries of writers that died. Parquet pages carry
+  CRC checksums, verified on reading.
 
 Dot-prefixed names are temporary or private and are never read.
 """
