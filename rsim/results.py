@@ -693,13 +693,17 @@ def load(
                 raise ResultsError(f"rsim.load: {conflict} (or load with mixed_versions=True)")
     schema = pa.unify_schemas(list(readable.values()), promote_options="permissive")
     stored = _stored_columns(schema, columns, rows, readable, source)
-    expression = pq.filters_to_expression(filters) if isinstance(filters, list) else filters
     try:  # binds the filter to the columns: nothing is read
+        expression = pq.filters_to_expression(filters) if isinstance(filters, list) else filters
         ds.dataset(list(map(str, readable)), schema=schema).scanner(
             columns=stored, filter=expression
         )
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as error:
-        raise ValueError(f"rsim.load: bad filters for {source}: {error}") from None
+    except (pa.ArrowException, TypeError, ValueError) as error:
+        reason = str(error).splitlines()[0].split(" in ")[0]  # pyarrow appends the schema
+        raise ValueError(
+            f"rsim.load: bad filters for {source}: {reason}; filter on stored columns (a plain "
+            "ratio: on its log_ column)"
+        ) from None
     label = len(set(folders.values())) > 1
     frames = []
     for file in readable:
