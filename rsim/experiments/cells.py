@@ -435,12 +435,12 @@ def finish(folder: Path, figures: bool) -> None:
     frame = load_run(folder)
     table = summary.summarize(frame)
     path = results.write_csv(table, results.tables_folder(folder) / "summary.csv")
+    description = run_description(folder)
     if len(table) <= 60:
-        log.info("summary of %s\n%s", run_description(folder), summary.format_summary(table))
-        log.info("every column of the summary: %s", path)
+        log.info("summary of %s\n%s", description, summary.format_summary(table))
     else:
-        log.info("summary of %s: %d (cell, beta) rows", run_description(folder), len(table))
-        log.info("in %s", path)
+        log.info("summary of %s: %d (cell, beta) rows", description, len(table))
+    log.info("every column of the summary: %s", path)
     critical = summary.critical_text(frame)
     if critical:
         log.info("%s", critical)
