@@ -17,7 +17,7 @@ Any other error of a job is Hydra's: a traceback, and the basic launcher runs th
 Logging: the library logs (a logger per module, under ``rsim``); conf/config.yaml configures
 it for the driver and each job: rsim's lines go to the terminal through
 :class:`TerminalHandler` (``rsim: ...``), and with every other logger's warnings to the job's
-log, ``<output>/<name>/.hydra/<time>/rsim.log``.
+log, ``<output>/<name>/.hydra/<time>/job.log``.
 """
 
 from __future__ import annotations

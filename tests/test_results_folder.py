@@ -121,7 +121,7 @@ def test_a_run_logs_into_its_job_log_and_prints_a_summary_of_100_columns(tmp_pat
     assert all(len(line) <= summary.TERMINAL_COLUMNS for line in table), table
     full = pd.read_csv(tmp_path / "single" / "_tables" / "summary.csv")
     assert len(full) == 3 and len(full.columns) > len(table[0].split())
-    (log,) = (tmp_path / "single" / ".hydra").glob("*/rsim.log")
+    (log,) = (tmp_path / "single" / ".hydra").glob("*/job.log")
     text = log.read_text()
     for line in ("wrote 24 rows to", "summary of the 1 jobs", "figure ", "report "):
         assert f"[INFO] {line}" in text, text
