@@ -418,17 +418,11 @@ def read_table(path: Path) -> pd.DataFrame:
     Raises:
         ResultsError: a damaged or foreign file.
     """
+    _rsim_schema(path)
     try:
-        metadata = pq.read_schema(path).metadata or {}
-        if _METADATA_KEY not in metadata:
-            raise ResultsError(f"{path}: not an rsim result (no 'rsim' schema metadata)")
         return pq.read_table(path, page_checksum_verification=True).to_pandas()
-    except ResultsError:
-        raise
     except Exception as error:  # pyarrow raises several types for damaged files
-        raise ResultsError(
-            f"{path}: unreadable Parquet file ({type(error).__name__}: {error})"
-        ) from error
+        raise _unreadable(path, error) from error
 
 
 def result_files(path: Path) -> list[Path]:
@@ -682,8 +676,12 @@ def load(
     for p in map(Path, paths):
         folders.update(dict.fromkeys(result_files(p), p.parent if p.is_file() else p))
     source = ", ".join(map(str, paths)) if several else str(path)
-    readable = {f: _rsim_schema(f, strict) for f in folders}
-    readable = {f: schema for f, schema in readable.items() if schema is not None}
+    readable: dict[Path, pa.Schema] = {}
+    for file in folders:
+        try:
+            readable[file] = _rsim_schema(file)
+        except ResultsError as problem:
+            _skip(problem, strict)
     if not readable:
         raise FileNotFoundError(f"no rsim Parquet files in {source or path}")
     if not mixed_versions:
@@ -711,12 +709,7 @@ def load(
             fragment = _PARQUET.make_fragment(os.path.abspath(file), pafs.LocalFileSystem())
             table = fragment.to_table(schema=schema, columns=stored, filter=expression)
         except Exception as error:  # pyarrow raises several types for damaged pages
-            problem = ResultsError(
-                f"{file}: unreadable Parquet file ({type(error).__name__}: {error})"
-            )
-            if strict:
-                raise problem from error
-            warnings.warn(f"rsim.load: skipping {problem}", stacklevel=2)
+            _skip(_unreadable(file, error), strict)
             continue
         frame = table.to_pandas()
         if rows and file in rows:
@@ -741,24 +734,28 @@ _PARQUET = ds.ParquetFileFormat(
 )
 
 
-def _rsim_schema(path: Path, strict: bool) -> pa.Schema | None:
-    """The schema of an rsim result file; a damaged or foreign file: None and a warning
-    naming it (``strict``: :class:`ResultsError`)."""
+def _rsim_schema(path: Path) -> pa.Schema:
+    """The schema of an rsim result file; a damaged or foreign file: :class:`ResultsError`
+    naming it."""
     try:
         schema = pq.read_schema(path)
-        if _METADATA_KEY not in (schema.metadata or {}):
-            raise ResultsError(f"{path}: not an rsim result (no 'rsim' schema metadata)")
-        return schema
-    except Exception as error:
-        problem = (
-            error
-            if isinstance(error, ResultsError)
-            else ResultsError(f"{path}: unreadable Parquet file ({type(error).__name__}: {error})")
-        )
-        if strict:
-            raise problem from error
-        warnings.warn(f"rsim.load: skipping {problem}", stacklevel=4)
-        return None
+    except Exception as error:  # pyarrow raises several types for damaged files
+        raise _unreadable(path, error) from error
+    if _METADATA_KEY not in (schema.metadata or {}):
+        raise ResultsError(f"{path}: not an rsim result (no 'rsim' schema metadata)")
+    return schema
+
+
+def _unreadable(path: Path, error: Exception) -> ResultsError:
+    """The one-line error of a file that pyarrow cannot read."""
+    return ResultsError(f"{path}: unreadable Parquet file ({type(error).__name__}: {error})")
+
+
+def _skip(problem: ResultsError, strict: bool) -> None:
+    """Raise ``problem`` (``strict``), or warn that :func:`load` skips its file."""
+    if strict:
+        raise problem
+    warnings.warn(f"rsim.load: skipping {problem}", stacklevel=3)
 
 
 def _stored_columns(
