@@ -441,9 +441,8 @@ def finish(folder: Path, figures: bool) -> None:
     else:
         log.info("summary of %s: %d (cell, beta) rows", description, len(table))
     log.info("every column of the summary: %s", path)
-    critical = summary.critical_text(frame)
-    if critical:
-        log.info("%s", critical)
+    for line in (summary.critical_text(frame) or "").splitlines():
+        log.info("%s", line)
     if figures:
         from rsim.views import cells as views
 
