@@ -12,6 +12,7 @@ one in no ``__all__``, is internal. The public names are loaded on first use, so
 """
 
 import importlib as _importlib
+import importlib.metadata as _metadata
 import typing as _typing
 
 if _typing.TYPE_CHECKING:  # what a type checker reads; at run time __getattr__ loads them
@@ -45,7 +46,10 @@ __all__ = [
     "simulate",
     "summarize",
 ]
-__version__ = "0.1.0"
+try:  # set from git tags when the package is built (pyproject.toml, setuptools-scm)
+    __version__ = _metadata.version("rsim")
+except _metadata.PackageNotFoundError:  # a checkout on the path that is not installed
+    __version__ = "unknown"
 
 
 def __getattr__(name: str) -> object:

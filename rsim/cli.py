@@ -1,4 +1,7 @@
-"""The Hydra application behind ``python -m rsim``: the only module that imports Hydra.
+"""The Hydra application behind ``rsim`` and ``python -m rsim`` (the same command): the only
+module that imports Hydra. ``rsim --help`` is :mod:`rsim.usage`'s text, Hydra's own help
+``--hydra-help``; the configs are the package's ``rsim/conf/`` in a wheel, the checkout's
+``conf/`` otherwise (:func:`conf_dir`).
 
 config -> experiment spec -> the shared runner (:mod:`rsim.experiments.base`). A Hydra job is
 one job of an experiment (by default one simulation cell). The config group ``experiment``
@@ -38,11 +41,28 @@ from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from rsim import device, results, slurm
+from rsim import device, results, slurm, usage
 from rsim.checks import ConfigError
 from rsim.experiments import EXPERIMENTS, base
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+def conf_dir() -> str:
+    """Hydra's config folder: the package's copy (``rsim/conf/``, which a wheel carries: the
+    build maps the top-level ``conf/`` to the package data ``rsim.conf``) where it exists, else
+    the checkout's ``conf/`` beside the package (a checkout, an editable install).
+
+    Returns:
+        The absolute path of the folder that holds ``config.yaml``.
+
+    >>> (Path(conf_dir()) / "config.yaml").is_file()
+    True
+    """
+    package = Path(__file__).resolve().parent
+    inside = package / "conf"
+    return str(inside if inside.is_dir() else package.parent / "conf")
+
+
+CONF_DIR = conf_dir()
 
 
 class TerminalHandler(logging.Handler):
@@ -94,7 +114,22 @@ def job_record(cfg: DictConfig) -> dict[str, Any]:
     return {"spec": base.spec_from_config(_user_values(cfg)), "folder": results_folder(cfg)}
 
 
+def help_template(experiment: str) -> str:
+    """``rsim --help``'s text (:func:`rsim.usage.help_text`) as Hydra's help template (whose
+    ``$`` would start a substitution): conf/config.yaml sets ``hydra.help.template`` to
+    ``${rsim_help:${experiment}}``, so the chosen experiment's options are listed.
+
+    Args:
+        experiment: the composed config's ``experiment``.
+
+    Returns:
+        The template.
+    """
+    return usage.help_text(str(experiment), Path(CONF_DIR)).replace("$", "$$")
+
+
 register_experiments()
+OmegaConf.register_new_resolver("rsim_help", help_template, replace=True)
 slurm.install(job_record)  # launcher=slurm: rsim waits for the array without sacct (rsim/slurm.py)
 
 

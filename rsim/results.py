@@ -285,14 +285,19 @@ def locked(folder: Path, name: str) -> Iterator[None]:
 # --- provenance ---------------------------------------------------------------------------------
 
 
-def git_revision() -> str:
-    """HEAD of the checkout rsim runs from, with '+dirty' for local changes; 'unknown' if none
-    (provenance only: the code version that decides resuming is :func:`code_version`).
+def git_revision() -> str | None:
+    """HEAD of the git checkout that rsim's package sits in (a clone, an editable install),
+    with '+dirty' for local changes (provenance only: the code version that decides resuming
+    is :func:`code_version`). An installed package (a wheel in site-packages) records none,
+    never the revision of whatever repository it happens to run from.
 
     Returns:
-        The revision, e.g. ``'3db4854...+dirty'``, or ``'unknown'``.
+        The revision, e.g. ``'3db4854...+dirty'``; ``'unknown'`` in a checkout where git does
+        not answer; None outside a checkout.
     """
     root = PACKAGE.parent
+    if not (root / ".git").exists():  # a folder in a clone, a file in a git worktree
+        return None
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True

@@ -2,6 +2,7 @@
 through ``python -m rsim``, and every command the README shows (``rsim.report``,
 ``rsim.status``, ``scripts/bench.py``)."""
 
+import datetime
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from conftest import ROOT
 
 import rsim
 from rsim import cli, results
-from rsim.experiments import base, cells
+from rsim.experiments import EXPERIMENTS, base, cells
 from rsim.schema import RATIOS
 
 SWEEPS = sorted(p.stem for p in Path(cli.CONF_DIR, "sweep").glob("*.yaml"))
@@ -209,3 +210,43 @@ def test_a_key_of_another_experiment_is_refused_and_nothing_is_written(tmp_path)
         assert proc.returncode != 0 and "lrs" in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("rsim: error: lrs is not an option")
     assert not out.exists()
+
+
+def test_the_console_script_runs_a_job_and_help_lists_experiments_sweeps_and_options(tmp_path):
+    """``rsim`` (the console script, pyproject's [project.scripts]) is ``python -m rsim``; its
+    ``--help`` lists the experiments, the sweeps and the chosen experiment's options."""
+    script = Path(sys.executable).with_name("rsim")  # installed by pip install -e .
+    if script.exists():
+        command = [str(script)]
+    else:  # a venv with rsim on PYTHONPATH only: what the script runs
+        command = [sys.executable, "-c", "import sys; from rsim.cli import main; sys.exit(main())"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    job = ("samples=4", "width=4", "n_in=3", "depth=8", "betas=[0.5]", "figures=false")
+    proc = subprocess.run(
+        [*command, *job, f"output={tmp_path}", "progress=false"],
+        cwd=tmp_path,  # not the checkout: the config is found from the package
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert rsim.load(tmp_path / "single")["depth"].tolist() == [8] * 4
+    # Provenance: rsim's version, when (UTC) and the command line, beside the git revision
+    (part,) = (tmp_path / "single").rglob("part-*.parquet")
+    meta = results.read_metadata(part)
+    assert meta["command"].endswith(f"figures=false output={tmp_path} progress=false")
+    assert datetime.datetime.fromisoformat(meta["created"]).utcoffset().total_seconds() == 0
+    assert meta["versions"]["rsim"] == rsim.__version__ and meta["git_revision"]
+    helps = [
+        subprocess.run(
+            [*command, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True
+        ).stdout,
+        run("-m", "rsim", "--help").stdout,
+    ]
+    assert helps[0] == helps[1]
+    for name in (*EXPERIMENTS, *SWEEPS, "depth=1000", "samples=1000", "betas=[0.25,0.5,1.0]"):
+        assert f"  {name}" in helps[0], name
+    ode = run("-m", "rsim", "experiment=ode", "--help").stdout
+    assert "  depths=[16,32,64,128,256,512,1024,2048,4096]" in ode and "  tolerance=" in ode
+    assert "Hydra" in run("-m", "rsim", "--hydra-help").stdout

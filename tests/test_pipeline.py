@@ -47,6 +47,8 @@ TINY = {
 }
 EXPERIMENTS = sorted(TINY)
 PROVENANCE = {
+    "created",
+    "command",
     "experiment",
     "spec",
     "versions",

@@ -87,6 +87,7 @@ class _BlockProgram:
     call: Callable
     block: int
     devices: tuple
+    x64: bool = False  # trace and run with x64 enabled (the sampler's ``x64``)
 
     def __call__(
         self, root: jax.Array, sample_ids: np.ndarray, betas: jax.Array, law_state: jax.Array
@@ -95,17 +96,23 @@ class _BlockProgram:
         sample_ids = np.asarray(sample_ids)
         shared = [jax.device_put((root, betas, law_state), device) for device in self.devices]
         outs = []
-        for j, start in enumerate(range(0, sample_ids.size, self.block)):
-            on = j % len(self.devices)
-            ids = jax.device_put(sample_ids[start : start + self.block], self.devices[on])
-            outs.append(self.call(shared[on][0], ids, shared[on][1], shared[on][2]))
+        with self._numerics():
+            for j, start in enumerate(range(0, sample_ids.size, self.block)):
+                on = j % len(self.devices)
+                ids = jax.device_put(sample_ids[start : start + self.block], self.devices[on])
+                outs.append(self.call(shared[on][0], ids, shared[on][1], shared[on][2]))
         return {name: np.concatenate([np.asarray(out[name]) for out in outs]) for name in outs[0]}
 
     def lower(
         self, root: jax.Array, sample_ids: jax.Array, betas: jax.Array, law_state: jax.Array
     ) -> jax.stages.Lowered:
         """The one-block program lowered (``sample_ids``: one block's ids)."""
-        return self.call.lower(root, sample_ids, betas, law_state)
+        with self._numerics():
+            return self.call.lower(root, sample_ids, betas, law_state)
+
+    def _numerics(self) -> contextlib.AbstractContextManager:
+        """x64 on where the sampler asks for it, else the caller's settings."""
+        return jax.enable_x64(True) if self.x64 else contextlib.nullcontext()
 
 
 @functools.cache
@@ -146,7 +153,8 @@ def compiled(kernel: Kernel, n_devices: int = 1) -> _BlockProgram:
         sample_keys = jax.vmap(lambda i: keys.sample(root, i))(sample_ids)
         return jax.vmap(lambda key: simulate(kernel, key, betas, law_state))(sample_keys)
 
-    return _BlockProgram(jax.jit(block), kernel.block, tuple(jax.local_devices()[:n_devices]))
+    devices = tuple(jax.local_devices()[:n_devices])
+    return _BlockProgram(jax.jit(block), kernel.block, devices, sampler.x64)
 
 
 def default_block(

@@ -25,10 +25,12 @@ the rows of the latest command's jobs (what a finish summarises).
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 import logging
 import platform
+import shlex
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,15 +45,75 @@ from rsim.checks import ConfigError
 
 log = logging.getLogger(__name__)
 
-# Options added after result files existed: left out of the identity at their default, so
-# the files of earlier specs keep their names.
-LATER_OPTION = {"identity": "omitted at default"}
-# Fields that the runner sets, never the user (not options, not in the identity).
-INTERNAL = {"internal": True}
+# Field metadata (:func:`option`): ``help`` is the option's meaning (``rsim --help``);
+# ``identity: "omitted at default"`` marks an option added after result files existed, left out
+# of the identity at its default so the files of earlier specs keep their names; ``internal``
+# a field that the runner sets, never the user (not an option, not in the identity).
+OMITTED_AT_DEFAULT = "omitted at default"
 # Packages whose versions every result file records.
 PACKAGES = ("jax", "jaxlib", "numpy", "pandas", "pyarrow", "optax", "diffrax")
 
 Progress = Callable[[int], None]  # called with the number of units just finished
+
+
+def option(
+    default: Any = dataclasses.MISSING,
+    meaning: str = "",
+    *,
+    compare: bool = True,
+    later: bool = False,
+    internal: bool = False,
+) -> Any:
+    """A spec field with its default and its meaning, the one place both are written.
+
+    Args:
+        default: the default (``dataclasses.MISSING``: each subclass sets its own).
+        meaning: what the option does, as ``rsim --help`` prints it (a subclass that only
+            changes the default inherits it: :func:`meaning`).
+        compare: False for an option that is no part of the identity (analysis only, or
+            results that never depend on it).
+        later: an option added after result files existed: left out of the identity at its
+            default, so the files of earlier specs keep their names.
+        internal: set by the runner, never by the user (not an option, not in the identity).
+
+    Returns:
+        A :func:`dataclasses.field`.
+
+    >>> @dataclass(frozen=True)
+    ... class Toy(Spec):
+    ...     depth: int = option(10, "L")
+    >>> meaning(Toy, "depth"), Toy.options()
+    ('L', {'depth': 10})
+    """
+    metadata: dict[str, Any] = {"help": meaning}
+    if later:
+        metadata["identity"] = OMITTED_AT_DEFAULT
+    if internal:
+        metadata["internal"] = True
+    return dataclasses.field(default=default, compare=compare and not internal, metadata=metadata)
+
+
+def meaning(spec: type[Spec], name: str) -> str:
+    """The meaning of option ``name`` of ``spec``: its own field's, or the nearest base class's
+    where a subclass only sets another default.
+
+    Args:
+        spec: a spec class.
+        name: one of its options.
+
+    Returns:
+        The meaning ("" if none is written).
+    """
+    for klass in spec.__mro__:
+        field = vars(klass).get("__dataclass_fields__", {}).get(name)
+        if field is not None and field.metadata.get("help"):
+            return field.metadata["help"]
+    return ""
+
+
+def _is_option(field: dataclasses.Field) -> bool:
+    """Whether a spec field is a user's option (not set by the runner)."""
+    return not field.metadata.get("internal", False)
 
 
 class Spec:
@@ -71,7 +133,7 @@ class Spec:
         """The option names with their defaults (tuples as lists): the Hydra group's node."""
         values = {}
         for f in dataclasses.fields(cls):
-            if f.metadata == INTERNAL:
+            if not _is_option(f):
                 continue
             default = f.default
             values[f.name] = list(default) if isinstance(default, tuple) else default
@@ -81,7 +143,7 @@ class Spec:
     def from_config(cls, values: Mapping[str, Any]) -> Spec:
         """Build a spec from plain values (validated on construction, like every spec); a key
         the experiment does not use is refused (runner keys such as ``output`` are ignored)."""
-        names = {f.name for f in dataclasses.fields(cls) if f.metadata != INTERNAL}
+        names = {f.name for f in dataclasses.fields(cls) if _is_option(f)}
         for key in values:
             if key not in names and key not in schema.RUN_OPTIONS:
                 raise ConfigError(
@@ -115,7 +177,8 @@ class Spec:
         values = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if not f.compare or (f.metadata == LATER_OPTION and value == f.default):
+            omitted = f.metadata.get("identity") == OMITTED_AT_DEFAULT and value == f.default
+            if not f.compare or omitted:
                 continue
             values[f.name] = list(value) if isinstance(value, tuple) else value
         return values
@@ -237,12 +300,25 @@ def table_path(folder: Path, spec: Spec, table: str = "") -> Path:
 
 def provenance(spec: Spec) -> dict[str, Any]:
     """What produced a file, the same keys for every experiment: experiment, the stored
-    unit's spec, versions, PRNG settings, x64, the block, device, git revision, the code
-    version (:func:`rsim.results.code_version`) and the columns of a row's identity."""
+    unit's spec, versions (rsim's among them), PRNG settings, x64, the block, device, git
+    revision (None for an installed package), the code version
+    (:func:`rsim.results.code_version`), when (UTC) and by which command line. None of it is
+    part of a file's name or a job's identity.
+
+    Args:
+        spec: the stored unit's spec.
+
+    Returns:
+        The metadata (JSON-able); the runner adds the table's ``row_key``.
+    """
     import jax
 
-    versions = package_versions()
+    import rsim
+
+    versions = {"rsim": rsim.__version__, **package_versions()}
     return {
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": shlex.join(sys.argv),
         "experiment": spec.experiment,
         "spec": spec.store_identity(),
         "versions": versions,

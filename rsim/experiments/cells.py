@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ import pandas as pd
 from rsim import checks, schema
 from rsim.checks import ConfigError
 from rsim.core import laws
-from rsim.experiments.base import INTERNAL, LATER_OPTION, Experiment, Progress
+from rsim.experiments.base import Experiment, Progress, option
 from rsim.experiments.resnet import ResNetSpec
 from rsim.labels import branch_label, law_label, size_label
 
@@ -39,34 +39,55 @@ class CellSpec(ResNetSpec):
 
     experiment = "cells"
 
-    # Input dimension: x ~ U[0, 1]^n_in, h_0 = A x; for conv x is an image of n_in channels
-    # and A a 1 x 1 convolution from n_in channels to width.
-    n_in: int = 64
-    samples: int = 1000
-    gradients: str = "jvp"  # none | jvp | vjp | both
-    precision: str = "float32"  # float32 | float64
-    # How Gaussian weights are sampled: every entry, or their action on the vectors they meet
-    # (exact in law, O(d) per layer; init=gaussian and dense branches only).
-    sampler: str = field(default="explicit", metadata=LATER_OPTION)
-    # Samples whose path of the weight entry V_k[0, 0] (conv: V_k[0, 0, 0, 0]), k = 1..L, is
-    # stored in the table ``paths/`` (correlated laws only; Figure 6 draws it).
-    weight_paths: int = field(default=0, metadata=LATER_OPTION)
-    # Common random numbers across depths: every depth of a sweep draws the streams of a
-    # network of this depth (>= every depth), truncated to its first L layers, so sample i
-    # shares its input, read-in, read-out and first weights at every depth (fbm: the first L
-    # entries of one fGn path). Exact in law at each depth; slopes across depths then have
-    # a smaller Monte Carlo error. None: depths are independent.
-    coupled_depth: int | None = field(default=None, metadata=LATER_OPTION)
-    # Samples read back together (whole blocks, one device call each); results never depend
-    # on it.
-    chunk: int | None = field(default=None, compare=False)
-    # The figures the run or sweep draws at its end: names of rsim.views.cells.FIGURES
-    # (fbm_paths, heatmap, critical_curves, architectures, ratio_vs_depth, histograms).
-    # Analysis only: no part of the cell's identity.
-    plots: tuple[str, ...] = field(default=("ratio_vs_depth", "histograms"), compare=False)
+    n_in: int = option(
+        64,
+        "input dimension: x ~ U[0, 1]^n_in, h_0 = A x; for conv x is an image of n_in channels "
+        "and A a 1 x 1 convolution from n_in channels to width",
+    )
+    samples: int = option(1000, "Monte Carlo samples (independent networks and inputs)")
+    gradients: str = option(
+        "jvp", "the gradient ratios computed: none | jvp | vjp (exact backprop) | both"
+    )
+    precision: str = option("float32", "float32 | float64")
+    sampler: str = option(
+        "explicit",
+        "how Gaussian weights are sampled: explicit (every entry) | projection (their action "
+        "on the vectors they meet, exact in law, O(d) per layer) | reduced (a few coordinates "
+        "in O(1) numbers per layer, each beta on its own weights); the last two for "
+        "init=gaussian and dense branches only",
+        later=True,
+    )
+    weight_paths: int = option(
+        0,
+        "samples whose path of the weight entry V_k[0, 0] (conv: V_k[0, 0, 0, 0]), k = 1..L, "
+        "is stored in the table paths/ (correlated laws only; Figure 6 draws it)",
+        later=True,
+    )
+    coupled_depth: int | None = option(
+        None,
+        "common random numbers across depths: every depth draws the streams of a network of "
+        "this depth (>= every depth), truncated to its first L layers, so sample i shares its "
+        "input, read-in, read-out and first weights at every depth (fbm: the first L entries "
+        "of one fGn path); exact in law at each depth, smaller Monte Carlo error of slopes "
+        "across depths; null: depths are independent",
+        later=True,
+    )
+    chunk: int | None = option(
+        None,
+        "samples read back together (whole blocks, one device call each); results never "
+        "depend on it",
+        compare=False,
+    )
+    plots: tuple[str, ...] = option(
+        ("ratio_vs_depth", "histograms"),
+        "the figures drawn at the end of the run or sweep (rsim.views.cells.FIGURES: "
+        "fbm_paths, heatmap, critical_curves, architectures, ratio_vs_depth, histograms); "
+        "analysis only, no part of the cell's identity",
+        compare=False,
+    )
     # The first sample index to compute (set by the runner when a cell's first samples are
     # stored already; sample i's numbers do not depend on it).
-    first_sample: int = field(default=0, compare=False, metadata=INTERNAL)
+    first_sample: int = option(0, internal=True)
 
     def normalise(self) -> None:
         """Also take one figure name for ``plots`` as a list of one."""

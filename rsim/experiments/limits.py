@@ -42,7 +42,7 @@ import pandas as pd
 
 from rsim import checks, schema
 from rsim.checks import ConfigError
-from rsim.experiments.base import Experiment, Progress, Spec
+from rsim.experiments.base import Experiment, Progress, Spec, option
 from rsim.labels import limit_series_label
 
 log = logging.getLogger(__name__)
@@ -77,14 +77,16 @@ class LimitSpec(Spec):
     # The option that sets the finest grid of a sample (the block budget names it).
     finest_key: ClassVar[str]
 
-    activation: str = "relu"  # relu | identity | tanh | leaky_relu
-    negative_slope: float = 0.01  # leaky_relu only
-    gain: float  # weights have variance gain^2 / d
-    width: int  # d
-    n_in: int = 64  # input dimension: x ~ U[0, 1]^n_in, h_0 = A x
-    depths: tuple[int, ...]  # the L compared with the limit, all on the same realisations
-    samples: int  # >= 2 realisations
-    seed: int = 0
+    activation: str = option("relu", "relu | identity | tanh | leaky_relu")
+    negative_slope: float = option(0.01, "the slope of leaky_relu below 0 (leaky_relu only)")
+    gain: float = option(meaning="weights have variance gain^2 / d")
+    width: int = option(meaning="d, the hidden size")
+    n_in: int = option(64, "input dimension: x ~ U[0, 1]^n_in, h_0 = A x")
+    depths: tuple[int, ...] = option(
+        meaning="the L compared with the limit, all on the same realisations"
+    )
+    samples: int = option(meaning="realisations (>= 2)")
+    seed: int = option(0, "the random seed")
 
     def normalise(self) -> None:
         depths = self.depths if isinstance(self.depths, tuple) else (self.depths,)
@@ -170,17 +172,21 @@ class OdeSpec(LimitSpec):
     scheme_beta = 1.0
     finest_key = "depths"
 
-    model: str = "res3"  # res1 | res2 | res3 (res3 is relu whatever activation says)
+    model: str = option("res3", "res1 | res2 | res3 (res3 is relu whatever activation says)")
     gain: float = 1.0
     width: int = 16
-    # nested grids; the weight path is evaluated at 2 x the largest (the doubling gaps)
+    # nested grids (each divides the largest); the weight path is evaluated at 2 x the
+    # largest (the doubling gaps)
     depths: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
     samples: int = 128
-    # RBF kernel exp(-(s - t)^2 / (2 l^2)) in t = k / L of the smooth weights
-    lengthscale: float = 0.1
-    tolerance: float = 1e-10  # rtol = atol of the reference solver (diffrax Dopri8)
-    # alpha = L^-beta of the regimes table (Propositions 8 and 9), on the same weights
-    betas: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5)
+    lengthscale: float = option(
+        0.1, "l of the smooth weights' RBF kernel exp(-(s - t)^2 / (2 l^2)) in t = k / L"
+    )
+    tolerance: float = option(1e-10, "rtol = atol of the reference solver (diffrax Dopri8)")
+    betas: tuple[float, ...] = option(
+        (0.5, 0.75, 1.0, 1.5),
+        "alpha = L^-beta of the regimes table (Propositions 8 and 9), on the same weights",
+    )
 
     def normalise(self) -> None:
         super().normalise()
@@ -227,9 +233,12 @@ class SdeSpec(LimitSpec):
     width: int = 10
     depths: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
     samples: int = 512
-    # Euler-Maruyama steps of the finest grid: the reference H, the weak check's H_1 and the
-    # partner of the largest depth in the doubling gaps (a multiple of 2L for every depth L)
-    reference_depth: int = 8192
+    reference_depth: int = option(
+        8192,
+        "Euler-Maruyama steps of the finest grid: the reference H, the weak check's H_1 and "
+        "the partner of the largest depth in the doubling gaps (a multiple of 2L for every "
+        "depth L)",
+    )
 
     def validate(self) -> None:
         checks.architecture(self.model, self.activation)

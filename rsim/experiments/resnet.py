@@ -7,37 +7,46 @@ the branch, the weight law and the shape, each default written here once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rsim import checks
 from rsim.core import branches, laws
-from rsim.experiments.base import LATER_OPTION, Spec
+from rsim.experiments.base import Spec, option
 
 
 @dataclass(frozen=True)
 class ResNetSpec(Spec):
     """The branch, the weight law, the shape and the betas of a ResNet experiment."""
 
-    model: str = "res3"  # a rsim.core.branches.BRANCHES name: res1 | res2 | res3 | mlp | conv
-    init: str = "uniform"  # a rsim.core.laws.LAWS name: gaussian | uniform | rademacher | ...
-    activation: str = "relu"  # relu | identity | tanh | leaky_relu (res3 is relu)
-    negative_slope: float = 0.01  # leaky_relu only
-    gain: float = 1.0  # weights have variance gain^2 / fan_in
-    width: int = 40  # d; for conv the number of channels C (d = C image_size^2)
-    depth: int = 1000  # L
-    betas: tuple[float, ...] = (0.25, 0.5, 1.0)  # alpha = L^-beta, all on the same weights
-    seed: int = 0
-    # Law parameters, kept only for the law that uses them (other jobs' identities do not
-    # depend on them): the smooth law's RBF lengthscale in t = k / L, the Hurst index of
-    # fbm and fbm_official.
-    lengthscale: float | None = 0.1
-    hurst: float | None = 0.5
-    # The branch's shape (rsim.core.branches.Shape), None where the model has none: m hidden
-    # layers for mlp and conv (None: 2 for mlp, 1 for conv); conv's image side N (default 8)
-    # and odd kernel side k (default 3).
-    branch_depth: int | None = field(default=None, metadata=LATER_OPTION)
-    image_size: int | None = field(default=None, metadata=LATER_OPTION)
-    kernel_size: int | None = field(default=None, metadata=LATER_OPTION)
+    # The law parameters (lengthscale, hurst) are kept only for the law that uses them (other
+    # jobs' identities do not depend on them); the branch's shape (branch_depth, image_size,
+    # kernel_size: rsim.core.branches.Shape) is None where the model has none.
+    model: str = option(
+        "res3", "the residual branch (rsim.core.branches.BRANCHES): res1 | res2 | res3 | mlp | conv"
+    )
+    init: str = option(
+        "uniform",
+        "the weights' law (rsim.core.laws.LAWS): gaussian | uniform | rademacher | smooth | "
+        "fbm | fbm_official",
+    )
+    activation: str = option("relu", "relu | identity | tanh | leaky_relu (res3 is relu)")
+    negative_slope: float = option(0.01, "the slope of leaky_relu below 0 (leaky_relu only)")
+    gain: float = option(1.0, "weights have variance gain^2 / fan_in")
+    width: int = option(40, "d, the hidden size; for conv the channels C (d = C image_size^2)")
+    depth: int = option(1000, "L, the number of residual layers")
+    betas: tuple[float, ...] = option(
+        (0.25, 0.5, 1.0), "the scalings alpha = L^-beta, all on the same weights"
+    )
+    seed: int = option(0, "the random seed")
+    lengthscale: float | None = option(
+        0.1, "the smooth law's RBF lengthscale in t = k / L (init=smooth only)"
+    )
+    hurst: float | None = option(0.5, "the Hurst index of fbm and fbm_official")
+    branch_depth: int | None = option(
+        None, "hidden layers m of an mlp or conv branch (null: 2 for mlp, 1 for conv)", later=True
+    )
+    image_size: int | None = option(None, "conv's image side N (null: 8)", later=True)
+    kernel_size: int | None = option(None, "conv's odd kernel side k (null: 3)", later=True)
 
     def normalise(self) -> None:
         if not isinstance(self.betas, tuple):

@@ -37,7 +37,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -50,7 +50,14 @@ from rsim.analysis import training as analysis
 from rsim.analysis.hurst import hurst_exponent
 from rsim.checks import ConfigError
 from rsim.core import laws
-from rsim.experiments.base import Experiment, Progress, load_run, run_description, run_specs
+from rsim.experiments.base import (
+    Experiment,
+    Progress,
+    load_run,
+    option,
+    run_description,
+    run_specs,
+)
 from rsim.experiments.resnet import ResNetSpec
 from rsim.labels import branch_label, law_label, size_label
 
@@ -131,21 +138,33 @@ class TrainSpec(ResNetSpec):
     # The random stream of the runs (rsim.core.training pins it), not the simulator's.
     prng: ClassVar[dict] = schema.TRAINING_PRNG_SETTINGS
 
-    # What finish prints and draws (STUDIES): accuracy (Figure 9) | weights (Figure 8) |
-    # lr_alpha. Analysis only: no part of the job's identity, so it never retrains a run.
-    study: str = field(default="accuracy", compare=False)
-    dataset: str = "digits"  # digits (bundled with scikit-learn) | mnist | fashion_mnist | cifar10
-    data_dir: str | None = schema.DATA_DIR  # the data cache, <data_dir>/<dataset>/ (not digits)
-    # Base URL of a mirror of the dataset's files; None: the publisher's. The files are
-    # checked against pinned checksums wherever they come from, so it is no part of the job.
-    data_url: str | None = field(default=None, compare=False)
-    train_limit: int | None = None  # train on the first n examples only; None = all
-    # Trained side by side (vmap); divided by 10 after half the epochs.
-    lrs: tuple[float, ...] = (0.0001, 0.001, 0.01, 0.1, 1.0)
-    replicates: int = 1  # seeds seed .. seed + replicates - 1 for every (beta, lr)
-    optimizer: str = "adam"  # adam | sgd
-    epochs: int = 10
-    batch_size: int = 128
+    study: str = option(
+        "accuracy",
+        "what finish prints and draws (STUDIES): accuracy (Figure 9) | weights (Figure 8) | "
+        "lr_alpha; analysis only, no part of the job's identity, so it never retrains a run",
+        compare=False,
+    )
+    dataset: str = option(
+        "digits", "digits (bundled with scikit-learn) | mnist | fashion_mnist | cifar10"
+    )
+    data_dir: str | None = option(
+        schema.DATA_DIR, "the data cache, <data_dir>/<dataset>/ (not digits)"
+    )
+    data_url: str | None = option(
+        None,
+        "base URL of a mirror of the dataset's files (null: the publisher's); checked against "
+        "pinned checksums wherever they come from, so no part of the job",
+        compare=False,
+    )
+    train_limit: int | None = option(None, "train on the first n examples only (null: all)")
+    lrs: tuple[float, ...] = option(
+        (0.0001, 0.001, 0.01, 0.1, 1.0),
+        "learning rates, trained side by side (vmap); each divided by 10 after half the epochs",
+    )
+    replicates: int = option(1, "seeds seed .. seed + replicates - 1 for every (beta, lr)")
+    optimizer: str = option("adam", "adam | sgd")
+    epochs: int = option(10, "passes over the training set")
+    batch_size: int = option(128, "examples per optimisation step")
 
     def normalise(self) -> None:
         super().normalise()

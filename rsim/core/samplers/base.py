@@ -36,6 +36,9 @@ class Sampler(abc.ABC):
     """
 
     name: str  # the registry key: the ``sampler`` option's value
+    # Whether the sampler traces and runs with x64 enabled whatever the kernel's precision
+    # (it computes in float64 and returns the kernel's dtype).
+    x64: bool = False
 
     @abc.abstractmethod
     def exact_for(self, init: str, model: str) -> bool:

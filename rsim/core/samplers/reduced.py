@@ -35,6 +35,7 @@ class Reduced(Sampler):
     with ReLU, leaky ReLU or the identity (res-1: the identity only), hidden state only."""
 
     name = "reduced"
+    x64 = True  # a few numbers per sample: the chain runs in float64 (CHAIN_DTYPE)
 
     def exact_for(self, init: str, model: str) -> bool:
         """i.i.d. Gaussian weights (the law's ``projection_exact``) on a dense branch; the
@@ -105,6 +106,7 @@ class Reduced(Sampler):
     ) -> dict[str, jax.Array]:
         """The forward metrics of one sample, each beta on its own chain (with the tangent:
         the 4-frame chain, the tangent's start z shared by the betas as in the other samplers).
+        The chain computes in float64 (:attr:`x64`) and returns ``kernel.dtype``.
 
         Args:
             kernel: the simulation (validated by :meth:`refusal`).
@@ -119,116 +121,242 @@ class Reduced(Sampler):
         layers_key = keys.tagged(key, keys.LAYERS)
         bits = jax.lax.bitcast_convert_type(betas.astype(jnp.float32), jnp.uint32)
         beta_keys = jax.vmap(lambda b: jax.random.fold_in(layers_key, b))(bits)
-        alpha = jnp.asarray(kernel.depth, kernel.dtype) ** -betas.astype(kernel.dtype)
+        alpha = jnp.asarray(kernel.depth, CHAIN_DTYPE) ** -betas.astype(CHAIN_DTYPE)
         if kernel.tangent:
-            z_cosine = _sphere_cosine(
-                keys.tagged(key, keys.TANGENT), kernel.shape.dim, kernel.dtype
-            )
-            return jax.vmap(lambda k, a: _tangent_chain(kernel, k, a, z_cosine))(beta_keys, alpha)
-        return jax.vmap(lambda k, a: _chain(kernel, k, a))(beta_keys, alpha)
+            z_cosine = _sphere_cosine(keys.tagged(key, keys.TANGENT), kernel.shape.dim)
+            out = jax.vmap(lambda k, a: _tangent_chain(kernel, k, a, z_cosine))(beta_keys, alpha)
+        else:
+            out = jax.vmap(lambda k, a: _chain(kernel, k, a))(beta_keys, alpha)
+        return {name: value.astype(kernel.dtype) for name, value in out.items()}
 
 
-def _chi2(key: jax.Array, dof: jax.Array | float, dtype: type) -> jax.Array:
-    """A chi^2 variate of ``dof`` (>= 0; 0 gives 0) degrees of freedom: 2 Gamma(dof/2)."""
-    return 2 * jax.random.gamma(key, jnp.asarray(dof, dtype) / 2, dtype=dtype)
-
+# The chain's arithmetic and variates: float64 whatever the kernel's precision (a few numbers
+# per sample). In float32, a layer's drift of the log-norm (alpha^2 / 4 ~ 5e-9 at L = 10^4,
+# beta = 1) is below the rounding of 1 + O(alpha), and jax's float32 binomial (BTRS) is off
+# in law at d = 10^6 (variance 0.3% too large, KS p = 0.005 over 2 10^6 draws).
+CHAIN_DTYPE = jnp.float64
 
 # The tangent's frame: h_0, z, h_k and q_k (rsim/THEORY.md section 13).
 TANGENT_FRAME = 4
 
 # Up to this d, N ~ Bin(d, 1/2) is the popcount of d random bits (exact, a few words);
-# above it, jax's binomial (BTRS rejection; O(1) numbers whatever d).
+# above it, transformed rejection (BTRS; O(1) numbers whatever d).
 POPCOUNT_WIDTH = 1024
 
 
-def _half_binomial(key: jax.Array, d: int, dtype: type) -> jax.Array:
-    """N ~ Bin(d, 1/2): the number of positive coordinates of a Gaussian d-vector."""
+# Marsaglia-Tsang proposals drawn at once per chi^2 variate; the rare variate that rejects
+# them all (about 1e-3 at 2 degrees of freedom, 1e-6 above 100) draws more in a loop.
+ATTEMPTS = 2
+
+
+def chi2(key: jax.Array, dofs: jax.Array) -> jax.Array:
+    """Independent chi^2 variates of ``dofs`` (>= 0; 0 gives 0) degrees of freedom, in float64:
+    2 Gamma(dofs / 2) by Marsaglia and Tsang's squeeze-and-reject method (shapes below 1 from
+    shape + 1 times U^(1 / shape)), :data:`ATTEMPTS` proposals each in one vectorised draw
+    (about 3x fewer operations than ``jax.random.gamma``'s loop per variate at small shapes).
+
+    Args:
+        key: the variates' key.
+        dofs: ``(n,)`` degrees of freedom.
+
+    Returns:
+        ``(n,)`` variates.
+
+    >>> with jax.enable_x64(True):
+    ...     x = chi2(jax.random.key(0), jnp.full((20000,), 4.0))
+    >>> x.dtype, bool(abs(float(x.mean()) - 4) < 0.06), bool(abs(float(x.var()) / 8 - 1) < 0.05)
+    (dtype('float64'), True, True)
+    """
+    dofs = jnp.asarray(dofs, CHAIN_DTYPE)
+    shape = dofs / 2
+    boost = shape < 1
+    base = jnp.where(boost, shape + 1, shape) - 1 / 3
+    scale = 1 / jnp.sqrt(9 * base)
+
+    def proposals(key: jax.Array, count: int) -> tuple[jax.Array, jax.Array]:
+        normal_key, uniform_key = jax.random.split(key)
+        x = jax.random.normal(normal_key, (count, *dofs.shape), CHAIN_DTYPE)
+        u = jax.random.uniform(uniform_key, (count, *dofs.shape), CHAIN_DTYPE)
+        y = scale * x
+        cube = (1 + y) ** 3
+        log_cube = 3 * jnp.log1p(jnp.where(y > -1, y, 0))
+        squeeze = u < 1 - 0.0331 * x**4
+        accept = (y > -1) & (squeeze | (jnp.log(u) < 0.5 * x**2 + base * (1 - cube + log_cube)))
+        first = jnp.argmax(accept, axis=0)[None]
+        return jnp.take_along_axis(base * cube, first, 0)[0], jnp.any(accept, axis=0)
+
+    proposal_key, boost_key = jax.random.split(key)
+    value = _first_accepted(proposal_key, proposals)
+    u = jax.random.uniform(boost_key, dofs.shape, CHAIN_DTYPE)
+    value = jnp.where(boost, value * u ** (1 / jnp.where(shape > 0, shape, 1)), value)
+    return jnp.where(dofs > 0, 2 * value, 0)
+
+
+def _half_binomials(key: jax.Array, d: int, m: int) -> jax.Array:
+    """``(m,)`` draws of N ~ Bin(d, 1/2): the positive coordinates of m Gaussian d-vectors."""
     if d > POPCOUNT_WIDTH:
-        return jax.random.binomial(key, d, 0.5, dtype=dtype)
+        return _btrs_half(key, d, m)
     words = -(-d // 32)
-    bits = jax.random.bits(key, (words,), jnp.uint32)
+    bits = jax.random.bits(key, (m, words), jnp.uint32)
     last = jnp.uint32(0xFFFFFFFF >> (32 * words - d))  # the last word's d - 32 (words - 1) bits
-    bits = bits.at[-1].set(bits[-1] & last)
-    return jax.lax.population_count(bits).sum().astype(dtype)
+    bits = bits.at[:, -1].set(bits[:, -1] & last)
+    return jax.lax.population_count(bits).sum(axis=1).astype(CHAIN_DTYPE)
 
 
-def _over_units(
-    kernel: Kernel, key: jax.Array, draw: Callable[[jax.Array, jax.Array | int], jax.Array]
-) -> jax.Array:
-    """``draw(key, n)`` summed over one hidden layer's units by the sign of their
-    pre-activation: the identity keeps all d; ReLU the N ~ Bin(d, 1/2) positive ones; leaky
-    ReLU adds slope^2 times the same over the d - N negative ones (THEORY 13)."""
-    count_key, up_key, down_key = jax.random.split(key, 3)
+def _btrs_half(key: jax.Array, d: int, m: int) -> jax.Array:
+    """``(m,)`` draws of Bin(d, 1/2) for d >= 20 by Hormann's transformed rejection with
+    squeeze (BTRS), in float64 (jax's float32 binomial is off in law at d = 10^6; its loop
+    per variate is slower), :data:`ATTEMPTS` proposals at once as in :func:`chi2`."""
+    spq = (d / 4) ** 0.5
+    b = 1.15 + 2.53 * spq
+    a = -0.0873 + 0.0248 * b + 0.005
+    c, quick, alpha = d / 2 + 0.5, 0.92 - 4.2 / b, (2.83 + 5.1 / b) * spq
+    mode = (d + 1) // 2
+    log_mode = jax.lax.lgamma(jnp.asarray(mode + 1.0, CHAIN_DTYPE)) + jax.lax.lgamma(
+        jnp.asarray(d - mode + 1.0, CHAIN_DTYPE)
+    )
+
+    def proposals(key: jax.Array, count: int) -> tuple[jax.Array, jax.Array]:
+        u_key, v_key = jax.random.split(key)
+        u = jax.random.uniform(u_key, (count, m), CHAIN_DTYPE) - 0.5
+        v = jax.random.uniform(v_key, (count, m), CHAIN_DTYPE)
+        us = 0.5 - jnp.abs(u)
+        k = jnp.floor((2 * a / us + b) * u + c)
+        inside = (k >= 0) & (k <= d)
+        kk = jnp.clip(k, 0, d)
+        log_pmf = log_mode - jax.lax.lgamma(kk + 1) - jax.lax.lgamma(d - kk + 1)
+        slow = jnp.log(v * alpha / (a / us**2 + b)) <= log_pmf
+        accept = inside & (((us >= 0.07) & (v <= quick)) | slow)
+        first = jnp.argmax(accept, axis=0)[None]
+        return jnp.take_along_axis(kk, first, 0)[0], jnp.any(accept, axis=0)
+
+    return _first_accepted(key, proposals)
+
+
+def _first_accepted(key: jax.Array, proposals: Callable) -> jax.Array:
+    """The first accepted of ``proposals(key, ATTEMPTS)`` per variate, and for the variates
+    that rejected them all, of further ``proposals(key_i, 1)`` until each accepts."""
+
+    def again(state: tuple) -> tuple:
+        value, done, i = state
+        new, accepted = proposals(jax.random.fold_in(loop_key, i), 1)
+        return jnp.where(done, value, new), done | accepted, i + 1
+
+    first_key, loop_key = jax.random.split(key)
+    value, done = proposals(first_key, ATTEMPTS)
+    return jax.lax.while_loop(lambda s: ~jnp.all(s[1]), again, (value, done, 0))[0]
+
+
+class _Draws:
+    """One layer's variates, drawn in three calls (counts, chi^2, normals) and handed out in
+    order: per hidden layer and unit group, chi^2_n (and with the tangent chi^2_{n-1} and one
+    normal), then the frame's chi^2 and normals."""
+
+    def __init__(self, kernel: Kernel, key: jax.Array, frame_dofs: tuple[int, ...], normals: int):
+        count_key, chi_key, normal_key = jax.random.split(key, 3)
+        m, d = kernel.shape.hidden_layers, kernel.shape.dim
+        sigma = branches.branch_record(kernel.model).activation_of(kernel.activation)
+        counts = _half_binomials(count_key, d, m) if m and sigma != "identity" else None
+        self.groups = [_unit_groups(kernel, sigma, counts, i) for i in range(m)]
+        per_group = 2 if kernel.tangent else 1
+        dofs = [n - j for layer in self.groups for n, _ in layer for j in range(per_group)]
+        dofs = jnp.stack([jnp.asarray(n, CHAIN_DTYPE) for n in [*dofs, *frame_dofs]])
+        self.chi2 = chi2(chi_key, dofs)
+        n_zeta = sum(len(layer) for layer in self.groups) if kernel.tangent else 0
+        self.normal = jax.random.normal(normal_key, (n_zeta + normals,), CHAIN_DTYPE)
+        self.frame_chi2 = self.chi2[len(dofs) - len(frame_dofs) :]
+        self.frame_normals = self.normal[n_zeta:]
+        self._chi, self._normal = 0, 0
+
+    def next_chi2(self) -> jax.Array:
+        """The next hidden layer's chi^2 variate."""
+        self._chi += 1
+        return self.chi2[self._chi - 1]
+
+    def next_normal(self) -> jax.Array:
+        """The next hidden layer's normal variate."""
+        self._normal += 1
+        return self.normal[self._normal - 1]
+
+
+def _unit_groups(
+    kernel: Kernel, sigma: str, counts: jax.Array | None, i: int
+) -> list[tuple[jax.Array | int, float]]:
+    """Hidden layer i's units as (count, squared slope) groups (THEORY 13): the identity all
+    d at 1; ReLU the N ~ Bin(d, 1/2) positive ones at 1; leaky ReLU adds the d - N negative
+    ones at slope^2."""
     d = kernel.shape.dim
-    sigma = branches.branch_record(kernel.model).activation_of(kernel.activation)
     if sigma == "identity":
-        return draw(up_key, d)
-    n = _half_binomial(count_key, d, kernel.dtype)
-    total = draw(up_key, n)
+        return [(d, 1.0)]
+    groups = [(counts[i], 1.0)]
     if sigma == "leaky_relu":
-        total = total + kernel.negative_slope**2 * draw(down_key, d - n)
-    return total
+        groups.append((d - counts[i], kernel.negative_slope**2))
+    return groups
 
 
-def _branch_factor(kernel: Kernel, key: jax.Array) -> jax.Array:
+def _branch_factor(kernel: Kernel, draws: _Draws) -> jax.Array:
     """||u||/||h_k|| / sqrt(v) for the branch's u = g(h_k, W) (THEORY 13): prod_i sqrt(v S_i)
-    over the m hidden layers (res-1 with the identity: 1)."""
-    shape, dtype = kernel.shape, kernel.dtype
-    v = kernel.gain**2 / shape.fan_in
-    factor = jnp.ones((), dtype)
-    for i in range(shape.hidden_layers):
-        s = _over_units(kernel, jax.random.fold_in(key, i), lambda k, n: _chi2(k, n, dtype))
-        factor = factor * jnp.sqrt(v * s)
+    over the m hidden layers, S_i the slope-weighted chi^2 over the units (res-1 with the
+    identity: 1)."""
+    v = kernel.gain**2 / kernel.shape.fan_in
+    factor = jnp.ones((), CHAIN_DTYPE)
+    for layer in draws.groups:
+        factor = factor * jnp.sqrt(v * sum(w * draws.next_chi2() for _, w in layer))
     return factor
 
 
+def _log1p_norm(step: jax.Array, unit: jax.Array) -> jax.Array:
+    """log ||unit + step|| for a unit vector, as log1p(2 <unit, step> + ||step||^2) / 2: the
+    drift of order ||step||^2 survives where 1 + ||step|| would round it away."""
+    return 0.5 * jnp.log1p(2 * unit @ step + step @ step)
+
+
+def _log_gap(log_norm: jax.Array, unit: jax.Array, origin: jax.Array) -> jax.Array:
+    """log ||e^l unit - origin|| for unit vectors, with no overflow for any l and no
+    cancellation for small l: e^{2l} - 2 e^l c + 1 = e^{2 l+}(expm1(-|l|)^2 + e^{-|l|} D),
+    D = ||unit - origin||^2."""
+    gap = jnp.sum((unit - origin) ** 2)
+    size = jnp.abs(log_norm)
+    return jnp.maximum(log_norm, 0) + 0.5 * jnp.log(jnp.expm1(-size) ** 2 + jnp.exp(-size) * gap)
+
+
 def _chain(kernel: Kernel, key: jax.Array, alpha: jax.Array) -> dict[str, jax.Array]:
-    """One beta's (l, x, y) chain over layers 1..L; layer k draws from ``keys.layer(key, k)``."""
-    dtype, d = kernel.dtype, kernel.shape.dim
-    root_v = jnp.asarray((kernel.gain**2 / kernel.shape.fan_in) ** 0.5, dtype)
-    origin = jnp.asarray([1, 0], dtype)  # h_0 / ||h_0|| in the (e_0, e_1) plane
+    """One beta's chain over layers 1..L: l = log ||h_k||/||h_0|| and the unit pair
+    h_k/||h_k|| = (x, y) in the (e_0, e_1) plane; layer k draws from ``keys.layer(key, k)``."""
+    d = kernel.shape.dim
+    root_v = (kernel.gain**2 / kernel.shape.fan_in) ** 0.5
+    origin = jnp.asarray([1, 0], CHAIN_DTYPE)  # h_0 / ||h_0||
+    frame_dofs = (d - 2,) if d >= 2 else ()
 
     def step(carry: tuple, k: jax.Array) -> tuple[tuple, None]:
-        log_norm, x, y, log_max = carry
-        branch_key, normal_key, rest_key = jax.random.split(keys.layer(key, k), 3)
-        kappa = alpha * root_v * _branch_factor(kernel, branch_key)
-        g = jax.random.normal(normal_key, (2,), dtype)
-        big = x + kappa * g[0]
-        if d >= 2:
-            rest = _chi2(rest_key, d - 2, dtype) if d >= 3 else jnp.zeros((), dtype)
-            small = jnp.sqrt((y + kappa * g[1]) ** 2 + kappa**2 * rest)
-        else:
-            small = y
-        n = jnp.hypot(big, small)
-        log_norm, x, y = log_norm + jnp.log(n), big / n, small / n
-        log_max = jnp.maximum(log_max, _log_gap(log_norm, jnp.stack([x, y]), origin))
-        return (log_norm, x, y, log_max), None
+        log_norm, unit, log_max = carry
+        draws = _Draws(kernel, keys.layer(key, k), frame_dofs, 2)
+        kappa = alpha * root_v * _branch_factor(kernel, draws)
+        g = draws.frame_normals if d >= 2 else draws.frame_normals * jnp.asarray([1, 0])
+        rest = draws.frame_chi2[0] if d >= 2 else 0.0  # chi^2_{d-2}: the plane's complement
+        moved = jnp.stack(
+            [unit[0] + kappa * g[0], jnp.hypot(unit[1] + kappa * g[1], kappa * jnp.sqrt(rest))]
+        )
+        log_step = 0.5 * jnp.log1p(2 * kappa * unit @ g + kappa**2 * (g @ g + rest))
+        unit = moved * jnp.exp(-log_step)
+        log_norm = log_norm + log_step
+        log_max = jnp.maximum(log_max, _log_gap(log_norm, unit, origin))
+        return (log_norm, unit, log_max), None
 
-    zero, one = jnp.zeros((), dtype), jnp.ones((), dtype)
-    start = (zero, one, zero, jnp.full((), -jnp.inf, dtype))
-    (log_norm, x, y, log_max), _ = jax.lax.scan(step, start, jnp.arange(1, kernel.depth + 1))
+    start = (jnp.zeros((), CHAIN_DTYPE), origin, jnp.full((), -jnp.inf, CHAIN_DTYPE))
+    (log_norm, unit, log_max), _ = jax.lax.scan(step, start, jnp.arange(1, kernel.depth + 1))
     return {
         "log_hidden_ratio": log_norm,
-        "log_hidden_diff": _log_gap(log_norm, jnp.stack([x, y]), origin),
+        "log_hidden_diff": _log_gap(log_norm, unit, origin),
         "log_hidden_maxdiff": log_max,
     }
 
 
-def _sphere_cosine(key: jax.Array, d: int, dtype: type) -> jax.Array:
+def _sphere_cosine(key: jax.Array, d: int) -> jax.Array:
     """<z, e_0> for z uniform on the unit sphere of R^d: g / sqrt(g^2 + chi^2_{d-1})."""
     normal_key, chi_key = jax.random.split(key)
-    g = jax.random.normal(normal_key, (), dtype)
-    return g / jnp.sqrt(g**2 + _chi2(chi_key, d - 1, dtype))
-
-
-def _active_sums(key: jax.Array, n: jax.Array | int, dtype: type) -> jax.Array:
-    """(S, T, R) = (sum xi_i^2, sum xi_i eta_i, sum eta_i^2) over n units, xi and eta i.i.d.
-    N(0, 1): S ~ chi^2_n, T = sqrt(S) zeta, R = zeta^2 + chi^2_{n-1} (all 0 for n = 0)."""
-    s_key, zeta_key, r_key = jax.random.split(key, 3)
-    s = _chi2(s_key, n, dtype)
-    zeta = jax.random.normal(zeta_key, (), dtype)
-    r = jnp.where(n > 0, zeta**2 + _chi2(r_key, jnp.maximum(n - 1, 0), dtype), 0)
-    return jnp.stack([s, jnp.sqrt(s) * zeta, r])
+    g = jax.random.normal(normal_key, (), CHAIN_DTYPE)
+    return g / jnp.sqrt(g**2 + chi2(chi_key, jnp.full((1,), d - 1, CHAIN_DTYPE))[0])
 
 
 def _cholesky2(gram: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -238,79 +366,83 @@ def _cholesky2(gram: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     return l11, l21, jnp.sqrt(jnp.maximum(gram[2] - l21**2, 0))
 
 
-def _branch_gram(kernel: Kernel, key: jax.Array, rho: jax.Array) -> jax.Array:
+def _branch_gram(kernel: Kernel, draws: _Draws, rho: jax.Array) -> jax.Array:
     """The Gram matrix (g11, g12, g22) of (u, u') = (g(h), Dg(h) q) over v, for unit h and q
-    with <h, q> = rho: each hidden layer maps its input's Gram matrix to its output's."""
-    shape, dtype = kernel.shape, kernel.dtype
-    v = kernel.gain**2 / shape.fan_in
-    gram = jnp.stack([jnp.ones((), dtype), rho, jnp.ones((), dtype)])
-    for i in range(shape.hidden_layers):
-        layer_key = jax.random.fold_in(key, i)
-        s, t, r = _over_units(kernel, layer_key, lambda k, n: _active_sums(k, n, dtype))
+    with <h, q> = rho: each hidden layer maps its input's Gram matrix to its output's, through
+    (S, T, R) = (sum xi^2, sum xi eta, sum eta^2) over its units, xi and eta i.i.d. N(0, 1):
+    S ~ chi^2_n, T = sqrt(S) zeta, R = zeta^2 + chi^2_{n-1} per unit group."""
+    v = kernel.gain**2 / kernel.shape.fan_in
+    one = jnp.ones((), CHAIN_DTYPE)
+    gram = jnp.stack([one, rho, one])
+    for layer in draws.groups:
+        s = t = r = 0.0
+        for n, w in layer:
+            s_n, rest, zeta = draws.next_chi2(), draws.next_chi2(), draws.next_normal()
+            s, t = s + w * s_n, t + w * jnp.sqrt(s_n) * zeta
+            r = r + w * jnp.where(n > 0, zeta**2 + rest, 0)
         x1, a, b = _cholesky2(gram)  # X = sqrt(v) x1 xi, Y = sqrt(v) (a xi + b eta)
         gram = v * jnp.stack([x1**2 * s, x1 * (a * s + b * t), a**2 * s + 2 * a * b * t + b**2 * r])
     return gram
 
 
-def _log_gap(log_norm: jax.Array, x: jax.Array, origin: jax.Array) -> jax.Array:
-    """log ||e^l x - origin|| for coordinate vectors, without overflow for any l."""
-    top = jnp.maximum(log_norm, 0)
-    return top + jnp.log(jnp.linalg.norm(jnp.exp(log_norm - top) * x - jnp.exp(-top) * origin))
+def _retriangulate(h: jax.Array, q: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """h (6,) and q (6,) over the frame (e_0, z's direction, f_3, f_4) and two new directions,
+    as coordinates (3,) and (4,) over (e_0, z's, h's new f_3, q's new f_4): the first two
+    stay, the last four are rotated so that h has one and q two (Lagrange's identity gives
+    q's second without cancellation)."""
+    x, y = h[2:], q[2:]
+    x_norm = jnp.linalg.norm(x)
+    safe = jnp.where(x_norm > 0, x_norm, 1)
+    along = jnp.where(x_norm > 0, x @ y / safe, jnp.linalg.norm(y))
+    cross = x[:, None] * y[None, :] - y[:, None] * x[None, :]
+    across = jnp.where(x_norm > 0, jnp.sqrt(0.5 * jnp.sum(cross**2)) / safe, 0)
+    return jnp.stack([h[0], h[1], x_norm]), jnp.stack([q[0], q[1], along, across])
 
 
 def _tangent_chain(
     kernel: Kernel, key: jax.Array, alpha: jax.Array, z_cosine: jax.Array
 ) -> dict[str, jax.Array]:
-    """One beta's chain with the tangent: the coordinates of (e_0, z, h_k/||h_k||,
-    q_k/||q_k||) in an orthonormal 4-frame (rows of a 4 x 4 matrix), their log norms and
-    the running max of the hidden distance; layer k draws from ``keys.layer(key, k)``."""
-    dtype, d = kernel.dtype, kernel.shape.dim
-    root_v = jnp.asarray((kernel.gain**2 / kernel.shape.fan_in) ** 0.5, dtype)
-    pad = jnp.zeros((2,), dtype)
+    """One beta's chain with the tangent: the unit vectors h_k/||h_k|| (3 coordinates) and
+    q_k/||q_k|| (4) over an orthonormal frame whose first two vectors are e_0 and z's part
+    orthogonal to it, their log norms and the running max of the hidden distance; layer k
+    draws from ``keys.layer(key, k)``."""
+    d = kernel.shape.dim
+    root_v = (kernel.gain**2 / kernel.shape.fan_in) ** 0.5
+    frame_dofs = (d - TANGENT_FRAME, d - TANGENT_FRAME - 1)  # Bartlett: outside the frame
+    e0 = jnp.asarray([1, 0, 0, 0], CHAIN_DTYPE)
+    z = jnp.stack([z_cosine, jnp.sqrt(jnp.maximum(1 - z_cosine**2, 0)), 0 * z_cosine, 0 * z_cosine])
+    pad = jnp.zeros((2,), CHAIN_DTYPE)
 
     def step(carry: tuple, k: jax.Array) -> tuple[tuple, None]:
-        frame, log_h, log_q, log_max = carry
-        branch_key, normal_key, chi_key, last_key = jax.random.split(keys.layer(key, k), 4)
+        h, q, log_h, log_q, log_max = carry
+        draws = _Draws(kernel, keys.layer(key, k), frame_dofs, 2 * (TANGENT_FRAME + 1))
+        h4 = jnp.concatenate([h, pad[:1]])
         if kernel.shape.hidden_layers:
-            gram = _branch_gram(kernel, branch_key, frame[2] @ frame[3])
+            gram = _branch_gram(kernel, draws, h4 @ q)
         else:  # res-1 with the identity: (u, u') = (h, q)
-            gram = jnp.stack([jnp.ones((), dtype), frame[2] @ frame[3], jnp.ones((), dtype)])
+            gram = jnp.stack([jnp.ones(()), h4 @ q, jnp.ones(())]).astype(CHAIN_DTYPE)
         l11, l21, l22 = _cholesky2(gram)
-        # g1, g2 in the frame (4 + 4 normals) and outside it (Bartlett: chi^2_{d-4}, a
-        # normal, chi^2_{d-5}), as coordinates over the frame and two new directions.
-        g = jax.random.normal(normal_key, (2, TANGENT_FRAME + 1), dtype)
-        out = jnp.sqrt(_chi2(chi_key, d - 4, dtype)), jnp.sqrt(_chi2(last_key, d - 5, dtype))
-        g1 = jnp.concatenate([g[0, :4], jnp.stack([out[0], jnp.zeros((), dtype)])])
+        g = draws.frame_normals.reshape(2, TANGENT_FRAME + 1)
+        out = jnp.sqrt(draws.frame_chi2)
+        g1 = jnp.concatenate([g[0, :4], jnp.stack([out[0], 0 * out[0]])])
         g2 = jnp.concatenate([g[1, :4], jnp.stack([g[1, 4], out[1]])])
-        scale = alpha * root_v
-        h = jnp.concatenate([frame[2], pad]) + scale * l11 * g1
-        q = jnp.concatenate([frame[3], pad]) + scale * (l21 * g1 + l22 * g2)
-        norm_h, norm_q = jnp.linalg.norm(h), jnp.linalg.norm(q)
-        rows = jnp.stack(
-            [
-                jnp.concatenate([frame[0], pad]),
-                jnp.concatenate([frame[1], pad]),
-                h / norm_h,
-                q / norm_q,
-            ]
-        )
-        frame = jnp.linalg.qr(rows.T)[1].T  # the same 4 vectors in a new orthonormal 4-frame
-        log_h, log_q = log_h + jnp.log(norm_h), log_q + jnp.log(norm_q)
-        log_max = jnp.maximum(log_max, _log_gap(log_h, frame[2], frame[0]))
-        return (frame, log_h, log_q, log_max), None
+        h6, q6 = jnp.concatenate([h4, pad]), jnp.concatenate([q, pad])
+        dh, dq = alpha * root_v * l11 * g1, alpha * root_v * (l21 * g1 + l22 * g2)
+        step_h, step_q = _log1p_norm(dh, h6), _log1p_norm(dq, q6)
+        h, q = _retriangulate((h6 + dh) * jnp.exp(-step_h), (q6 + dq) * jnp.exp(-step_q))
+        log_h, log_q = log_h + step_h, log_q + step_q
+        log_max = jnp.maximum(log_max, _log_gap(log_h, jnp.concatenate([h, pad[:1]]), e0))
+        return (h, q, log_h, log_q, log_max), None
 
-    sine = jnp.sqrt(jnp.maximum(1 - z_cosine**2, 0))
-    e0 = jnp.zeros((TANGENT_FRAME,), dtype).at[0].set(1)
-    z = jnp.zeros((TANGENT_FRAME,), dtype).at[0].set(z_cosine).at[1].set(sine)
-    zero = jnp.zeros((), dtype)
-    start = (jnp.stack([e0, z, e0, z]), zero, zero, jnp.full((), -jnp.inf, dtype))
-    (frame, log_h, log_q, log_max), _ = jax.lax.scan(step, start, jnp.arange(1, kernel.depth + 1))
+    zero = jnp.zeros((), CHAIN_DTYPE)
+    start = (e0[:3], z, zero, zero, jnp.full((), -jnp.inf, CHAIN_DTYPE))
+    (h, q, log_h, log_q, log_max), _ = jax.lax.scan(step, start, jnp.arange(1, kernel.depth + 1))
     return {
         "log_hidden_ratio": log_h,
-        "log_hidden_diff": _log_gap(log_h, frame[2], frame[0]),
+        "log_hidden_diff": _log_gap(log_h, jnp.concatenate([h, pad[:1]]), e0),
         "log_hidden_maxdiff": log_max,
         "log_jvp_ratio": log_q,
-        "log_jvp_diff": _log_gap(log_q, frame[3], frame[1]),
+        "log_jvp_diff": _log_gap(log_q, q, z),
     }
 
 
