@@ -16,11 +16,17 @@ warning), and in a job bad input, a failed write to the results folder (full dis
 read-only: the sweep stops at the first, the job's failure record left if it could be) or a
 damaged results file, end it with one line on stderr (``rsim: error: ...``) and exit code 2.
 Any other error of a job is Hydra's: a traceback, and the basic launcher runs the next job.
+
+Logging: the library logs (a logger per module, under ``rsim``); conf/config.yaml configures
+it for the driver and each job: rsim's lines go to the terminal through
+:class:`TerminalHandler` (``rsim: ...``), and with every other logger's warnings to the job's
+log, ``<output>/<name>/.hydra/<time>/job.log``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import traceback
@@ -57,6 +63,40 @@ def conf_dir() -> str:
 
 
 CONF_DIR = conf_dir()
+
+
+class TerminalHandler(logging.Handler):
+    """rsim's log lines as the terminal shows them: ``rsim: <message>`` on stdout (INFO),
+    ``rsim: warning: ...`` and ``rsim: error: ...`` on stderr, written to the streams of the
+    moment (conf/config.yaml puts it on the ``rsim`` logger).
+
+    Example:
+        >>> import contextlib, io
+        >>> logger = logging.getLogger("rsim.example")
+        >>> logger.addHandler(TerminalHandler())
+        >>> logger.setLevel(logging.INFO)
+        >>> logger.propagate = False
+        >>> with contextlib.redirect_stderr(io.StringIO()) as err:
+        ...     logger.info("wrote %d rows", 4)
+        ...     logger.warning("a note")
+        rsim: wrote 4 rows
+        >>> err.getvalue()
+        'rsim: warning: a note\\n'
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write ``record`` as one line (more for a message of several) to stdout or stderr.
+
+        Args:
+            record: the log record.
+        """
+        try:
+            level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+            stream = sys.stdout if record.levelno < logging.WARNING else sys.stderr
+            stream.write(f"rsim: {level}{self.format(record)}\n")
+            stream.flush()
+        except Exception:
+            self.handleError(record)
 
 
 def register_experiments() -> None:
@@ -192,7 +232,7 @@ def _fail(error: BaseException) -> NoReturn:
 @contextlib.contextmanager
 def _errors_stop_the_run() -> Iterator[None]:
     """Any exception in a callback (bad input, an interpolation that does not resolve, a
-    folder that cannot be written, a damaged sweep.json, the experiment's finish) stops the
+    folder that cannot be written, a damaged _sweep.json, the experiment's finish) stops the
     run through :func:`_fail`."""
     try:
         yield

@@ -12,12 +12,12 @@
 :data:`rsim.schema.DATA_DIR`) is a cache: dataset ``name`` lives in ``<data_dir>/<name>/``.
 Missing files are downloaded (by pooch, a progress bar when stderr is a terminal) from the
 publisher's mirror in :data:`SOURCES`, or from the base URL ``data_url`` (a mirror, e.g. a
-cluster's shared copy: ``<data_url>/<file name>``), into a temporary file that is checked
-against the SHA-256 pinned in :data:`SOURCES` before it takes its name. Files already there
-are checked once per process and used without touching the network. A checksum mismatch is
-refused naming the file, the expected and the actual hash, and the bad file is removed; a
-download that fails (offline, a dead mirror) is refused in one line that names the files, the
-URL and the folder to put them in, and leaves nothing behind. A folder ``data_dir`` that
+cluster's shared copy: ``<data_url>/<file name>``), by ``pooch.retrieve``, which checks the
+download against the SHA-256 pinned in :data:`SOURCES` before it takes its name. Files
+already there are checked once per process and used without touching the network. A checksum
+mismatch is refused naming the file, the expected and the actual hash, and the bad file is
+removed; a download that fails (offline, a dead mirror) is refused in one line that names the
+files, the URL and the folder to put them in, and leaves nothing behind. A folder ``data_dir`` that
 itself holds a complete copy (the files placed there by hand: IDX files plain or ``.gz``,
 the CIFAR batches in it or in its ``cifar-10-batches-py/``) is read as it is, unchecked.
 
@@ -43,12 +43,11 @@ import dataclasses
 import gzip
 import hashlib
 import io
-import os
+import logging
 import pickle
 import re
 import sys
 import tarfile
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +57,8 @@ import numpy as np
 from rsim import schema
 from rsim.checks import ConfigError
 from rsim.schema import DATASETS
+
+log = logging.getLogger(__name__)
 
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -523,9 +524,10 @@ def fetch(
     """The folder holding dataset ``name``'s files, downloading the missing ones first.
 
     Present files of the cache are checked against :data:`SOURCES`; missing ones are
-    downloaded from ``data_url`` (a base URL; None: the publisher's) into a temporary file,
-    checked, then renamed; the CIFAR-10 archive's batches are extracted beside it. A progress
-    bar is drawn when ``progressbar`` (None: when stderr is a terminal).
+    downloaded from ``data_url`` (a base URL; None: the publisher's) by ``pooch.retrieve``
+    (checked against the pinned hash before the file takes its name); the CIFAR-10
+    archive's batches are extracted beside it. A progress bar is drawn when ``progressbar``
+    (None: when stderr is a terminal).
 
     Args:
         name: a dataset of :data:`SOURCES`.
@@ -578,10 +580,7 @@ def fetch(
                 path.rmdir()
         raise
     if missing:
-        print(
-            f"rsim: fetched {', '.join(missing)} (checksums verified) into {folder}",
-            file=sys.stderr,
-        )
+        log.info("fetched %s (checksums verified) into %s", ", ".join(missing), folder)
     return folder
 
 
@@ -689,41 +688,47 @@ def data_sha256(name: str, data_dir: str | Path | None = schema.DATA_DIR) -> str
 
 
 def _download(url: str, path: Path, sha256: str, progressbar: bool) -> None:
-    """``url`` into ``path`` by pooch, through a temporary file checked before it is renamed."""
+    """``url`` into ``path`` by ``pooch.retrieve``, which downloads into a temporary file
+    beside it and renames it only when its SHA-256 is ``sha256``; a mismatch raises
+    :class:`DataError` naming both hashes (pooch has removed the download)."""
     import pooch
 
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".part", dir=path.parent
-    )
-    os.close(descriptor)
-    temporary = Path(temporary)
     bar = None
     if progressbar:
         from tqdm import tqdm
 
         # total=1 until pooch sets the file's size (a bar of total 0 counts as no bar)
         bar = tqdm(total=1, desc=path.name, unit="B", unit_scale=True, leave=False)
+    notes = pooch.get_logger()  # pooch's own logger: its "Downloading ..." note, ours says it
+    level = notes.level
+    notes.setLevel(logging.WARNING)
     try:
-        pooch.HTTPDownloader(progressbar=bar or False, chunk_size=_DOWNLOAD_CHUNK)(
-            url, str(temporary), None
+        pooch.retrieve(
+            url,
+            known_hash=f"sha256:{sha256}",
+            fname=path.name,
+            path=path.parent,
+            downloader=pooch.HTTPDownloader(progressbar=bar or False, chunk_size=_DOWNLOAD_CHUNK),
         )
-        actual = pooch.file_hash(str(temporary), alg="sha256")
-        if actual != sha256:
-            raise DataError(
-                f"{url}: checksum mismatch, sha256 expected {sha256}, got {actual}; the download "
-                "was removed"
-            )
-        os.replace(temporary, path)
-        _VERIFIED[(str(path), path.stat().st_size, path.stat().st_mtime_ns)] = sha256
+    except ValueError as error:  # pooch: "... expected <known> but got <actual>. Deleted ..."
+        actual = re.search(r"got ([0-9a-f]{64})", str(error))
+        raise DataError(
+            f"{url}: checksum mismatch, sha256 expected {sha256}, got "
+            f"{actual.group(1) if actual else 'another hash'}; the download was removed"
+        ) from None
     finally:
-        temporary.unlink(missing_ok=True)
+        notes.setLevel(level)
         if bar is not None:
             bar.close()
+    _VERIFIED[(str(path), path.stat().st_size, path.stat().st_mtime_ns)] = sha256
 
 
 def _extract_cifar(archive: Path) -> None:
     """The regular files of the archive's ``cifar-10-batches-py/`` into that folder beside
-    it, each written to a temporary file and renamed (nothing else is extracted)."""
+    it, each written atomically (:func:`rsim.results.atomic_write`; nothing else is
+    extracted)."""
+    from rsim.results import atomic_write
+
     target = archive.parent / CIFAR_FOLDER
     created = _make_folder(target)
     try:
@@ -731,7 +736,8 @@ def _extract_cifar(archive: Path) -> None:
             for member in tar:
                 folder, _, file = member.name.partition("/")
                 if member.isfile() and folder == CIFAR_FOLDER and _plain_name(file):
-                    _write_atomic(target / file, tar.extractfile(member).read())
+                    payload = tar.extractfile(member).read()
+                    atomic_write(target / file, lambda tmp, data=payload: tmp.write_bytes(data))
     except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
         if created and not any(target.iterdir()):
             target.rmdir()
@@ -743,18 +749,6 @@ def _extract_cifar(archive: Path) -> None:
 
 def _plain_name(name: str) -> bool:
     return bool(name) and "/" not in name and not name.startswith(".")
-
-
-def _write_atomic(path: Path, payload: bytes) -> None:
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".part", dir=path.parent
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as out:
-            out.write(payload)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
 
 
 def _complete(name: str, folder: Path) -> bool:

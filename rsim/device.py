@@ -22,11 +22,12 @@ import re
 import resource
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rsim.checks import ConfigError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import jax
@@ -196,15 +197,15 @@ def _device_label(device: jax.Device) -> str:
 
 
 def banner() -> str:
-    """``rsim: jax 0.10.2, backend cpu, 1 device: cpu:0``; on a GPU, e.g.
-    ``rsim: jax 0.10.2, backend gpu, 1 device: NVIDIA H100 80GB HBM3 (N GiB)``, N the memory
+    """``jax 0.10.2, backend cpu, 1 device: cpu:0``; on a GPU, e.g.
+    ``jax 0.10.2, backend gpu, 1 device: NVIDIA H100 80GB HBM3 (N GiB)``, N the memory
     its allocator may hand out.
 
     Returns:
-        The line a run prints first.
+        The line a run logs first (``rsim: jax ...`` on the terminal).
 
     Example:
-        >>> banner().startswith("rsim: jax ")
+        >>> banner().startswith("jax ")
         True
     """
     import jax
@@ -217,8 +218,7 @@ def banner() -> str:
         listed = ", ".join(labels)
     plural = "device" if len(devices) == 1 else "devices"
     return (
-        f"rsim: jax {jax.__version__}, backend {jax.default_backend()}, "
-        f"{len(devices)} {plural}: {listed}"
+        f"jax {jax.__version__}, backend {jax.default_backend()}, {len(devices)} {plural}: {listed}"
     )
 
 
@@ -262,13 +262,14 @@ def cuda_warning() -> str | None:
     names = ", ".join(sorted(set(gpus)))
     plural = "GPU" if len(gpus) == 1 else "GPUs"
     return (
-        f"rsim: warning: nvidia-smi lists {len(gpus)} {plural} ({names}) but JAX runs on the "
+        f"nvidia-smi lists {len(gpus)} {plural} ({names}) but JAX runs on the "
         f"CPU; install the CUDA jax: {CUDA_INSTALL} (README: GPU box)"
     )
 
 
 def announce() -> None:
-    """Print the banner (stdout) and the CUDA warning (stderr) once per process."""
+    """Log the banner (INFO: stdout under the CLI) and the CUDA warning (WARNING: stderr)
+    once per process."""
     global _announced
     if _announced:
         return
@@ -276,7 +277,7 @@ def announce() -> None:
     # The job's log level (conf/config.yaml, job_logging), also in a driver that Hydra logs
     # at INFO: JAX's notes on absent backends ("Unable to initialize backend 'tpu'") stay out.
     logging.getLogger("jax").setLevel(logging.WARNING)
-    print(banner(), flush=True)
+    log.info("%s", banner())
     warning = cuda_warning()
     if warning:
-        print(warning, file=sys.stderr, flush=True)
+        log.warning("%s", warning)

@@ -1,9 +1,9 @@
 """Theory in the loop: every statement of the theory checked against a results folder.
 
-    python -m rsim.report results/<sweep>      # writes report.md, report.csv and figures
+    python -m rsim.report results/<sweep>  # writes _report.md, _tables/report.csv, _figures/
 
 It checks the rows of the jobs of the latest command that wrote to the folder (its manifest
-``sweep.json``; a folder without one: every file in it), and the verdict line says how many
+``_sweep.json``; a folder without one: every file in it), and the verdict line says how many
 of those jobs are stored, e.g. ``AGREES: ... — 5 of 10 jobs missing``. Exit code: 0 when the
 report agrees and every job is done, 1 when a statement is violated or jobs are missing, 2 on
 an error (no result files, a damaged manifest, a folder that cannot be read or written), said
@@ -11,7 +11,7 @@ in one line on stderr.
 
 The verdicts and the markdown are :mod:`rsim.analysis.report` (its docstring and
 rsim/THEORY.md section 8 give the Monte Carlo rules); the figures are
-:mod:`rsim.views.report`. This module reads the folder and writes the files. report.md names,
+:mod:`rsim.views.report`. This module reads the folder and writes the files. The report names,
 per series, the hypotheses that fail and the statements that apply: for mlp and conv branches
 (rsim/THEORY.md section 11) H2 fails with ReLU and m >= 2, and H1 fails for conv, whose mean
 statements (Lemma 1, Props 2, 5, 6) still apply through H1'.
@@ -36,7 +36,7 @@ from rsim.experiments import base
 class Report:
     """What :func:`write_report` wrote and found."""
 
-    path: Path  # report.md
+    path: Path  # _report.md
     verdict: str  # the sweep's one-line verdict, with the run's coverage when it has a manifest
     checks: pd.DataFrame  # one row per check, as in report.csv
     missing: int = 0  # jobs of the latest command not stored (failed ones included)
@@ -44,7 +44,8 @@ class Report:
 
 def write_report(folder: str | Path, figures: bool = True) -> Report:
     """Check the latest command's rows in a results folder (:func:`base.load_run`) against the
-    theory; write report.md, report.csv and figures (atomically). With a manifest the verdict
+    theory; write ``_report.md``, ``_tables/report.csv`` and figures in ``_figures/``
+    (atomically). With a manifest the verdict
     ends with the coverage: ``— all 4 jobs done`` or ``— 5 of 10 jobs missing``.
 
     Args:
@@ -70,11 +71,11 @@ def write_report(folder: str | Path, figures: bool = True) -> Report:
     if figures:
         from rsim.views.report import report_figures
 
-        drawn = report_figures(frame, checks, folder)
+        drawn = report_figures(frame, checks, results.figures_folder(folder))
     path = results.write_text(
-        folder / "report.md", analysis.render_markdown(checks, folder, drawn, verdict)
+        folder / results.REPORT, analysis.render_markdown(checks, folder, drawn, verdict)
     )
-    results.write_csv(checks, folder / "report.csv")
+    results.write_csv(checks, results.tables_folder(folder) / "report.csv")
     return Report(path, verdict, checks, missing)
 
 
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m rsim.report", description=__doc__.split("\n")[0]
     )
     parser.add_argument("folder", help="a results folder, e.g. results/corollary1")
-    parser.add_argument("--no-figures", action="store_true", help="write report.md only")
+    parser.add_argument(
+        "--no-figures", action="store_true", help="write the report without figures"
+    )
     args = parser.parse_args(argv)
     try:
         report = write_report(args.folder, figures=not args.no_figures)

@@ -1,8 +1,21 @@
 """Results folders: Parquet tables, the history of the commands that wrote them, failure records.
 
-A results folder ``<output>/<name>/`` holds one ``part-<digest>.parquet`` per stored unit (a
-simulation cell, whose later runs add samples, betas or gradients to the same file; one job
-of the other experiments) and ``<table>/part-<digest>.parquet`` for its sub-tables. Rules:
+A results folder ``<output>/<name>/`` is laid out so that ``pandas.read_parquet`` and
+``pyarrow.dataset`` read it as it is, as the main table: its top level holds only that table's
+``part-<digest>.parquet`` files (one per stored unit: a simulation cell, whose later runs add
+samples, betas or gradients to the same file; one job of the other experiments). Everything
+else has a name starting with ``_`` or ``.``, which both readers skip:
+
+* ``_tables/<table>/part-<digest>.parquet``: the sub-tables (:func:`table_folder`: ``paths``
+  of cells, ``regimes`` of ode), and ``_tables/*.csv``, the summaries a run writes
+  (``summary.csv``, ``report.csv``, ``orders.csv``...; :func:`tables_folder`);
+* ``_figures/*.png``: the figures (:func:`figures_folder`); ``_report.md`` shows them;
+* ``_sweep.json`` (:data:`MANIFEST`): the history of the commands that wrote to the folder
+  (each with its jobs); :func:`rsim.experiments.base.status` and the end of a run look at the
+  latest. ``_failed-<digest>.json`` records a job that raised (:func:`failure_path`);
+* ``.hydra/`` (Hydra's configs and job logs), ``.lock-<digest>``, ``.<name>.<host>...tmp``.
+
+Rules:
 
 * **A row means one draw, once.** Each file's metadata names the columns that identify a
   row (``row_key``: for cells every option that changes a draw, then ``beta`` and
@@ -12,12 +25,11 @@ of the other experiments) and ``<table>/part-<digest>.parquet`` for its sub-tabl
   (:func:`code_version`: a digest of rsim's source, the jax and jaxlib versions and the
   PRNG settings); :func:`load` and a resumed run refuse a folder whose files disagree,
   naming them. ``git_revision`` is provenance only.
-* **Every file is written atomically** (:func:`_atomic_write`): a temporary dot-name with the
-  host, the PID and a random part, fsync, rename; :func:`remove_leftovers` deletes the
-  temporaries of writers that died. Parquet pages carry CRC checksums, verified on reading.
-* ``sweep.json`` keeps the history of the commands that wrote to the folder (each with its
-  jobs); :func:`rsim.experiments.base.status` and the end of a run look at the latest.
-  ``failed-<digest>.json`` records a job that raised.
+* **Every file is written atomically** (:func:`atomic_write`, the one writer of every file
+  rsim makes, extracted dataset files included; downloads are ``pooch.retrieve``'s): a
+  temporary dot-name with the host, the PID and a random part, fsync, rename;
+  :func:`remove_leftovers` deletes the temporaries of writers that died. Parquet pages carry
+  CRC checksums, verified on reading.
 
 Dot-prefixed names are temporary or private and are never read.
 """
@@ -44,6 +56,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from rsim.schema import RATIOS
@@ -52,7 +67,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 _METADATA_KEY = b"rsim"
-MANIFEST = "sweep.json"
+MANIFEST = "_sweep.json"  # the folder's history
+FIGURES = "_figures"  # the PNG figures
+TABLES = "_tables"  # the sub-tables (a folder each) and the CSV summaries
+REPORT = "_report.md"  # the theory report (rsim.report)
 PACKAGE = Path(__file__).resolve().parent
 # A temporary file older than this is a dead writer's, whatever host wrote it.
 _STALE_TEMPORARY_SECONDS = 3600
@@ -74,10 +92,28 @@ def _temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{host}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
-def _atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     """Make ``path`` appear whole or not at all: ``write(temporary)`` writes a dot-named
     temporary beside it, which is fsynced and renamed over ``path`` (and the folder fsynced).
-    A failed write removes the temporary and raises :class:`StorageError`."""
+    A failed write removes the temporary and raises :class:`StorageError`.
+
+    Args:
+        path: the file (its folder is created).
+        write: writes the content into the path it is given.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        StorageError: the write failed (nothing is left behind).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = atomic_write(Path(tmp) / "a.bin", lambda tmp: tmp.write_bytes(b"ab"))
+        ...     print(path.read_bytes(), [p.name for p in Path(tmp).iterdir()])
+        b'ab' ['a.bin']
+    """
     path = Path(path)
     tmp = _temporary_name(path)
     try:
@@ -122,7 +158,7 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
         ...     print(path.name, path.read_text())
         a.txt hello
     """
-    return _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -142,7 +178,7 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
         ...     print(path.read_text().split())
         ['beta', '0.5']
     """
-    return _atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, **options: Any) -> Path:
@@ -158,7 +194,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, **options: Any) -> Path:
     """
     path = Path(path)
     fmt = path.suffix.lstrip(".") or "png"
-    return _atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, **options))
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, **options))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -172,8 +208,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_leftovers(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporaries of writers that died in ``folder`` and its sub-tables: this
-    host's whose process is gone, any host's older than an hour.
+    """Delete the temporaries of writers that died in ``folder``, its sub-tables and figures:
+    this host's whose process is gone, any host's older than an hour.
 
     Args:
         folder: a results folder (absent: nothing to do).
@@ -193,7 +229,7 @@ def remove_leftovers(folder: str | os.PathLike) -> list[Path]:
         return []
     host = socket.gethostname().split(".")[0] or "host"
     removed = []
-    for tmp in [*folder.glob(".*.tmp"), *folder.glob("*/.*.tmp")]:
+    for tmp in [*folder.glob(".*.tmp"), *folder.glob("*/.*.tmp"), *folder.glob("*/*/.*.tmp")]:
         parts = tmp.name.rsplit(".", 4)  # .<name>.<host>.<pid>.<random>.tmp
         try:
             dead = len(parts) == 5 and parts[1] == host and not _pid_alive(int(parts[2]))
@@ -358,7 +394,7 @@ def write(frame: pd.DataFrame, path: Path, metadata: dict) -> Path:
     schema_metadata = dict(table.schema.metadata or {})
     schema_metadata[_METADATA_KEY] = json.dumps(metadata, default=str).encode()
     table = table.replace_schema_metadata(schema_metadata)
-    return _atomic_write(path, lambda tmp: pq.write_table(table, tmp, write_page_checksum=True))
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, write_page_checksum=True))
 
 
 def read_metadata(path: Path) -> dict:
@@ -387,21 +423,16 @@ def read_table(path: Path) -> pd.DataFrame:
     Raises:
         ResultsError: a damaged or foreign file.
     """
+    _rsim_schema(path)
     try:
-        metadata = pq.read_schema(path).metadata or {}
-        if _METADATA_KEY not in metadata:
-            raise ResultsError(f"{path}: not an rsim result (no 'rsim' schema metadata)")
         return pq.read_table(path, page_checksum_verification=True).to_pandas()
-    except ResultsError:
-        raise
     except Exception as error:  # pyarrow raises several types for damaged files
-        raise ResultsError(
-            f"{path}: unreadable Parquet file ({type(error).__name__}: {error})"
-        ) from error
+        raise _unreadable(path, error) from error
 
 
 def result_files(path: Path) -> list[Path]:
-    """The Parquet files of a folder (not its sub-tables, no dot-names), or ``path`` itself.
+    """The Parquet files of a folder, those ``pandas.read_parquet`` reads there (no name
+    starting with ``.`` or ``_``, no sub-folder), or ``path`` itself.
 
     Args:
         path: a result file or a results folder.
@@ -420,31 +451,81 @@ def result_files(path: Path) -> list[Path]:
     path = Path(path)
     if path.is_file():
         return [path]
-    return sorted(p for p in path.glob("*.parquet") if not p.name.startswith("."))
+    return sorted(p for p in path.glob("*.parquet") if not p.name.startswith((".", "_")))
+
+
+def tables_folder(folder: str | os.PathLike) -> Path:
+    """Where a results folder keeps its sub-tables and CSV summaries (pandas skips it).
+
+    Args:
+        folder: a results folder.
+
+    Returns:
+        ``<folder>/_tables``.
+
+    Example:
+        >>> tables_folder("results/x").as_posix()
+        'results/x/_tables'
+    """
+    return Path(folder) / TABLES
+
+
+def table_folder(folder: str | os.PathLike, table: str = "") -> Path:
+    """The folder holding the Parquet files of ``table`` (``""``: the main table).
+
+    Args:
+        folder: a results folder.
+        table: ``""`` or a sub-table's name (``paths``, ``regimes``).
+
+    Returns:
+        ``folder`` itself, or ``<folder>/_tables/<table>``.
+
+    Example:
+        >>> table_folder("results/x").as_posix(), table_folder("results/x", "paths").as_posix()
+        ('results/x', 'results/x/_tables/paths')
+    """
+    return tables_folder(folder) / table if table else Path(folder)
+
+
+def figures_folder(folder: str | os.PathLike) -> Path:
+    """Where a results folder keeps its figures (pandas skips it).
+
+    Args:
+        folder: a results folder.
+
+    Returns:
+        ``<folder>/_figures``.
+
+    Example:
+        >>> figures_folder("results/x").as_posix()
+        'results/x/_figures'
+    """
+    return Path(folder) / FIGURES
 
 
 def folder_files(folder: Path) -> list[Path]:
-    """Every result file of a folder: its tables and its sub-tables' (not dot-names).
+    """Every result file of a folder: its main table's and its sub-tables'.
 
     Args:
         folder: a results folder (absent: none).
 
     Returns:
-        The files, the folder's first.
+        The files, the main table's first.
 
     Example:
         >>> import tempfile
         >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     (Path(tmp) / "paths").mkdir()
-        ...     for name in ("part-a.parquet", "paths/part-a.parquet"):
+        ...     table_folder(tmp, "paths").mkdir(parents=True)
+        ...     for name in ("part-a.parquet", "_tables/paths/part-a.parquet"):
         ...         _ = (Path(tmp) / name).write_text("")
         ...     print([p.relative_to(tmp).as_posix() for p in folder_files(Path(tmp))])
-        ['part-a.parquet', 'paths/part-a.parquet']
+        ['part-a.parquet', '_tables/paths/part-a.parquet']
     """
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    tables = tables_folder(folder)
+    subfolders = sorted(p for p in tables.iterdir() if p.is_dir()) if tables.is_dir() else []
     return [f for sub in [folder, *subfolders] for f in result_files(sub)]
 
 
@@ -546,24 +627,34 @@ def load(
     strict: bool = False,
     mixed_versions: bool = False,
     rows: Mapping[Path, Callable[[pd.DataFrame], pd.Series]] | None = None,
+    columns: Sequence[str] | None = None,
+    filters: pc.Expression | list | None = None,
 ) -> pd.DataFrame:
     """Read a results folder (or one file, or a list of them) into a DataFrame and add the
     plain ratios.
 
-    For every stored ``log_<name>`` column a ``<name>`` column holds ``exp(log_<name>)``
-    (``hidden_ratio`` = ||h_L|| / ||h_0||, ...); ratios past float64 range read as inf.
-    A damaged, corrupted (page checksum) or foreign ``.parquet`` file is skipped with a
-    warning naming it; a row stored twice (the same draw in two files) is kept once with a
-    warning. ``strict``: both raise :class:`ResultsError` instead. Files written by different
-    code versions are refused (:class:`ResultsError` naming them) unless ``mixed_versions``.
-    ``rows``: per file, the mask of the rows to keep (the others are not read into the
-    result). Dot-prefixed temporary files are never read.
+    The files are read through :mod:`pyarrow.dataset` (their columns unified: a column that a
+    file lacks reads as null), so ``columns`` and ``filters`` are applied while reading. For
+    every stored ``log_<name>`` column a ``<name>`` column holds ``exp(log_<name>)``
+    (``hidden_ratio`` = ||h_L|| / ||h_0||, ...; :func:`with_ratios`); ratios past float64 range
+    read as inf. Given several folders, a column ``folder`` names each row's (as given), and
+    each folder is checked on its own (code version, repeated rows). A damaged, corrupted (page
+    checksum) or foreign ``.parquet`` file is skipped with a warning naming it; a row stored
+    twice (the same draw in two files) is kept once with a warning. ``strict``: both raise
+    :class:`ResultsError` instead. Files of one folder written by different code versions are
+    refused (:class:`ResultsError` naming them) unless ``mixed_versions``. Names starting with
+    ``.`` or ``_`` (temporaries, sub-tables, figures) are never read, as in pandas and pyarrow.
 
     Args:
         path: a results folder, a result file, or a list of them.
         strict: raise on a damaged file or a row stored twice instead of warning.
         mixed_versions: read files of several code versions.
         rows: per file, a function of its table giving the mask of the rows to keep.
+        columns: the columns to return, in this order (stored ones or plain ratios; None:
+            all, with every plain ratio).
+        filters: rows to keep, as :func:`pyarrow.parquet.read_table` takes them: a
+            ``pyarrow.compute`` expression or a list of ``(column, op, value)`` tuples
+            (stored columns only).
 
     Returns:
         The rows of every file, each draw once, with the plain ratios.
@@ -571,6 +662,8 @@ def load(
     Raises:
         ResultsError: files of several code versions, or (``strict``) a damaged file or a
             repeated row.
+        ValueError: a column or a filter that names no stored column (one line).
+        FileNotFoundError: no rsim Parquet file.
 
     Example:
         >>> import tempfile
@@ -578,33 +671,123 @@ def load(
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     _ = write(frame, Path(tmp) / "part-a.parquet", {"row_key": ["sample"]})
         ...     table = load(tmp)
-        >>> table["hidden_diff"].tolist()
-        [1.0, 2.0]
+        ...     one = load(tmp, columns=["hidden_diff"], filters=[("sample", "=", 1)])
+        >>> table["hidden_diff"].tolist(), one.to_dict("list")
+        ([1.0, 2.0], {'hidden_diff': [2.0]})
     """
-    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
-    files = [f for p in paths for f in result_files(Path(p))]
-    tables, keys = [], set()
-    for file in files:
+    several = not isinstance(path, (str, os.PathLike))
+    paths = list(path) if several else [path]
+    folders: dict[Path, Path] = {}  # file -> its folder as given (a file: its parent)
+    for p in map(Path, paths):
+        folders.update(dict.fromkeys(result_files(p), p.parent if p.is_file() else p))
+    source = ", ".join(map(str, paths)) if several else str(path)
+    readable: dict[Path, pa.Schema] = {}
+    for file in folders:
         try:
-            table = read_table(file)
-        except ResultsError as error:
-            if strict:
-                raise
-            warnings.warn(f"rsim.load: skipping {error}", stacklevel=2)
-            continue
-        tables.append(table[rows[file](table)] if rows and file in rows else table)
-        keys.add(row_key(file))
-    source = str(path) if isinstance(path, (str, os.PathLike)) else ", ".join(map(str, paths))
-    if not tables:
+            readable[file] = _rsim_schema(file)
+        except ResultsError as problem:
+            _skip(problem, strict)
+    if not readable:
         raise FileNotFoundError(f"no rsim Parquet files in {source or path}")
     if not mixed_versions:
-        conflict = version_conflicts(files)
-        if conflict:
-            raise ResultsError(f"rsim.load: {conflict} (or load with mixed_versions=True)")
-    frame = pd.concat(tables, ignore_index=True)
+        for folder in dict.fromkeys(folders.values()):
+            conflict = version_conflicts([f for f in folders if folders[f] == folder])
+            if conflict:
+                raise ResultsError(f"rsim.load: {conflict} (or load with mixed_versions=True)")
+    schema = pa.unify_schemas(list(readable.values()), promote_options="permissive")
+    stored = _stored_columns(schema, columns, rows, readable, source)
+    try:  # binds the filter to the columns: nothing is read
+        expression = pq.filters_to_expression(filters) if isinstance(filters, list) else filters
+        ds.dataset(list(map(str, readable)), schema=schema).scanner(
+            columns=stored, filter=expression
+        )
+    except (pa.ArrowException, TypeError, ValueError) as error:
+        reason = str(error).splitlines()[0].split(" in ")[0]  # pyarrow appends the schema
+        raise ValueError(
+            f"rsim.load: bad filters for {source}: {reason}; filter on stored columns (a plain "
+            "ratio: on its log_ column)"
+        ) from None
+    label = len(set(folders.values())) > 1
+    frames = []
+    for file in readable:
+        try:
+            fragment = _PARQUET.make_fragment(os.path.abspath(file), pafs.LocalFileSystem())
+            table = fragment.to_table(schema=schema, columns=stored, filter=expression)
+        except Exception as error:  # pyarrow raises several types for damaged pages
+            _skip(_unreadable(file, error), strict)
+            continue
+        frame = table.to_pandas()
+        if rows and file in rows:
+            frame = frame[np.asarray(rows[file](frame), dtype=bool)].reset_index(drop=True)
+        if label:
+            frame["folder"] = str(folders[file])
+        frames.append(frame)
+    if not frames:
+        raise FileNotFoundError(f"no readable rsim Parquet files in {source}")
+    frame = pd.concat(frames, ignore_index=True)
+    keys = {row_key(file) for file in readable}
     if len(keys) == 1 and None not in keys:  # two files sharing draws: each draw once
-        frame = _deduplicate(frame, keys.pop(), strict, source)
-    return with_ratios(frame)
+        frame = _deduplicate(frame, (*(("folder",) if label else ()), *keys.pop()), strict, source)
+    frame = with_ratios(frame)
+    if columns is None:
+        return frame
+    return frame[list(columns) + (["folder"] if label and "folder" not in columns else [])]
+
+
+_PARQUET = ds.ParquetFileFormat(
+    default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True)
+)
+
+
+def _rsim_schema(path: Path) -> pa.Schema:
+    """The schema of an rsim result file; a damaged or foreign file: :class:`ResultsError`
+    naming it."""
+    try:
+        schema = pq.read_schema(path)
+    except Exception as error:  # pyarrow raises several types for damaged files
+        raise _unreadable(path, error) from error
+    if _METADATA_KEY not in (schema.metadata or {}):
+        raise ResultsError(f"{path}: not an rsim result (no 'rsim' schema metadata)")
+    return schema
+
+
+def _unreadable(path: Path, error: Exception) -> ResultsError:
+    """The one-line error of a file that pyarrow cannot read."""
+    return ResultsError(f"{path}: unreadable Parquet file ({type(error).__name__}: {error})")
+
+
+def _skip(problem: ResultsError, strict: bool) -> None:
+    """Raise ``problem`` (``strict``), or warn that :func:`load` skips its file."""
+    if strict:
+        raise problem
+    warnings.warn(f"rsim.load: skipping {problem}", stacklevel=3)
+
+
+def _stored_columns(
+    schema: pa.Schema,
+    columns: Sequence[str] | None,
+    rows: Mapping | None,
+    files: Mapping[Path, pa.Schema],
+    source: str,
+) -> list[str] | None:
+    """The stored columns to read for ``columns`` (None: all): those named, the logs of the
+    plain ratios named, and what identifies a row (to keep each draw once); with ``rows``
+    (masks that may read any column), all. A name neither stored nor a ratio of a stored log:
+    :class:`ValueError`, one line."""
+    if columns is None or rows:
+        return None
+    if isinstance(columns, str):
+        raise ValueError(f"rsim.load: columns={columns!r} must be a list of names")
+    stored = set(schema.names)
+    unknown = [c for c in columns if c not in stored and f"log_{c}" not in stored]
+    if unknown:
+        raise ValueError(
+            f"rsim.load: no column {', '.join(map(repr, unknown))} in {source}; its columns are "
+            f"{', '.join(schema.names)} and the ratios of its log_ columns"
+        )
+    keys = [k for f in files for k in (row_key(f) or ())]
+    wanted = [c if c in stored else f"log_{c}" for c in columns]
+    return list(dict.fromkeys([*wanted, *(k for k in keys if k in stored)]))
 
 
 def with_ratios(frame: pd.DataFrame) -> pd.DataFrame:
@@ -641,7 +824,7 @@ def _read_json(path: Path) -> Any:
 
 
 def read_manifest(folder: Path) -> dict:
-    """``sweep.json``: ``runs`` (the history: each command's time, command line, experiment
+    """``_sweep.json``: ``runs`` (the history: each command's time, command line, experiment
     and jobs, oldest first) with ``experiment`` and ``jobs`` of the latest. A damaged or
     foreign file raises :class:`ResultsError` (one line).
 
@@ -652,7 +835,7 @@ def read_manifest(folder: Path) -> dict:
         ``{"experiment", "jobs", "runs"}`` (see :func:`write_manifest` for an example).
 
     Raises:
-        ResultsError: a damaged or foreign ``sweep.json``.
+        ResultsError: a damaged or foreign ``_sweep.json``.
     """
     path = Path(folder) / MANIFEST
     manifest = _read_json(path)
@@ -681,7 +864,7 @@ def write_manifest(
     folder: Path, experiment: str, jobs: list[dict], command: Sequence[str] | None = None
 ) -> Path:
     """Add this command (its time, command line, experiment and expected jobs: ``digest``,
-    ``label``, ``values``) to the folder's history ``sweep.json``. A damaged history is
+    ``label``, ``values``) to the folder's history ``_sweep.json``. A damaged history is
     refused (:class:`ResultsError`), not overwritten.
 
     Args:
@@ -691,7 +874,7 @@ def write_manifest(
         command: the command line (default ``sys.argv``).
 
     Returns:
-        The path of ``sweep.json``.
+        The path of ``_sweep.json``.
 
     Example:
         >>> import tempfile
@@ -725,13 +908,13 @@ def failure_path(folder: Path, digest: str) -> Path:
         digest: the job's digest.
 
     Returns:
-        ``<folder>/failed-<digest>.json``.
+        ``<folder>/_failed-<digest>.json``.
 
     Example:
         >>> failure_path(Path("results/x"), "abc").as_posix()
-        'results/x/failed-abc.json'
+        'results/x/_failed-abc.json'
     """
-    return Path(folder) / f"failed-{digest}.json"
+    return Path(folder) / f"_failed-{digest}.json"
 
 
 def write_failure(folder: Path, digest: str, record: dict) -> Path:

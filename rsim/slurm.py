@@ -13,7 +13,7 @@ once for the array's tasks and looks for each task's result file:
 * result written: the task is done (its result is read with submitit, no ``sacct``);
 * still in the queue: pending or running; a progress line is printed when the counts change;
 * neither, for ``_GRACE_S`` seconds: the task failed. Its log says why (SLURM writes
-  "CANCELLED ... DUE TO TIME LIMIT" into it), its job gets ``failed-<digest>.json`` (read by
+  "CANCELLED ... DUE TO TIME LIMIT" into it), its job gets ``_failed-<digest>.json`` (read by
   ``rsim.status``), and the other tasks go on.
 
 When every task has ended it prints where the per-task logs are, and exits with status 1
@@ -23,12 +23,15 @@ only the jobs without a result: finished jobs are skipped by the runner.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 _POLL_S = 3.0  # seconds between two looks at the queue
 _GRACE_S = 10.0  # a task out of the queue without a result this long has failed
@@ -93,7 +96,7 @@ def _launch(
     Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     arguments = []
     for number, overrides in enumerate(job_overrides, start=initial_job_idx):
-        print(f"rsim: job #{number}: {' '.join(filter_overrides(overrides))}")
+        log.info("job #%d: %s", number, " ".join(filter_overrides(overrides)))
         arguments.append(
             (
                 list(overrides),
@@ -204,28 +207,29 @@ def wait(tasks: list[Any], jobs: list[dict[str, Any]]) -> list[Any]:
         )
         counts = (len(done), running, len(tasks) - len(done) - len(failed) - running, len(failed))
         if counts != last:
-            print(
-                f"rsim: slurm array {array_id}: {counts[0]} done, {counts[1]} running, "
-                f"{counts[2]} pending, {counts[3]} failed",
-                flush=True,
+            log.info(
+                "slurm array %s: %d done, %d running, %d pending, %d failed", array_id, *counts
             )
             last = counts
         if len(done) + len(failed) < len(tasks):
             time.sleep(_POLL_S)
     logs = Path(tasks[0].paths.stderr).parent.parent
-    print(f"rsim: per-task logs: {logs}/{array_id}_<task>/{array_id}_<task>_0_log.out, .err")
+    log.info("per-task logs: %s/%s_<task>/%s_<task>_0_log.out, .err", logs, array_id, array_id)
     if failed:
         for i, reason in sorted(failed.items()):
             spec = jobs[i]["spec"]
-            print(
-                f"rsim: error: job {spec.digest()} ({spec.label()}), SLURM task "
-                f"{tasks[i].job_id}: {reason}",
-                file=sys.stderr,
+            log.error(
+                "job %s (%s), SLURM task %s: %s",
+                spec.digest(),
+                spec.label(),
+                tasks[i].job_id,
+                reason,
             )
-        print(
-            f"rsim: error: {len(failed)} of {len(tasks)} jobs failed; run the same command "
-            "again to compute only the jobs without a result",
-            file=sys.stderr,
+        log.error(
+            "%d of %d jobs failed; run the same command again to compute only the jobs without "
+            "a result",
+            len(failed),
+            len(tasks),
         )
         sys.exit(1)
     return [done[i] for i in range(len(tasks))]
@@ -234,7 +238,7 @@ def wait(tasks: list[Any], jobs: list[dict[str, Any]]) -> list[Any]:
 def _record(
     results: Any, job: dict[str, Any], task: Any, reason: str, replace: bool = True
 ) -> None:
-    """``failed-<digest>.json`` for a job whose task SLURM ended (an existing record is kept
+    """``_failed-<digest>.json`` for a job whose task SLURM ended (an existing record is kept
     unless ``replace``)."""
     spec = job["spec"]
     path = results.failure_path(job["folder"], spec.digest())

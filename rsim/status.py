@@ -1,11 +1,11 @@
 """``python -m rsim.status results/<sweep>``: which jobs of a run or sweep are done, missing,
 failed, for every experiment.
 
-The expected jobs come from ``sweep.json``, written into the results folder when a run or
+The expected jobs come from ``_sweep.json``, written into the results folder when a run or
 sweep starts (the latest command's jobs). Exit code: 0 when every expected job is done and no
 file is damaged, 1 otherwise (each missing or failed job and each damaged result file is
 named), 2 on an error, said in one line on stderr: the folder has no manifest, its
-``sweep.json`` or a ``failed-*.json`` record is damaged, or it cannot be read.
+``_sweep.json`` or a ``_failed-*.json`` record is damaged, or it cannot be read.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Example:
         >>> import tempfile
-        >>> with tempfile.TemporaryDirectory() as tmp:  # no sweep.json: an error
+        >>> with tempfile.TemporaryDirectory() as tmp:  # no _sweep.json: an error
         ...     main([tmp])
         2
     """
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         lines, complete = _lines(folder)
     except (results.ResultsError, ConfigError, OSError) as error:
-        # ResultsError: a damaged sweep.json or failure record; ConfigError: a manifest whose
+        # ResultsError: a damaged _sweep.json or failure record; ConfigError: a manifest whose
         # jobs this code refuses; OSError: a folder that cannot be read.
         print(f"rsim.status: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2

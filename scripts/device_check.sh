@@ -99,7 +99,8 @@ else
 fi
 
 step banner 20 bash -c "nvidia-smi || true; $PY -c 'from rsim import device; \
-device.announce(); print(device.memory_limit())'"
+print(\"rsim:\", device.banner()); print(device.cuda_warning() or \"\"); \
+print(device.memory_limit())'"
 # The preflight on the card: the first cell may run or be refused, the second must be
 # refused, the third is refused by a forced limit; none may die of RESOURCE_EXHAUSTED.
 step preflight 70 bash -c "$PY ${RUN[*]} name=wide ${WIDE[*]} figures=false; \

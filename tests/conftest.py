@@ -1,4 +1,5 @@
 import dataclasses
+import logging
 import os
 import sys
 from pathlib import Path
@@ -6,6 +7,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def rsim_lines_on_the_terminal():
+    """rsim's log lines shown as the CLI shows them (rsim.cli.TerminalHandler: ``rsim: ...`` on
+    stdout, warnings on stderr), so that capsys reads what a run prints; the ``rsim`` logger's
+    state (which an in-process Hydra run reconfigures) is restored after each test."""
+    from rsim.cli import TerminalHandler
+
+    logger = logging.getLogger("rsim")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    logger.handlers[:] = [TerminalHandler()]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ def test_cli_writes_parquet_that_load_reads_and_a_rerun_skips(run_cli, tmp_path)
     assert meta["spec"]["depth"] == 20 and meta["prng"]["threefry_partitionable"] is False
     assert meta["x64"] is False and meta["git_revision"] and meta["versions"]["jax"]
     assert "E[hidden_diff^2]" in proc.stdout
-    assert (folder / "histograms.png").stat().st_size > 0
+    assert (folder / "_figures" / "histograms.png").stat().st_size > 0
 
     # The CLI and the Python API give the same numbers, bit for bit.
     api = rsim.simulate(width=8, depth=20, samples=16, n_in=4)

@@ -112,9 +112,9 @@ def test_first_use_downloads_verifies_and_loads(tmp_path, mirror, monkeypatch, c
         loaded.x_train, arrays["train_images"].reshape(6, 15) / 255.0, rtol=1e-6
     )
     np.testing.assert_array_equal(loaded.y_test, arrays["test_labels"])
-    err = capsys.readouterr().err
+    out = capsys.readouterr().out  # rsim's log lines, as the CLI shows them (conftest)
     assert (
-        f"rsim: fetched {', '.join(MNIST_FILES)} (checksums verified) into {cache / 'mnist'}" in err
+        f"rsim: fetched {', '.join(MNIST_FILES)} (checksums verified) into {cache / 'mnist'}" in out
     )
 
 

@@ -64,7 +64,7 @@ def test_the_whole_dry_run_ends_with_every_step_done(tmp_path):
     with tarfile.open(tmp_path / "results.tar.gz") as packed:
         names = packed.getnames()
     for sweep in ("corollary1", "heatmap", "training"):
-        assert f"results/{sweep}/sweep.json" in names, names
+        assert f"results/{sweep}/_sweep.json" in names, names
 
 
 @pytest.mark.slow

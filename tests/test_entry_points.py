@@ -15,6 +15,7 @@ from conftest import ROOT
 import rsim
 from rsim import cli, results
 from rsim.experiments import EXPERIMENTS, base, cells
+from rsim.schema import RATIOS
 
 SWEEPS = sorted(p.stem for p in Path(cli.CONF_DIR, "sweep").glob("*.yaml"))
 CELL = ("samples=6", "width=4", "n_in=3")
@@ -24,26 +25,29 @@ TRAIN = ("width=4", "epochs=1", "batch_size=32", "train_limit=64", "lrs=[0.01,0.
 # Tiny overrides per sweep, and the files each must write besides its tables.
 TINY = {
     # Two of the five branches (conf/branch/): architectures.png needs several.
-    "branches": ((*CELL, DEPTHS, "+branch=mlp2,conv"), "architectures.png"),
-    "corollary1": ((*CELL, DEPTHS), "grad_diff_vs_depth.png"),
+    "branches": ((*CELL, DEPTHS, "+branch=mlp2,conv"), "_figures/architectures.png"),
+    "corollary1": ((*CELL, DEPTHS), "_figures/grad_diff_vs_depth.png"),
     "critical_fbm": (
         (*CELL, DEPTHS, BETAS, "hurst=0.3,0.7"),
-        ("hidden_diff_vs_depth_0.png", "critical_curves.png"),
+        ("_figures/hidden_diff_vs_depth_0.png", "_figures/critical_curves.png"),
     ),
-    "critical_iid": ((*CELL, DEPTHS, BETAS, "init=gaussian"), "hidden_diff_vs_depth.png"),
-    "critical_smooth": ((*CELL, DEPTHS, BETAS), "hidden_diff_vs_depth.png"),
-    "fbm_paths": ((*CELL, "depth=16", "hurst=0.3,0.8", "weight_paths=2"), "fbm_paths.png"),
+    "critical_iid": ((*CELL, DEPTHS, BETAS, "init=gaussian"), "_figures/hidden_diff_vs_depth.png"),
+    "critical_smooth": ((*CELL, DEPTHS, BETAS), "_figures/hidden_diff_vs_depth.png"),
+    "fbm_paths": ((*CELL, "depth=16", "hurst=0.3,0.8", "weight_paths=2"), "_figures/fbm_paths.png"),
     "heatmap": (
         (*CELL, "depth=16", BETAS, "model=res1,res3", "hurst=0.1,0.3,0.5,0.6,0.7,0.9"),
-        ("heatmap.png", "critical_curves.png"),
+        ("_figures/heatmap.png", "_figures/critical_curves.png"),
     ),
-    "heatmap_conv": ((*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.6,0.7,0.9"), "heatmap.png"),
+    "heatmap_conv": (
+        (*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.6,0.7,0.9"),
+        "_figures/heatmap.png",
+    ),
     "heatmap_official": (
         (*CELL, "depth=16", BETAS, "hurst=0.1,0.3,0.5,0.7,0.9,0.97"),
-        ("heatmap.png", "critical_curves.png"),
+        ("_figures/heatmap.png", "_figures/critical_curves.png"),
     ),
-    "histogram": ((*CELL, "depth=8"), "histograms.png"),
-    "lr_alpha": ((*TRAIN, "depth=4,8", "betas=[0.5,1.0]", "replicates=1"), "lr_alpha.png"),
+    "histogram": ((*CELL, "depth=8"), "_figures/histograms.png"),
+    "lr_alpha": ((*TRAIN, "depth=4,8", "betas=[0.5,1.0]", "replicates=1"), "_figures/lr_alpha.png"),
     "ode": (
         (
             "samples=2",
@@ -54,27 +58,30 @@ TINY = {
             "model=res1",
             "activation=identity",
         ),
-        "error_vs_depth.png",
+        "_figures/error_vs_depth.png",
     ),
     "sde": (
         ("samples=4", "width=3", "n_in=4", "depths=[4,8,16]", "reference_depth=64"),
-        "weak_check.png",
+        "_figures/weak_check.png",
     ),
-    "smooth": ((*CELL, DEPTHS), "hidden_diff_vs_depth.png"),
+    "smooth": ((*CELL, DEPTHS), "_figures/hidden_diff_vs_depth.png"),
     # The accuracy figure overlays res-1's own critical curve, simulated at L = 4.
     "training": (
         (*TRAIN, "depth=4", "hurst=0.3,0.7", "betas=[0.5]"),
-        ("training_accuracy.png", "critical_curve.csv"),
+        ("_figures/training_accuracy.png", "_tables/critical_curve.csv"),
     ),
-    "training_conv": ((*TRAIN, "depth=4", "betas=[0.5]"), "training_accuracy.png"),
+    "training_conv": ((*TRAIN, "depth=4", "betas=[0.5]"), "_figures/training_accuracy.png"),
     # Its bounds bite only at L ~ 10^4 (the full sweep, README "Theory report"); tiny here.
     "theory_sharp": (
         ("samples=6", "n_in=3", "width=4,64", DEPTHS),
-        ("histograms_1.png", "report.md"),
+        ("_figures/histograms_1.png", "_report.md"),
     ),
-    "weights_after_training": ((*TRAIN, "depth=16"), "weights_after_training.png"),
+    "weights_after_training": ((*TRAIN, "depth=16"), "_figures/weights_after_training.png"),
     # The reduced sampler at a width no dense sampler reaches.
-    "wide": (("samples=6", "n_in=3", "width=100,100000", DEPTHS), ("jvp_diff_vs_depth_1.png",)),
+    "wide": (
+        ("samples=6", "n_in=3", "width=100,100000", DEPTHS),
+        ("_figures/jvp_diff_vs_depth_1.png",),
+    ),
 }
 
 
@@ -103,9 +110,13 @@ def test_sweep_runs(sweep, tmp_path):
     assert report.complete and report.expected, report.line(folder)
     if base.run_specs(folder)[0].experiment == "cells":  # the declared figures, no guess
         declared = cells.declared_plots(folder)
-        assert (folder / "heatmap.png").exists() == ("heatmap" in declared), declared
-        assert (folder / "architectures.png").exists() == ("architectures" in declared)
-    assert len(rsim.load(folder)) > 0
+        figures = results.figures_folder(folder)
+        assert (figures / "heatmap.png").exists() == ("heatmap" in declared), declared
+        assert (figures / "architectures.png").exists() == ("architectures" in declared)
+    # pandas reads the folder as it is: the rows of rsim.load, less its plain ratios
+    loaded, read = rsim.load(folder, strict=True), pd.read_parquet(folder)
+    assert len(loaded) > 0 and list(read.columns) == [c for c in loaded if c not in RATIOS]
+    pd.testing.assert_frame_equal(read, loaded[read.columns])
     if sweep in ("ode", "sde"):
         # One order line per series (sde: relu and identity), the reference-free one; the
         # reference-based errors only as local slopes.
@@ -115,7 +126,7 @@ def test_sweep_runs(sweep, tmp_path):
         assert proc.stdout.count("diagnostic, reference-based") == series
     if sweep == "theory_sharp":
         assert "agree (" in proc.stdout and "## Informative checks" in (
-            folder / "report.md"
+            folder / results.REPORT
         ).read_text(encoding="utf-8")
     rerun = run(
         "-m",
@@ -142,7 +153,7 @@ def test_readme_report_status_and_bench_commands_run(tmp_path):
     )
     folder = tmp_path / "single"
     proc = run("-m", "rsim.report", str(folder))
-    assert "rsim: report" in proc.stdout and (folder / "report.md").stat().st_size > 0
+    assert "rsim: report" in proc.stdout and (folder / results.REPORT).stat().st_size > 0
     proc = run("-m", "rsim.status", str(folder))
     assert "1 jobs expected, 1 done, 0 missing" in proc.stdout
     proc = run(

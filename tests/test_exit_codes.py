@@ -107,8 +107,8 @@ def test_a_full_disk_stops_the_sweep_at_the_first_failed_write(tmp_path):
     assert "#0 :" in proc.stdout and "#1 :" not in proc.stdout  # one job attempted
     assert len(results.read_manifest(folder)["jobs"]) == 3
     assert not results.folder_files(folder) and not list(folder.glob(".*.tmp"))
-    (record,) = folder.glob("failed-*.json")
-    assert "StorageError" in results.read_failure(folder, record.stem[len("failed-") :])["error"]
+    (record,) = folder.glob("_failed-*.json")
+    assert "StorageError" in results.read_failure(folder, record.stem[len("_failed-") :])["error"]
     assert status.main([str(folder)]) == 1  # one failed, two missing
 
 
@@ -171,18 +171,18 @@ def test_report_on_a_half_finished_sweep_says_so_and_exits_1(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("rsim: report") and out.strip().endswith("— 1 of 2 jobs missing"), out
     assert "VIOLATES" not in out
-    assert "— 1 of 2 jobs missing.**" in (tmp_path / "report.md").read_text()
+    assert "— 1 of 2 jobs missing.**" in (tmp_path / results.REPORT).read_text()
 
     base.run_job(specs[1], tmp_path)
     capsys.readouterr()
     assert rsim.report.main([str(tmp_path), "--no-figures"]) == 0
     assert capsys.readouterr().out.strip().endswith("— all 2 jobs done")
-    assert "— all 2 jobs done.**" in (tmp_path / "report.md").read_text()
+    assert "— all 2 jobs done.**" in (tmp_path / results.REPORT).read_text()
 
     # A report that cannot be written (here report.csv is a folder; a read-only or full
     # folder alike): exit 2, not the 1 of a violation.
-    (tmp_path / "report.csv").unlink()
-    (tmp_path / "report.csv").mkdir()
+    (results.tables_folder(tmp_path) / "report.csv").unlink()
+    (results.tables_folder(tmp_path) / "report.csv").mkdir()
     assert rsim.report.main([str(tmp_path), "--no-figures"]) == 2
     line = error_line(capsys.readouterr().err, "rsim.report: error: ")
     assert "cannot write" in line and "report.csv" in line

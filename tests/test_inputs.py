@@ -71,7 +71,7 @@ def _tree(root):
 def test_the_command_line_refuses_them_before_writing_anything(tmp_path, overrides, start):
     """From the report: name=.. overwrote proj/report.md; output=null wrote ./None/single."""
     (tmp_path / "proj" / "results").mkdir(parents=True)
-    (tmp_path / "proj" / "report.md").write_text("keep me")
+    (tmp_path / "proj" / "_report.md").write_text("keep me")
     before = _tree(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "rsim", *R, *overrides],

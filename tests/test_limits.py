@@ -427,12 +427,11 @@ def test_sde_experiment_writes_parquet_prints_orders_and_skips_on_rerun(tmp_path
     assert "strong order" in out and "weak check (limit log" in out
     assert "rsim: sde res1 identity d=3: strong order" in out and "reference-free" in out
     assert "diagnostic, reference-based (H = Euler-Maruyama at N = 64 steps" in out
-    orders = pd.read_csv(folder / "orders.csv")
+    orders = pd.read_csv(folder / "_tables" / "orders.csv")
     assert (orders["metric"] == convergence.ORDER_METRIC).all() and len(orders) == 1
-    assert (folder / "orders.csv").stat().st_size > 0
-    assert (folder / "weak_check.csv").stat().st_size > 0
+    assert (folder / "_tables" / "weak_check.csv").stat().st_size > 0
     for figure in ("error_vs_depth.png", "weak_check.png"):
-        assert (folder / figure).stat().st_size > 0
+        assert (folder / "_figures" / figure).stat().st_size > 0
 
 
 def test_ode_experiment_writes_errors_and_regimes_and_reports_progress(tmp_path, capsys):
@@ -446,7 +445,7 @@ def test_ode_experiment_writes_errors_and_regimes_and_reports_progress(tmp_path,
     np.testing.assert_allclose(tables[""]["alpha"], tables[""]["depth"] ** -1.0)
     folder = tmp_path / "ode"
     base.run_job(spec, folder)
-    regimes = rsim.load(folder / "regimes")
+    regimes = rsim.load(folder / "_tables" / "regimes")
     assert (regimes["lengthscale"] == 0.1).all() and (regimes["init"] == "smooth").all()
     np.testing.assert_allclose(regimes["alpha"], regimes["depth"] ** -regimes["beta"])
     lx.ODE.finish(folder, figures=True)
@@ -454,8 +453,8 @@ def test_ode_experiment_writes_errors_and_regimes_and_reports_progress(tmp_path,
     assert "rsim: ode res1 identity d=3: strong order" in out and "(theory 1)" in out
     assert "reference solver" in out and "beta=0.5: r_h" in out
     for figure in ("error_vs_depth.png", "regimes.png"):
-        assert (folder / figure).stat().st_size > 0
-    assert not (folder / "weak_check.csv").exists()
+        assert (folder / "_figures" / figure).stat().st_size > 0
+    assert not (folder / "_tables" / "weak_check.csv").exists()
 
 
 def test_defaults_are_the_sweeps_values_and_lengthscale_is_never_none():
@@ -587,7 +586,7 @@ def test_sweep_runs_end_to_end_from_the_command_line(run_cli, tmp_path, sweep):
     small += ["depths=[16,32,64]"] if sweep == "ode" else ["depths=[4,8,16]", "reference_depth=64"]
     proc = run_cli(f"+sweep={sweep}", *small, f"output={tmp_path}")
     assert "strong order" in proc.stdout
-    assert (tmp_path / sweep / "error_vs_depth.png").stat().st_size > 0
+    assert (tmp_path / sweep / "_figures" / "error_vs_depth.png").stat().st_size > 0
     assert rsim.load(tmp_path / sweep)["depth"].nunique() == 3
 
 

@@ -169,19 +169,20 @@ def test_report_folder_end_to_end_tolerates_other_laws_and_columns(planted, tmp_
     results.write(honest, tmp_path / "part-a.parquet", {})  # rsim files: load skips others
     results.write(fbm, tmp_path / "part-b.parquet", {})
     assert rsim.report.main([str(tmp_path)]) == 0
-    text = (tmp_path / "report.md").read_text()
+    text = (tmp_path / results.REPORT).read_text()
     assert "**Verdict: AGREES" in text and "fbm" in text
     assert "H1: init='fbm' is not an i.i.d. law" in text
-    for name in ("report.csv", "bounds_histograms_1.png"):
+    assert "![bounds_histograms_1](_figures/bounds_histograms_1.png)" in text
+    for name in ("_tables/report.csv", "_figures/bounds_histograms_1.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     # The fbm series (sorted first) has no applicable bound: no figure is drawn for it.
-    assert not (tmp_path / "bounds_histograms_0.png").exists()
-    checks = pd.read_csv(tmp_path / "report.csv")
+    assert not (tmp_path / "_figures" / "bounds_histograms_0.png").exists()
+    checks = pd.read_csv(tmp_path / "_tables" / "report.csv")
     assert (checks[checks["init"] == "fbm"]["verdict"] == NOT_APPLICABLE).all()
 
     results.write(planted["doubled"], tmp_path / "part-a.parquet", {})
     assert rsim.report.main([str(tmp_path), "--no-figures"]) == 1
-    assert "## Violations" in (tmp_path / "report.md").read_text()
+    assert "## Violations" in (tmp_path / results.REPORT).read_text()
 
 
 def test_report_without_gradient_columns(planted):
@@ -308,7 +309,7 @@ def test_report_names_the_hypotheses_each_branch_fails(branches, tmp_path):
 
     results.write(branches, tmp_path / "part-a.parquet", {})
     assert rsim.report.main([str(tmp_path), "--no-figures"]) == 0
-    text = (tmp_path / "report.md").read_text()
+    text = (tmp_path / results.REPORT).read_text()
     assert "## Which statements apply" in text
     assert "| mlp m=2 d=64, gaussian, relu, gain=1 | yes | no (H2) |" in text
     assert "| conv m=1 C=4 N=4 k=3 d=64, gaussian, relu, gain=1 | yes | yes |" in text

@@ -31,7 +31,7 @@ def test_more_samples_compute_only_the_new_ones_bit_for_bit_and_count_each_once(
     folder = tmp_path / "single"
     frame = rsim.load(folder, strict=True)
     assert len(frame) == 16 * 3 and not frame.duplicated(["beta", "sample"]).any()
-    assert (pd.read_csv(folder / "summary.csv")["n"] == 16).all()
+    assert (pd.read_csv(folder / "_tables" / "summary.csv")["n"] == 16).all()
     assert len(results.read_manifest(folder)["runs"]) == 2  # the history of both commands
     run_cli(*R, "samples=16", f"output={tmp_path / 'fresh'}")
     fresh = rsim.load(tmp_path / "fresh" / "single", strict=True)
@@ -81,7 +81,7 @@ def test_weight_paths_are_added_to_the_stored_draws(tmp_path):
     base.run_job(CellSpec(weight_paths=3, **{**smooth, "samples": 8}), tmp_path)
     frame = rsim.load(tmp_path, strict=True)
     assert len(frame) == 8 * 3 and not frame.duplicated(["beta", "sample"]).any()
-    paths = rsim.load(tmp_path / "paths", strict=True)
+    paths = rsim.load(tmp_path / "_tables" / "paths", strict=True)
     assert sorted(paths["sample"].unique()) == [0, 1, 2] and len(paths) == 3 * CELL["depth"]
     assert len(list(tmp_path.glob("part-*.parquet"))) == 1  # one cell, one file
 

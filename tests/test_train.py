@@ -435,8 +435,8 @@ def test_another_study_reanalyses_the_stored_runs_without_training(tmp_path, mon
     out = capsys.readouterr().out
     assert "rsim: skip" in out and "rsim: weights: 4 runs" in out, out
     assert out.count("Hurst of V before") == 2  # one line per (law, beta)
-    assert (tmp_path / "weights_after_training.png").stat().st_size > 0
-    assert not (tmp_path / "training_accuracy.png").exists()
+    assert (tmp_path / "_figures" / "weights_after_training.png").stat().st_size > 0
+    assert not (tmp_path / "_figures" / "training_accuracy.png").exists()
 
 
 def test_regression_training_values_are_bit_identical(tmp_path):
@@ -529,7 +529,7 @@ def test_cli_training_sweep_end_to_end(run_cli, tmp_path):
     frame = rsim.load(folder)
     assert len(frame) == 2 * 2 and sorted(frame["hurst"].unique()) == [0.3, 0.7]
     assert "best test accuracy over lr" in proc.stdout
-    assert (folder / "training_accuracy.png").stat().st_size > 0
+    assert (folder / "_figures" / "training_accuracy.png").stat().st_size > 0
     rerun = run_cli(*small)
     assert rerun.stdout.count("skip") == 2
     bad = run_cli("experiment=training", "optimizer=rmsprop", f"output={tmp_path}", check=False)

@@ -9,7 +9,7 @@ experiments (rsim/THEORY.md section 5). Plain numpy and pandas: never imports ja
   The error is reference-free by default (:data:`ORDER_METRIC`: depth L against depth 2L on
   the same realisation), so no reference solution's own error biases the slope.
 * :func:`order_lines`, :func:`regime_lines` and :func:`weak_lines` are the lines that
-  ``finish`` prints; :func:`weak_check` compares the sde Monte Carlo means with the exact
+  ``finish`` logs; :func:`weak_check` compares the sde Monte Carlo means with the exact
   moments of the linear SDE (:func:`linear_sde_second_moment`, ...).
 """
 
@@ -387,7 +387,7 @@ def convergence_orders(
     return pd.DataFrame(rows)
 
 
-# --- the lines that finish prints ---------------------------------------------------------------
+# --- the lines that finish logs -----------------------------------------------------------------
 
 
 def _reference(first: Mapping[str, Any]) -> str:
@@ -408,7 +408,7 @@ def order_lines(frame: pd.DataFrame) -> list[str]:
             ``width``, ``error`` and the reference's ``tolerance`` or ``reference_depth``).
 
     Returns:
-        The lines the ode and sde experiments print, three per series.
+        The lines the ode and sde experiments log, three per series.
     """
     lines = []
     columns = series_columns(frame)
@@ -416,17 +416,17 @@ def order_lines(frame: pd.DataFrame) -> list[str]:
         first = group.iloc[0]
         fit = convergence_order(group)
         lines.append(
-            f"rsim: {first['experiment']} {limit_series_label(first)} d={first['width']}: strong "
+            f"{first['experiment']} {limit_series_label(first)} d={first['width']}: strong "
             f"order {fit.order:.3f} [{fit.low:.3f}, {fit.high:.3f}] (theory "
             f"{THEORY_ORDER[first['experiment']]:g}), reference-free from "
             f"{METRICS[fit.metric]} at L = {min(fit.fit_depths)}..{max(fit.fit_depths)} of "
             f"{min(fit.depths)}..{max(fit.depths)}{_model(fit)}, {fit.level:.0%} bootstrap "
             f"over {fit.n_samples} samples"
         )
-        lines.append(f"rsim:   local orders of {METRICS[fit.metric]}: {_local(fit.local_orders())}")
+        lines.append(f"  local orders of {METRICS[fit.metric]}: {_local(fit.local_orders())}")
         reference = mean_errors(group, "error")
         line = (
-            f"rsim:   diagnostic, reference-based ({_reference(first)}): local slopes of "
+            f"  diagnostic, reference-based ({_reference(first)}): local slopes of "
             f"{METRICS['error']}: {_local(local_orders(reference.index, reference))}"
         )
         if "reference_gap" in group:
@@ -519,7 +519,7 @@ def weak_lines(table: pd.DataFrame) -> list[str]:
         table: the table of :func:`weak_check`.
 
     Returns:
-        The lines the sde experiment prints.
+        The lines the sde experiment logs.
     """
     lines = []
     for _, row in table.iterrows():
@@ -527,7 +527,7 @@ def weak_lines(table: pd.DataFrame) -> list[str]:
             "E log(||H_1||^2/||H_0||^2)" if row["what"] == "limit log" else "E||h_L||^2/||h_0||^2"
         )
         lines.append(
-            f"rsim: weak check ({row['what']}, L = {row['depth']}): {quantity} = "
+            f"weak check ({row['what']}, L = {row['depth']}): {quantity} = "
             f"{row['mean']:.4f} ± {row['se']:.4f} (SE) vs exact {row['exact']:.4f}, "
             f"z = {row['z']:+.2f}"
         )
@@ -549,7 +549,7 @@ def regime_lines(regimes: pd.DataFrame) -> list[str]:
     for (model, activation), group in regimes.groupby(["model", "activation"]):
         positive = (group["positive_eigenvalue"] > 0).groupby(group["sample"]).first().mean()
         lines.append(
-            f"rsim: {model} {activation}: median r_h = ||h_L - h_0||/||h_0|| and "
+            f"{model} {activation}: median r_h = ||h_L - h_0||/||h_0|| and "
             f"max_k r_h, L = {low} -> {high} ({positive:.0%} of samples have V(t) "
             "with a positive eigenvalue)"
         )

@@ -63,6 +63,7 @@ section 8 states the same rules).
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -940,7 +941,8 @@ def render_markdown(
     Args:
         checks: the table of :func:`check_table`.
         folder: the results folder, as the title names it.
-        figures: the figures to show (embedded by file name, beside report.md).
+        figures: the figures to show (embedded by their path relative to ``folder``, where
+            the report goes).
         verdict: the verdict line (None: :func:`sweep_verdict`).
 
     Returns:
@@ -991,7 +993,7 @@ def render_markdown(
         )
     if figures:
         parts.append("## Figures\n")
-        parts += [f"![{p.stem}]({p.name})\n" for p in figures]
+        parts += [f"![{p.stem}]({Path(os.path.relpath(p, folder)).as_posix()})\n" for p in figures]
     parts.append("## Cells\n")
     parts += _cell_tables(checks)
     parts.append("## Not applicable\n")

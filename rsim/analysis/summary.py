@@ -8,9 +8,11 @@ import pandas as pd
 from rsim.analysis import theory
 from rsim.analysis.stats import mean_and_se
 from rsim.results import with_ratios
-from rsim.schema import CELL_COLUMNS, RATIOS
+from rsim.schema import CELL_COLUMNS, GRADIENT_DIFFS, RATIOS
 
 GROUP = list(CELL_COLUMNS) + ["beta"]
+# The widest line of the summary a run prints (the full table goes to _tables/summary.csv).
+TERMINAL_COLUMNS = 100
 
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
@@ -54,11 +56,16 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def format_summary(table: pd.DataFrame) -> str:
-    """A terminal table: 'median [q10, q90]' per ratio, then E[r_h^2] +- se vs exact.
+def format_summary(table: pd.DataFrame, columns: int = TERMINAL_COLUMNS) -> str:
+    """The terminal's few columns of :func:`summarize` (the full table is ``_tables/summary.csv``):
+    the cell, beta, n, 'median [q10, q90]' of r_h (``hidden_diff``), the median of the
+    gradient ratio, and the exact-moment check: E[r_h^2] +- se, exact, z. Columns are
+    dropped, least telling first (the r_h interval, E[r_h^2] and exact, the optional cell
+    columns), until every line fits ``columns``.
 
     Args:
         table: the table of :func:`summarize`.
+        columns: the widest line allowed.
 
     Returns:
         The table as text, one line per (cell, beta) under a header.
@@ -66,26 +73,41 @@ def format_summary(table: pd.DataFrame) -> str:
     Example:
         >>> import rsim
         >>> df = rsim.simulate(width=8, depth=20, betas=[0.5], samples=4, progress=False)
-        >>> format_summary(summarize(df)).splitlines()[0].split()[:6]
-        ['model', 'init', 'width', 'depth', 'beta', 'n']
+        >>> text = format_summary(summarize(df))
+        >>> text.splitlines()[0].split()[:6], max(map(len, text.splitlines())) <= 100
+        (['model', 'init', 'width', 'depth', 'beta', 'n'], True)
     """
     optional = ("branch_depth", "image_size", "kernel_size", "lengthscale", "hurst")
-    columns = ["model", "init"] + [c for c in optional if c in table and table[c].notna().any()]
-    shown = pd.DataFrame({c: table[c] for c in columns + ["width", "depth", "beta", "n"]})
-    for name in RATIOS:
-        if f"{name}_median" in table:
-            shown[name] = [
-                f"{m:.3g} [{lo:.3g}, {hi:.3g}]"
-                for m, lo, hi in zip(
-                    table[f"{name}_median"], table[f"{name}_q10"], table[f"{name}_q90"]
-                )
-            ]
+    present = [c for c in optional if c in table and table[c].notna().any()]
+    shown = pd.DataFrame({c: table[c] for c in ["model", "init", *present]})
+    shown = shown.assign(width=table["width"], depth=table["depth"], beta=table["beta"])
+    shown["n"] = table["n"]
+    if "hidden_diff_median" in table:
+        shown["hidden_diff [q10, q90]"] = [
+            f"{m:.3g} [{lo:.3g}, {hi:.3g}]"
+            for m, lo, hi in zip(
+                table["hidden_diff_median"], table["hidden_diff_q10"], table["hidden_diff_q90"]
+            )
+        ]
+    gradient = next((g for g in GRADIENT_DIFFS if f"{g}_median" in table), None)
+    if gradient:
+        shown[gradient] = [f"{m:.3g}" for m in table[f"{gradient}_median"]]
     shown["E[hidden_diff^2]"] = [
         f"{m:.4g} ± {s:.2g}" for m, s in zip(table["mean_hidden_diff_sq"], table["se"])
     ]
     shown["exact"] = [f"{e:.4g}" for e in table["exact"]]
     shown["z"] = [f"{z:+.2f}" for z in table["z"]]
-    return shown.to_string(index=False)
+    # least telling first: the interval (its median stays), the moment's terms (z stays)
+    drops = ["hidden_diff [q10, q90]", "E[hidden_diff^2]", "exact", *present[::-1], "init"]
+    text = shown.to_string(index=False)
+    while max(map(len, text.splitlines())) > columns and drops:
+        name = drops.pop(0)
+        if name == "hidden_diff [q10, q90]" and name in shown:
+            shown.insert(shown.columns.get_loc(name), "hidden_diff", table["hidden_diff_median"])
+            shown["hidden_diff"] = [f"{m:.3g}" for m in shown["hidden_diff"]]
+        shown = shown.drop(columns=name, errors="ignore")
+        text = shown.to_string(index=False)
+    return text
 
 
 def _extrapolated(frame: pd.DataFrame, metric: str) -> pd.DataFrame | None:

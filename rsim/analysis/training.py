@@ -168,11 +168,11 @@ def summary_head(study: str, frame: pd.DataFrame) -> str:
         frame: the runs, one row per run.
 
     Returns:
-        One line starting ``rsim: <study>:``.
+        One line starting ``<study>:``.
     """
     chance = 1 / frame["n_classes"].iat[0]
     return (
-        f"rsim: {study}: {len(frame)} runs, {int(frame['diverged'].sum())} diverged; "
+        f"{study}: {len(frame)} runs, {int(frame['diverged'].sum())} diverged; "
         f"{frame['dataset'].iat[0]}, {architecture_label(frame.iloc[0])}, "
         f"{frame['optimizer'].iat[0]}, {frame['epochs'].iat[0]} epochs; chance = {chance:.3f}"
     )

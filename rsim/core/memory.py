@@ -44,8 +44,8 @@ computed, a cell whose rows (samples x betas, and the weight paths' samples x de
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -53,6 +53,8 @@ from rsim import device
 from rsim.checks import ConfigError
 from rsim.core import branches, laws
 from rsim.labels import architecture_label
+
+log = logging.getLogger(__name__)
 
 HIDDEN_STATE_COPIES = 16  # h, q, p, their origins, logs and the scan's carries
 REDUCED_STATE_NUMBERS = 64  # per beta: the reduced sampler's chain and its draws' temporaries
@@ -247,7 +249,7 @@ def fit_chunk(
 ) -> int:
     """The samples per call to run with: ``chunk`` (whole blocks on every device), or fewer
     whole blocks per device if its outputs would not fit (the results are the same; ``note``
-    says so on stderr); raises :class:`ConfigError` when one block alone does not fit.
+    logs a warning saying so); raises :class:`ConfigError` when one block alone does not fit.
     ``limit``: the memory of one device (default :func:`rsim.device.memory_limit`)."""
     limit = limit or device.memory_limit()
     needed = check_block(kernel, n_betas, limit)
@@ -257,10 +259,11 @@ def fit_chunk(
     room = (limit.bytes - needed.block_bytes) // (needed.output_per_sample * kernel.block)
     fitted = kernel.block * n_devices * max(1, min(blocks, int(room)))
     if note:
-        print(
-            f"rsim: chunk={chunk} lowered to {fitted} samples per call to fit "
-            f"{device.size_text(limit.bytes)} ({limit.source}); the results are the same",
-            file=sys.stderr,
-            flush=True,
+        log.warning(
+            "chunk=%d lowered to %d samples per call to fit %s (%s); the results are the same",
+            chunk,
+            fitted,
+            device.size_text(limit.bytes),
+            limit.source,
         )
     return fitted

@@ -10,7 +10,8 @@ An experiment is three things (:class:`Experiment`):
   ``row_key``, ``parts``, ``merge``, ``selects``, ``covered``) says where its rows live and
   what a rerun still has to compute (by default: one file per job, computed once).
 * ``compute(spec, progress)``: the pure computation, returning the job's tables by name
-  (``""`` is the main table; any other name is a sub-folder, e.g. ``regimes``).
+  (``""`` is the main table; any other name is a sub-table, stored in
+  ``_tables/<name>/``, e.g. ``regimes``).
 * ``finish(folder, figures)``: the end of a run or sweep: summaries from the tables (analysis)
   and figures (views).
 
@@ -27,6 +28,7 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import logging
 import platform
 import shlex
 import sys
@@ -40,6 +42,8 @@ import pandas as pd
 
 from rsim import checks, results, schema
 from rsim.checks import ConfigError
+
+log = logging.getLogger(__name__)
 
 # Field metadata (:func:`option`): ``help`` is the option's meaning (``rsim --help``);
 # ``identity: "omitted at default"`` marks an option added after result files existed, left out
@@ -120,7 +124,8 @@ class Spec:
     prng: ClassVar[dict] = schema.PRNG_SETTINGS
 
     def tables(self) -> tuple[str, ...]:
-        """Sub-tables written beside the main one (``<folder>/<table>/part-<digest>.parquet``)."""
+        """Sub-tables written beside the main one
+        (``<folder>/_tables/<table>/part-<digest>.parquet``)."""
         return ()
 
     @classmethod
@@ -295,7 +300,7 @@ def spec_from_config(values: Mapping[str, Any]) -> Spec:
 
 def table_path(folder: Path, spec: Spec, table: str = "") -> Path:
     """The file that stores ``spec``'s rows of ``table`` (``""``: the main table)."""
-    return Path(folder) / table / f"part-{spec.store_digest()}.parquet"
+    return results.table_folder(folder, table) / f"part-{spec.store_digest()}.parquet"
 
 
 def provenance(spec: Spec) -> dict[str, Any]:
@@ -385,7 +390,7 @@ def run_job(spec: Spec, folder: Path, progress: bool = False) -> Path:
     file take turns (a lock per file); each reads what is stored, computes only the missing
     parts (:meth:`Spec.parts`: for cells, new samples, betas or gradients), merges them
     (:meth:`Spec.merge`, a draw once) and writes every table atomically, sub-tables first and
-    the main table last. An exception other than bad input leaves ``failed-<digest>.json``
+    the main table last. An exception other than bad input leaves ``_failed-<digest>.json``
     (read by ``rsim.status``) before it propagates; a failed write raises
     :class:`rsim.results.StorageError` (the driver stops the sweep).
     """
@@ -397,7 +402,7 @@ def run_job(spec: Spec, folder: Path, progress: bool = False) -> Path:
         stored = stored_tables(spec, folder)
         parts = spec.parts(stored)
         if not parts:
-            print(f"rsim: skip {spec.label()}: its rows are in {paths['']}")
+            log.info("skip %s: its rows are in %s", spec.label(), paths[""])
             return paths[""]
         try:
             bar = progress_bar(spec, sum(p.progress_total() for p in parts), progress)
@@ -415,24 +420,24 @@ def run_job(spec: Spec, folder: Path, progress: bool = False) -> Path:
             raise
     results.failure_path(folder, spec.digest()).unlink(missing_ok=True)
     added = sum(len(t[""]) for t in computed)
-    print(f"rsim: wrote {added} rows to {paths['']} ({spec.label()})")
+    log.info("wrote %d rows to %s (%s)", added, paths[""], spec.label())
     return paths[""]
 
 
 def _record_failure(folder: Path, spec: Spec, error: Exception) -> None:
-    """``failed-<digest>.json``; on a full disk this may fail too, which is then said."""
+    """``_failed-<digest>.json``; on a full disk this may fail too, which is then said."""
     record = {"error": f"{type(error).__name__}: {error}", "job": spec.identity()}
     try:
         results.write_failure(folder, spec.digest(), record)
     except results.StorageError as again:
-        print(f"rsim: error: no failure record either: {again}", file=sys.stderr)
+        log.error("no failure record either: %s", again)
 
 
 def run_specs(folder: Path) -> list[Spec]:
     """The specs of the latest command's jobs in ``folder`` (its manifest), in its order.
 
     Args:
-        folder: a results folder holding a manifest (``sweep.json``).
+        folder: a results folder holding a manifest (``_sweep.json``).
 
     Returns:
         One validated spec per job of the manifest.
@@ -461,7 +466,7 @@ def load_run(
     """
     folder = Path(folder)
     if not (folder / results.MANIFEST).exists():
-        return results.load(folder / table, strict=strict)
+        return results.load(results.table_folder(folder, table), strict=strict)
     selected: dict[Path, list[Spec]] = {}  # file -> the jobs stored in it
     for spec in run_specs(folder):
         if jobs is not None and not jobs(spec):
@@ -483,7 +488,7 @@ def load_run(
 
 def run_description(folder: Path) -> str:
     """Which jobs :func:`load_run` covers: ``the 3 jobs of the latest command (run 2 of
-    <folder>/sweep.json)``, or ``every file in <folder>``."""
+    <folder>/_sweep.json)``, or ``every file in <folder>``."""
     if not (Path(folder) / results.MANIFEST).exists():
         return f"every file in {folder}"
     manifest = results.read_manifest(folder)
@@ -494,8 +499,25 @@ def run_description(folder: Path) -> str:
 
 
 def progress_bar(spec: Spec, total: int, enabled: bool) -> Progress | None:
-    """A tqdm bar's update over ``total`` units, closed when it reaches them."""
-    if not enabled or total <= 0:
+    """A tqdm bar's update over ``total`` units, closed when it reaches them; None (no bar)
+    unless ``enabled`` and stderr is a terminal (a redirected stderr gets no ``\\r`` updates).
+
+    Args:
+        spec: the job (its label names the bar).
+        total: the units of work.
+        enabled: the run option ``progress``.
+
+    Returns:
+        The callback advancing the bar, or None.
+
+    Example:
+        >>> import io, contextlib
+        >>> from rsim.experiments.cells import CellSpec
+        >>> with contextlib.redirect_stderr(io.StringIO()):
+        ...     print(progress_bar(CellSpec(), 10, enabled=True))
+        None
+    """
+    if not enabled or total <= 0 or not sys.stderr.isatty():
         return None
     from tqdm.auto import tqdm
 

@@ -9,6 +9,7 @@ it with :mod:`rsim.core.engine` and lays the metrics out one row per (sample, be
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from rsim.core import laws
 from rsim.experiments.base import Experiment, Progress, option
 from rsim.experiments.resnet import ResNetSpec
 from rsim.labels import branch_label, law_label, size_label
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from rsim.core.kernel import Kernel
@@ -366,23 +369,34 @@ def path_frame(spec: CellSpec, paths: np.ndarray) -> pd.DataFrame:
 
 
 def simulate(progress: bool = False, **options: Any) -> pd.DataFrame:
-    """Simulate one cell from Python: one row per (sample, beta), as a DataFrame.
+    """Simulate one cell from Python: one row per (sample, beta), as a DataFrame with the
+    columns that :func:`rsim.load` gives for the same cell stored by ``python -m rsim``.
 
     ``options`` are the fields of :class:`CellSpec` (the options of ``python -m rsim``, with
     the same defaults); a key that is not one, or a bad value, raises
     :class:`rsim.ConfigError` before any computation. alpha = depth ** -beta and every beta
     of a sample shares its weights. The metric columns are natural logs
-    (``log_hidden_diff`` = log ||h_L - h_0|| / ||h_0||, ...; see :mod:`rsim.core.engine`).
+    (``log_hidden_diff`` = log ||h_L - h_0|| / ||h_0||, ...; see :mod:`rsim.core.engine`),
+    each with its plain ratio (``hidden_diff`` = exp(log_hidden_diff);
+    :func:`rsim.results.with_ratios`).
+
+    Args:
+        progress: draw a progress bar (on a terminal only).
+        **options: the cell's options (:class:`CellSpec`'s fields).
+
+    Returns:
+        The cell's rows.
 
     >>> import rsim
     >>> df = rsim.simulate(width=8, depth=20, betas=[0.5], samples=4)
-    >>> len(df), bool((df["log_hidden_ratio"] > -10).all())
-    (4, True)
+    >>> len(df), bool((df["log_hidden_ratio"] > -10).all()), "hidden_ratio" in df
+    (4, True, True)
     """
     from rsim.experiments.base import progress_bar
+    from rsim.results import with_ratios
 
     spec = CellSpec.from_config(options)
-    return compute(spec, progress_bar(spec, spec.samples, progress))[""]
+    return with_ratios(compute(spec, progress_bar(spec, spec.samples, progress))[""])
 
 
 def simulated_critical_curve(
@@ -437,8 +451,9 @@ def declared_plots(folder: Path) -> tuple[str, ...]:
 
 
 def finish(folder: Path, figures: bool) -> None:
-    """Print the summary of the latest command's jobs in a results folder (its manifest),
-    write the figures they declare (:func:`declared_plots`) and their theory report.
+    """Log the summary of the latest command's jobs in a results folder (its manifest; the
+    terminal's few columns, the full table in ``_tables/summary.csv``), write the figures
+    they declare (:func:`declared_plots`) and their theory report.
 
     Args:
         folder: the results folder of the run or sweep.
@@ -450,24 +465,26 @@ def finish(folder: Path, figures: bool) -> None:
 
     folder = Path(folder)
     frame = load_run(folder)
-    print(f"rsim: summary of {run_description(folder)}")
     table = summary.summarize(frame)
-    results.write_csv(table, folder / "summary.csv")
+    path = results.write_csv(table, results.tables_folder(folder) / "summary.csv")
+    description = run_description(folder)
     if len(table) <= 60:
-        print(summary.format_summary(table))
+        log.info("summary of %s\n%s", description, summary.format_summary(table))
     else:
-        print(f"rsim: {len(table)} (cell, beta) rows summarised in {folder / 'summary.csv'}")
-    critical = summary.critical_text(frame)
-    if critical:
-        print(critical)
+        log.info("summary of %s: %d (cell, beta) rows", description, len(table))
+    log.info("every column of the summary: %s", path)
+    for line in (summary.critical_text(frame) or "").splitlines():
+        log.info("%s", line)
     if figures:
         from rsim.views import cells as views
 
-        paths = load_run(folder, "paths") if (folder / "paths").is_dir() else None
-        for path in views.sweep_figures(frame, folder, declared_plots(folder), paths):
-            print(f"rsim: figure {path}")
+        paths = results.table_folder(folder, "paths")
+        paths = load_run(folder, "paths") if paths.is_dir() else None
+        target = results.figures_folder(folder)
+        for figure in views.sweep_figures(frame, target, declared_plots(folder), paths):
+            log.info("figure %s", figure)
     written = report.write_report(folder, figures=figures)
-    print(f"rsim: report {written.path}: {written.verdict}")
+    log.info("report %s: %s", written.path, written.verdict)
 
 
 EXPERIMENT = Experiment(

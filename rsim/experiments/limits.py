@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import math
 import numbers
 from collections.abc import Callable
@@ -43,6 +44,8 @@ from rsim import checks, schema
 from rsim.checks import ConfigError
 from rsim.experiments.base import Experiment, Progress, Spec, option
 from rsim.labels import limit_series_label
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import jax
@@ -360,8 +363,9 @@ def compute(spec: LimitSpec, progress: Progress | None = None) -> dict[str, pd.D
 
 
 def finish(folder: Path, figures: bool) -> None:
-    """Print the orders of the latest command's jobs (and the Proposition 8/9 or weak-check
-    lines), write ``orders.csv`` and ``weak_check.csv``, and draw the figures.
+    """Log the orders of the latest command's jobs (and the Proposition 8/9 or weak-check
+    lines), write ``_tables/orders.csv`` and ``_tables/weak_check.csv``, and draw the figures
+    into ``_figures/``.
 
     Args:
         folder: the results folder of an ode or sde run.
@@ -373,28 +377,29 @@ def finish(folder: Path, figures: bool) -> None:
 
     folder = Path(folder)
     frame = load_run(folder)
-    print(f"rsim: summary of {run_description(folder)}")
+    tables, target = results.tables_folder(folder), results.figures_folder(folder)
+    log.info("summary of %s", run_description(folder))
     for line in convergence.order_lines(frame):
-        print(line)
-    results.write_csv(convergence.convergence_orders(frame), folder / "orders.csv")
+        log.info("%s", line)
+    results.write_csv(convergence.convergence_orders(frame), tables / "orders.csv")
     if figures:
         from rsim.views import limits as views
-    drawn = [views.error_file(frame, folder / "error_vs_depth.png")] if figures else []
-    if (folder / REGIMES).is_dir() and results.result_files(folder / REGIMES):
+    drawn = [views.error_file(frame, target / "error_vs_depth.png")] if figures else []
+    if results.result_files(results.table_folder(folder, REGIMES)):
         regimes = load_run(folder, REGIMES)
         for line in convergence.regime_lines(regimes):
-            print(line)
+            log.info("%s", line)
         if figures:
-            drawn.append(views.regimes_file(regimes, folder / "regimes.png"))
+            drawn.append(views.regimes_file(regimes, target / "regimes.png"))
     if "limit_sq_ratio" in frame and (frame["activation"] == "identity").any():
         table = convergence.weak_check(frame)
-        results.write_csv(table, folder / "weak_check.csv")
+        results.write_csv(table, tables / "weak_check.csv")
         for line in convergence.weak_lines(table):
-            print(line)
+            log.info("%s", line)
         if figures:
-            drawn.append(views.weak_file(table, folder / "weak_check.png"))
+            drawn.append(views.weak_file(table, target / "weak_check.png"))
     for path in drawn:
-        print(f"rsim: figure {path}")
+        log.info("figure %s", path)
 
 
 ODE = Experiment(

@@ -33,6 +33,7 @@ without retraining them (every row keeps the weight paths that ``weights`` draws
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -59,6 +60,8 @@ from rsim.experiments.base import (
 )
 from rsim.experiments.resnet import ResNetSpec
 from rsim.labels import branch_label, law_label, size_label
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from rsim.core.training import Architecture
@@ -452,20 +455,20 @@ def study_tables(folder: Path) -> list[tuple[Study, pd.DataFrame]]:
 
 
 def finish(folder: Path, figures: bool) -> None:
-    """Print the summary of each study of the latest command's jobs; draw its figure.
+    """Log the summary of each study of the latest command's jobs; draw its figure.
 
     Args:
         folder: the results folder of the run or sweep.
-        figures: whether to write the studies' figures next to the data.
+        figures: whether to write the studies' figures (into ``_figures/``).
     """
     folder = Path(folder)
-    print(f"rsim: summary of {run_description(folder)}")
+    log.info("summary of %s", run_description(folder))
     for study, frame in study_tables(folder):
-        print(summary_text(study.name, frame))
+        log.info("%s", summary_text(study.name, frame))
         if figures:
             critical = critical_curve(frame, folder) if study.critical_curve else None
-            for path in study.draw(frame, folder, critical):
-                print(f"rsim: figure {path}")
+            for path in study.draw(frame, results.figures_folder(folder), critical):
+                log.info("figure %s", path)
 
 
 def critical_curve(frame: pd.DataFrame, folder: Path) -> pd.DataFrame | None:
@@ -473,17 +476,17 @@ def critical_curve(frame: pd.DataFrame, folder: Path) -> pd.DataFrame | None:
     the trained architecture,
     width and depth (:func:`rsim.experiments.cells.simulated_critical_curve`), for an
     accuracy table over several H of one fbm law and one depth; kept in
-    ``critical_curve.csv`` beside the data (delete it to recompute). None otherwise."""
+    ``_tables/critical_curve.csv`` (delete it to recompute). None otherwise."""
     from rsim.experiments.cells import simulated_critical_curve
 
     key = frame.iloc[0]
     one_law = frame["init"].nunique() == 1 and laws.law(key["init"]).has_hurst
     if not (one_law and frame["hurst"].nunique() > 1 and frame["depth"].nunique() == 1):
         return None
-    path = Path(folder) / "critical_curve.csv"
+    path = results.tables_folder(folder) / "critical_curve.csv"
     if path.is_file():
         return pd.read_csv(path)
-    print(f"rsim: simulating the contour r_h = 1 of {key['model']} at L = {key['depth']}")
+    log.info("simulating the contour r_h = 1 of %s at L = %s", key["model"], key["depth"])
     curve = simulated_critical_curve(key, frame["hurst"].unique())
     results.write_csv(curve, path)
     return curve

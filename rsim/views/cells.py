@@ -29,6 +29,7 @@ figure is drawn, so listing the figures (validating a spec) does not load it.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ from rsim.labels import (
     ratio_symbol,
 )
 from rsim.views import _style
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -717,7 +720,7 @@ def sweep_figures(
             continue
         reason = figure.missing(frame, paths)
         if reason:
-            print(f"rsim: no {name} figure: {reason}")
+            log.info("no %s figure: %s", name, reason)
         else:
             written += figure.draw(frame, folder, paths)
     return written
