@@ -67,14 +67,14 @@ ode[""][["depth", "sample", "doubling_gap_final", "error_final"]].head()
 # %%
 order = rsim.convergence_order(ode[""])
 print(order)
-show(views.error_figure(ode[""], FIGURES / "ode_error.png"))
+show(views.error_file(ode[""], FIGURES / "ode_error.png"))
 
 # %% [markdown]
 # The same runs give r_h for alpha = L^-beta (Propositions 8 and 9): beta = 1 stays of order
 # one, beta > 1 decays, beta < 1 grows.
 
 # %%
-show(views.regimes_figure(with_ratios(ode["regimes"]), FIGURES / "ode_regimes.png"))
+show(views.regimes_file(with_ratios(ode["regimes"]), FIGURES / "ode_regimes.png"))
 
 # %% [markdown]
 # ## The SDE limit
@@ -95,4 +95,4 @@ for spec, table in zip(sde_specs, sde, strict=True):
 # %%
 weak = weak_check(sde[0])
 print(weak.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-show(views.weak_figure(weak, FIGURES / "sde_weak.png"))
+show(views.weak_file(weak, FIGURES / "sde_weak.png"))
