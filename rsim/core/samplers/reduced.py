@@ -178,20 +178,25 @@ def _uniform(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     return jax.random.uniform(key, shape, VARIATE_DTYPE).astype(CHAIN_DTYPE)
 
 
-# Marsaglia-Tsang proposals drawn at once per chi^2 variate; the rare variate that rejects
-# them all (about 1e-3 at 2 degrees of freedom, 1e-6 above 100) draws more in a loop.
-ATTEMPTS = 2
+# Proposals drawn at once per variate: chi^2 (Marsaglia-Tsang, which rejects about 5% at 2
+# degrees of freedom and far less above) and BTRS (about 10%); a variate that rejects them all
+# draws more in a loop (exact either way; the counts only set the speed: one chi^2 proposal
+# was 12% faster per layer than two at d = 10^6, res-3 with jvp).
+CHI2_ATTEMPTS = 1
+BTRS_ATTEMPTS = 2
 
 
-def chi2(key: jax.Array, dofs: jax.Array) -> jax.Array:
+def chi2(key: jax.Array, dofs: jax.Array, small: int | None = None) -> jax.Array:
     """Independent chi^2 variates of ``dofs`` (>= 0; 0 gives 0) degrees of freedom, in float64:
     2 Gamma(dofs / 2) by Marsaglia and Tsang's squeeze-and-reject method (shapes below 1 from
-    shape + 1 times U^(1 / shape)), :data:`ATTEMPTS` proposals each in one vectorised draw
+    shape + 1 times U^(1 / shape)), :data:`CHI2_ATTEMPTS` proposals each in one vectorised draw
     (about 3x fewer operations than ``jax.random.gamma``'s loop per variate at small shapes).
 
     Args:
         key: the variates' key.
         dofs: ``(n,)`` degrees of freedom.
+        small: how many leading ``dofs`` may be below 2 (the others are known to be >= 2
+            and need no boost uniform); default all.
 
     Returns:
         ``(n,)`` variates.
@@ -220,8 +225,9 @@ def chi2(key: jax.Array, dofs: jax.Array) -> jax.Array:
         return jnp.take_along_axis(base * cube, first, 0)[0], jnp.any(accept, axis=0)
 
     proposal_key, boost_key = jax.random.split(key)
-    value = _first_accepted(proposal_key, proposals)
-    u = _uniform(boost_key, dofs.shape)
+    value = _first_accepted(proposal_key, proposals, CHI2_ATTEMPTS)
+    small = dofs.shape[0] if small is None else small
+    u = jnp.concatenate([_uniform(boost_key, (small,)), jnp.ones(dofs.shape[0] - small)])
     value = jnp.where(boost, value * u ** (1 / jnp.where(shape > 0, shape, 1)), value)
     return jnp.where(dofs > 0, 2 * value, 0)
 
@@ -240,7 +246,7 @@ def _half_binomials(key: jax.Array, d: int, m: int) -> jax.Array:
 def _btrs_half(key: jax.Array, d: int, m: int) -> jax.Array:
     """``(m,)`` draws of Bin(d, 1/2) for d >= 20 by Hormann's transformed rejection with
     squeeze (BTRS), in float64 (jax's float32 binomial is off in law at d = 10^6; its loop
-    per variate is slower), :data:`ATTEMPTS` proposals at once as in :func:`chi2`."""
+    per variate is slower), :data:`BTRS_ATTEMPTS` proposals at once as in :func:`chi2`."""
     spq = (d / 4) ** 0.5
     b = 1.15 + 2.53 * spq
     a = -0.0873 + 0.0248 * b + 0.005
@@ -264,7 +270,7 @@ def _btrs_half(key: jax.Array, d: int, m: int) -> jax.Array:
         first = jnp.argmax(accept, axis=0)[None]
         return jnp.take_along_axis(kk, first, 0)[0], jnp.any(accept, axis=0)
 
-    return _first_accepted(key, proposals)
+    return _first_accepted(key, proposals, BTRS_ATTEMPTS)
 
 
 def _log_factorial(x: jax.Array) -> jax.Array:
@@ -278,8 +284,8 @@ def _log_factorial(x: jax.Array) -> jax.Array:
     return (y - 0.5) * jnp.log(y) - y + series
 
 
-def _first_accepted(key: jax.Array, proposals: Callable) -> jax.Array:
-    """The first accepted of ``proposals(key, ATTEMPTS)`` per variate, and for the variates
+def _first_accepted(key: jax.Array, proposals: Callable, attempts: int) -> jax.Array:
+    """The first accepted of ``proposals(key, attempts)`` per variate, and for the variates
     that rejected them all, of further ``proposals(key_i, 1)`` until each accepts."""
 
     def again(state: tuple) -> tuple:
@@ -288,7 +294,7 @@ def _first_accepted(key: jax.Array, proposals: Callable) -> jax.Array:
         return jnp.where(done, value, new), done | accepted, i + 1
 
     first_key, loop_key = jax.random.split(key)
-    value, done = proposals(first_key, ATTEMPTS)
+    value, done = proposals(first_key, attempts)
     return jax.lax.while_loop(lambda s: ~jnp.all(s[1]), again, (value, done, 0))[0]
 
 
@@ -306,7 +312,8 @@ class _Draws:
         per_group = 2 if kernel.tangent else 1
         dofs = [n - j for layer in self.groups for n, _ in layer for j in range(per_group)]
         dofs = jnp.stack([jnp.asarray(n, CHAIN_DTYPE) for n in [*dofs, *frame_dofs]])
-        self.chi2 = chi2(chi_key, dofs)
+        hidden = len(dofs) - len(frame_dofs)
+        self.chi2 = chi2(chi_key, dofs, hidden if min(frame_dofs, default=2) >= 2 else None)
         n_zeta = sum(len(layer) for layer in self.groups) if kernel.tangent else 0
         self.normal = _normal(normal_key, (n_zeta + normals,))
         self.frame_chi2 = self.chi2[len(dofs) - len(frame_dofs) :]
