@@ -71,7 +71,7 @@ def test_readme_is_a_short_front_page():
     assert lines < 200, f"README.md has {lines} lines; the details belong in docs/pages"
     for command in (
         ".venv/bin/pip install -e . && .venv/bin/rsim +sweep=corollary1",
-        ".venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest -n 2",
+        ".venv/bin/pip install -q -e '.[test,docs]' && .venv/bin/python -m pytest -n 2",
     ):
         assert command in README, command
     assert "```python" in README and "](results/readme/" in README  # the example, one figure
