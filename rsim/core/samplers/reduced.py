@@ -316,7 +316,7 @@ class _Draws:
         self.chi2 = chi2(chi_key, dofs, hidden if min(frame_dofs, default=2) >= 2 else None)
         n_zeta = sum(len(layer) for layer in self.groups) if kernel.tangent else 0
         self.normal = _normal(normal_key, (n_zeta + normals,))
-        self.frame_chi2 = self.chi2[len(dofs) - len(frame_dofs) :]
+        self.frame_chi2 = self.chi2[hidden:]
         self.frame_normals = self.normal[n_zeta:]
         self._chi, self._normal = 0, 0
 
