@@ -140,9 +140,9 @@ def rng_floor(kernel: engine.Kernel, n_betas: int):
     return in_x64
 
 
-def kernel_for(model: str, width: int, depth: int, sampler: str, gradients: str, **shape):
-    """The engine kernel of the cell; ``shape``: branch_depth, image_size, kernel_size (None
-    for the model's default; ignored by the models without them)."""
+def cell_for(model: str, width: int, depth: int, sampler: str, gradients: str, **shape):
+    """The cell's spec; ``shape``: branch_depth, image_size, kernel_size (None for the model's
+    default; ignored by the models without them)."""
     if model not in schema.BRANCH_DEPTHS:
         shape.pop("branch_depth", None)
     if model != "conv":
@@ -155,7 +155,12 @@ def kernel_for(model: str, width: int, depth: int, sampler: str, gradients: str,
         gradients=gradients,
         sampler=sampler,
         **shape,
-    ).kernel()
+    )
+
+
+def kernel_for(model: str, width: int, depth: int, sampler: str, gradients: str, **shape):
+    """The engine kernel of :func:`cell_for`'s cell."""
+    return cell_for(model, width, depth, sampler, gradients, **shape).kernel()
 
 
 def with_blocks(kernel: engine.Kernel, factors: list[float]) -> list[engine.Kernel]:
@@ -171,19 +176,16 @@ def samples_for(kernel: engine.Kernel, n_betas: int, numbers: float) -> int:
     return kernel.block * max(1, round(numbers / per_sample / kernel.block))
 
 
-def fitting_samplers(model: str, width: int, limits: dict[str, float], **shape) -> list[str]:
+def fitting_samplers(
+    model: str, width: int, gradients: str, limits: dict[str, float], **shape
+) -> list[str]:
     """The samplers exact for the cell (Gaussian weights) whose d is within ``limits``."""
-    names = []
-    for name in SAMPLERS:
-        spec = dict(model=model, init="gaussian", width=width, gradients="jvp")
-        if model not in schema.BRANCH_DEPTHS:
-            shape = {k: v for k, v in shape.items() if k != "branch_depth"}
-        if model != "conv":
-            shape = {k: v for k, v in shape.items() if k not in schema.IMAGE_OPTIONS}
-        refusal = samplers.sampler(name).refusal(CellSpec(**spec, **shape))
-        if refusal is None and width <= limits.get(name, math.inf):
-            names.append(name)
-    return names
+    cell = cell_for(model, width, 1, "explicit", gradients, **shape)
+    return [
+        name
+        for name in SAMPLERS
+        if samplers.sampler(name).refusal(cell) is None and width <= limits.get(name, math.inf)
+    ]
 
 
 def measure(
@@ -204,7 +206,7 @@ def measure(
     root = keys.cell_root(0, depth)
     cases = []
     with engine.numerics("float32"):
-        for sampler in fitting_samplers(model, width, limits or {}, **shape):
+        for sampler in fitting_samplers(model, width, gradients, limits or {}, **shape):
             rule = kernel_for(model, width, depth, sampler, gradients, **shape)
             for kernel in with_blocks(rule, block_factors):
                 cases.append((sampler, kernel, rule.block))
